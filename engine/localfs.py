@@ -1,0 +1,219 @@
+"""The thin I/O adapter for local folders: walking, atomic writes, deletes.
+
+Everything the engine does to a disk goes through a `FileSystem`, so tests can inject the failures root cannot
+provoke with chmod (permission denied, disk full, a file vanishing mid-read) by subclassing it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+TEMP_PREFIX = ".skysync-tmp-"
+
+
+def is_temp_name(name: str) -> bool:
+    return name.startswith(TEMP_PREFIX)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalEntry:
+    path: str  # relative, "/"-separated
+    is_dir: bool
+    size: int
+    mtime_ns: int
+
+    def signature(self) -> tuple[object, ...]:
+        return (True,) if self.is_dir else (False, self.size, self.mtime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class Skipped:
+    path: str
+    reason: str
+
+
+class FileSystem:
+    """Plain os calls; subclass to inject faults."""
+
+    def scandir(self, path: str) -> list[os.DirEntry[str]]:
+        with os.scandir(path) as it:
+            return list(it)
+
+    def stat(self, path: str) -> os.stat_result:
+        return os.stat(path, follow_symlinks=False)
+
+    def open_read(self, path: str) -> BinaryIO:
+        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+
+    def open_new(self, path: str) -> BinaryIO:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        return os.fdopen(fd, "wb")
+
+    def replace(self, src: str, dst: str) -> None:
+        os.replace(src, dst)
+
+    def unlink(self, path: str) -> None:
+        os.unlink(path)
+
+    def rmdir(self, path: str) -> None:
+        os.rmdir(path)
+
+    def mkdir(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+
+    def utime(self, path: str, mtime_ns: int) -> None:
+        os.utime(path, ns=(mtime_ns, mtime_ns))
+
+    def fsync(self, f: BinaryIO) -> None:
+        f.flush()
+        os.fsync(f.fileno())
+
+
+class LocalTree:
+    """A folder on disk addressed by relative paths; used for a task's local side and by the local provider."""
+
+    def __init__(self, root: str, fs: FileSystem | None = None) -> None:
+        self.root = os.path.abspath(root)
+        self.fs = fs or FileSystem()
+
+    def abspath(self, rel: str) -> str:
+        return os.path.join(self.root, *rel.split("/")) if rel else self.root
+
+    def exists(self) -> bool:
+        return os.path.isdir(self.root)
+
+    def scan(
+        self,
+        on_skip: Callable[[Skipped], None] | None = None,
+        on_temp: Callable[[str], None] | None = None,
+        on_error: Callable[[str, OSError], None] | None = None,
+        prune: Callable[[str], bool] | None = None,
+    ) -> Iterator[LocalEntry]:
+        """Every file and folder below the root in canonical order (depth first, siblings sorted by name).
+
+        Symbolic links, special files and anything on another device (mount points) are reported to `on_skip`;
+        the engine's own temporary files to `on_temp`; unreadable folders to `on_error`. `prune(path)` true
+        means do not descend into that folder nor report it.
+        """
+        root_dev = self.fs.stat(self.root).st_dev
+        # Depth first with one sorted iterator per open folder: a folder is followed directly by its subtree.
+        stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = [("", iter(self._children("", on_error)))]
+        while stack:
+            rel_dir, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                continue
+            name = child.name
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if is_temp_name(name):
+                if on_temp:
+                    on_temp(rel)
+                continue
+            try:
+                st = child.stat(follow_symlinks=False)
+            except OSError as exc:
+                if on_error:
+                    on_error(rel, exc)
+                continue
+            mode = st.st_mode
+            if stat.S_ISREG(mode):
+                yield LocalEntry(rel, False, st.st_size, st.st_mtime_ns)
+            elif stat.S_ISDIR(mode):
+                if st.st_dev != root_dev:
+                    if on_skip:
+                        on_skip(Skipped(rel, "mount point or another device"))
+                    continue
+                if prune and prune(rel):
+                    continue
+                yield LocalEntry(rel, True, 0, 0)
+                stack.append((rel, iter(self._children(rel, on_error))))
+            elif on_skip:
+                on_skip(Skipped(rel, "symbolic link" if stat.S_ISLNK(mode) else "special file"))
+
+    def _children(self, rel: str, on_error: Callable[[str, OSError], None] | None) -> list[os.DirEntry[str]]:
+        try:
+            children = self.fs.scandir(self.abspath(rel))
+        except OSError as exc:
+            if on_error:
+                on_error(rel, exc)
+            return []
+        children.sort(key=lambda d: d.name)
+        return children
+
+    def stat_entry(self, rel: str) -> LocalEntry | None:
+        try:
+            st = self.fs.stat(self.abspath(rel))
+        except FileNotFoundError:
+            return None
+        if stat.S_ISDIR(st.st_mode):
+            return LocalEntry(rel, True, 0, 0)
+        if stat.S_ISREG(st.st_mode):
+            return LocalEntry(rel, False, st.st_size, st.st_mtime_ns)
+        return None
+
+    def temp_path_for(self, rel: str) -> str:
+        parent = os.path.dirname(self.abspath(rel))
+        return os.path.join(parent, TEMP_PREFIX + secrets.token_hex(6))
+
+    def write_atomic(self, rel: str, fill: Callable[[BinaryIO], None], mtime_ns: int | None) -> LocalEntry:
+        """Write through a temporary name in the same folder, fsync, set the mtime, then rename into place.
+
+        No partial file is ever visible under `rel`; on any failure the temporary file is removed.
+        """
+        target = self.abspath(rel)
+        self.fs.mkdir(os.path.dirname(target))
+        tmp = self.temp_path_for(rel)
+        try:
+            with self.fs.open_new(tmp) as f:
+                fill(f)
+                self.fs.fsync(f)
+            if mtime_ns is not None:
+                self.fs.utime(tmp, mtime_ns)
+            self.fs.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.fs.unlink(tmp)
+            raise
+        entry = self.stat_entry(rel)
+        assert entry is not None
+        return entry
+
+    def move_into_place(self, tmp: str, rel: str) -> LocalEntry:
+        target = self.abspath(rel)
+        self.fs.mkdir(os.path.dirname(target))
+        self.fs.replace(tmp, target)
+        entry = self.stat_entry(rel)
+        assert entry is not None
+        return entry
+
+    def delete_file(self, rel: str) -> None:
+        try:
+            self.fs.unlink(self.abspath(rel))
+        except FileNotFoundError:
+            pass
+
+    def remove_dir(self, rel: str) -> bool:
+        """Remove an empty folder; False (and nothing removed) when it still holds something."""
+        try:
+            self.fs.rmdir(self.abspath(rel))
+        except FileNotFoundError:
+            return True
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                return False
+            raise
+        return True
+
+    def make_dir(self, rel: str) -> None:
+        self.fs.mkdir(self.abspath(rel))
+
+    def open_read(self, rel: str) -> BinaryIO:
+        return self.fs.open_read(self.abspath(rel))

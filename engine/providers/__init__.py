@@ -1,0 +1,44 @@
+"""The provider registry: kind name -> implementing class, imported only when a kind is used.
+
+Cloud SDKs are slow to import, so the table names modules instead of importing them; `skysync --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.providers.base import Provider
+
+_REGISTRY: dict[str, str] = {
+    "local": "engine.providers.local:LocalProvider",
+    "s3": "engine.providers.s3:S3Provider",
+    "jdcloud": "engine.providers.s3:JDCloudProvider",
+    "oss": "engine.providers.oss:OSSProvider",
+    "cos": "engine.providers.cos:COSProvider",
+    "b2": "engine.providers.b2:B2Provider",
+    "azure": "engine.providers.azure:AzureProvider",
+    "gcs": "engine.providers.gcs:GCSProvider",
+    "swift": "engine.providers.swift:SwiftProvider",
+    "webdav": "engine.providers.webdav:WebDAVProvider",
+}
+
+
+class UnknownProvider(KeyError):
+    def __str__(self) -> str:
+        return f"unknown provider '{self.args[0]}' (known: {', '.join(kinds())})"
+
+
+def kinds() -> list[str]:
+    """The provider kinds that are built in this installation."""
+    return [k for k, target in _REGISTRY.items() if importlib.util.find_spec(target.split(":")[0]) is not None]
+
+
+def provider_class(kind: str) -> type[Provider]:
+    target = _REGISTRY.get(kind)
+    if target is None or kind not in kinds():
+        raise UnknownProvider(kind)
+    module_name, _, class_name = target.partition(":")
+    return getattr(importlib.import_module(module_name), class_name)

@@ -1,0 +1,220 @@
+"""The one contract every storage service implements.
+
+A provider knows nothing about tasks, state or policy: it lists, reads, writes and deletes entries under
+connection-relative paths ("photos/2024/a.jpg", no leading slash, "/" as separator, "" for the root), and it
+declares what it can do in a `Capabilities` record so the engine never has to ask "which service is this?".
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import BinaryIO, ClassVar
+
+
+class HashKind(enum.StrEnum):
+    NONE = "none"
+    MD5 = "md5"
+    SHA1 = "sha1"
+
+
+class MtimeMode(enum.StrEnum):
+    """How a provider keeps a file's modification time (the spec's attribute table)."""
+
+    NATIVE = "native"  # the service stores the mtime we give it and lists it back
+    METADATA = "metadata"  # kept in custom metadata; listings may show the upload time instead
+    NONE = "none"  # the service only knows the upload time
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    hash_kind: HashKind
+    mtime_mode: MtimeMode
+    # True when list() yields entries in canonical order (see `order_key`); otherwise the engine sorts them.
+    canonical_order: bool = False
+    versioning: bool = False
+    max_file_size: int | None = None
+    multipart_threshold: int | None = None
+    change_feed: bool = False
+    # True when list() reports the hash of every single-part file; False when it has to be computed on request.
+    hash_in_listing: bool = True
+    # Folders exist as real objects (or markers) and empty folders survive.
+    folders: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    name: str
+    help: str
+    secret: bool = False
+    required: bool = False
+    default: str | None = None
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteEntry:
+    """One file or folder as the service reports it.
+
+    `revision` must change whenever the content changes, and `upload()` must return the same size, revision and
+    hash that the next `list()` will report, so a second pass sees nothing new.
+    """
+
+    path: str
+    is_dir: bool
+    size: int = 0
+    mtime: float | None = None
+    hash: str | None = None
+    revision: str | None = None
+
+    def signature(self) -> tuple[object, ...]:
+        """What the engine compares with the last synced state to tell whether the remote side changed."""
+        if self.is_dir:
+            return (True,)
+        return (False, self.size, self.revision if self.revision is not None else self.mtime)
+
+
+# -- errors: every message is safe to show to the user (never a secret, never a traceback) --------------------
+
+
+class ProviderError(Exception):
+    """A failure talking to the service; `str()` is one line for the user."""
+
+    retryable: bool = False
+
+
+class AuthError(ProviderError):
+    """The credentials were refused."""
+
+
+class ContainerNotFound(ProviderError):
+    """The bucket, container or root folder of the connection does not exist."""
+
+
+class NotFound(ProviderError):
+    """The file or folder does not exist (any more)."""
+
+
+class PermissionDenied(ProviderError):
+    """The service or the file system refused the operation."""
+
+
+class QuotaExceeded(ProviderError):
+    """No space left, or a size limit of the service."""
+
+
+class NetworkError(ProviderError):
+    """The service could not be reached; worth retrying."""
+
+    retryable = True
+
+
+class TransientError(ProviderError):
+    """A temporary failure (throttling, 5xx); worth retrying."""
+
+    retryable = True
+
+
+class InvalidOption(ProviderError):
+    """A connection option has a value the provider cannot use."""
+
+
+# -- ordering --------------------------------------------------------------------------------------------------
+
+
+def order_key(path: str) -> str:
+    """The canonical order of paths: a depth-first walk with siblings sorted by name.
+
+    Mapping "/" below every other character makes "a", "a/x", "a-b" sort in that order, so a folder is
+    followed directly by its subtree, and listings, state and the local walk can be merged as sorted streams.
+    """
+    return path.replace("/", "\x00")
+
+
+def sorted_entries(entries: Iterable[RemoteEntry]) -> list[RemoteEntry]:
+    return sorted(entries, key=lambda e: order_key(e.path))
+
+
+def join(*parts: str) -> str:
+    """Join connection-relative path parts, ignoring empty ones and stray slashes."""
+    return "/".join(p.strip("/") for p in parts if p.strip("/"))
+
+
+# -- the contract ----------------------------------------------------------------------------------------------
+
+
+class Provider(ABC):
+    kind: ClassVar[str]
+    title: ClassVar[str]
+    option_specs: ClassVar[tuple[OptionSpec, ...]] = ()
+    capabilities: Capabilities
+
+    def __init__(self, options: Mapping[str, str]) -> None:
+        self.options = dict(options)
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, str]) -> None:
+        """Raise InvalidOption for a value the service can never accept; no network access."""
+        for spec in cls.option_specs:
+            value = options.get(spec.name)
+            if spec.required and not value:
+                raise InvalidOption(f"option '{spec.name}' is required for provider '{cls.kind}'")
+            if value and spec.choices and value not in spec.choices:
+                raise InvalidOption(f"option '{spec.name}' must be one of: {', '.join(spec.choices)}")
+
+    @classmethod
+    def identity(cls, options: Mapping[str, str]) -> str:
+        """The credential this connection uses; the spec allows one connection per credential."""
+        return f"{cls.kind}:" + ",".join(f"{k}={options.get(k, '')}" for k in sorted(options) if k != "preset")
+
+    @abstractmethod
+    def check(self) -> None:
+        """Reach the service with the credentials (connection test). Raise a ProviderError on failure."""
+
+    @abstractmethod
+    def list(self, folder: str) -> Iterator[RemoteEntry]:
+        """Every entry below `folder`, recursively, with paths relative to `folder`.
+
+        Raise ContainerNotFound when `folder` (or the bucket) does not exist. Implicit folders of object stores
+        (a key "a/b" with no "a/" marker) are reported as folders too.
+        """
+
+    @abstractmethod
+    def download(self, path: str, out: BinaryIO) -> RemoteEntry:
+        """Write the content of file `path` to `out`; return its entry, with the stored mtime where kept."""
+
+    @abstractmethod
+    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+        """Store `src` (read to EOF) as file `path`, replacing any file there, atomically for readers.
+
+        Parent folders are created as needed. Returns the entry exactly as `list()` will report it.
+        """
+
+    @abstractmethod
+    def delete(self, path: str) -> None:
+        """Delete file `path`; a file that is already gone is not an error."""
+
+    @abstractmethod
+    def mkdir(self, path: str) -> RemoteEntry:
+        """Create folder `path` (and its parents); an existing folder is not an error."""
+
+    @abstractmethod
+    def rmdir(self, path: str) -> None:
+        """Remove folder `path` if it is empty (or only its marker); a missing folder is not an error."""
+
+    def file_hash(self, path: str) -> str | None:
+        """The hash of one file, for providers whose listings do not carry it; None when unknown."""
+        return None
+
+    def changes_cursor(self) -> str | None:
+        """A cursor for the service's change feed, or None when the provider has none."""
+        return None
+
+    def changed_since(self, cursor: str) -> tuple[bool, str]:
+        """(anything changed?, new cursor) for providers with a change feed."""
+        return True, cursor
+
+    def close(self) -> None:
+        """Release connections; the provider is not used afterwards."""
