@@ -1,0 +1,43 @@
+"""Events a sync pass emits; the TUI and the headless engine subscribe to them. Plain data, no I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    """One history-log line (also stored in SQLite)."""
+
+    time: float
+    task: str
+    kind: str  # uploaded, downloaded, deleted-local, deleted-remote, mkdir-local, mkdir-remote, conflict,
+    # skipped, error, renamed, info
+    path: str
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class PassStarted:
+    task: str
+    dry_run: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PassFinished:
+    task: str
+    summary: dict[str, int]  # counts by action kind, plus "failed" and "skipped"
+    ok: bool
+    error: str | None = None  # set when a guard or a fatal error stopped the pass
+
+
+@dataclass(frozen=True, slots=True)
+class TransferProgress:
+    task: str
+    path: str
+    direction: str  # "up" or "down"
+    done: int
+    total: int
+
+
+Event = LogRecord | PassStarted | PassFinished | TransferProgress
