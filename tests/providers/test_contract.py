@@ -1,0 +1,336 @@
+"""The contract every provider keeps, run against each kind's local test server (see servers/__init__.py)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import socket
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from engine.providers.base import (
+    AuthError,
+    ContainerNotFound,
+    HashKind,
+    MtimeMode,
+    NetworkError,
+    NotFound,
+    Provider,
+    ProviderError,
+    RemoteEntry,
+    order_key,
+    sorted_entries,
+)
+
+from .conftest import Harness
+
+MTIME = 1_600_000_123.0
+
+
+def put(p: Provider, path: str, data: bytes, mtime: float = MTIME) -> RemoteEntry:
+    return p.upload(path, io.BytesIO(data), len(data), mtime)
+
+
+def get(p: Provider, path: str) -> tuple[bytes, RemoteEntry]:
+    out = io.BytesIO()
+    entry = p.download(path, out)
+    return out.getvalue(), entry
+
+
+def listing(p: Provider, folder: str = "") -> dict[str, RemoteEntry]:
+    entries = list(p.list(folder))
+    paths = [e.path for e in entries]
+    assert len(paths) == len(set(paths)), "a path was listed twice"
+    return {e.path: e for e in entries}
+
+
+def digest(kind: HashKind, data: bytes) -> str:
+    return hashlib.new(str(kind), data).hexdigest()
+
+
+def assert_same_file(uploaded: RemoteEntry, listed: RemoteEntry) -> None:
+    """The engine records what upload() returned; the next pass must see exactly that in the listing."""
+    assert not listed.is_dir and not uploaded.is_dir
+    assert (uploaded.path, uploaded.size, uploaded.revision, uploaded.hash) == (
+        listed.path,
+        listed.size,
+        listed.revision,
+        listed.hash,
+    )
+    assert uploaded.signature() == listed.signature()
+
+
+def assert_user_message(exc: BaseException, harness: Harness) -> None:
+    message = str(exc)
+    assert message.strip(), "empty error message"
+    assert "\n" not in message, f"not one line: {message!r}"
+    assert "Traceback" not in message
+    for secret in harness.secrets():
+        assert secret not in message, "a secret leaked into the error message"
+
+
+# -- listing -------------------------------------------------------------------------------------------------
+
+
+def test_fresh_namespace_is_empty_and_options_are_valid(harness: Harness, provider: Provider) -> None:
+    type(provider).validate_options(harness.options)
+    provider.check()
+    assert listing(provider) == {}
+
+
+def test_nested_files_report_their_folders(provider: Provider) -> None:
+    put(provider, "a/b/c.txt", b"abc")
+    put(provider, "a/top.txt", b"t")
+    got = listing(provider)
+    assert set(got) == {"a", "a/b", "a/b/c.txt", "a/top.txt"}
+    assert got["a"].is_dir and got["a/b"].is_dir
+    assert not got["a/b/c.txt"].is_dir and got["a/b/c.txt"].size == 3
+
+
+def test_list_subfolder_gives_relative_paths(provider: Provider) -> None:
+    put(provider, "top/x/y.txt", b"y")
+    put(provider, "top/z.txt", b"z")
+    put(provider, "topper.txt", b"not inside top")
+    assert set(listing(provider, "top")) == {"x", "x/y.txt", "z.txt"}
+
+
+def test_list_missing_folder_raises_container_not_found(provider: Provider) -> None:
+    put(provider, "present/f.txt", b"f")
+    with pytest.raises(ContainerNotFound):
+        list(provider.list("absent"))
+
+
+def test_empty_folders_survive(provider: Provider) -> None:
+    if not provider.capabilities.folders:
+        pytest.skip("this provider keeps no folders")
+    made = provider.mkdir("empty/inner")
+    assert made.is_dir and made.path == "empty/inner"
+    provider.mkdir("empty/inner")  # existing: not an error
+    provider.mkdir("empty")
+    got = listing(provider)
+    assert set(got) == {"empty", "empty/inner"}
+    assert all(e.is_dir for e in got.values())
+    assert set(listing(provider, "empty")) == {"inner"}
+    assert listing(provider, "empty/inner") == {}
+
+
+UNICODE_NAMES = [
+    "Ünïcödé/日本語 ファイル.txt",
+    "emoji 😀 smile.bin",
+    "spaces  and\ttab.txt",
+    "percent %20 plus+ amp& eq= q?.txt",
+    "ελληνικά/кириллица.md",
+]
+
+
+def test_unicode_names_round_trip(provider: Provider) -> None:
+    for i, name in enumerate(UNICODE_NAMES):
+        put(provider, name, f"content {i}".encode())
+    got = listing(provider)
+    for i, name in enumerate(UNICODE_NAMES):
+        assert name in got, f"{name!r} missing from {sorted(got)}"
+        assert get(provider, name)[0] == f"content {i}".encode()
+
+
+def test_order(provider: Provider) -> None:
+    names = ["a-b.txt", "a/x.txt", "a.txt", "a0", "B", "b/c/d", "b/c.txt", "é.txt", "a/y/z"]
+    for name in names:
+        put(provider, name, b"o")
+    entries = list(provider.list(""))
+    if provider.capabilities.canonical_order:
+        assert [e.path for e in entries] == [e.path for e in sorted_entries(entries)]
+    # Whatever the provider's own order, the engine's sort puts each folder right before its subtree.
+    ordered = [e.path for e in sorted_entries(entries)]
+    assert ordered.index("a") < ordered.index("a/x.txt") < ordered.index("a/y") < ordered.index("a-b.txt")
+    assert ordered == sorted(ordered, key=order_key)
+
+
+def test_listing_pages_past_1000_entries(provider: Provider) -> None:
+    count = 1005
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: put(provider, f"many/f{i:04d}", b"x"), range(count)))
+    got = listing(provider, "many")
+    assert set(got) == {f"f{i:04d}" for i in range(count)}
+    assert all(e.size == 1 and not e.is_dir for e in got.values())
+
+
+# -- transfer ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [b"", b"\x00"], ids=["empty", "one-byte"])
+def test_small_files_round_trip(provider: Provider, data: bytes) -> None:
+    uploaded = put(provider, "dir/small.bin", data)
+    assert uploaded.size == len(data) and uploaded.path == "dir/small.bin"
+    content, entry = get(provider, "dir/small.bin")
+    assert content == data and entry.size == len(data)
+    assert_same_file(uploaded, listing(provider)["dir/small.bin"])
+
+
+def test_upload_returns_what_list_reports(provider: Provider) -> None:
+    uploaded = {p: put(provider, p, p.encode() * 3) for p in ["one.txt", "d/two.txt", "d/e/three.txt"]}
+    got = listing(provider)
+    for path, entry in uploaded.items():
+        assert_same_file(entry, got[path])
+
+
+def test_multipart_upload_round_trip(harness: Harness) -> None:
+    small = getattr(harness.module, "SMALL_PART_OPTIONS", {})
+    p = harness.make({**harness.options, **small})
+    threshold = p.capabilities.multipart_threshold
+    # Just over the threshold, when it is small enough to keep the test fast.
+    size = (3 << 20) + 1 if threshold is None or threshold > 32 << 20 else threshold + (1 << 20) + 7
+    data = os.urandom(size)
+    uploaded = put(p, "big/large.bin", data)
+    content, _ = get(p, "big/large.bin")
+    assert len(content) == size and hashlib.sha256(content).digest() == hashlib.sha256(data).digest()
+    listed = listing(p)["big/large.bin"]
+    assert listed.size == size
+    assert_same_file(uploaded, listed)
+    if p.capabilities.hash_kind is HashKind.NONE or not p.capabilities.hash_in_listing:
+        return
+    expected = digest(p.capabilities.hash_kind, data)
+    rule = harness.extra("multipart_hash", "any") if threshold is not None and size > threshold else "exact"
+    if rule == "none":
+        assert listed.hash is None
+    elif rule == "exact":
+        assert listed.hash == expected
+    else:
+        assert listed.hash in (None, expected)
+
+
+def test_overwrite_changes_content_and_revision(provider: Provider) -> None:
+    first = put(provider, "o.txt", b"first version")
+    second = put(provider, "o.txt", b"second version", MTIME + 60)  # same size, other bytes
+    assert get(provider, "o.txt")[0] == b"second version"
+    assert second.signature() != first.signature()
+    third = put(provider, "o.txt", b"3")
+    got = listing(provider)
+    assert set(got) == {"o.txt"}
+    assert_same_file(third, got["o.txt"])
+    assert get(provider, "o.txt")[0] == b"3"
+
+
+def test_download_missing_file_raises_not_found(provider: Provider) -> None:
+    with pytest.raises(NotFound):
+        get(provider, "nothing-here.txt")
+
+
+# -- metadata ------------------------------------------------------------------------------------------------
+
+
+def test_mtime_round_trip(harness: Harness, provider: Provider) -> None:
+    tolerance = float(harness.extra("mtime_tolerance", 1.0))  # type: ignore[arg-type]
+    uploaded = put(provider, "m/t.txt", b"when", MTIME)
+    mode = provider.capabilities.mtime_mode
+    _, downloaded = get(provider, "m/t.txt")
+    if mode is MtimeMode.NATIVE:
+        listed = listing(provider)["m/t.txt"]
+        assert listed.mtime is not None and abs(listed.mtime - MTIME) <= tolerance
+        assert uploaded.mtime is not None and abs(uploaded.mtime - MTIME) <= tolerance
+    if mode in (MtimeMode.NATIVE, MtimeMode.METADATA):
+        assert downloaded.mtime is not None and abs(downloaded.mtime - MTIME) <= tolerance
+
+
+def test_hash_reporting(provider: Provider) -> None:
+    kind = provider.capabilities.hash_kind
+    data = b"hash me, please"
+    uploaded = put(provider, "h/file.txt", data)
+    listed = listing(provider)["h/file.txt"]
+    if kind is HashKind.NONE:
+        assert listed.hash is None
+        return
+    expected = digest(kind, data)
+    if provider.capabilities.hash_in_listing:
+        assert listed.hash == expected and uploaded.hash == expected
+    else:
+        assert provider.file_hash("h/file.txt") in (None, expected)
+        assert listed.hash in (None, expected)
+
+
+# -- deletion ------------------------------------------------------------------------------------------------
+
+
+def test_delete_file_is_idempotent(provider: Provider) -> None:
+    put(provider, "keep.txt", b"k")
+    put(provider, "d/gone.txt", b"g")
+    provider.delete("d/gone.txt")
+    provider.delete("d/gone.txt")
+    provider.delete("never-existed.txt")
+    got = listing(provider)
+    assert "d/gone.txt" not in got and "keep.txt" in got
+
+
+def test_rmdir_is_idempotent(provider: Provider) -> None:
+    provider.mkdir("d1/d2")
+    provider.rmdir("d1/d2")
+    provider.rmdir("d1/d2")
+    provider.rmdir("d1")
+    provider.rmdir("never-existed")
+    assert listing(provider) == {}
+
+
+def test_folder_emptied_then_removed_disappears(provider: Provider) -> None:
+    put(provider, "f/inner/a.txt", b"a")
+    provider.delete("f/inner/a.txt")
+    provider.rmdir("f/inner")
+    provider.rmdir("f")
+    assert listing(provider) == {}
+
+
+# -- errors --------------------------------------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_bad_credentials_raise_auth_error(harness: Harness) -> None:
+    options = harness.hook("bad_credentials")(harness.options)
+    if options is None:
+        pytest.skip(f"'{harness.kind}' has no credentials")
+    p = harness.make(options)
+    with pytest.raises(AuthError) as info:
+        p.check()
+    assert_user_message(info.value, harness)
+    with pytest.raises(AuthError) as info:
+        list(p.list(""))
+    assert_user_message(info.value, harness)
+
+
+def test_missing_container_raises_container_not_found(harness: Harness) -> None:
+    options = harness.hook("missing_container")(harness.options)
+    if options is None:
+        pytest.skip(f"'{harness.kind}' has no container")
+    p = harness.make(options)
+    with pytest.raises(ContainerNotFound) as info:
+        p.check()
+    assert_user_message(info.value, harness)
+    with pytest.raises(ContainerNotFound):
+        list(p.list(""))
+
+
+def test_connection_refused_raises_network_error(harness: Harness) -> None:
+    options = harness.hook("unreachable")(harness.options, f"127.0.0.1:{_closed_port()}")
+    if options is None:
+        pytest.skip(f"'{harness.kind}' uses no network")
+    p = harness.make(options)
+    with pytest.raises(NetworkError) as info:
+        p.check()
+    assert info.value.retryable
+    assert_user_message(info.value, harness)
+
+
+def test_errors_are_provider_errors(provider: Provider) -> None:
+    with pytest.raises(ProviderError):
+        get(provider, "missing/file")
+
+
+def test_identity_holds_no_secret(harness: Harness) -> None:
+    identity = type(harness.make()).identity(harness.options)
+    assert identity
+    for secret in harness.secrets():
+        assert secret not in identity
