@@ -1,0 +1,173 @@
+"""The running engine's control socket: `skysync status` and the TUI ask it for status or send it commands.
+
+A Unix stream socket, mode 0600 inside a 0700 folder of the home, so only its user can talk to it; the peer's
+uid is checked too. Protocol: one JSON object per line in, one JSON object per line out, then close.
+
+Requests: {"cmd": "status"} | {"cmd": "sync-now", "task": NAME|null, "force": bool}
+        | {"cmd": "pause"|"resume", "task": NAME} | {"cmd": "pause"|"resume", "connection": NAME}
+        | {"cmd": "reload"} | {"cmd": "ping"}
+Answers: {"ok": true, ...} or {"ok": false, "error": "one line"}.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import stat
+import struct
+import tempfile
+import threading
+from collections.abc import Callable
+from typing import Any
+
+RUN_DIR = ".run"
+SOCKET_NAME = "engine.sock"
+MAX_REQUEST = 64 * 1024
+# sun_path holds 108 bytes on Linux (104 on BSD/macOS) including the NUL; stay clear of both.
+MAX_SUN_PATH = 100
+
+Handler = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def _private_dir(path: str) -> str:
+    """Create `path` as a 0700 folder owned by us, refusing one that someone else could have planted."""
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid():
+        raise PermissionError(f"{path} is not a folder owned by this user")
+    if stat.S_IMODE(st.st_mode) != 0o700:
+        os.chmod(path, 0o700)
+    return path
+
+
+def socket_dir(home_path: str) -> str:
+    home = os.path.abspath(home_path)
+    preferred = os.path.join(home, RUN_DIR)
+    if len(os.path.join(preferred, SOCKET_NAME).encode()) <= MAX_SUN_PATH:
+        return preferred
+    # A deep home cannot hold a socket; use a per-user folder in the temp dir, named after the home.
+    digest = hashlib.sha256(home.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"skysync-{os.getuid()}", digest)
+
+
+def socket_path(home_path: str) -> str:
+    return os.path.join(socket_dir(home_path), SOCKET_NAME)
+
+
+def _peer_uid(conn: socket.socket) -> int | None:
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None
+    data = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", data)
+    return uid
+
+
+def _read_line(conn: socket.socket) -> bytes:
+    buf = bytearray()
+    while b"\n" not in buf:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        buf += chunk
+        if len(buf) > MAX_REQUEST:
+            raise ValueError("request too large")
+    return bytes(buf.split(b"\n", 1)[0])
+
+
+class ControlServer:
+    """Serves `handler(request) -> answer` on the home's socket from a background thread."""
+
+    def __init__(self, home_path: str, handler: Handler) -> None:
+        self.home_path = home_path
+        self.path = socket_path(home_path)
+        self._handler = handler
+        self._sock: socket.socket | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Bind the socket. The caller holds the engine lock, so a leftover socket is stale: replace it."""
+        folder = os.path.dirname(self.path)
+        home = os.path.abspath(self.home_path)
+        if os.path.dirname(folder) == home:
+            os.makedirs(home, mode=0o700, exist_ok=True)
+        else:
+            _private_dir(os.path.dirname(folder))  # /tmp/skysync-UID: checked, since /tmp is shared
+        _private_dir(folder)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.bind(self.path)
+        os.chmod(self.path, 0o600)  # the folder is 0700 already, so there is no window for others
+        sock.listen(16)
+        sock.settimeout(0.25)
+        self._sock = sock
+        self._thread = threading.Thread(target=self._serve, name="control", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(2.0)
+        if self._sock:
+            self._sock.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+
+    def _serve(self) -> None:
+        assert self._sock is not None
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(conn,), name="control-conn", daemon=True).start()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with conn:
+            conn.settimeout(5.0)
+            try:
+                uid = _peer_uid(conn)
+                if uid is not None and uid not in (os.getuid(), 0):
+                    answer: dict[str, Any] = {"ok": False, "error": "permission denied"}
+                else:
+                    request = json.loads(_read_line(conn) or b"{}")
+                    if not isinstance(request, dict):
+                        raise ValueError("a request is a JSON object")
+                    answer = self._handler(request)
+            except (ValueError, OSError) as exc:
+                answer = {"ok": False, "error": f"bad request: {exc}"}
+            except Exception as exc:  # the engine's bug must not take the server down; report it in one line
+                answer = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            with contextlib.suppress(OSError):
+                conn.sendall(json.dumps(answer, default=str).encode() + b"\n")
+
+
+def query(home_path: str, request: dict[str, Any], timeout: float = 5.0) -> dict[str, Any] | None:
+    """Send one request to the engine running for `home_path`; None when no engine runs there."""
+    path = socket_path(home_path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        try:
+            sock.connect(path)
+        except (FileNotFoundError, ConnectionRefusedError):
+            return None  # no socket, or a stale one left by a crash: nobody is listening
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        data = bytearray()
+        while b"\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        sock.close()
+    if not data:
+        return None
+    answer = json.loads(bytes(data).split(b"\n", 1)[0])
+    return answer if isinstance(answer, dict) else None
