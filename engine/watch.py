@@ -89,7 +89,6 @@ class LocalWatcher:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
-        self._signature = tree_signature(self.root)
         targets = [self._timer_loop]
         if self._use_events:
             targets.append(self._event_loop)
@@ -172,6 +171,8 @@ class LocalWatcher:
                 self._cond.notify_all()
 
     def _timer_loop(self) -> None:
+        # The first signature is taken here, not in start(): a large tree must not delay the engine's start.
+        self._signature = tree_signature(self.root)
         next_rescan = time.monotonic() + self._rescan_interval
         while not self._stop.is_set():
             now = time.monotonic()

@@ -1,0 +1,115 @@
+"""`skysync run`: the headless engine in the foreground, logging to stderr, until SIGINT or SIGTERM.
+
+Log lines are one event each, `key=value` after a local ISO timestamp, so `grep task=photos` or
+`grep ' error '` work:  2026-11-25T10:00:00 skysync task=photos uploaded path=a/b.jpg
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+from engine.errors import SkysyncError
+from engine.events import Event, LogRecord, PassFinished, PassStarted, TransferProgress
+from engine.service import Engine
+
+STOP_TIMEOUT = 5.0  # "stop within a few seconds": passes are cancelled, then joined for at most this long
+
+
+def _stamp(t: float | None = None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(time.time() if t is None else t))
+
+
+def _value(text: str) -> str:
+    """A value that stays one token for grep and cut: quoted (JSON rules) only when it has to be."""
+    if text and not any(c.isspace() or c in "\"'=\\" or not c.isprintable() for c in text):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def format_event(event: Event) -> str | None:
+    """One log line for an event, or None for events too chatty for a log (transfer progress)."""
+    if isinstance(event, TransferProgress):
+        return None
+    if isinstance(event, LogRecord):
+        parts = [_stamp(event.time), "skysync"]
+        if event.task:
+            parts.append(f"task={_value(event.task)}")
+        parts.append(event.kind)
+        if event.path:
+            parts.append(f"path={_value(event.path)}")
+        if event.message:
+            parts.append(f"message={_value(event.message)}")
+        return " ".join(parts)
+    if isinstance(event, PassStarted):
+        return f"{_stamp()} skysync task={_value(event.task)} pass-started"
+    if isinstance(event, PassFinished):
+        counts = " ".join(f"{k}={v}" for k, v in sorted(event.summary.items()))
+        line = f"{_stamp()} skysync task={_value(event.task)} pass-finished ok={int(event.ok)}"
+        if counts:
+            line += " " + counts
+        if event.error:
+            line += f" error={_value(event.error)}"
+        return line
+    return None
+
+
+class StderrLog:
+    """An engine subscriber writing one line per event; a lock keeps lines from interleaving."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        line = format_event(event)
+        if line is not None:
+            self.write(line)
+
+    def write(self, line: str) -> None:
+        with self._lock:
+            try:
+                self._stream.write(line + "\n")
+                self._stream.flush()
+            except (OSError, ValueError):  # stderr closed (a detached service): keep syncing
+                pass
+
+
+def run_forever(home_path: str, *, engine_factory: Any = Engine) -> int:
+    """Run the engine for `home_path` until SIGINT/SIGTERM. Returns the process exit code:
+    0 after a clean stop, 2 when the engine cannot start (another engine runs, bad config)."""
+    log = StderrLog()
+    engine = engine_factory(home_path)
+    engine.subscribe(log)
+    stop = threading.Event()
+    signals: list[int] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        signals.append(signum)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            engine.start()
+        except SkysyncError as exc:
+            print(f"skysync: {exc}", file=sys.stderr)
+            return exc.exit_code
+        home = _value(os.path.abspath(home_path))
+        log.write(f"{_stamp()} skysync engine running pid={os.getpid()} home={home}")
+        # Event.wait with a timeout keeps the main thread responsive to signals.
+        while not stop.wait(1.0):
+            pass
+        name = signal.Signals(signals[0]).name if signals else "signal"
+        log.write(f"{_stamp()} skysync engine stopping reason={name}")
+        engine.stop(STOP_TIMEOUT)
+        log.write(f"{_stamp()} skysync engine stopped")
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
