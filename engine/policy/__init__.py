@@ -1,7 +1,19 @@
 """What may be synced and under which name: the spec's rules as data, evaluated by small pure functions.
 
 The engine asks one question per path through `PathPolicy.check`; everything else in this package is tables
-and the functions that read them. (This file is the interface; the rule tables live beside it.)
+and the functions that read them, one module per part of the spec:
+
+- general.py   notes 6 and 25: what is never synced, on any service; remote folders that are not listed
+- services.py  note 7: what each service refuses (one table, one row per heading of the spec)
+- tailchar.py  note 4: names ending in "." or " " get a "._DiskStation_<date>_TailCharacterConflict" suffix
+- buckets.py   notes 16 and 22: bucket and container names
+- filters.py   Selective Sync and the File Filter (note 9: case-sensitive unless the task says otherwise)
+- encoding.py  beyond the spec, opt-in: refused characters stored as full-width look-alikes
+- check.py     `skysync policy check`: one line per path
+
+A `check()` verdict is evaluated in this order: the task's own filters, the general rules (on the local name),
+then the renames (tail characters, optional encoding) and last the service's rules on the name as it will be
+stored remotely, so a rename that makes a name acceptable lets it sync.
 """
 
 from __future__ import annotations
@@ -9,6 +21,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
+
+from engine.errors import UsageError
+from engine.policy import general, tailchar
+from engine.policy.buckets import validate_bucket
+from engine.policy.encoding import NameEncoder
+from engine.policy.filters import Filters
+from engine.policy.services import ServiceRules, known_kinds, row_reason, rows_for
+
+__all__ = [
+    "SYNC",
+    "PathPolicy",
+    "Verdict",
+    "known_kinds",
+    "policy_option_help",
+    "remote_folder_unlisted",
+    "validate_bucket",
+]
+
+remote_folder_unlisted = general.remote_folder_unlisted
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,9 +51,52 @@ class Verdict:
 
 SYNC = Verdict("sync")
 
+ENCODE_OPTION = "encode_names"
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+def policy_option_help(kind: str) -> dict[str, str]:
+    """Connection options this package reads for `kind`, with help text for the provider's OptionSpecs."""
+    out = {
+        ENCODE_OPTION: "true: store characters the service refuses as look-alike full-width characters "
+        "instead of skipping such files (beyond the spec; default false)",
+    }
+    if kind in ("onedrive", "onedrive-business"):
+        out["max_file_size_gb"] = "largest file to upload, in GB: 1 to 250 (default 100)"
+    if kind == "s3":
+        out["preset"] = (
+            "aws, hicloud, sfr, megafon or other: which service's naming rules apply (default aws)"
+        )
+    return out
+
+
+def _flag(options: Mapping[str, str], key: str) -> bool:
+    value = str(options.get(key, "")).strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise UsageError(f"option '{key}' must be true or false, not '{options.get(key)}'")
+
+
+def _encoder(rows: tuple[ServiceRules, ...]) -> NameEncoder:
+    chars = "".join(general.FORBIDDEN_CHARACTERS) + "".join(r.path_chars + r.name_chars for r in rows)
+    prefixes = tuple(p for r in rows for p in r.file_prefixes)
+    return NameEncoder(chars, prefixes)
+
+
+def _split(path: str) -> list[str]:
+    path = path.strip("/")
+    return path.split("/") if path else []
+
 
 class PathPolicy:
-    """All rules for one task on one provider."""
+    """All rules for one task on one provider.
+
+    Raises UsageError for an unknown provider kind or a connection option value it cannot use.
+    `remote_root` (the task's folder on the service) only counts towards the services' path-length limits.
+    """
 
     def __init__(
         self,
@@ -33,17 +107,85 @@ class PathPolicy:
         exclude_exts: tuple[str, ...] = (),
         max_size: int = 0,
         case_insensitive: bool = False,
+        remote_root: str = "",
     ) -> None:
+        options = dict(connection_options or {})
         self.provider_kind = provider_kind
-        self.exclude_folders = tuple(f.strip("/") for f in exclude_folders)
+        self.rows = rows_for(provider_kind, options)
+        self.filters = Filters.build(exclude_folders, exclude_names, exclude_exts, max_size, case_insensitive)
+        self.exclude_folders = self.filters.folders
+        self.encoder = _encoder(self.rows) if _flag(options, ENCODE_OPTION) else None
+        self._encodable = self.encoder.chars if self.encoder else frozenset()
+        self.remote_root = remote_root.strip("/")
 
     def is_excluded_folder(self, path: str) -> bool:
         """Selective sync: the folder and everything under it is left alone on both sides."""
-        return any(path == f or path.startswith(f + "/") for f in self.exclude_folders)
+        return self.filters.excluded_folder(path) is not None
 
-    def check(self, path: str, is_dir: bool, size: int | None = None) -> Verdict:
-        return SYNC
+    def remote_folder_unlisted(self, name: str) -> str | None:
+        """Note 25: why a remote folder (its own name) is not listed, or None when it is."""
+        return general.remote_folder_unlisted(name)
+
+    def check(
+        self,
+        path: str,
+        is_dir: bool,
+        size: int | None = None,
+        *,
+        mtime: float | None = None,
+        parent_remote: str | None = None,
+    ) -> Verdict:
+        """Would this task-relative path sync as is, under another remote name, or not at all?
+
+        `mtime` dates a tail-character rename (note 4). `parent_remote`, when given, is the remote path the
+        engine already uses for the parent folder (its remembered pair); otherwise parent folders are mapped
+        by the same rules, a parent's tail-character rename dated with `mtime`. Only the last component of
+        `remote_name` is this entry's own decision.
+        """
+        parts = _split(path)
+        if not parts:
+            return SYNC
+        why = self.filters.reason(parts, is_dir, size)
+        if why:
+            return Verdict("skip", why)
+        if "" in parts:
+            return Verdict("skip", "a folder in the path has no name (such remote folders are not listed)")
+        why = general.path_reason(parts, self._encodable)
+        if why:
+            return Verdict("skip", why)
+
+        renamed: list[str] = []
+        if parent_remote is not None:
+            remote_parts = [*_split(parent_remote), self._remote(parts[-1], is_dir, mtime, renamed)]
+        else:
+            last = len(parts) - 1
+            remote_parts = [self._remote(p, i < last or is_dir, mtime, renamed) for i, p in enumerate(parts)]
+
+        remote_path = "/".join(remote_parts)
+        full_len = len(f"{self.remote_root}/{remote_path}" if self.remote_root else remote_path)
+        for rules in self.rows:
+            why = row_reason(rules, remote_parts, is_dir, size, full_len)
+            if why:
+                return Verdict("skip", why)
+        if remote_path == "/".join(parts):
+            return SYNC
+        reason = "; ".join(dict.fromkeys(renamed)) or "the parent folder is stored under another name"
+        return Verdict("rename", reason, remote_path)
+
+    def _remote(self, name: str, is_dir: bool, mtime: float | None, renamed: list[str]) -> str:
+        out = tailchar.remote_name(name, mtime)
+        if out != name:
+            renamed.append("tail-character rule: a name ending in '.' or ' ' gets a suffix on the remote")
+        if self.encoder:
+            encoded = self.encoder.encode(out, is_file=not is_dir)
+            if encoded != out:
+                renamed.append("encode_names: characters the service refuses are stored as look-alikes")
+            out = encoded
+        return out
 
     def local_name(self, remote_path: str) -> str:
         """The local path for a remote path (undoes renames such as the tail-character rule)."""
-        return remote_path
+        parts = remote_path.split("/")
+        if self.encoder:
+            parts = [self.encoder.decode(p) for p in parts]
+        return "/".join(tailchar.local_name(p) for p in parts)
