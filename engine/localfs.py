@@ -39,6 +39,10 @@ class Skipped:
     reason: str
 
 
+class OutsideRoot(PermissionError):
+    """A path that would resolve outside the folder being synced."""
+
+
 class FileSystem:
     """Plain os calls; subclass to inject faults."""
 
@@ -86,6 +90,23 @@ class LocalTree:
     def abspath(self, rel: str) -> str:
         return os.path.join(self.root, *rel.split("/")) if rel else self.root
 
+    def checked_path(self, rel: str) -> str:
+        """The absolute path for `rel`, refusing anything that would land outside the root.
+
+        Remote names are validated before they get here; this is the last line of defence, and it also
+        catches a folder inside the root that a user replaced with a symbolic link to somewhere else.
+        """
+        parts = rel.split("/")
+        if not rel or any(p in ("", ".", "..") or "\\" in p or "\x00" in p for p in parts) or rel.startswith("/"):
+            raise OutsideRoot(f"refusing unsafe path {rel!r}")
+        target = os.path.join(self.root, *parts)
+        parent = os.path.dirname(target)
+        real_root = os.path.realpath(self.root)
+        real_parent = os.path.realpath(parent)
+        if real_parent != real_root and not real_parent.startswith(real_root + os.sep):
+            raise OutsideRoot(f"refusing to write {rel!r}: it would land outside {self.root}")
+        return target
+
     def exists(self) -> bool:
         return os.path.isdir(self.root)
 
@@ -99,8 +120,8 @@ class LocalTree:
         """Every file and folder below the root in canonical order (depth first, siblings sorted by name).
 
         Symbolic links, special files and anything on another device (mount points) are reported to `on_skip`;
-        the engine's own temporary files to `on_temp`; unreadable folders to `on_error`. `prune(path)` true
-        means do not descend into that folder nor report it.
+        the engine's own temporary files to `on_temp`; unreadable entries to `on_error`. A folder for which
+        `prune(path)` is true is reported but not entered.
         """
         root_dev = self.fs.stat(self.root).st_dev
         # Depth first with one sorted iterator per open folder: a folder is followed directly by its subtree.
@@ -118,6 +139,12 @@ class LocalTree:
                     on_temp(rel)
                 continue
             try:
+                name.encode("utf-8")
+            except UnicodeEncodeError:
+                if on_skip:
+                    on_skip(Skipped(rel, "the name is not valid UTF-8"))
+                continue
+            try:
                 st = child.stat(follow_symlinks=False)
             except OSError as exc:
                 if on_error:
@@ -131,9 +158,9 @@ class LocalTree:
                     if on_skip:
                         on_skip(Skipped(rel, "mount point or another device"))
                     continue
+                yield LocalEntry(rel, True, 0, 0)
                 if prune and prune(rel):
                     continue
-                yield LocalEntry(rel, True, 0, 0)
                 stack.append((rel, iter(self._children(rel, on_error))))
             elif on_skip:
                 on_skip(Skipped(rel, "symbolic link" if stat.S_ISLNK(mode) else "special file"))
@@ -168,7 +195,7 @@ class LocalTree:
 
         No partial file is ever visible under `rel`; on any failure the temporary file is removed.
         """
-        target = self.abspath(rel)
+        target = self.checked_path(rel)
         self.fs.mkdir(os.path.dirname(target))
         tmp = self.temp_path_for(rel)
         try:
@@ -187,7 +214,7 @@ class LocalTree:
         return entry
 
     def move_into_place(self, tmp: str, rel: str) -> LocalEntry:
-        target = self.abspath(rel)
+        target = self.checked_path(rel)
         self.fs.mkdir(os.path.dirname(target))
         self.fs.replace(tmp, target)
         entry = self.stat_entry(rel)
@@ -196,14 +223,14 @@ class LocalTree:
 
     def delete_file(self, rel: str) -> None:
         try:
-            self.fs.unlink(self.abspath(rel))
+            self.fs.unlink(self.checked_path(rel))
         except FileNotFoundError:
             pass
 
     def remove_dir(self, rel: str) -> bool:
         """Remove an empty folder; False (and nothing removed) when it still holds something."""
         try:
-            self.fs.rmdir(self.abspath(rel))
+            self.fs.rmdir(self.checked_path(rel))
         except FileNotFoundError:
             return True
         except OSError as exc:
@@ -213,7 +240,7 @@ class LocalTree:
         return True
 
     def make_dir(self, rel: str) -> None:
-        self.fs.mkdir(self.abspath(rel))
+        self.fs.mkdir(self.checked_path(rel))
 
     def open_read(self, rel: str) -> BinaryIO:
         return self.fs.open_read(self.abspath(rel))

@@ -1,0 +1,510 @@
+"""`skysync` command line (the contract in shared/GUIDE.md, section 1).
+
+Every failure is one line on stderr and an exit code: 0 done, 1 some items failed, 2 bad usage, configuration
+or a safety guard. Heavy modules (cloud SDKs, Textual) are imported only by the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from engine.errors import SkysyncError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"skysync: error: {message} (see '{self.prog} --help')\n")
+
+
+def _kv(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got '{text}'")
+    return key.strip(), value
+
+
+def _task_options(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("--connection", required=required)
+    p.add_argument("--local", required=required)
+    p.add_argument("--remote", required=required)
+    p.add_argument("--direction", choices=("bidirectional", "upload", "download"), required=required)
+    p.add_argument("--no-delete", action="store_true", default=None)
+    p.add_argument("--consistency-check", action="store_true", default=None)
+    p.add_argument("--exclude-folder", action="append", metavar="RELPATH")
+    p.add_argument("--exclude-name", action="append", metavar="GLOB")
+    p.add_argument("--exclude-ext", action="append", metavar="EXT")
+    p.add_argument("--max-size", type=int, metavar="BYTES")
+    p.add_argument("--case-insensitive", action="store_true", default=None)
+    p.add_argument("--encrypt", action="store_true", default=None)
+    p.add_argument("--password-file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="skysync", description="Keep local folders in sync with cloud storage.")
+    p.add_argument("--home", help="skysync home folder (default: $SKYSYNC_HOME or the user config dir)")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    conn = sub.add_parser("connection", help="manage connections to storage services")
+    cs = conn.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    a = cs.add_parser("add", help="add a connection")
+    a.add_argument("name")
+    a.add_argument("--provider", required=True)
+    a.add_argument("--option", action="append", type=_kv, default=[], metavar="KEY=VALUE")
+    a.add_argument("--no-test", action="store_true", help="do not contact the service before saving")
+    lst = cs.add_parser("list", help="list connections")
+    lst.add_argument("--json", action="store_true")
+    s = cs.add_parser("show", help="show one connection")
+    s.add_argument("name")
+    s.add_argument("--json", action="store_true")
+    e = cs.add_parser("edit", help="change options of a connection")
+    e.add_argument("name")
+    e.add_argument("--option", action="append", type=_kv, default=[], metavar="KEY=VALUE")
+    r = cs.add_parser("remove", help="remove a connection and its tasks (files stay on both sides)")
+    r.add_argument("name")
+    t = cs.add_parser("test", help="check that the service answers with these credentials")
+    t.add_argument("name")
+    x = cs.add_parser("export-key", help="export the encryption key (key.zip)")
+    x.add_argument("name")
+    x.add_argument("--out", required=True)
+
+    task = sub.add_parser("task", help="manage sync tasks")
+    ts = task.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    a = ts.add_parser("add", help="add a task")
+    a.add_argument("name")
+    _task_options(a, required=True)
+    lst = ts.add_parser("list", help="list tasks")
+    lst.add_argument("--json", action="store_true")
+    s = ts.add_parser("show", help="show one task")
+    s.add_argument("name")
+    s.add_argument("--json", action="store_true")
+    e = ts.add_parser("edit", help="change a task")
+    e.add_argument("name")
+    _task_options(e, required=False)
+    r = ts.add_parser("remove", help="unlink a task (files stay on both sides)")
+    r.add_argument("name")
+
+    sy = sub.add_parser("sync", help="one pass of each named task (all if none)")
+    sy.add_argument("tasks", nargs="*", metavar="TASK")
+    sy.add_argument("--dry-run", action="store_true")
+    sy.add_argument("--json", action="store_true")
+    sy.add_argument("--force", action="store_true", help="pass the empty-folder and mass-delete guards once")
+
+    sub.add_parser("run", help="headless engine: watch, poll, schedule; stops on SIGINT/SIGTERM")
+    st = sub.add_parser("status", help="state of every task")
+    st.add_argument("--json", action="store_true")
+    lg = sub.add_parser("log", help="the history log")
+    lg.add_argument("--task")
+    lg.add_argument("--limit", type=int, default=50)
+    lg.add_argument("--json", action="store_true")
+
+    pol = sub.add_parser("policy", help="explain the sync rules")
+    ps = pol.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    pc = ps.add_parser("check", help="would each path sync, be renamed, or be skipped (and why)")
+    pc.add_argument("--provider", required=True)
+    pc.add_argument("--size", type=int)
+    pc.add_argument("--option", action="append", type=_kv, default=[], metavar="KEY=VALUE")
+    pc.add_argument("paths", nargs="+", metavar="PATH")
+
+    d = sub.add_parser("decrypt", help="recover encrypted files, no connection needed")
+    g = d.add_mutually_exclusive_group(required=True)
+    g.add_argument("--password-file")
+    g.add_argument("--private-key")
+    d.add_argument("srcs", nargs="+", metavar="SRC")
+    d.add_argument("--out", required=True)
+
+    se = sub.add_parser("settings", help="engine settings")
+    ss = se.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    g2 = ss.add_parser("get")
+    g2.add_argument("key", nargs="?")
+    s2 = ss.add_parser("set")
+    s2.add_argument("key")
+    s2.add_argument("value")
+    return p
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+
+
+def _err(message: str) -> None:
+    print(f"skysync: error: {message}", file=sys.stderr)
+
+
+# -- commands ----------------------------------------------------------------------------------------------
+
+
+def _home(args: argparse.Namespace):
+    from engine.config import Home, resolve_home
+
+    return Home(resolve_home(args.home))
+
+
+def cmd_connection(args: argparse.Namespace) -> int:
+    from engine import manage
+
+    home = _home(args)
+    if args.action == "add":
+        conn = manage.add_connection(home, args.name, args.provider, dict(args.option))
+        if not args.no_test:
+            _test_connection(home, args.name, quiet=True)
+        home.save()
+        print(f"connection '{conn.name}' added ({conn.provider})")
+    elif args.action == "list":
+        conns = home.connections()
+        if args.json:
+            _print_json([_conn_dict(home, c.name) for c in conns])
+        elif not conns:
+            print("no connections; add one with: skysync connection add NAME --provider KIND --option KEY=VALUE")
+        else:
+            for c in conns:
+                print(f"{c.name:20} {c.provider:10} tasks: {len(home.tasks(c.name))}")
+    elif args.action == "show":
+        data = _conn_dict(home, args.name)
+        if args.json:
+            _print_json(data)
+        else:
+            for k, v in data.items():
+                print(f"{k}: {v}")
+    elif args.action == "edit":
+        manage.edit_connection(home, args.name, dict(args.option))
+        home.save()
+        print(f"connection '{args.name}' updated")
+    elif args.action == "remove":
+        removed = manage.remove_connection(home, args.name)
+        home.save()
+        _forget_tasks(home, removed)
+        extra = f" and its tasks {', '.join(removed)} (files stay on both sides)" if removed else ""
+        print(f"connection '{args.name}' removed{extra}")
+    elif args.action == "test":
+        _test_connection(home, args.name, quiet=False)
+    elif args.action == "export-key":
+        return _export_key(home, args.name, args.out)
+    return 0
+
+
+def _conn_dict(home: Any, name: str) -> dict[str, Any]:
+    conn = home.connection(name)
+    data = conn.public_dict()
+    data["secrets"] = sorted(home.secrets(name))  # names only, never values
+    data["tasks"] = [t.name for t in home.tasks(name)]
+    return data
+
+
+def _test_connection(home: Any, name: str, quiet: bool) -> None:
+    from engine.providers.base import ProviderError
+    from engine.sync import open_provider
+
+    provider = open_provider(home, name)
+    try:
+        provider.check()
+    except ProviderError as exc:
+        raise UsageError(f"connection '{name}' failed its test: {exc}") from None
+    finally:
+        provider.close()
+    if not quiet:
+        print(f"connection '{name}' works")
+
+
+def _forget_tasks(home: Any, names: list[str]) -> None:
+    from engine.state import StateDB
+
+    if not names:
+        return
+    db = StateDB(home.setting("database-path"))
+    try:
+        for n in names:
+            db.forget_task(n)
+    finally:
+        db.close()
+
+
+def _task_changes(args: argparse.Namespace) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    for attr, key in (
+        ("connection", "connection"), ("local", "local"), ("remote", "remote"), ("direction", "direction"),
+        ("no_delete", "no_delete"), ("consistency_check", "consistency_check"), ("max_size", "max_size"),
+        ("case_insensitive", "case_insensitive"), ("encrypt", "encrypt"),
+        ("exclude_folder", "exclude_folders"), ("exclude_name", "exclude_names"), ("exclude_ext", "exclude_exts"),
+    ):
+        value = getattr(args, attr, None)
+        if value is not None:
+            changes[key] = value
+    return changes
+
+
+def cmd_task(args: argparse.Namespace) -> int:
+    from engine import manage
+    from engine.config import Task
+
+    home = _home(args)
+    if args.action == "add":
+        changes = _task_changes(args)
+        task = Task(name=args.name, **changes)
+        task = manage.add_task(home, task)
+        home.save()
+        print(f"task '{task.name}' added: {task.local} <-> {task.connection}:{task.remote} ({task.direction})")
+    elif args.action == "list":
+        tasks = home.tasks()
+        if args.json:
+            _print_json([t.public_dict() for t in tasks])
+        elif not tasks:
+            print("no tasks; add one with: skysync task add NAME --connection C --local DIR --remote /PATH "
+                  "--direction bidirectional")
+        else:
+            for t in tasks:
+                paused = " (paused)" if t.paused else ""
+                print(f"{t.name:20} {t.direction:13} {t.local} <-> {t.connection}:{t.remote}{paused}")
+    elif args.action == "show":
+        task = home.task(args.name)
+        if args.json:
+            _print_json(task.public_dict())
+        else:
+            for k, v in task.public_dict().items():
+                print(f"{k}: {v}")
+    elif args.action == "edit":
+        manage.edit_task(home, args.name, _task_changes(args))
+        home.save()
+        print(f"task '{args.name}' updated")
+    elif args.action == "remove":
+        manage.remove_task(home, args.name)
+        home.save()
+        _forget_tasks(home, [args.name])
+        print(f"task '{args.name}' unlinked; its files stay on both sides")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from engine.sync import run_pass
+
+    home = _home(args)
+    names = args.tasks or [t.name for t in home.tasks()]
+    for n in names:
+        home.task(n)  # unknown names are refused before any pass starts
+    if not names:
+        raise UsageError("there are no tasks to sync; add one with 'skysync task add'")
+    results = []
+    worst = 0
+    for name in names:
+        try:
+            res = run_pass(home, name, dry_run=args.dry_run, force=args.force)
+        except SkysyncError as exc:
+            from engine.sync import PassResult
+
+            res = PassResult(name, error=str(exc))
+        results.append(res)
+        worst = max(worst, res.exit_code)
+        if not args.json:
+            _print_result(res, args.dry_run)
+    if args.json:
+        _print_json({"dry_run": args.dry_run, "tasks": [r.as_dict() for r in results]})
+    return worst
+
+
+def _print_result(res: Any, dry_run: bool) -> None:
+    if res.error:
+        _err(f"task '{res.task}': {res.error}")
+        return
+    if dry_run:
+        for kind, path, detail in res.planned:
+            print(f"would {kind:16} {path}{'  (' + detail + ')' if detail else ''}")
+    parts = [f"{v} {k}" for k, v in sorted(res.summary.items())] or ["nothing to do"]
+    prefix = "dry run" if dry_run else "synced"
+    print(f"{prefix} '{res.task}': {', '.join(parts)}")
+    if res.failed:
+        print(f"task '{res.task}': {res.failed} items failed; see 'skysync log --task {res.task}'", file=sys.stderr)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        from engine.daemon import run_forever
+    except ImportError:
+        raise UsageError("the headless engine is not available in this build") from None
+    from engine.config import resolve_home
+
+    return run_forever(resolve_home(args.home))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from engine.state import StateDB
+
+    home = _home(args)
+    live = None
+    try:
+        from engine.control import query
+
+        live = query(home.path, {"op": "status"})
+    except Exception:  # noqa: BLE001 - no engine running is the ordinary case
+        live = None
+    db = StateDB(home.setting("database-path"))
+    try:
+        tasks = {}
+        for t in home.tasks():
+            tid = db.task_id(t.name)
+            files, folders = db.counts(tid)
+            tasks[t.name] = {
+                "connection": t.connection,
+                "direction": t.direction,
+                "paused": t.paused,
+                "tracked_files": files,
+                "tracked_folders": folders,
+                "last_pass": db.last_pass(t.name),
+            }
+            if live and t.name in live.get("tasks", {}):
+                tasks[t.name]["live"] = live["tasks"][t.name]
+        data = {"engine_running": bool(live), "tasks": tasks}
+    finally:
+        db.close()
+    if args.json:
+        _print_json(data)
+        return 0
+    print(f"engine: {'running' if live else 'not running'}")
+    if not tasks:
+        print("no tasks")
+    for name, t in tasks.items():
+        lp = t["last_pass"]
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lp["finished"])) if lp and lp["finished"] else "never"
+        state = "paused" if t["paused"] else ("error: " + lp["error"]) if lp and lp.get("error") else "ok"
+        print(f"{name:20} {t['tracked_files']:7} files  last pass: {when}  {state}")
+    return 0
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    from engine.state import StateDB
+
+    home = _home(args)
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+    if args.task:
+        home.task(args.task)
+    db = StateDB(home.setting("database-path"))
+    try:
+        records = db.read_log(args.task, args.limit)
+    finally:
+        db.close()
+    if args.json:
+        _print_json([{"time": r.time, "task": r.task, "kind": r.kind, "path": r.path, "message": r.message}
+                     for r in records])
+        return 0
+    for r in records:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.time))
+        print(f"{stamp} {r.task} {r.kind:14} {r.path}{'  ' + r.message if r.message else ''}")
+    return 0
+
+
+def cmd_policy(args: argparse.Namespace) -> int:
+    try:
+        from engine.policy.check import policy_check
+    except ImportError:
+        raise UsageError("policy check is not available in this build") from None
+    lines, code = policy_check(args.provider, args.paths, args.size, dict(args.option))
+    for line in lines:
+        print(line)
+    return code
+
+
+def cmd_decrypt(args: argparse.Namespace) -> int:
+    try:
+        from engine.crypto.recovery import decrypt_paths
+    except ImportError:
+        raise UsageError("decryption is not available in this build") from None
+    password = key = None
+    try:
+        if args.password_file:
+            with open(args.password_file, encoding="utf-8") as f:
+                password = f.read().rstrip("\r\n")
+        else:
+            with open(args.private_key, "rb") as f:
+                key = f.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.password_file or args.private_key}: {exc.strerror}") from None
+    ok, failures = decrypt_paths(args.srcs, args.out, password, key)
+    for failure in failures:
+        _err(failure)
+    print(f"decrypted {ok} files into {args.out}")
+    return 1 if failures else 0
+
+
+def _export_key(home: Any, name: str, out: str) -> int:
+    try:
+        from engine.crypto.recovery import export_key_zip
+    except ImportError:
+        raise UsageError("encryption is not available in this build") from None
+    secrets = home.secrets(name)
+    if "encryption_private_key" not in secrets:
+        raise UsageError(f"connection '{name}' has no encryption key (no encrypted task yet)")
+    export_key_zip(secrets["encryption_public_key"].encode(), secrets["encryption_private_key"].encode(), out)
+    os.chmod(out, 0o600)
+    print(f"key exported to {out}; keep it somewhere safe")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    home = _home(args)
+    if args.action == "get":
+        if args.key:
+            print(home.setting(args.key))
+        else:
+            for k, v in home.settings().items():
+                print(f"{k} = {v}")
+        return 0
+    value = home.set_setting(args.key, args.value)
+    home.save()
+    print(f"{args.key} = {value}")
+    return 0
+
+
+COMMANDS = {
+    "connection": cmd_connection,
+    "task": cmd_task,
+    "sync": cmd_sync,
+    "run": cmd_run,
+    "status": cmd_status,
+    "log": cmd_log,
+    "policy": cmd_policy,
+    "decrypt": cmd_decrypt,
+    "settings": cmd_settings,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command is None:
+            return _run_tui(args)
+        return COMMANDS[args.command](args)
+    except SkysyncError as exc:
+        _err(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the promise is one line, never a traceback
+        from engine.providers.base import ProviderError
+
+        if isinstance(exc, ProviderError):
+            _err(str(exc))
+            return 2
+        _err(f"unexpected {type(exc).__name__}: {exc}")
+        return 2
+
+
+def _run_tui(args: argparse.Namespace) -> int:
+    from engine.config import resolve_home
+
+    try:
+        from tui.app import run_app
+    except ImportError:
+        raise UsageError("the terminal app is not available in this build; see 'skysync --help'") from None
+    return run_app(resolve_home(args.home))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,518 @@
+"""Runs a plan: a bounded thread pool, traffic control, temp-then-rename writes, per-item error isolation.
+
+Phases, in this order, so names are free before they are reused: file deletions; folder deletions (deepest
+first); folder creations and type changes (shallowest first); then transfers in parallel. Every completed
+step writes its state row at once, so a killed pass resumes without loss or duplicates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from engine.events import Event, LogRecord, TransferProgress
+from engine.localfs import LocalEntry, LocalTree
+from engine.providers.base import HashKind, MtimeMode, Provider, ProviderError, RemoteEntry, join
+from engine.reconcile import (
+    COMPARE,
+    CONFLICT,
+    DELETE_LOCAL,
+    DELETE_REMOTE,
+    DOWNLOAD,
+    FORGET,
+    KEEP_LOCAL_COPY,
+    KEEP_REMOTE_COPY,
+    RECORD,
+    UPLOAD,
+    Action,
+    Plan,
+)
+from engine.state import StateDB, StateRow
+from engine.throttle import MeteredReader, MeteredWriter, TokenBucket
+
+CHUNK = 1 << 20
+RETRIES = 3
+
+
+class Cancelled(Exception):
+    pass
+
+
+class ChangedDuringPass(Exception):
+    """The local file changed after it was listed; the next pass will look at it again."""
+
+
+def conflict_name(path: str, hostname: str, when: datetime) -> str:
+    """`<stem>_<hostname>_Conflict_<YYYYMMDD-HHMMSS><suffix>` in the same folder (design notes, section 1)."""
+    folder, _, name = path.rpartition("/")
+    dot = name.rfind(".")
+    stem, suffix = (name[:dot], name[dot:]) if dot > 0 else (name, "")
+    new = f"{stem}_{hostname}_Conflict_{when:%Y%m%d-%H%M%S}{suffix}"
+    return f"{folder}/{new}" if folder else new
+
+
+def _hasher(kind: HashKind):
+    return hashlib.sha1() if kind == HashKind.SHA1 else hashlib.md5()
+
+
+@dataclass
+class Outcome:
+    done: dict[str, int] = field(default_factory=dict)
+    failed: int = 0
+
+    def add(self, kind: str) -> None:
+        self.done[kind] = self.done.get(kind, 0) + 1
+
+
+class Executor:
+    def __init__(
+        self,
+        *,
+        task: str,
+        task_id: int,
+        db: StateDB,
+        provider: Provider,
+        tree: LocalTree,
+        remote_root: str,
+        hostname: str,
+        concurrency: int,
+        emit: Callable[[Event], None],
+        buckets: tuple[TokenBucket | None, TokenBucket | None] = (None, None),
+        cancel: threading.Event | None = None,
+        clock: Callable[[], float] = time.time,
+        backoff: float = 0.5,
+    ) -> None:
+        self.task = task
+        self.task_id = task_id
+        self.db = db
+        self.provider = provider
+        self.caps = provider.capabilities
+        self.tree = tree
+        self.remote_root = remote_root
+        self.hostname = hostname
+        self.concurrency = max(1, concurrency)
+        self.emit = emit
+        self.up_bucket, self.down_bucket = buckets
+        self.cancel = cancel or threading.Event()
+        self.clock = clock
+        self.backoff = backoff
+        self.outcome = Outcome()
+        self._lock = threading.Lock()
+
+    # -- driver ----------------------------------------------------------------------------------------------
+    def run(self, plan: Plan) -> Outcome:
+        actions = plan.actions
+        state_only = [a for a in actions if a.kind in (RECORD, FORGET)]
+        file_deletes = [a for a in actions if a.kind in (DELETE_LOCAL, DELETE_REMOTE) and not a.is_dir]
+        dir_deletes = [a for a in actions if a.kind in (DELETE_LOCAL, DELETE_REMOTE) and a.is_dir]
+        # A file replacing a folder on the other side: the folder goes once its content is gone.
+        dir_deletes += [a for a in actions if a.kind in (UPLOAD, DOWNLOAD) and self._replaces_dir(a)]
+        structure = [a for a in actions if a.kind in (UPLOAD, DOWNLOAD, COMPARE) and self._is_structural(a)]
+        structural_ids = {id(a) for a in structure}
+        transfers = [
+            a for a in actions if a.kind in (UPLOAD, DOWNLOAD, COMPARE) and id(a) not in structural_ids
+        ]
+
+        for a in state_only:
+            self._guarded(a, self._state_only)
+        self._parallel(file_deletes, self._delete_file)
+        for a in sorted(dir_deletes, key=lambda a: a.path.count("/"), reverse=True):
+            if not self.cancel.is_set():
+                self._guarded(a, self._delete_dir)
+        for a in structure:
+            if not self.cancel.is_set():
+                self._guarded(a, self._structure)
+        self._parallel(transfers, self._transfer)
+        return self.outcome
+
+    def _parallel(self, actions: list[Action], fn: Callable[[Action], None]) -> None:
+        if not actions:
+            return
+        if self.concurrency == 1 or len(actions) == 1:
+            for a in actions:
+                if self.cancel.is_set():
+                    return
+                self._guarded(a, fn)
+            return
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="skysync-xfer") as pool:
+            futures = []
+            for a in actions:
+                futures.append(pool.submit(self._guarded, a, fn))
+            for f in as_completed(futures):
+                f.result()
+
+    def _guarded(self, action: Action, fn: Callable[[Action], None]) -> None:
+        """Run one action with retries; one failing item never stops the pass."""
+        if self.cancel.is_set():
+            return
+        delay = self.backoff
+        for attempt in range(1, RETRIES + 1):
+            try:
+                fn(action)
+                return
+            except (Cancelled, InterruptedError):
+                return
+            except ChangedDuringPass as exc:
+                self._log("skipped", action.path, str(exc) or "changed during the pass; next pass will sync it")
+                return
+            except ProviderError as exc:
+                if exc.retryable and attempt < RETRIES and not self.cancel.is_set():
+                    time.sleep(delay * (1 + random.random() / 2))
+                    delay *= 2
+                    continue
+                self._fail(action, str(exc))
+                return
+            except OSError as exc:
+                self._fail(action, _os_message(exc))
+                return
+
+    def _fail(self, action: Action, message: str) -> None:
+        with self._lock:
+            self.outcome.failed += 1
+        self._log("error", action.path, message)
+
+    def _log(self, kind: str, path: str, message: str = "") -> None:
+        if kind not in ("error", "skipped", "info"):
+            with self._lock:
+                self.outcome.add(kind)
+        self.emit(LogRecord(self.clock(), self.task, kind, path, message))
+
+    # -- helpers --------------------------------------------------------------------------------------------
+    def _full(self, remote_path: str) -> str:
+        return join(self.remote_root, remote_path)
+
+    def _rel(self, entry: RemoteEntry) -> str:
+        """A provider's returned entry path back to the task-relative remote path."""
+        prefix = self.remote_root + "/" if self.remote_root else ""
+        return entry.path[len(prefix) :] if prefix and entry.path.startswith(prefix) else entry.path
+
+    def _replaces_dir(self, a: Action) -> bool:
+        if a.kind == UPLOAD:
+            return a.local is not None and not a.local.is_dir and a.remote is not None and a.remote.is_dir
+        return a.remote is not None and not a.remote.is_dir and a.local is not None and a.local.is_dir
+
+    def _is_structural(self, a: Action) -> bool:
+        if a.kind == UPLOAD:
+            return a.local is not None and a.local.is_dir
+        if a.kind == DOWNLOAD:
+            return a.remote is not None and a.remote.is_dir
+        return bool((a.local and a.local.is_dir) or (a.remote and a.remote.is_dir))
+
+    def _put(self, path: str, local: LocalEntry | None, remote: RemoteEntry | None, remote_path: str) -> None:
+        is_dir = bool((local and local.is_dir) or (remote and remote.is_dir))
+        self.db.put(
+            self.task_id,
+            StateRow(
+                path=path,
+                is_dir=is_dir,
+                lsize=None if is_dir or local is None else local.size,
+                lmtime=None if is_dir or local is None else local.mtime_ns,
+                rsize=None if is_dir or remote is None else remote.size,
+                rrev=None if is_dir or remote is None else remote.revision,
+                rmtime=None if is_dir or remote is None else remote.mtime,
+                rhash=None if is_dir or remote is None else remote.hash,
+                rname=remote_path if remote_path != path else None,
+            ),
+        )
+
+    def _local_unchanged(self, a: Action) -> bool:
+        now = self.tree.stat_entry(a.path)
+        if a.local is None:
+            return now is None
+        return now is not None and now.signature() == a.local.signature()
+
+    def _progress(self, path: str, direction: str, total: int) -> Callable[[int], None]:
+        last = [0.0]
+
+        def report(done: int) -> None:
+            t = time.monotonic()
+            if t - last[0] >= 0.2 or done >= total:
+                last[0] = t
+                self.emit(TransferProgress(self.task, path, direction, done, total))
+
+        return report
+
+    # -- state-only -------------------------------------------------------------------------------------------
+    def _state_only(self, a: Action) -> None:
+        if a.kind == FORGET:
+            self.db.delete(self.task_id, a.path)
+            return
+        if a.local is not None and a.remote is not None and a.local.is_dir == a.remote.is_dir:
+            self._put(a.path, a.local, a.remote, a.remote_path)
+
+    # -- deletions ----------------------------------------------------------------------------------------------
+    def _delete_file(self, a: Action) -> None:
+        if a.kind == DELETE_LOCAL:
+            if not self._local_unchanged(a):
+                raise ChangedDuringPass("changed locally during the pass; not deleted")
+            self.tree.delete_file(a.path)
+            self.db.delete(self.task_id, a.path)
+            self._log("deleted-local", a.path, "deleted remotely")
+        else:
+            self.provider.delete(self._full(a.remote_path))
+            self.db.delete(self.task_id, a.path)
+            self._log("deleted-remote", a.path, "deleted locally")
+
+    def _delete_dir(self, a: Action) -> None:
+        if a.kind == DELETE_LOCAL or (a.kind == DOWNLOAD):
+            if not self.tree.remove_dir(a.path):
+                raise ChangedDuringPass("the local folder still holds files; not deleted")
+            if a.kind == DELETE_LOCAL:
+                self.db.delete(self.task_id, a.path)
+                self._log("deleted-local", a.path, "folder deleted remotely")
+        else:
+            assert a.remote is not None or a.kind == DELETE_REMOTE
+            self.provider.rmdir(self._full(a.remote_path))
+            if a.kind == DELETE_REMOTE:
+                self.db.delete(self.task_id, a.path)
+                self._log("deleted-remote", a.path, "folder deleted locally")
+
+    # -- folders and type changes --------------------------------------------------------------------------
+    def _structure(self, a: Action) -> None:
+        if a.kind == UPLOAD:  # a local folder: make it remotely (replacing an unchanged remote file)
+            if a.remote is not None and not a.remote.is_dir:
+                self.provider.delete(self._full(a.remote_path))
+            entry = self.provider.mkdir(self._full(a.remote_path))
+            self._put(a.path, a.local, entry, a.remote_path)
+            self._log("mkdir-remote", a.path)
+        elif a.kind == DOWNLOAD:  # a remote folder: make it locally (replacing an unchanged local file)
+            if a.local is not None and not a.local.is_dir:
+                if not self._local_unchanged(a):
+                    raise ChangedDuringPass("changed locally during the pass; not replaced by a folder")
+                self.tree.delete_file(a.path)
+            self.tree.make_dir(a.path)
+            self._put(a.path, LocalEntry(a.path, True, 0, 0), a.remote, a.remote_path)
+            self._log("mkdir-local", a.path)
+        else:
+            self._type_conflict(a)
+
+    def _type_conflict(self, a: Action) -> None:
+        """A folder on one side and a file on the other, both new or both changed: the folder keeps the name,
+        the file is kept as a conflict copy on both sides."""
+        assert a.local is not None and a.remote is not None
+        if a.local.is_dir and a.remote.is_dir:
+            self._put(a.path, a.local, a.remote, a.remote_path)
+            return
+        copy = self._unique_conflict_name(a.path)
+        if a.local.is_dir:  # the remote file moves aside
+            tmp, entry = self._download_to_temp(a.remote_path, a.path, a.remote)
+            placed = self.tree.move_into_place(tmp, copy)
+            read_at, up = self._upload_file(copy, copy)
+            self._put(copy, read_at, up, copy)
+            self.provider.delete(self._full(a.remote_path))
+            made = self.provider.mkdir(self._full(a.remote_path))
+            self._put(a.path, a.local, made, a.remote_path)
+        else:  # the local file moves aside
+            if not self._local_unchanged(a):
+                raise ChangedDuringPass("changed locally during the pass")
+            tmp = self.tree.abspath(a.path)
+            placed = self.tree.move_into_place(tmp, copy)
+            read_at, up = self._upload_file(copy, copy)
+            self._put(copy, read_at, up, copy)
+            self.tree.make_dir(a.path)
+            self._put(a.path, LocalEntry(a.path, True, 0, 0), a.remote, a.remote_path)
+        self._log("conflict", a.path, f"a file and a folder had the same name; the file is kept as {copy}")
+
+    # -- transfers -------------------------------------------------------------------------------------------
+    def _transfer(self, a: Action) -> None:
+        if a.kind == UPLOAD:
+            assert a.local is not None
+            read_at, entry = self._upload_file(a.path, a.remote_path)
+            self._put(a.path, read_at, entry, a.remote_path)
+            self._log("uploaded", a.path, f"as {a.remote_path}" if a.remote_path != a.path else "")
+        elif a.kind == DOWNLOAD:
+            assert a.remote is not None
+            self._download_into_place(a)
+        else:
+            self._compare(a)
+
+    def _upload_file(self, path: str, remote_path: str) -> tuple[LocalEntry, RemoteEntry]:
+        """Upload one local file; returns the local signature it was read at and the stored entry.
+
+        If the file changes while it is read, the signature from before the read goes into the state, so the
+        next pass sees a change and uploads it again.
+        """
+        with self.tree.open_read(path) as f:
+            st = os.fstat(f.fileno())
+            before = LocalEntry(path, False, st.st_size, st.st_mtime_ns)
+            reader = MeteredReader(
+                f, self.up_bucket, self._progress(path, "up", st.st_size), self.cancel.is_set
+            )
+            entry = self.provider.upload(
+                self._full(remote_path), reader, st.st_size, st.st_mtime_ns / 1e9  # type: ignore[arg-type]
+            )
+        return before, entry
+
+    def _download_to_temp(self, remote_path: str, local_path: str, listed: RemoteEntry) -> tuple[str, RemoteEntry]:
+        target = self.tree.checked_path(local_path)
+        self.tree.fs.mkdir(os.path.dirname(target))
+        tmp = self.tree.temp_path_for(local_path)
+        try:
+            with self.tree.fs.open_new(tmp) as f:
+                writer = MeteredWriter(
+                    f, self.down_bucket, self._progress(local_path, "down", listed.size), self.cancel.is_set
+                )
+                entry = self.provider.download(self._full(remote_path), writer)  # type: ignore[arg-type]
+                self.tree.fs.fsync(f)
+            mtime = entry.mtime if entry.mtime is not None else listed.mtime
+            if mtime is not None:
+                self.tree.fs.utime(tmp, round(mtime * 1e9))
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.tree.fs.unlink(tmp)
+            raise
+        # Keep the listed revision: it is what the next listing will report for this version.
+        return tmp, RemoteEntry(listed.path, False, listed.size, listed.mtime, listed.hash, listed.revision)
+
+    def _download_into_place(self, a: Action) -> None:
+        assert a.remote is not None
+        tmp, entry = self._download_to_temp(a.remote_path, a.path, a.remote)
+        try:
+            if not self._local_unchanged(a):
+                # Someone wrote the local file while we downloaded: keep both, never overwrite their work.
+                copy = self._unique_conflict_name(a.path)
+                self.tree.move_into_place(tmp, copy)
+                self._log("conflict", a.path, f"changed locally during the download; remote kept as {copy}")
+                return
+            placed = self.tree.move_into_place(tmp, a.path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.tree.fs.unlink(tmp)
+            raise
+        self._put(a.path, placed, entry, a.remote_path)
+        self._log("downloaded", a.path)
+
+    # -- equal content is no conflict -----------------------------------------------------------------------
+    def _compare(self, a: Action) -> None:
+        assert a.local is not None and a.remote is not None
+        equal, tmp = self._same_content(a)
+        try:
+            if equal:
+                self._put(a.path, a.local, a.remote, a.remote_path)
+                self._log("record", a.path, "same content on both sides")
+                return
+            if a.on_differ == CONFLICT:
+                self._conflict(a, tmp)
+            elif a.on_differ == KEEP_REMOTE_COPY:
+                self._keep_remote_copy(a, tmp)
+            elif a.on_differ == KEEP_LOCAL_COPY:
+                self._keep_local_copy(a)
+            tmp = None
+        finally:
+            if tmp:
+                with contextlib.suppress(OSError):
+                    self.tree.fs.unlink(tmp)
+
+    def _same_content(self, a: Action) -> tuple[bool, str | None]:
+        """(equal?, temp file holding the remote content if it had to be downloaded to tell)."""
+        local, remote = a.local, a.remote
+        assert local is not None and remote is not None
+        if local.size != remote.size:
+            return False, None
+        if self.caps.hash_kind != HashKind.NONE:
+            rhash = remote.hash
+            if rhash is None and not self.caps.hash_in_listing:
+                rhash = self.provider.file_hash(self._full(a.remote_path))
+            if rhash is not None:
+                return self._local_hash(a.path) == rhash.lower(), None
+        if (
+            self.caps.mtime_mode == MtimeMode.NATIVE
+            and remote.mtime is not None
+            and abs(remote.mtime - local.mtime_ns / 1e9) < 1.0
+        ):
+            return True, None
+        tmp, _ = self._download_to_temp(a.remote_path, a.path, remote)
+        return _same_file(tmp, self.tree.abspath(a.path)), tmp
+
+    def _local_hash(self, path: str) -> str:
+        h = _hasher(self.caps.hash_kind)
+        with self.tree.open_read(path) as f:
+            while chunk := f.read(CHUNK):
+                h.update(chunk)
+        return h.hexdigest()
+
+    def _unique_conflict_name(self, path: str) -> str:
+        when = datetime.fromtimestamp(self.clock())
+        name = conflict_name(path, self.hostname, when)
+        n = 2
+        while self.tree.stat_entry(name) is not None:
+            stem, dot, suffix = conflict_name(path, self.hostname, when).rpartition(".")
+            name = f"{stem}-{n}.{suffix}" if dot and "/" not in suffix else f"{name}-{n}"
+            n += 1
+        return name
+
+    def _conflict(self, a: Action, tmp: str | None) -> None:
+        """Two-way: the local version keeps the name; the remote version becomes a conflict copy on both sides."""
+        assert a.local is not None and a.remote is not None
+        if tmp is None:
+            tmp, _ = self._download_to_temp(a.remote_path, a.path, a.remote)
+        copy = self._unique_conflict_name(a.path)
+        placed = self.tree.move_into_place(tmp, copy)
+        # The remote version is now safe locally; remember it as seen, so a crash here cannot make a second copy.
+        self.db.put(
+            self.task_id,
+            StateRow(a.path, False, -1, -1, a.remote.size, a.remote.revision, a.remote.mtime, a.remote.hash,
+                     a.remote_path if a.remote_path != a.path else None),
+        )
+        read_at, up = self._upload_file(copy, copy)
+        self._put(copy, read_at, up, copy)
+        read_at, entry = self._upload_file(a.path, a.remote_path)
+        self._put(a.path, read_at, entry, a.remote_path)
+        self._log("conflict", a.path, f"changed on both sides; the remote version is kept as {copy}")
+
+    def _keep_remote_copy(self, a: Action, tmp: str | None) -> None:
+        """Upload-only: local wins the name; the remote version is kept beside it on the remote."""
+        assert a.local is not None and a.remote is not None
+        if tmp is None:
+            tmp, _ = self._download_to_temp(a.remote_path, a.path, a.remote)
+        copy = self._unique_conflict_name(a.path)
+        try:
+            with open(tmp, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                self.provider.upload(self._full(copy), f, size, a.remote.mtime or self.clock())  # type: ignore[arg-type]
+        finally:
+            with contextlib.suppress(OSError):
+                self.tree.fs.unlink(tmp)
+        self.db.put(
+            self.task_id,
+            StateRow(a.path, False, -1, -1, a.remote.size, a.remote.revision, a.remote.mtime, a.remote.hash,
+                     a.remote_path if a.remote_path != a.path else None),
+        )
+        read_at, entry = self._upload_file(a.path, a.remote_path)
+        self._put(a.path, read_at, entry, a.remote_path)
+        self._log("conflict", a.path, f"changed on both sides; the remote version is kept remotely as {copy}")
+
+    def _keep_local_copy(self, a: Action) -> None:
+        """Download-only: the remote wins the name; the local version is kept beside it locally."""
+        assert a.local is not None and a.remote is not None
+        if not self._local_unchanged(a):
+            raise ChangedDuringPass("changed locally during the pass")
+        copy = self._unique_conflict_name(a.path)
+        self.tree.move_into_place(self.tree.abspath(a.path), copy)
+        self._download_into_place(Action(DOWNLOAD, a.path, None, a.remote, a.state, a.remote_path))
+        self._log("conflict", a.path, f"changed on both sides; the local version is kept as {copy}")
+
+
+def _same_file(a: str, b: str) -> bool:
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            x, y = fa.read(CHUNK), fb.read(CHUNK)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def _os_message(exc: OSError) -> str:
+    text = exc.strerror or str(exc)
+    name = os.path.basename(exc.filename) if isinstance(exc.filename, str) else ""
+    return f"{text} ({name})" if name and not name.startswith(".skysync-tmp-") else text
+

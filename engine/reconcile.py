@@ -1,0 +1,307 @@
+"""The decision: (last synced state, local listing, remote listing, task settings) -> a plan. Pure.
+
+Three sorted streams are merged by the canonical order key, so memory holds the plan (what changes), never
+the tree. Each path is classified per side against the last synced state, then one table per sync direction
+says what to do. Folder deletions wait until the folder's subtree has been seen: a folder is only removed on a
+side where nothing inside it survives (a changed file, a skipped file, an excluded folder).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from engine.localfs import LocalEntry
+from engine.policy import PathPolicy, Verdict
+from engine.providers.base import RemoteEntry, order_key
+from engine.state import StateRow
+
+# Action kinds.
+UPLOAD = "upload"  # local -> remote (a folder: create it remotely)
+DOWNLOAD = "download"  # remote -> local (a folder: create it locally)
+DELETE_LOCAL = "delete-local"
+DELETE_REMOTE = "delete-remote"
+COMPARE = "compare"  # present on both sides, both new or both changed: equal content is no conflict
+RECORD = "record"  # nothing to transfer; remember the current state of both sides
+FORGET = "forget"  # gone from both sides (or deliberately untracked): drop the state row
+SKIP = "skip"  # a rule keeps this path out of the sync; nothing happens on either side
+
+# What COMPARE becomes when the two sides differ, per direction.
+CONFLICT = "conflict"  # two-way: the local version keeps the name, the remote one becomes a conflict copy
+KEEP_REMOTE_COPY = "keep-remote-copy"  # upload-only: local wins, the remote version is kept as a remote copy
+KEEP_LOCAL_COPY = "keep-local-copy"  # download-only: remote wins, the local version is kept as a local copy
+
+DIRECTIONS = ("bidirectional", "upload", "download")
+
+# Side status against the last synced state:
+#   S same, C changed, D deleted (state but no entry); A added (entry, no state), N none (neither).
+_TABLES: dict[str, dict[tuple[str, str], str | None]] = {
+    "bidirectional": {
+        ("S", "S"): None, ("S", "C"): DOWNLOAD, ("S", "D"): DELETE_LOCAL,
+        ("C", "S"): UPLOAD, ("C", "C"): COMPARE, ("C", "D"): UPLOAD,
+        ("D", "S"): DELETE_REMOTE, ("D", "C"): DOWNLOAD, ("D", "D"): FORGET,
+        ("A", "N"): UPLOAD, ("N", "A"): DOWNLOAD, ("A", "A"): COMPARE,
+    },
+    # Only local changes travel; the remote side is never used to change local files. A remote file that
+    # went missing is restored from the local copy; a remote change on its own is left alone.
+    "upload": {
+        ("S", "S"): None, ("S", "C"): RECORD, ("S", "D"): UPLOAD,
+        ("C", "S"): UPLOAD, ("C", "C"): COMPARE, ("C", "D"): UPLOAD,
+        ("D", "S"): DELETE_REMOTE, ("D", "C"): FORGET, ("D", "D"): FORGET,
+        ("A", "N"): UPLOAD, ("N", "A"): None, ("A", "A"): COMPARE,
+    },
+    # The mirror image: only remote changes travel; local edits are kept but never uploaded.
+    "download": {
+        ("S", "S"): None, ("S", "C"): DOWNLOAD, ("S", "D"): DELETE_LOCAL,
+        ("C", "S"): RECORD, ("C", "C"): COMPARE, ("C", "D"): FORGET,
+        ("D", "S"): DOWNLOAD, ("D", "C"): DOWNLOAD, ("D", "D"): FORGET,
+        ("A", "N"): None, ("N", "A"): DOWNLOAD, ("A", "A"): COMPARE,
+    },
+}
+
+ON_DIFFER = {"bidirectional": CONFLICT, "upload": KEEP_REMOTE_COPY, "download": KEEP_LOCAL_COPY}
+
+
+def decide(direction: str, local_status: str, remote_status: str, no_delete: bool = False) -> str | None:
+    """The table lookup, exposed for the table-driven tests."""
+    kind = _TABLES[direction][(local_status, remote_status)]
+    if no_delete and direction != "bidirectional" and kind in (DELETE_LOCAL, DELETE_REMOTE):
+        return FORGET
+    return kind
+
+
+@dataclass(slots=True)
+class Action:
+    kind: str
+    path: str  # the local, task-relative path
+    local: LocalEntry | None
+    remote: RemoteEntry | None  # its .path is the real remote path (may differ from `path`)
+    state: StateRow | None
+    remote_path: str  # where this path lives (or will live) on the remote, task-relative
+    on_differ: str = CONFLICT
+    reason: str = ""
+
+    @property
+    def is_dir(self) -> bool:
+        entry = self.local or self.remote
+        if entry is not None:
+            return entry.is_dir
+        return bool(self.state and self.state.is_dir)
+
+
+@dataclass
+class Plan:
+    actions: list[Action] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # path -> reason, this pass
+    tracked_files: int = 0  # files in the last synced state
+    local_files: int = 0
+    remote_files: int = 0
+
+    def count(self, kind: str, files_only: bool = False) -> int:
+        return sum(1 for a in self.actions if a.kind == kind and not (files_only and a.is_dir))
+
+    def summary(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for a in self.actions:
+            out[a.kind] = out.get(a.kind, 0) + 1
+        if self.skipped:
+            out[SKIP] = len(self.skipped)
+        return out
+
+
+@dataclass(slots=True)
+class _Frame:
+    path: str
+    local_after: bool
+    remote_after: bool
+    pending_delete: Action | None  # a folder delete that waits for its subtree
+    need_local: bool = False
+    need_remote: bool = False
+
+
+class OrderViolation(Exception):
+    """A listing was not in canonical order; the caller sorts it and plans again."""
+
+
+def _ordered(items: Iterable, path_of: Callable[[object], str]) -> Iterator[tuple[str, object]]:
+    last = ""
+    first = True
+    for item in items:
+        key = order_key(path_of(item))
+        if not first and key <= last:
+            raise OrderViolation(path_of(item))
+        first = False
+        last = key
+        yield key, item
+
+
+def plan(
+    state: Iterable[StateRow],
+    local: Iterable[LocalEntry],
+    remote: Iterable[tuple[str, RemoteEntry]],
+    direction: str,
+    policy: PathPolicy,
+    no_delete: bool = False,
+    verify: Callable[[LocalEntry, RemoteEntry, StateRow], bool] | None = None,
+    frozen: Callable[[str], bool] | None = None,
+) -> Plan:
+    """Merge the three streams and decide every path.
+
+    `remote` yields (local path, entry) pairs: the engine maps remote names to local ones before planning.
+    `verify(local, remote, state)` (the consistency check) returns False when hashes reveal a change that
+    size and mtime did not; such a path is treated as changed on both sides, so nothing is lost.
+    `frozen(path)` is true for paths the local walk could not read this time: they are left alone.
+    """
+    table = direction
+    if table not in _TABLES:
+        raise ValueError(f"unknown direction {direction!r}")
+    out = Plan()
+    frames: list[_Frame] = []
+
+    def close_frames(path: str | None) -> None:
+        while frames and (path is None or not path.startswith(frames[-1].path + "/")):
+            f = frames.pop()
+            d = f.pending_delete
+            if d is not None:
+                if d.kind == DELETE_LOCAL and f.need_local:
+                    d = None
+                    f.local_after = True
+                elif d.kind == DELETE_REMOTE and f.need_remote:
+                    d = None
+                    f.remote_after = True
+                if d is not None:
+                    out.actions.append(d)
+            if frames:
+                parent = frames[-1]
+                parent.need_local |= f.local_after or f.need_local
+                parent.need_remote |= f.remote_after or f.need_remote
+
+    si = _ordered(state, lambda r: r.path)
+    li = _ordered(local, lambda e: e.path)
+    ri = _ordered(remote, lambda pair: pair[0])
+    s = next(si, None)
+    lo = next(li, None)
+    r = next(ri, None)
+    while s is not None or lo is not None or r is not None:
+        key = min(x[0] for x in (s, lo, r) if x is not None)
+        srow: StateRow | None = None
+        lent: LocalEntry | None = None
+        rent: RemoteEntry | None = None
+        rpath = ""
+        if s is not None and s[0] == key:
+            srow = s[1]  # type: ignore[assignment]
+            s = next(si, None)
+        if lo is not None and lo[0] == key:
+            lent = lo[1]  # type: ignore[assignment]
+            lo = next(li, None)
+        if r is not None and r[0] == key:
+            rpath, rent = r[1]  # type: ignore[misc]
+            r = next(ri, None)
+
+        if srow is not None and not srow.is_dir:
+            out.tracked_files += 1
+        if lent is not None and not lent.is_dir:
+            out.local_files += 1
+        if rent is not None and not rent.is_dir:
+            out.remote_files += 1
+
+        path = srow.path if srow is not None else lent.path if lent is not None else rpath
+        if frozen is not None and frozen(path):
+            # Unreadable on this pass: whatever the listings say, nothing here is touched or forgotten.
+            _note(frames, lent is not None or srow is not None, rent is not None)
+            continue
+        if frames and not path.startswith(frames[-1].path + "/"):
+            close_frames(path)
+
+        # The common case, first and cheap: nothing changed on either side.
+        if (
+            srow is not None
+            and lent is not None
+            and rent is not None
+            and lent.signature() == srow.local_signature()
+            and rent.signature() == srow.remote_signature()
+            and (verify is None or lent.is_dir or verify(lent, rent, srow))
+        ):
+            _note(frames, True, True)
+            if lent.is_dir:
+                frames.append(_Frame(path, True, True, None))
+            continue
+
+        lstat = _status(srow, lent, local_side=True)
+        rstat = _status(srow, rent, local_side=False)
+        if srow is not None and lent is not None and rent is not None and lstat == rstat == "S":
+            lstat = rstat = "C"  # only `verify` can get here: the hashes disagree
+        kind = decide(direction, lstat, rstat, no_delete)
+        remote_path = rent.path if rent is not None else (srow.rname if srow and srow.rname else path)
+        action = Action(kind or "", path, lent, rent, srow, remote_path, ON_DIFFER[direction])
+
+        verdict = _policy_verdict(policy, action) if kind not in (None, RECORD, FORGET) else None
+        if verdict is not None and verdict.action == "skip":
+            out.skipped[path] = verdict.reason
+            action.kind = SKIP
+            kind = None
+        elif verdict is not None and verdict.action == "rename" and rent is None and verdict.remote_name:
+            action.remote_path = verdict.remote_name
+            action.reason = verdict.reason
+
+        is_dir = action.is_dir
+        local_after = lent is not None
+        remote_after = rent is not None
+        if kind in (UPLOAD, COMPARE):
+            remote_after = True
+        if kind in (DOWNLOAD, COMPARE):
+            local_after = True
+        if kind == RECORD:
+            local_after = remote_after = True
+
+        pending = None
+        if kind == DELETE_LOCAL:
+            local_after = False
+            if is_dir:
+                pending = action
+        elif kind == DELETE_REMOTE:
+            remote_after = False
+            if is_dir:
+                pending = action
+
+        if kind is not None and pending is None:
+            out.actions.append(action)
+        _note(frames, local_after, remote_after)
+        dir_here = (lent is not None and lent.is_dir) or (rent is not None and rent.is_dir) or (
+            srow is not None and srow.is_dir and lent is None and rent is None
+        )
+        if dir_here:
+            if policy.is_excluded_folder(path):
+                continue
+            frames.append(_Frame(path, local_after, remote_after, pending))
+        elif pending is not None:
+            out.actions.append(pending)
+    close_frames(None)
+    return out
+
+
+def _note(frames: list[_Frame], local_after: bool, remote_after: bool) -> None:
+    if frames:
+        frames[-1].need_local |= local_after
+        frames[-1].need_remote |= remote_after
+
+
+def _status(srow: StateRow | None, entry: LocalEntry | RemoteEntry | None, local_side: bool) -> str:
+    if srow is None:
+        return "A" if entry is not None else "N"
+    if entry is None:
+        return "D"
+    sig = srow.local_signature() if local_side else srow.remote_signature()
+    return "S" if entry.signature() == sig else "C"
+
+
+def _policy_verdict(policy: PathPolicy, action: Action) -> Verdict:
+    if policy.is_excluded_folder(action.path):
+        return Verdict("skip", "excluded by selective sync")
+    entry = action.local if action.kind in (UPLOAD, COMPARE, DELETE_REMOTE) and action.local else None
+    entry = entry or action.remote or action.local
+    size = entry.size if entry is not None and not entry.is_dir else None
+    mtime = None
+    if isinstance(entry, LocalEntry) and not entry.is_dir:
+        mtime = entry.mtime_ns / 1e9
+    return policy.check(action.path, action.is_dir, size, mtime=mtime)

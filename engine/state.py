@@ -1,0 +1,224 @@
+"""SQLite state: the last synced state of every path of every task, the history log, skipped paths, passes.
+
+Written once per completed action (WAL, synchronous=NORMAL: a killed process loses nothing it committed), so
+an interrupted pass resumes where it stopped. Entries are keyed by the canonical order key so a task's state
+streams out in the same order as the listings it is merged with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from engine.events import LogRecord
+from engine.providers.base import order_key
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+    task INTEGER NOT NULL,
+    key BLOB NOT NULL,
+    path TEXT NOT NULL,
+    is_dir INTEGER NOT NULL,
+    lsize INTEGER, lmtime INTEGER,
+    rsize INTEGER, rrev TEXT, rmtime REAL, rhash TEXT,
+    rname TEXT,
+    PRIMARY KEY (task, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS skipped (
+    task INTEGER NOT NULL, path TEXT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (task, path)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, task TEXT NOT NULL, kind TEXT NOT NULL,
+    path TEXT NOT NULL, message TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS passes (
+    task TEXT PRIMARY KEY, started REAL, finished REAL, ok INTEGER, summary TEXT, error TEXT
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StateRow:
+    path: str
+    is_dir: bool
+    lsize: int | None
+    lmtime: int | None
+    rsize: int | None
+    rrev: str | None
+    rmtime: float | None
+    rhash: str | None
+    rname: str | None  # the remote path when it differs from `path` (tail-character rename)
+
+    def local_signature(self) -> tuple[object, ...]:
+        return (True,) if self.is_dir else (False, self.lsize, self.lmtime)
+
+    def remote_signature(self) -> tuple[object, ...]:
+        return (True,) if self.is_dir else (False, self.rsize, self.rrev if self.rrev is not None else self.rmtime)
+
+
+def _key(path: str) -> bytes:
+    return order_key(path).encode("utf-8", "surrogateescape")
+
+
+class StateDB:
+    """One connection per StateDB; safe to share between threads (writes are serialised by a lock)."""
+
+    def __init__(self, path: str) -> None:
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self._lock = threading.RLock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- tasks ---------------------------------------------------------------------------------------------
+    def task_id(self, name: str) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT id FROM tasks WHERE name = ?", (name,)).fetchone()
+            if row:
+                return int(row[0])
+            cur = self._db.execute("INSERT INTO tasks (name) VALUES (?)", (name,))
+            return int(cur.lastrowid or 0)
+
+    def forget_task(self, name: str) -> None:
+        with self._lock:
+            row = self._db.execute("SELECT id FROM tasks WHERE name = ?", (name,)).fetchone()
+            if not row:
+                return
+            self._db.execute("BEGIN")
+            for table in ("entries", "skipped"):
+                self._db.execute(f"DELETE FROM {table} WHERE task = ?", (row[0],))
+            self._db.execute("DELETE FROM tasks WHERE id = ?", (row[0],))
+            self._db.execute("DELETE FROM passes WHERE task = ?", (name,))
+            self._db.execute("COMMIT")
+
+    # -- entries -------------------------------------------------------------------------------------------
+    def rows(self, task: int) -> Iterator[StateRow]:
+        """All entries of a task in canonical order, streamed (a separate cursor, no list in memory)."""
+        cur = self._db.execute(
+            "SELECT path, is_dir, lsize, lmtime, rsize, rrev, rmtime, rhash, rname FROM entries "
+            "WHERE task = ? ORDER BY key",
+            (task,),
+        )
+        for r in cur:
+            yield StateRow(r[0], bool(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+
+    def counts(self, task: int) -> tuple[int, int]:
+        """(files, folders) tracked for a task."""
+        row = self._db.execute(
+            "SELECT COALESCE(SUM(is_dir = 0), 0), COALESCE(SUM(is_dir = 1), 0) FROM entries WHERE task = ?",
+            (task,),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def get(self, task: int, path: str) -> StateRow | None:
+        r = self._db.execute(
+            "SELECT path, is_dir, lsize, lmtime, rsize, rrev, rmtime, rhash, rname FROM entries "
+            "WHERE task = ? AND key = ?",
+            (task, _key(path)),
+        ).fetchone()
+        return StateRow(r[0], bool(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8]) if r else None
+
+    def put(self, task: int, row: StateRow) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO entries (task, key, path, is_dir, lsize, lmtime, rsize, rrev, rmtime, "
+                "rhash, rname) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    task, _key(row.path), row.path, int(row.is_dir), row.lsize, row.lmtime, row.rsize,
+                    row.rrev, row.rmtime, row.rhash, row.rname,
+                ),
+            )
+
+    def delete(self, task: int, path: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM entries WHERE task = ? AND key = ?", (task, _key(path)))
+
+    # -- skipped paths (so a skip is logged once, not on every poll) ----------------------------------------
+    def skipped(self, task: int) -> dict[str, str]:
+        return dict(self._db.execute("SELECT path, reason FROM skipped WHERE task = ?", (task,)).fetchall())
+
+    def replace_skipped(self, task: int, skipped: dict[str, str]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.execute("DELETE FROM skipped WHERE task = ?", (task,))
+            self._db.executemany(
+                "INSERT INTO skipped (task, path, reason) VALUES (?, ?, ?)",
+                [(task, p, r) for p, r in skipped.items()],
+            )
+            self._db.execute("COMMIT")
+
+    # -- history log -------------------------------------------------------------------------------------
+    def log(self, records: list[LogRecord], cap: int) -> None:
+        if not records:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            cur = self._db.executemany(
+                "INSERT INTO log (time, task, kind, path, message) VALUES (?, ?, ?, ?, ?)",
+                [(r.time, r.task, r.kind, r.path, r.message) for r in records],
+            )
+            del cur
+            last = self._db.execute("SELECT MAX(id) FROM log").fetchone()[0] or 0
+            self._db.execute("DELETE FROM log WHERE id <= ?", (last - cap,))
+            self._db.execute("COMMIT")
+
+    def read_log(self, task: str | None = None, limit: int = 50, kinds: tuple[str, ...] = ()) -> list[LogRecord]:
+        sql = "SELECT time, task, kind, path, message FROM log"
+        where, args = [], []
+        if task:
+            where.append("task = ?")
+            args.append(task)
+        if kinds:
+            where.append(f"kind IN ({','.join('?' * len(kinds))})")
+            args.extend(kinds)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        rows = self._db.execute(sql, args).fetchall()
+        return [LogRecord(*r) for r in reversed(rows)]
+
+    def log_count(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM log").fetchone()[0])
+
+    # -- passes (for status) -----------------------------------------------------------------------------
+    def pass_started(self, task: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO passes (task, started) VALUES (?, ?) ON CONFLICT(task) DO UPDATE SET started = ?",
+                (task, time.time(), time.time()),
+            )
+
+    def pass_finished(self, task: str, ok: bool, summary: dict[str, int], error: str | None) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE passes SET finished = ?, ok = ?, summary = ?, error = ? WHERE task = ?",
+                (time.time(), int(ok), json.dumps(summary), error, task),
+            )
+
+    def last_pass(self, task: str) -> dict | None:
+        r = self._db.execute(
+            "SELECT started, finished, ok, summary, error FROM passes WHERE task = ?", (task,)
+        ).fetchone()
+        if not r:
+            return None
+        return {
+            "started": r[0],
+            "finished": r[1],
+            "ok": None if r[2] is None else bool(r[2]),
+            "summary": json.loads(r[3]) if r[3] else {},
+            "error": r[4],
+        }

@@ -1,0 +1,439 @@
+"""One sync pass of one task: guards, listings, reconcile, execute, log.
+
+This is the I/O shell around the pure reconcile: it opens the provider, streams the three listings, checks
+the safety guards against the plan before anything changes, then hands the plan to the executor.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from engine.config import Home, Task
+from engine.errors import GuardError, LockedError, UsageError
+from engine.events import Event, LogRecord, PassFinished, PassStarted
+from engine.executor import Executor
+from engine.localfs import FileSystem, LocalEntry, LocalTree, Skipped
+from engine.policy import PathPolicy
+from engine.providers import UnknownProvider, provider_class
+from engine.providers.base import (
+    ContainerNotFound,
+    HashKind,
+    Provider,
+    ProviderError,
+    RemoteEntry,
+    join,
+    order_key,
+)
+from engine.reconcile import DELETE_LOCAL, DELETE_REMOTE, OrderViolation, Plan, plan
+from engine.state import StateDB, StateRow
+from engine.throttle import TokenBucket
+
+UNSAFE_REASON = "unsafe remote name (it could write outside the local folder)"
+
+
+@dataclass
+class PassResult:
+    task: str
+    summary: dict[str, int] = field(default_factory=dict)
+    failed: int = 0
+    error: str | None = None
+    planned: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, path, detail) for dry runs
+
+    @property
+    def exit_code(self) -> int:
+        if self.error:
+            return 2
+        return 1 if self.failed else 0
+
+    def as_dict(self) -> dict:
+        return {
+            "task": self.task,
+            "summary": self.summary,
+            "failed": self.failed,
+            "error": self.error,
+            "exit_code": self.exit_code,
+            **({"planned": [{"action": k, "path": p, "detail": d} for k, p, d in self.planned]}
+               if self.planned else {}),
+        }
+
+
+def safe_remote_path(path: str) -> bool:
+    """True when a remote path can only ever name something inside the local folder."""
+    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
+        return False
+    return all(part not in ("", ".", "..") for part in path.split("/"))
+
+
+class TaskLock:
+    """An exclusive lock per task (flock: released by the kernel even after kill -9)."""
+
+    def __init__(self, home: Home, task: str) -> None:
+        folder = os.path.join(home.path, "locks")
+        os.makedirs(folder, exist_ok=True)
+        self.path = os.path.join(folder, f"{task}.lock")
+        self.task = task
+        self._fd: int | None = None
+
+    def __enter__(self) -> TaskLock:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LockedError(f"task '{self.task}' is already being synced by another process") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def open_provider(home: Home, connection: str) -> Provider:
+    conn = home.connection(connection)
+    try:
+        cls = provider_class(conn.provider)
+    except UnknownProvider as exc:
+        raise UsageError(str(exc)) from None
+    return cls(home.all_options(connection))
+
+
+def run_pass(
+    home: Home,
+    task_name: str,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    on_event: Callable[[Event], None] | None = None,
+    cancel: threading.Event | None = None,
+    buckets: tuple[TokenBucket | None, TokenBucket | None] = (None, None),
+    provider: Provider | None = None,
+    fs: FileSystem | None = None,
+    hostname: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> PassResult:
+    """One pass of `task_name`. Guards raise GuardError/LockedError before anything changes."""
+    task = home.task(task_name)
+    lock = contextlib.nullcontext() if dry_run else TaskLock(home, task_name)
+    with lock:
+        db = StateDB(home.setting("database-path"))
+        own_provider = provider is None
+        prov = provider or open_provider(home, task.connection)
+        try:
+            return _run(home, task, db, prov, dry_run, force, on_event, cancel, buckets, fs, hostname, clock)
+        finally:
+            if own_provider:
+                prov.close()
+            db.close()
+
+
+def _run(
+    home: Home,
+    task: Task,
+    db: StateDB,
+    provider: Provider,
+    dry_run: bool,
+    force: bool,
+    on_event: Callable[[Event], None] | None,
+    cancel: threading.Event | None,
+    buckets: tuple[TokenBucket | None, TokenBucket | None],
+    fs: FileSystem | None,
+    hostname: str | None,
+    clock: Callable[[], float],
+) -> PassResult:
+    result = PassResult(task.name)
+    log_cap = int(home.setting("log-max-records"))
+    records: list[LogRecord] = []
+    records_lock = threading.Lock()
+
+    def emit(event: Event) -> None:
+        if isinstance(event, LogRecord):
+            with records_lock:
+                records.append(event)
+        if on_event is not None:
+            on_event(event)
+
+    def flush_log() -> None:
+        with records_lock:
+            batch = records[:]
+            records.clear()
+        if not dry_run:
+            db.log(batch, log_cap)
+
+    emit(PassStarted(task.name, dry_run))
+    if not dry_run:
+        db.pass_started(task.name)
+    try:
+        guard = (int(home.setting("mass-delete-percent")), int(home.setting("mass-delete-min-files")))
+        the_plan, tree, temps, task_id = _prepare(task, db, provider, fs, force, dry_run, guard)
+    except (GuardError, UsageError, ProviderError) as exc:
+        result.error = str(exc)
+        emit(LogRecord(clock(), task.name, "error", "", result.error))
+        flush_log()
+        if not dry_run:
+            db.pass_finished(task.name, False, {}, result.error)
+        emit(PassFinished(task.name, {}, False, result.error))
+        if isinstance(exc, ProviderError):
+            raise GuardError(str(exc)) from None
+        raise
+
+    if dry_run:
+        result.summary = the_plan.summary()
+        result.planned = [(a.kind, a.path, a.reason or ("as " + a.remote_path if a.remote_path != a.path else ""))
+                          for a in the_plan.actions]
+        result.planned += [("skip", p, r) for p, r in sorted(the_plan.skipped.items())]
+        emit(PassFinished(task.name, result.summary, True))
+        return result
+
+    for tmp in temps:  # left behind by a killed pass; never user data
+        with contextlib.suppress(OSError):
+            os.unlink(tree.abspath(tmp))
+    _log_skips(db, task_id, task.name, the_plan, clock, emit)
+
+    executor = Executor(
+        task=task.name,
+        task_id=task_id,
+        db=db,
+        provider=provider,
+        tree=tree,
+        remote_root=task.remote_folder,
+        hostname=hostname or socket.gethostname().split(".")[0],
+        concurrency=int(home.setting("concurrency")),
+        emit=emit,
+        buckets=buckets,
+        cancel=cancel,
+        clock=clock,
+    )
+    flusher_stop = threading.Event()
+
+    def flusher() -> None:
+        while not flusher_stop.wait(0.5):
+            flush_log()
+
+    t = threading.Thread(target=flusher, name="skysync-log", daemon=True)
+    t.start()
+    try:
+        outcome = executor.run(the_plan)
+    finally:
+        flusher_stop.set()
+        t.join()
+        flush_log()
+    result.summary = dict(outcome.done)
+    if the_plan.skipped:
+        result.summary["skipped"] = len(the_plan.skipped)
+    result.failed = outcome.failed
+    if result.failed:
+        result.summary["failed"] = result.failed
+    db.pass_finished(task.name, result.failed == 0, result.summary, None)
+    emit(PassFinished(task.name, result.summary, result.failed == 0))
+    return result
+
+
+def _prepare(
+    task: Task,
+    db: StateDB,
+    provider: Provider,
+    fs: FileSystem | None,
+    force: bool,
+    dry_run: bool,
+    guard: tuple[int, int],
+) -> tuple[Plan, LocalTree, list[str], int]:
+    tree = LocalTree(task.local, fs)
+    if not tree.exists():
+        raise GuardError(
+            f"the local folder {task.local} is missing (unmounted disk?); nothing was changed"
+        )
+    task_id = db.task_id(task.name)
+    tracked_files, tracked_dirs = db.counts(task_id)
+    home_policy = _policy_for(task, provider)
+    remote_root = task.remote_folder
+
+    try:
+        first = _first_remote(provider, remote_root)
+    except ContainerNotFound:
+        if tracked_files or tracked_dirs:
+            raise GuardError(
+                f"the remote folder /{remote_root} is missing although files were synced to it; nothing was changed"
+            ) from None
+        if remote_root and not dry_run:
+            provider.mkdir(remote_root)
+        first = None
+
+    skipped: dict[str, str] = {}
+    temps: list[str] = []
+    unreadable: list[str] = []
+
+    def on_skip(s: Skipped) -> None:
+        skipped[s.path] = s.reason
+
+    def on_error(path: str, exc: OSError) -> None:
+        if not path:
+            raise GuardError(f"the local folder {task.local} cannot be read: {exc.strerror or exc}")
+        unreadable.append(path)
+        skipped[path] = f"cannot be read: {exc.strerror or exc}"
+
+    def frozen(path: str) -> bool:
+        return any(path == u or path.startswith(u + "/") for u in unreadable)
+
+    def local_stream() -> Iterator[LocalEntry]:
+        return tree.scan(on_skip=on_skip, on_temp=temps.append, on_error=on_error,
+                         prune=home_policy.is_excluded_folder)
+
+    def remote_stream(sort: bool) -> Iterator[tuple[str, RemoteEntry]]:
+        entries = _remote_pairs(provider, remote_root, first, home_policy, skipped)
+        if sort:
+            return iter(sorted(entries, key=lambda pair: order_key(pair[0])))
+        return entries
+
+    verify = None
+    if task.consistency_check and provider.capabilities.hash_kind != HashKind.NONE:
+        verify = _consistency_verifier(tree, provider, remote_root)
+
+    def state_stream() -> Iterator[StateRow]:
+        for row in db.rows(task_id):
+            if not _under_excluded(home_policy, row.path):
+                yield row
+
+    sort_remote = not provider.capabilities.canonical_order
+    while True:
+        skipped.clear()
+        temps.clear()
+        unreadable.clear()
+        try:
+            the_plan = plan(
+                state_stream(), local_stream(), remote_stream(sort_remote), task.direction, home_policy,
+                no_delete=task.no_delete, verify=verify, frozen=frozen,
+            )
+            break
+        except OrderViolation:
+            if sort_remote:
+                raise
+            sort_remote = True
+            first = _first_remote(provider, remote_root)
+    the_plan.skipped = {**skipped, **the_plan.skipped}
+
+    if not force:
+        _guard_empty(task, the_plan)
+        _guard_mass_delete(the_plan, *guard)
+    return the_plan, tree, temps, task_id
+
+
+def _policy_for(task: Task, provider: Provider) -> PathPolicy:
+    return PathPolicy(
+        provider.kind,
+        provider.options,
+        exclude_folders=tuple(task.exclude_folders),
+        exclude_names=tuple(task.exclude_names),
+        exclude_exts=tuple(task.exclude_exts),
+        max_size=task.max_size,
+        case_insensitive=task.case_insensitive,
+    )
+
+
+def _under_excluded(policy: PathPolicy, path: str) -> bool:
+    """Strictly inside an excluded folder (the folder's own row stays, so nothing around it is deleted)."""
+    parent = path.rpartition("/")[0]
+    return bool(parent) and policy.is_excluded_folder(parent)
+
+
+class _Peeked:
+    """A listing whose first entry has been read already (to see whether the folder exists at all)."""
+
+    def __init__(self, it: Iterator[RemoteEntry]) -> None:
+        self.it = it
+        self.head = next(it, None)
+
+    def __iter__(self) -> Iterator[RemoteEntry]:
+        if self.head is not None:
+            yield self.head
+        yield from self.it
+
+
+def _first_remote(provider: Provider, root: str) -> _Peeked:
+    return _Peeked(iter(provider.list(root)))
+
+
+def _remote_pairs(
+    provider: Provider, root: str, listing: _Peeked | None, policy: PathPolicy, skipped: dict[str, str]
+) -> Iterator[tuple[str, RemoteEntry]]:
+    if listing is None:
+        return
+    for entry in listing:
+        if not safe_remote_path(entry.path):
+            skipped[entry.path] = UNSAFE_REASON
+            continue
+        local = policy.local_name(entry.path)
+        if local != entry.path and not safe_remote_path(local):
+            skipped[entry.path] = UNSAFE_REASON
+            continue
+        if _under_excluded(policy, local):
+            continue
+        yield local, entry
+
+
+def _consistency_verifier(tree: LocalTree, provider: Provider, root: str):
+    import hashlib
+
+    kind = provider.capabilities.hash_kind
+
+    def verify(local: LocalEntry, remote: RemoteEntry, state: StateRow) -> bool:
+        rhash = remote.hash
+        if rhash is None and not provider.capabilities.hash_in_listing:
+            rhash = provider.file_hash(join(root, remote.path))
+        if rhash is None:
+            return True
+        h = hashlib.sha1() if kind == HashKind.SHA1 else hashlib.md5()
+        with tree.open_read(local.path) as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        return h.hexdigest() == rhash.lower()
+
+    return verify
+
+
+def _guard_empty(task: Task, p: Plan) -> None:
+    if p.tracked_files and not p.local_files and task.direction != "download":
+        raise GuardError(
+            f"the local folder {task.local} is empty but {p.tracked_files} synced files were in it "
+            "(unmounted disk?); nothing was changed. If you really deleted everything, run with --force"
+        )
+    if p.tracked_files and not p.remote_files and task.direction != "upload":
+        raise GuardError(
+            f"the remote folder {task.remote} is empty but {p.tracked_files} synced files were in it; "
+            "nothing was changed. If everything was really deleted there, run with --force"
+        )
+
+
+def _guard_mass_delete(p: Plan, percent: int, min_files: int) -> None:
+    if p.tracked_files < max(min_files, 1):
+        return
+    for kind, side in ((DELETE_REMOTE, "remote"), (DELETE_LOCAL, "local")):
+        n = p.count(kind, files_only=True)
+        if n * 100 > p.tracked_files * percent:
+            raise GuardError(
+                f"this pass would delete {n} of {p.tracked_files} files on the {side} side "
+                f"(more than {percent} %); nothing was changed. Check, then run with --force to allow it once"
+            )
+
+
+def _log_skips(
+    db: StateDB, task_id: int, task: str, p: Plan, clock: Callable[[], float], emit: Callable[[Event], None]
+) -> None:
+    """One log record per skipped path when it is first skipped (or for a new reason), not on every poll."""
+    before = db.skipped(task_id)
+    for path, reason in sorted(p.skipped.items()):
+        if before.get(path) != reason:
+            emit(LogRecord(clock(), task, "skipped", path, reason))
+    if before != p.skipped:
+        db.replace_skipped(task_id, p.skipped)
