@@ -12,7 +12,7 @@ import binascii
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, padding, serialization
@@ -44,7 +44,13 @@ def verify_password(password: str, key1_hash: str) -> bool:
 
 def load_private_key(pem: bytes | str) -> rsa.RSAPrivateKey:
     """An RSA private key from PEM (PKCS#1 as in Synology's key.zip, or PKCS#8), unencrypted."""
-    data = pem.encode("ascii", "replace") if isinstance(pem, str) else pem
+    data = pem.encode("ascii", "replace") if isinstance(pem, str) else bytes(pem)
+    return _load_private_key(data)
+
+
+@lru_cache(maxsize=8)
+def _load_private_key(data: bytes) -> rsa.RSAPrivateKey:
+    # Cached: loading validates the key (~0.2 s for 2048 bits), and a download per file must not pay that.
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
