@@ -147,10 +147,15 @@ def test_order(provider: Provider) -> None:
     assert ordered == sorted(ordered, key=order_key)
 
 
-def test_listing_pages_past_1000_entries(provider: Provider) -> None:
+def test_listing_pages_past_1000_entries(harness: Harness, provider: Provider) -> None:
     count = 1005
-    with ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda i: put(provider, f"many/f{i:04d}", b"x"), range(count)))
+    paths = [f"many/f{i:04d}" for i in range(count)]
+    populate = getattr(harness.module, "populate", None)
+    if populate is not None:  # the server can create them faster than a thousand uploads
+        populate(harness.options, paths)
+    else:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda path: put(provider, path, b"x"), paths))
     got = listing(provider, "many")
     assert set(got) == {f"f{i:04d}" for i in range(count)}
     assert all(e.size == 1 and not e.is_dir for e in got.values())

@@ -16,6 +16,8 @@ Optional:
   - "multipart_hash": "none" (listing must report no hash for multipart uploads), "exact" (it must be the
     real hash), or "any" (default: None or the real hash, never a wrong one);
   - "mtime_tolerance": seconds of rounding the service applies to mtimes (default 1.0).
+- `populate(options, paths) -> None` -- create the files `paths` (content b"x") directly on the server; the
+  listing-paging test uses it, when present, instead of a thousand uploads through the provider.
 - `bad_credentials(options) -> dict[str, str] | None` -- the options with a wrong secret
   (None: the kind has no credentials).
 - `missing_container(options) -> dict[str, str] | None` -- options naming a bucket/container that does not
