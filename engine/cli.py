@@ -339,7 +339,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         from engine.control import query
 
         live = query(home.path, {"op": "status"})
-    except Exception:  # noqa: BLE001 - no engine running is the ordinary case
+    except Exception:
         live = None
     db = StateDB(home.setting("database-path"))
     try:
@@ -486,7 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
-    except Exception as exc:  # noqa: BLE001 - the promise is one line, never a traceback
+    except Exception as exc:
         from engine.providers.base import ProviderError
 
         if isinstance(exc, ProviderError):

@@ -303,8 +303,8 @@ class Executor:
             return
         copy = self._unique_conflict_name(a.path)
         if a.local.is_dir:  # the remote file moves aside
-            tmp, entry = self._download_to_temp(a.remote_path, a.path, a.remote)
-            placed = self.tree.move_into_place(tmp, copy)
+            tmp, _ = self._download_to_temp(a.remote_path, a.path, a.remote)
+            self.tree.move_into_place(tmp, copy)
             read_at, up = self._upload_file(copy, copy)
             self._put(copy, read_at, up, copy)
             self.provider.delete(self._full(a.remote_path))
@@ -313,8 +313,7 @@ class Executor:
         else:  # the local file moves aside
             if not self._local_unchanged(a):
                 raise ChangedDuringPass("changed locally during the pass")
-            tmp = self.tree.abspath(a.path)
-            placed = self.tree.move_into_place(tmp, copy)
+            self.tree.move_into_place(self.tree.abspath(a.path), copy)
             read_at, up = self._upload_file(copy, copy)
             self._put(copy, read_at, up, copy)
             self.tree.make_dir(a.path)
@@ -455,7 +454,7 @@ class Executor:
         if tmp is None:
             tmp, _ = self._download_to_temp(a.remote_path, a.path, a.remote)
         copy = self._unique_conflict_name(a.path)
-        placed = self.tree.move_into_place(tmp, copy)
+        self.tree.move_into_place(tmp, copy)
         # The remote version is now safe locally; remember it as seen, so a crash here cannot make a second copy.
         self.db.put(
             self.task_id,

@@ -54,7 +54,7 @@ class FileSystem:
         return os.stat(path, follow_symlinks=False)
 
     def open_read(self, path: str) -> BinaryIO:
-        return open(path, "rb")  # noqa: SIM115 - the caller closes it
+        return open(path, "rb")
 
     def open_new(self, path: str) -> BinaryIO:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)

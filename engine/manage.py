@@ -10,7 +10,6 @@ import re
 from collections.abc import Mapping
 
 from engine.config import (
-
     CONNECTION_COMMON,
     DIRECTIONS,
     Connection,

@@ -403,12 +403,13 @@ def _consistency_verifier(tree: LocalTree, provider: Provider, root: str):
 
 
 def _guard_empty(task: Task, p: Plan) -> None:
-    if p.tracked_files and not p.local_files and task.direction != "download":
+    # Only a plan that would delete on the other side is dangerous; forgetting state is not.
+    if p.tracked_files and not p.local_files and p.count(DELETE_REMOTE):
         raise GuardError(
             f"the local folder {task.local} is empty but {p.tracked_files} synced files were in it "
             "(unmounted disk?); nothing was changed. If you really deleted everything, run with --force"
         )
-    if p.tracked_files and not p.remote_files and task.direction != "upload":
+    if p.tracked_files and not p.remote_files and p.count(DELETE_LOCAL):
         raise GuardError(
             f"the remote folder {task.remote} is empty but {p.tracked_files} synced files were in it; "
             "nothing was changed. If everything was really deleted there, run with --force"

@@ -1,0 +1,337 @@
+"""End-to-end passes against the `local` provider: what a user does, what must happen on both sides."""
+
+from __future__ import annotations
+
+import errno
+import os
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from engine.config import Home
+from engine.errors import GuardError, LockedError
+from engine.localfs import TEMP_PREFIX, FileSystem
+from engine.providers.base import RemoteEntry
+from engine.providers.local import LocalProvider
+from engine.state import StateDB
+from engine.sync import TaskLock
+
+from .conftest import write
+
+
+def transfers(result) -> int:
+    s = result.summary
+    return sum(s.get(k, 0) for k in ("uploaded", "downloaded", "conflict", "mkdir-local", "mkdir-remote",
+                                      "deleted-local", "deleted-remote"))
+
+
+def test_initial_union_then_nothing(env):
+    write(env.local / "a.txt", "A")
+    write(env.local / "b/c.txt", "C")
+    write(env.cloud / "d.txt", "D")
+    write(env.cloud / "b/e.txt", "E")
+    r = env.sync()
+    assert r.exit_code == 0
+    assert env.local_tree() == env.cloud_tree()
+    assert set(env.local_tree()) == {"a.txt", "b", "b/c.txt", "d.txt", "b/e.txt"}
+    again = env.sync()
+    assert again.summary == {} and again.exit_code == 0
+
+
+def test_changes_and_deletions_travel_both_ways(env):
+    write(env.local / "x.txt", "1")
+    write(env.local / "dir/y.txt", "2")
+    write(env.local / "z.txt", "3")
+    env.sync()
+    write(env.local / "x.txt", "local edit", mtime=2_000_000_000)
+    write(env.cloud / "dir/y.txt", "remote edit!", mtime=2_000_000_000)
+    os.remove(env.cloud / "z.txt")
+    write(env.cloud / "new/remote.txt", "n")
+    r = env.sync()
+    assert r.exit_code == 0, r
+    assert (env.cloud / "x.txt").read_text() == "local edit"
+    assert (env.local / "dir/y.txt").read_text() == "remote edit!"
+    assert not (env.local / "z.txt").exists()
+    assert (env.local / "new/remote.txt").read_text() == "n"
+    assert os.stat(env.local / "dir/y.txt").st_mtime == 2_000_000_000  # the remote mtime is kept
+    assert env.local_tree() == env.cloud_tree()
+    os.remove(env.local / "dir/y.txt")
+    (env.local / "dir").rmdir()
+    env.sync()
+    assert not (env.cloud / "dir").exists()
+    assert env.sync().summary == {}
+
+
+def test_conflict_keeps_local_name_and_remote_copy_on_both_sides(env):
+    write(env.local / "doc.txt", "base")
+    env.sync()
+    write(env.local / "doc.txt", "local version", mtime=2_000_000_000)
+    write(env.cloud / "doc.txt", "remote version!", mtime=2_000_000_100)
+    r = env.sync()
+    assert r.summary.get("conflict") == 1 and r.exit_code == 0
+    local = env.local_tree()
+    assert local == env.cloud_tree()
+    assert local["doc.txt"] == b"local version"
+    copies = [k for k in local if k.startswith("doc_testhost_Conflict_") and k.endswith(".txt")]
+    assert len(copies) == 1 and local[copies[0]] == b"remote version!"
+    assert env.sync().summary == {}
+
+
+def test_same_content_on_both_sides_is_no_conflict_and_transfers_nothing(env):
+    write(env.local / "same.txt", "v1")
+    env.sync()
+    write(env.local / "same.txt", "v2 same", mtime=2_000_000_000)
+    write(env.cloud / "same.txt", "v2 same", mtime=2_000_000_500)
+    r = env.sync()
+    assert transfers(r) == 0 and r.summary.get("record") == 1
+    assert env.sync().summary == {}
+
+
+def test_first_pass_compares_existing_files(env):
+    for i in range(5):
+        write(env.local / f"f{i}.txt", f"content {i}", mtime=1_600_000_000 + i)
+        write(env.cloud / f"f{i}.txt", f"content {i}", mtime=1_700_000_000 + i)  # same bytes, other mtime
+    write(env.local / "diff.txt", "local side")
+    write(env.cloud / "diff.txt", "cloud side")
+    r = env.sync()
+    assert r.summary == {"record": 5, "conflict": 1}  # equal files are recorded, not copied
+    tree = env.local_tree()
+    assert tree == env.cloud_tree()
+    assert tree["diff.txt"] == b"local side"
+    assert any(v == b"cloud side" for k, v in tree.items() if "_Conflict_" in k)
+
+
+def test_deleted_on_one_side_changed_on_the_other_survives(env):
+    write(env.local / "keep.txt", "v1")
+    write(env.local / "keep2.txt", "v1")
+    env.sync()
+    os.remove(env.local / "keep.txt")
+    write(env.cloud / "keep.txt", "changed remotely", mtime=2_000_000_000)
+    os.remove(env.cloud / "keep2.txt")
+    write(env.local / "keep2.txt", "changed locally", mtime=2_000_000_000)
+    env.sync()
+    assert (env.local / "keep.txt").read_text() == "changed remotely"
+    assert (env.cloud / "keep2.txt").read_text() == "changed locally"
+
+
+def test_type_changes_both_ways(env):
+    write(env.local / "thing", "file")
+    write(env.local / "box/inner.txt", "i")
+    env.sync()
+    os.remove(env.local / "thing")
+    write(env.local / "thing/now-a-folder.txt", "x")
+    os.remove(env.local / "box/inner.txt")
+    (env.local / "box").rmdir()
+    write(env.local / "box", "now a file")
+    r = env.sync()
+    assert r.exit_code == 0, r
+    assert (env.cloud / "thing/now-a-folder.txt").read_text() == "x"
+    assert (env.cloud / "box").read_text() == "now a file"
+    assert env.local_tree() == env.cloud_tree()
+    assert env.sync().summary == {}
+
+
+def test_upload_only_never_changes_local(make_env):
+    env = make_env("upload")
+    write(env.local / "a.txt", "a")
+    write(env.local / "other.txt", "o")
+    write(env.cloud / "remote-only.txt", "r")
+    env.sync()
+    assert (env.cloud / "a.txt").read_text() == "a"
+    assert not (env.local / "remote-only.txt").exists()
+    write(env.cloud / "a.txt", "remote edit", mtime=2_000_000_000)
+    env.sync()
+    assert (env.local / "a.txt").read_text() == "a"
+    os.remove(env.local / "a.txt")
+    env.sync()
+    assert not (env.cloud / "a.txt").exists() or (env.cloud / "a.txt").read_text() == "remote edit"
+
+
+def test_upload_only_propagates_deletion_unless_no_delete(make_env, tmp_path):
+    env = make_env("upload")
+    write(env.local / "gone.txt", "g")
+    write(env.local / "stays.txt", "s")
+    env.sync()
+    os.remove(env.local / "gone.txt")
+    env.sync()
+    assert not (env.cloud / "gone.txt").exists()
+
+
+def test_no_delete_keeps_destination_files(make_env):
+    env = make_env("upload", no_delete=True)
+    write(env.local / "gone.txt", "g")
+    env.sync()
+    os.remove(env.local / "gone.txt")
+    env.sync()
+    assert (env.cloud / "gone.txt").read_text() == "g"
+    assert env.sync().summary == {}
+
+
+def test_download_only_mirrors_and_keeps_local_edits_as_copies(make_env):
+    env = make_env("download")
+    write(env.cloud / "r.txt", "remote")
+    write(env.local / "local-only.txt", "l")
+    env.sync()
+    assert (env.local / "r.txt").read_text() == "remote"
+    assert not (env.cloud / "local-only.txt").exists()
+    write(env.local / "r.txt", "my local edit", mtime=2_000_000_000)
+    write(env.cloud / "r.txt", "remote edit!!", mtime=2_000_000_100)
+    env.sync()
+    assert (env.local / "r.txt").read_text() == "remote edit!!"
+    copies = [p for p in env.local.iterdir() if "_Conflict_" in p.name]
+    assert len(copies) == 1 and copies[0].read_text() == "my local edit"
+    assert not any("_Conflict_" in p.name for p in env.cloud.iterdir())
+
+
+def test_missing_local_root_aborts_without_change(env):
+    write(env.local / "a.txt", "a")
+    env.sync()
+    env.local.rename(env.local.with_name("moved"))
+    with pytest.raises(GuardError, match="missing"):
+        env.sync()
+    assert (env.cloud / "a.txt").exists()
+
+
+def test_empty_local_root_never_wipes_the_remote(env):
+    for i in range(3):
+        write(env.local / f"f{i}", "x")
+    env.sync()
+    for i in range(3):
+        os.remove(env.local / f"f{i}")
+    with pytest.raises(GuardError, match="empty"):
+        env.sync()
+    assert len(list(env.cloud.iterdir())) == 3
+    env.sync(force=True)
+    assert list(env.cloud.iterdir()) == []
+
+
+def test_mass_delete_guard(env):
+    for i in range(20):
+        write(env.local / f"f{i}", "x")
+    env.sync()
+    for i in range(15):
+        os.remove(env.cloud / f"f{i}")
+    with pytest.raises(GuardError, match="15 of 20"):
+        env.sync()
+    assert len(list(env.local.iterdir())) == 20
+    env.sync(force=True)
+    assert len(list(env.local.iterdir())) == 5
+
+
+def test_second_pass_while_one_runs_is_refused(env):
+    with TaskLock(Home(env.home.path), "t"), pytest.raises(LockedError):
+        env.sync()
+
+
+class HostileProvider(LocalProvider):
+    """A remote that lists keys a malicious or broken service could return."""
+
+    HOSTILE = ["../escape", "/abs", "a/../../b", "back\\slash", "nul\x00byte", "./dot", "ok//double"]
+
+    def list(self, folder: str) -> Iterator[RemoteEntry]:
+        yield from super().list(folder)
+        for key in self.HOSTILE:
+            yield RemoteEntry(key, False, 3, 1.0, None, "h")
+
+
+def test_hostile_remote_names_never_write_outside(env, tmp_path):
+    write(env.cloud / "fine.txt", "ok")
+    provider = HostileProvider({"root": str(env.cloud)})
+    r = env.sync(provider=provider)
+    assert (env.local / "fine.txt").read_text() == "ok"
+    assert not (tmp_path / "escape").exists() and not os.path.exists("/abs") and not (tmp_path / "b").exists()
+    assert set(os.listdir(env.local)) == {"fine.txt"}
+    assert r.summary.get("skipped") == len(HostileProvider.HOSTILE)
+    db = StateDB(Home(env.home.path).setting("database-path"))
+    skipped = [rec for rec in db.read_log("t", 100) if rec.kind == "skipped"]
+    assert len(skipped) == len(HostileProvider.HOSTILE)
+    assert all("outside the local folder" in rec.message for rec in skipped)
+    env.sync(provider=provider)  # logged once, not on every pass
+    assert len([rec for rec in db.read_log("t", 100) if rec.kind == "skipped"]) == len(HostileProvider.HOSTILE)
+
+
+class FailingFS(FileSystem):
+    def __init__(self, bad: str, error: int = errno.EACCES) -> None:
+        self.bad = bad
+        self.error = error
+
+    def open_read(self, path: str):
+        if os.path.basename(path) == self.bad:
+            raise PermissionError(self.error, os.strerror(self.error), path)
+        return super().open_read(path)
+
+
+def test_one_failing_item_does_not_stop_the_pass(env):
+    for name in ("a", "b", "c"):
+        write(env.local / name, name)
+    r = env.sync(fs=FailingFS("b"))
+    assert r.exit_code == 1 and r.failed == 1
+    assert sorted(os.listdir(env.cloud)) == ["a", "c"]
+    db = StateDB(Home(env.home.path).setting("database-path"))
+    errors = [rec for rec in db.read_log("t", 50) if rec.kind == "error"]
+    assert errors and errors[0].path == "b" and "Permission denied" in errors[0].message
+    assert env.sync().exit_code == 0
+    assert sorted(os.listdir(env.cloud)) == ["a", "b", "c"]
+
+
+class DiskFullFS(FileSystem):
+    def open_new(self, path: str):
+        f = super().open_new(path)
+        real_write = f.write
+
+        def write(data):
+            real_write(data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), path)
+
+        f.write = write  # type: ignore[method-assign]
+        return f
+
+
+def test_failed_download_leaves_no_partial_file(env):
+    write(env.cloud / "big.bin", os.urandom(300_000))
+    r = env.sync(fs=DiskFullFS())
+    assert r.failed == 1
+    assert os.listdir(env.local) == []  # neither the file nor a temporary
+
+
+def test_engine_temporary_files_are_cleaned_and_never_synced(env):
+    write(env.local / f"{TEMP_PREFIX}abc", "partial from a killed pass")
+    write(env.local / "real.txt", "r")
+    env.sync()
+    assert os.listdir(env.cloud) == ["real.txt"]
+    assert sorted(os.listdir(env.local)) == ["real.txt"]
+
+
+def test_log_is_capped(env):
+    Home(env.home.path).set_setting("log-max-records", "5")
+    home = Home(env.home.path)
+    home.set_setting("log-max-records", "5")
+    home.save()
+    for i in range(12):
+        write(env.local / f"f{i}", "x")
+    env.sync()
+    db = StateDB(home.setting("database-path"))
+    assert db.log_count() == 5
+
+
+def test_consistency_check_finds_what_size_and_mtime_miss(make_env):
+    env = make_env(consistency_check=True)
+    write(env.local / "a.txt", "aaaa", mtime=1_700_000_000)
+    env.sync()
+    write(env.cloud / "a.txt", "bbbb", mtime=1_700_000_000)  # same size, same mtime, other bytes
+    r = env.sync()
+    assert r.summary.get("conflict") == 1
+    tree = env.local_tree()
+    assert tree["a.txt"] == b"aaaa" and any(v == b"bbbb" for k, v in tree.items() if "_Conflict_" in k)
+
+
+def test_cancel_stops_without_partial_files(env):
+    for i in range(30):
+        write(env.local / f"f{i}", os.urandom(10_000))
+    cancel = threading.Event()
+    cancel.set()
+    env.sync(cancel=cancel)
+    assert not [n for n in os.listdir(env.cloud) if n.startswith(TEMP_PREFIX)]
+    assert env.sync().exit_code == 0
+    assert len(os.listdir(env.cloud)) == 30
