@@ -1,0 +1,1 @@
+"""skysync's terminal app (Textual). The engine never imports this package."""

@@ -1,0 +1,270 @@
+"""The skysync terminal app: the engine in worker threads, its events streamed into the screens.
+
+`run_app(home)` is what `skysync` (no command) and `make demo` call. Engine events arrive on engine threads and
+cross to the UI only through `post_message` (thread-safe); status polls run in a thread worker and re-arm with
+`set_timer` when they finish, so two polls never overlap (dolphie's worker manager).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import datetime, tzinfo
+from typing import Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from engine.config import Home
+from engine.errors import SkysyncError
+from engine.events import Event, LogRecord, PassFinished, PassStarted, TransferProgress
+from tui import bridge
+from tui.engine_host import EngineHost, EngineLike
+from tui.messages import LogBatchReady, PassChanged, TransferUpdated
+from tui.screens.help import HelpScreen
+from tui.screens.log import LogScreen
+from tui.screens.main import MainScreen
+from tui.screens.settings import SettingsScreen
+
+RECORDS_MAX = 100_000  # the history log's own maximum; the view never holds more
+
+
+class SkysyncApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "skysync"
+    BINDINGS = [
+        Binding("f1,question_mark", "help", "Help", id="app.help"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        home_path: str,
+        *,
+        engine_factory: Callable[[str], EngineLike] | None = None,
+        start_engine: bool = True,
+        poll_interval: float = 2.0,
+        clock: Callable[[], float] = time.time,
+        hostname: str | None = None,
+        timezone: tzinfo | None = None,
+        steady: bool = False,
+    ) -> None:
+        super().__init__()
+        self.home_path = home_path
+        self.host = EngineHost(home_path, engine_factory)
+        self.start_engine = start_engine
+        self.poll_interval = poll_interval
+        self.clock = clock
+        self.tz = timezone
+        self.steady = steady  # fixed screenshots: no cursor blink, no animation
+        if steady:
+            self.animation_level = "none"
+        self.sub_title = f"{hostname or socket.gethostname().split('.')[0]} · {home_path}"
+        self.status: dict[str, Any] = {"connections": {}, "tasks": {}}
+        self.records: deque[LogRecord] = deque(maxlen=self._records_cap())
+        self.transfers: dict[tuple[str, str], dict[str, Any]] = {}
+        self._incoming: list[LogRecord] = []
+        self._incoming_lock = threading.Lock()
+        self._stopping = False
+        self.host.subscribe(self._on_engine_event)
+
+    def _records_cap(self) -> int:
+        try:
+            return min(RECORDS_MAX, int(Home(self.home_path).setting("log-max-records")))
+        except (SkysyncError, ValueError):
+            return RECORDS_MAX
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen()
+
+    @property
+    def main(self) -> MainScreen:
+        return next(s for s in self.screen_stack if isinstance(s, MainScreen))
+
+    def on_mount(self) -> None:
+        self._load_history()
+        if self.start_engine:
+            self._start_engine()
+        else:
+            self.poll_status()
+
+    # -- engine lifecycle ------------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, exit_on_error=False, group="engine-start")
+    def _start_engine(self) -> bool:
+        return self.host.start()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="history")
+    def _load_history(self) -> list[LogRecord]:
+        return bridge.load_history(Home(self.home_path), limit=self._records_cap())
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="status")
+    def poll_status(self) -> dict[str, Any]:
+        return self.host.status()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        group = event.worker.group
+        if event.state == WorkerState.ERROR:
+            if group == "engine-start":
+                self.notify(f"The engine did not start: {event.worker.error}", severity="error")
+                self.poll_status()
+            elif group == "status" and not self._stopping:
+                self.set_timer(self.poll_interval, self.poll_status)
+            return
+        if event.state != WorkerState.SUCCESS:
+            return
+        if group == "engine-start":
+            self.poll_status()
+        elif group == "history":
+            older = list(event.worker.result or [])
+            with self._incoming_lock:
+                self.records.extendleft(reversed(older))
+            self._refresh_log_screen(refill=True)
+        elif group == "status":
+            self.status = event.worker.result or self.status
+            if isinstance(self.screen, MainScreen) or self.screen_stack:
+                self.main.refresh_view()
+            if not self._stopping:
+                self.set_timer(self.poll_interval, self.poll_status)
+
+    def engine_call(self, method: str, *args: Any) -> None:
+        """Run a host method off the event loop (pause, resume, reload)."""
+        self.run_worker(lambda: getattr(self.host, method)(*args), thread=True, group="engine-call",
+                        exit_on_error=False)
+
+    def config_changed(self) -> None:
+        self.records = deque(self.records, maxlen=self._records_cap())
+        self.engine_call("reload")
+        self.main.refresh_view()
+        self.poll_status()
+
+    def sync_now(self, tasks: list[str]) -> None:
+        self.engine_call("sync_now", tasks)
+
+    # -- events from engine threads --------------------------------------------------------------------------
+    def _on_engine_event(self, event: Event) -> None:
+        """Called on engine threads: buffer, then post one mergeable message (no UI calls from here)."""
+        if isinstance(event, LogRecord):
+            with self._incoming_lock:
+                self._incoming.append(event)
+            self.post_message(LogBatchReady())
+        elif isinstance(event, TransferProgress):
+            now = self.clock()
+            key = (event.task, event.path)
+            with self._incoming_lock:
+                info = self.transfers.get(key)
+                if info is None:
+                    info = {"direction": event.direction, "started": now, "done": 0, "total": event.total,
+                            "rate": 0.0}
+                elapsed = max(now - info["started"], 1e-3)
+                info.update(done=event.done, total=event.total, rate=event.done / elapsed)
+                if event.total and event.done >= event.total:
+                    self.transfers.pop(key, None)
+                else:
+                    self.transfers[key] = info
+            self.post_message(TransferUpdated())
+        elif isinstance(event, PassStarted | PassFinished):
+            if isinstance(event, PassFinished):
+                with self._incoming_lock:
+                    for key in [k for k in self.transfers if k[0] == event.task]:
+                        self.transfers.pop(key, None)
+                self.post_message(PassChanged(event.task, True, event.ok, event.error))
+            else:
+                self.post_message(PassChanged(event.task, False))
+
+    def on_log_batch_ready(self, _message: LogBatchReady) -> None:
+        with self._incoming_lock:
+            batch, self._incoming = self._incoming, []
+        self.records.extend(batch)
+        self._refresh_log_screen(batch)
+
+    def _refresh_log_screen(self, batch: Iterable[LogRecord] = (), *, refill: bool = False) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, LogScreen):
+                screen.refill() if refill else screen.append(batch)
+
+    def on_transfer_updated(self, _message: TransferUpdated) -> None:
+        if self.screen_stack:
+            self.main.refresh_view()
+
+    def on_pass_changed(self, message: PassChanged) -> None:
+        if message.finished and not message.ok and message.error:
+            self.notify(f"{message.task}: {message.error}", title="Pass stopped", severity="error")
+        self.poll_status()
+
+    # -- app-wide actions ------------------------------------------------------------------------------------
+    def format_time(self, t: float) -> str:
+        return datetime.fromtimestamp(t, tz=self.tz).strftime("%Y-%m-%d %H:%M:%S")
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        keys: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for key, active in self.screen.active_bindings.items():
+            binding = active.binding
+            if not binding.description or binding.system or key in seen:
+                continue
+            seen.add(key)
+            keys.append((self.get_key_display(binding), binding.description))
+        self.push_screen(HelpScreen(keys))
+
+    def action_log(self, task: str | None = None) -> None:
+        tasks = [t.name for t in Home(self.home_path).tasks()]
+        self.push_screen(LogScreen(tasks, task))
+
+    def action_settings(self) -> None:
+        def done(saved: bool | None) -> None:
+            if saved:
+                self.notify("Settings saved.")
+                self.config_changed()
+
+        self.push_screen(SettingsScreen(self.home_path), done)
+
+    async def action_quit(self) -> None:
+        """Stop the engine first (transfers finish or are dropped without partial files), then leave."""
+        if self._stopping:
+            return
+        self._stopping = True
+        self.notify("Stopping the engine…")
+        await asyncio.to_thread(self.host.stop)
+        self.exit(0)
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        main = self.main
+        commands = [
+            ("New connection", "Create a connection with the wizard", "new_connection"),
+            ("New sync task", "Pair a local folder with a remote folder", "new_task"),
+            ("Sync now", "Run a pass of the selected connection's tasks", "sync_now"),
+            ("Pause or resume task", "Pause the selected task, or resume it", "pause_task"),
+            ("Pause or resume connection", "Pause every task of the connection, or resume them", "pause_connection"),
+            ("Edit task", "Direction, folders and options of the selected task", "edit_task"),
+            ("Selective sync", "Choose the folders the selected task syncs", "selective_sync"),
+            ("File filter", "Exclude extensions, names and large files", "filters"),
+            ("Dry-run preview", "What a pass of the selected task would do", "dry_run"),
+            ("Unlink task", "Remove the task; files stay on both sides", "unlink_task"),
+            ("Remove connection", "Remove the connection; files stay on both sides", "remove_connection"),
+            ("History log", "The live log with filters and search", "log"),
+            ("Settings", "Concurrency, log size, database location, admin order", "settings"),
+            ("Schedule", "The connection's 7 × 24 schedule grid", "show_tab('schedule')"),
+            ("Traffic control", "Upload and download limits of the connection", "show_tab('settings')"),
+        ]
+        for title, help_text, action in commands:
+            yield SystemCommand(title, help_text, lambda a=action: self.call_later(main.run_action, a))
+
+
+def run_app(home_path: str) -> int:
+    """Open the app on a home; returns the exit code for the CLI."""
+    app = SkysyncApp(home_path)
+    try:
+        result = app.run()
+    finally:
+        app.host.stop()  # idempotent: covers an exit that did not go through action_quit
+    return int(result or 0)

@@ -1,0 +1,159 @@
+"""Runs the engine next to the UI: every call is made from a worker thread, never from the event loop.
+
+While engine.service is still a stub (its methods raise NotImplementedError), the host falls back to one-shot
+passes through engine.sync, so "sync now" and the live log already work; when the service lands nothing here
+changes for the screens.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from engine.config import Home
+from engine.events import Event
+from tui import bridge
+
+
+class EngineLike(Protocol):
+    def start(self) -> None: ...
+    def stop(self, timeout: float = 10.0) -> None: ...
+    def sync_now(self, task: str | None = None) -> None: ...
+    def pause_task(self, task: str) -> None: ...
+    def resume_task(self, task: str) -> None: ...
+    def pause_connection(self, connection: str) -> None: ...
+    def resume_connection(self, connection: str) -> None: ...
+    def reload(self) -> None: ...
+    def status(self) -> dict: ...
+    def subscribe(self, callback: Callable[[Event], None]) -> Callable[[], None]: ...
+
+
+def default_engine(home_path: str) -> EngineLike:
+    from engine.service import Engine
+
+    return Engine(home_path)
+
+
+class EngineHost:
+    """The app's handle on the engine. Thread-safe; methods block, so call them from thread workers."""
+
+    def __init__(self, home_path: str, factory: Callable[[str], EngineLike] | None = None) -> None:
+        self.home_path = home_path
+        self._factory = factory or default_engine
+        self._engine: EngineLike | None = None
+        self._running = False  # True when the real engine service started
+        self._listeners: list[Callable[[Event], None]] = []
+        self._lock = threading.Lock()
+        self._passes: dict[str, threading.Thread] = {}  # fallback one-shot passes by task
+        self._syncing: set[str] = set()
+        self._last: dict[str, dict[str, Any]] = {}
+        self._unsubscribe: Callable[[], None] | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------
+    def start(self) -> bool:
+        """Start the engine service; False when it is not available (the fallback mode is used)."""
+        try:
+            engine = self._factory(self.home_path)
+            self._unsubscribe = engine.subscribe(self._emit)
+            engine.start()
+        except NotImplementedError:
+            return False
+        self._engine = engine
+        self._running = True
+        return True
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._engine is not None and self._running:
+            self._engine.stop(timeout)
+            self._running = False
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        for thread in list(self._passes.values()):
+            thread.join(timeout)  # passes write through temp files; joining avoids abandoning one midway
+
+    def subscribe(self, callback: Callable[[Event], None]) -> None:
+        with self._lock:
+            self._listeners.append(callback)
+
+    def _emit(self, event: Event) -> None:
+        from engine.events import PassFinished, PassStarted
+
+        if isinstance(event, PassStarted):
+            self._syncing.add(event.task)
+        elif isinstance(event, PassFinished):
+            self._syncing.discard(event.task)
+            self._last[event.task] = {"summary": dict(event.summary), "ok": event.ok, "error": event.error}
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener(event)
+
+    # -- actions ---------------------------------------------------------------------------------------------
+    def sync_now(self, tasks: list[str]) -> None:
+        if self._running and self._engine is not None:
+            for task in tasks:
+                self._engine.sync_now(task)
+            return
+        for task in tasks:
+            if task in self._passes and self._passes[task].is_alive():
+                continue
+            thread = threading.Thread(target=self._one_pass, args=(task,), name=f"pass-{task}", daemon=True)
+            self._passes[task] = thread
+            thread.start()
+
+    def _one_pass(self, task: str) -> None:
+        from engine.events import PassFinished, PassStarted
+
+        try:
+            bridge.run_pass(self.home_path, task, dry_run=False, on_event=self._emit)
+        except Exception as exc:  # show the one-line reason; the pass itself already logged the details
+            self._emit(PassStarted(task, False))
+            self._emit(PassFinished(task, {}, False, str(exc) or exc.__class__.__name__))
+
+    def dry_run(self, task: str, on_event: Callable[[Event], None]) -> Any:
+        return bridge.run_pass(self.home_path, task, dry_run=True, on_event=on_event)
+
+    def pause_task(self, task: str, paused: bool) -> None:
+        if self._running and self._engine is not None:
+            (self._engine.pause_task if paused else self._engine.resume_task)(task)
+
+    def pause_connection(self, connection: str, paused: bool) -> None:
+        if self._running and self._engine is not None:
+            (self._engine.pause_connection if paused else self._engine.resume_connection)(connection)
+
+    def reload(self) -> None:
+        if self._running and self._engine is not None:
+            self._engine.reload()
+
+    def status(self) -> dict:
+        """The engine's status, or one derived from the config and the fallback passes."""
+        if self._running and self._engine is not None:
+            return self._engine.status()
+        home = Home(self.home_path)
+        tasks: dict[str, dict[str, Any]] = {}
+        for task in home.tasks():
+            state = "paused" if task.paused else ("syncing" if task.name in self._syncing else "idle")
+            last = self._last.get(task.name)
+            if last is not None and not last["ok"] and state == "idle":
+                state = "error"
+            tasks[task.name] = {"state": state, "last_pass": last, "transfers": []}
+        conns: dict[str, dict[str, Any]] = {}
+        for conn in home.connections():
+            mine = [tasks[t.name] for t in home.tasks(conn.name)]
+            conns[conn.name] = {"state": _connection_state([t["state"] for t in mine]), "error": None}
+        return {"connections": conns, "tasks": tasks, "engine": "passes on demand"}
+
+
+def _connection_state(states: list[str]) -> str:
+    for wanted in ("error", "syncing"):
+        if wanted in states:
+            return wanted
+    if states and all(s == "paused" for s in states):
+        return "paused"
+    return "up to date" if states else "no tasks"

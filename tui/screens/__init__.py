@@ -1,0 +1,1 @@
+"""Screens: the main view, the wizards and every modal the app opens."""

@@ -1,0 +1,67 @@
+"""Dry-run preview: what one pass of a task would do, computed in a worker, nothing changed."""
+
+from __future__ import annotations
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Label
+from textual.worker import Worker, WorkerState
+
+from engine.events import Event, LogRecord, PassFinished
+
+
+class DryRunScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q", "close", "Close", id="dryrun.close")]
+
+    def __init__(self, task: str) -> None:
+        super().__init__()
+        self.task_name = task
+        self.records: list[LogRecord] = []
+        self.finished: PassFinished | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog tall"):
+            yield Label(f"Dry run · '{self.task_name}' · nothing is changed", classes="dialog-title")
+            table: DataTable[str] = DataTable(id="plan", cursor_type="row", zebra_stripes=True)
+            table.add_column("Action", width=16)
+            table.add_column("Path")
+            yield table
+            yield Label("Computing the plan…", id="summary", classes="status busy")
+            yield Label("Esc: close", classes="hint")
+
+    def on_mount(self) -> None:
+        self._plan()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dry-run")
+    def _plan(self) -> object:
+        def collect(event: Event) -> None:
+            if isinstance(event, LogRecord):
+                self.records.append(event)
+            elif isinstance(event, PassFinished):
+                self.finished = event
+
+        return self.app.host.dry_run(self.task_name, collect)  # type: ignore[attr-defined]
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        summary = self.query_one("#summary", Label)
+        if event.state == WorkerState.ERROR:
+            summary.update(f"Dry run failed: {event.worker.error}")
+            summary.set_classes("status error")
+        elif event.state == WorkerState.SUCCESS:
+            table = self.query_one("#plan", DataTable)
+            planned = getattr(event.worker.result, "planned", None)
+            if planned is None:
+                planned = [(r.kind, r.path, r.message) for r in self.records]
+            counts: dict[str, int] = {}
+            for kind, path, detail in planned:
+                table.add_row(kind, path + (f"  ({detail})" if detail else ""))
+                counts[kind] = counts.get(kind, 0) + 1
+            parts = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to do"
+            summary.update(f"Would do: {parts}")
+            summary.set_classes("status ok")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

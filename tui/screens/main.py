@@ -1,0 +1,565 @@
+"""The main screen: connections on the left; Overview, Tasks, Settings and Schedule of the selected one.
+
+Every action of the product is a binding here (and a command in the palette); flows that open several modals
+run as workers that `await push_screen_wait`, so the screen never blocks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+from rich.markup import escape
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, DataTable, Footer, Header, Label, Static, TabbedContent, TabPane
+
+from engine.config import Connection, Home, Task
+from engine.errors import SkysyncError, UsageError
+from tui import bridge
+from tui.screens.connection_wizard import (
+    BACK,
+    AdvancedStep,
+    ConnectionDraft,
+    ConnectionForm,
+    ProviderStep,
+    common_fields,
+    option_fields,
+    read_options,
+)
+from tui.screens.dialogs import ConfirmScreen
+from tui.screens.dry_run import DryRunScreen
+from tui.screens.filters import FileFilterScreen
+from tui.screens.selective_sync import SelectiveSyncScreen
+from tui.screens.task_wizard import DIRECTION_LABELS, TaskForm
+from tui.widgets.connection_list import ConnectionList, badge, state_text
+from tui.widgets.fields import Field, button, first_failure, number
+from tui.widgets.schedule_grid import ScheduleGrid
+
+TABS = ("overview", "tasks", "settings", "schedule")
+BAR = 12
+
+
+def progress_bar(done: int, total: int) -> str:
+    frac = 1.0 if total <= 0 else max(0.0, min(1.0, done / total))
+    full = round(frac * BAR)
+    return "█" * full + "░" * (BAR - full) + f" {frac:4.0%}"
+
+
+def human_rate(bytes_per_s: float) -> str:
+    for unit in ("B/s", "KiB/s", "MiB/s", "GiB/s"):
+        if bytes_per_s < 1024 or unit == "GiB/s":
+            return f"{bytes_per_s:.0f} {unit}" if unit == "B/s" else f"{bytes_per_s:.1f} {unit}"
+        bytes_per_s /= 1024
+    return ""
+
+
+class ConnectionSettingsForm(VerticalScroll):
+    """The Settings tab: general settings (polling), traffic control and the provider's advanced options."""
+
+    BINDINGS = [Binding("ctrl+s", "apply", "Apply", id="conn-settings.apply")]
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.conn: Connection | None = None
+
+    def compose(self) -> ComposeResult:
+        conn = self.conn
+        if conn is None:
+            yield Label("No connection selected.", classes="hint")
+            return
+        yield Label(f"General settings · {escape(bridge.provider_title(conn.provider))}", classes="section")
+        yield from common_fields(conn.polling_period, conn.upload_limit, conn.download_limit)
+        specs = self.specs()
+        if specs:
+            yield Label("Advanced settings", classes="section")
+            yield from option_fields(specs, conn.options)
+        yield Label("", id="conn-settings-status", classes="status")
+        yield button("Apply (Ctrl+S)", id="conn-settings-apply", variant="primary")
+
+    def specs(self) -> list[Any]:
+        info = next((p for p in bridge.providers() if self.conn and p.kind == self.conn.provider), None)
+        return [s for s in (info.options if info else ()) if s.name in bridge.ADVANCED_OPTIONS]
+
+    async def show(self, conn: Connection | None) -> None:
+        if conn == self.conn:
+            return
+        self.conn = conn
+        await self.recompose()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "conn-settings-apply":
+            event.stop()
+            self.action_apply()
+
+    def action_apply(self) -> None:
+        if self.conn is None:
+            return
+        status = self.query_one("#conn-settings-status", Label)
+        problem = first_failure(*self.query(Field))
+        if problem is not None:
+            status.update(problem)
+            status.set_classes("status error")
+            return
+        common = {
+            "polling_period": number(self.query_one("#polling", Field).value),
+            "upload_limit": number(self.query_one("#upload-limit", Field).value),
+            "download_limit": number(self.query_one("#download-limit", Field).value),
+        }
+        options = {k: v for k, v in read_options(self, self.specs()).items() if v}
+        try:
+            self.conn = bridge.update_connection(Home(self.app.home_path), self.conn.name, options, common)  # type: ignore[attr-defined]
+        except UsageError as exc:
+            status.update(str(exc))
+            status.set_classes("status error")
+            return
+        status.update("Saved.")
+        status.set_classes("status ok")
+        self.app.config_changed()  # type: ignore[attr-defined]
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = [
+        Binding("n", "new_connection", "New conn", id="main.new-connection"),
+        Binding("t", "new_task", "New task", id="main.new-task"),
+        Binding("s", "sync_now", "Sync now", id="main.sync-now"),
+        Binding("p", "pause_task", "Pause task", id="main.pause-task"),
+        Binding("g", "log", "Log", id="main.log"),
+        Binding("e", "edit_task", "Edit task", show=False, id="main.edit-task"),
+        Binding("o", "selective_sync", "Folders (selective sync)", show=False, id="main.selective-sync"),
+        Binding("f", "filters", "File filter", show=False, id="main.filters"),
+        Binding("d", "dry_run", "Dry-run preview", show=False, id="main.dry-run"),
+        Binding("u", "unlink_task", "Unlink task", show=False, id="main.unlink-task"),
+        Binding("P", "pause_connection", "Pause/resume connection", show=False, id="main.pause-connection"),
+        Binding("x", "remove_connection", "Remove connection", show=False, id="main.remove-connection"),
+        Binding("comma", "settings", "Settings", show=False, id="main.settings"),
+        Binding("1", "show_tab('overview')", "Overview tab", show=False, id="main.tab-overview"),
+        Binding("2", "show_tab('tasks')", "Tasks tab", show=False, id="main.tab-tasks"),
+        Binding("3", "show_tab('settings')", "Settings tab", show=False, id="main.tab-settings"),
+        Binding("4", "show_tab('schedule')", "Schedule tab", show=False, id="main.tab-schedule"),
+        Binding("ctrl+s", "apply_schedule", "Apply schedule", show=False, id="main.apply-schedule"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="body"):
+            with Vertical(id="sidebar"):
+                yield Label("Connections", classes="pane-title")
+                yield ConnectionList(id="connections")
+            with TabbedContent(id="tabs", initial="overview"):
+                with TabPane("1 Overview", id="overview"), VerticalScroll(id="overview-scroll"):
+                    yield Static("", id="overview-status")
+                    yield Label("Current transfers", classes="section")
+                    transfers: DataTable[str] = DataTable(id="transfers", cursor_type="none")
+                    transfers.add_columns("File", "Progress", "Rate")
+                    yield transfers
+                with TabPane("2 Tasks", id="tasks"):
+                    tasks: DataTable[str] = DataTable(id="task-table", cursor_type="row", zebra_stripes=True)
+                    tasks.add_column("Task", key="name")
+                    tasks.add_column("State", key="state")
+                    tasks.add_column("Direction", key="direction")
+                    tasks.add_column("Local → remote", key="paths")
+                    yield tasks
+                    yield Label("t new · e edit · o folders · f filter · s sync · p pause · d dry run · u unlink",
+                                classes="hint")
+                with TabPane("3 Settings", id="settings"):
+                    yield ConnectionSettingsForm(id="conn-settings")
+                with TabPane("4 Schedule", id="schedule"), VerticalScroll():
+                    yield Label("Schedule: hours when this connection may sync", classes="section")
+                    yield ScheduleGrid(id="schedule-grid")
+                    yield Label("arrows move · shift+arrows select · space toggle · d day · h hour · a all",
+                                classes="hint")
+                    yield Label("", id="schedule-status", classes="status")
+                    yield button("Apply (Ctrl+S)", id="schedule-apply", variant="primary")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.refresh_view()
+        self.query_one("#connections", ConnectionList).focus()
+
+    # -- reading the state -----------------------------------------------------------------------------------
+    @property
+    def home_path(self) -> str:
+        return self.app.home_path  # type: ignore[attr-defined]
+
+    def home(self) -> Home:
+        return Home(self.home_path)
+
+    @property
+    def selected_connection(self) -> str | None:
+        return self.query_one("#connections", ConnectionList).selected_name
+
+    @property
+    def selected_task(self) -> str | None:
+        table = self.query_one("#task-table", DataTable)
+        if table.row_count == 0:
+            return None
+        row = max(0, min(table.cursor_row, table.row_count - 1))
+        return str(table.coordinate_to_cell_key((row, 0)).row_key.value)
+
+    def status(self) -> dict[str, Any]:
+        return self.app.status  # type: ignore[attr-defined]
+
+    def refresh_view(self) -> None:
+        """Re-read the config and the latest status into the list and the tabs (cheap; called often)."""
+        try:
+            home = self.home()
+            conns = bridge.ordered_connections(home)
+        except SkysyncError as exc:
+            self.query_one("#overview-status", Static).update(Text(str(exc), "red"))
+            return
+        self.query_one("#connections", ConnectionList).show(conns, self.status())
+        self._show_connection(home)
+
+    def on_option_list_option_highlighted(self, _event: ConnectionList.OptionHighlighted) -> None:
+        self._show_connection(self.home())
+
+    def _show_connection(self, home: Home) -> None:
+        name = self.selected_connection
+        conn = home.connection(name) if name and home.has_connection(name) else None
+        self._show_overview(home, conn)
+        self._show_tasks(home, conn)
+        self.run_worker(self.query_one("#conn-settings", ConnectionSettingsForm).show(conn), group="settings-form")
+        grid = self.query_one("#schedule-grid", ScheduleGrid)
+        if conn is not None and getattr(grid, "connection", None) != conn.name:
+            grid.set_value(conn.schedule)
+            grid.connection = conn.name  # type: ignore[attr-defined]
+            self.query_one("#schedule-status", Label).update("")
+
+    def _show_overview(self, home: Home, conn: Connection | None) -> None:
+        overview = self.query_one("#overview-status", Static)
+        transfers = self.query_one("#transfers", DataTable)
+        transfers.clear()
+        if conn is None:
+            overview.update(Text.from_markup(
+                "[b]No connections yet.[/b]\n\nPress [b]n[/b] to create one: choose a cloud service, fill in its "
+                "settings, and skysync tests the connection before saving it.\nThen press [b]t[/b] to add a sync "
+                "task (a local folder paired with a remote folder).\n\nF1 or ? shows every key."))
+            return
+        status = self.status()
+        cstate = status.get("connections", {}).get(conn.name, {})
+        tasks = home.tasks(conn.name)
+        text = Text()
+        text.append(f"{badge(conn.provider)} ", "bold magenta")
+        text.append(f"{conn.name}", "bold")
+        text.append(f"  {bridge.provider_title(conn.provider)}\n")
+        text.append("State: ")
+        text.append_text(state_text(str(cstate.get("state", "…"))))
+        if cstate.get("error"):
+            text.append(f"  {cstate['error']}", "red")
+        limits = [
+            f"up {conn.upload_limit} KiB/s" if conn.upload_limit else "up unlimited",
+            f"down {conn.download_limit} KiB/s" if conn.download_limit else "down unlimited",
+        ]
+        text.append(f"\nPolling every {conn.polling_period:,} s · {' · '.join(limits)}")
+        hours = conn.schedule.count("1")
+        text.append(f" · schedule {'always' if hours == 168 else f'{hours}/168 h'}\n")
+        where = {k: v for k, v in conn.options.items() if k in ("root", "bucket", "container", "url", "endpoint")}
+        if where:
+            text.append(" · ".join(f"{k} {v}" for k, v in where.items()) + "\n", "dim")
+        text.append(f"\nTasks ({len(tasks)})\n", "bold")
+        if not tasks:
+            text.append("  none yet: press t to create one\n", "dim")
+        task_states = status.get("tasks", {})
+        for task in tasks:
+            ts = task_states.get(task.name, {})
+            text.append(f"  {task.name:<14} ")
+            text.append_text(state_text(str(ts.get("state", "…"))))
+            text.append(f"  {self._last_pass(ts.get('last_pass'))}\n", "dim")
+            last = ts.get("last_pass") or {}
+            if last.get("error"):
+                text.append(f"    error: {last['error']}\n", "red")
+        overview.update(text)
+        for (task, path), info in sorted(self.app.transfers.items()):  # type: ignore[attr-defined]
+            if task in {t.name for t in tasks}:
+                arrow = "↑" if info["direction"] == "up" else "↓"
+                transfers.add_row(f"{arrow} {path}", progress_bar(info["done"], info["total"]),
+                                  human_rate(info["rate"]))
+        if transfers.row_count == 0:
+            transfers.add_row("no transfer in progress", "", "")
+
+    def _last_pass(self, last: dict[str, Any] | None) -> str:
+        if not last:
+            return "no pass yet"
+        summary = last.get("summary") or {}
+        parts = ", ".join(f"{n} {k}" for k, n in sorted(summary.items()) if n) or "nothing to do"
+        when = last.get("finished")
+        at = f" at {self.app.format_time(when)}" if when else ""  # type: ignore[attr-defined]
+        return f"last pass{at}: {'ok' if last.get('ok', True) else 'failed'} · {parts}"
+
+    def _show_tasks(self, home: Home, conn: Connection | None) -> None:
+        table = self.query_one("#task-table", DataTable)
+        current = self.selected_task
+        table.clear()
+        if conn is None:
+            return
+        states = self.status().get("tasks", {})
+        for task in home.tasks(conn.name):
+            state = str(states.get(task.name, {}).get("state", "paused" if task.paused else "…"))
+            table.add_row(task.name, state_text(state), DIRECTION_LABELS[task.direction].split(" ")[0],
+                          f"{task.local} → {task.remote}", key=task.name)
+        names = [t.name for t in home.tasks(conn.name)]
+        if current in names:
+            table.move_cursor(row=names.index(current))
+
+    # -- tabs ------------------------------------------------------------------------------------------------
+    def action_show_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+        target = {"tasks": "#task-table", "schedule": "#schedule-grid"}.get(tab)
+        if target:
+            self.query_one(target).focus()
+        elif tab == "settings":
+            fields = self.query_one("#conn-settings").query(Field)
+            if fields:
+                fields.first().focus()
+
+    # -- helpers ---------------------------------------------------------------------------------------------
+    def _need_connection(self) -> str | None:
+        name = self.selected_connection
+        if name is None:
+            self.notify("Create a connection first (n).", severity="warning")
+        return name
+
+    def _need_task(self) -> Task | None:
+        if self._need_connection() is None:
+            return None
+        name = self.selected_task
+        if name is None:
+            self.notify("This connection has no task yet: press t to create one.", severity="warning")
+            return None
+        return self.home().task(name)
+
+    def _changed(self, message: str) -> None:
+        self.notify(message)
+        self.app.config_changed()  # type: ignore[attr-defined]
+
+    def _failed(self, exc: Exception) -> None:
+        self.notify(str(exc), title="Refused", severity="error")
+
+    # -- connection flows ------------------------------------------------------------------------------------
+    def action_new_connection(self) -> None:
+        self.connection_wizard()
+
+    @work(exclusive=True, group="flow")
+    async def connection_wizard(self) -> None:
+        draft: ConnectionDraft | None = None
+        step = 0
+        while True:
+            if step == 0:
+                kind = await self.app.push_screen_wait(ProviderStep(draft.kind if draft else None))
+                if kind is None:
+                    return
+                if draft is None or draft.kind != kind:
+                    draft = ConnectionDraft(kind=kind, name=draft.name if draft else "")
+                step = 1
+            elif step == 1 and draft is not None:
+                result = await self.app.push_screen_wait(ConnectionForm(self.home_path, draft))
+                if result is None:
+                    return
+                step = 0 if result == BACK else 2
+            elif draft is not None:
+                result = await self.app.push_screen_wait(AdvancedStep(draft))
+                if result is None:
+                    return
+                if result == BACK:
+                    step = 1
+                    continue
+                try:
+                    common = {"polling_period": draft.polling_period, "upload_limit": draft.upload_limit,
+                              "download_limit": draft.download_limit}
+                    bridge.add_connection(self.home(), draft.name, draft.kind, draft.options, common)
+                except (UsageError, SkysyncError) as exc:
+                    self._failed(exc)
+                    step = 1
+                    continue
+                self._changed(f"Connection '{draft.name}' created. Press t to add a sync task.")
+                self._select_connection(draft.name)
+                return
+
+    def _select_connection(self, name: str) -> None:
+        self.refresh_view()
+        listing = self.query_one("#connections", ConnectionList)
+        try:
+            listing.highlighted = listing.get_option_index(name)
+        except Exception:
+            pass
+
+    def action_remove_connection(self) -> None:
+        name = self._need_connection()
+        if name is not None:
+            self.remove_connection_flow(name)
+
+    @work(exclusive=True, group="flow")
+    async def remove_connection_flow(self, name: str) -> None:
+        tasks = [t.name for t in self.home().tasks(name)]
+        body = f"Remove the connection '{name}'?"
+        if tasks:
+            body += f"\n\nIts tasks ({', '.join(tasks)}) are unlinked."
+        body += "\n\nNo file is deleted: local and remote files stay where they are."
+        if not await self.app.push_screen_wait(ConfirmScreen("Remove connection", body, "Remove")):
+            return
+        try:
+            bridge.remove_connection(self.home(), name)
+        except SkysyncError as exc:
+            self._failed(exc)
+            return
+        self._changed(f"Connection '{name}' removed; files stay on both sides.")
+
+    def action_pause_connection(self) -> None:
+        name = self._need_connection()
+        if name is None:
+            return
+        home = self.home()
+        tasks = home.tasks(name)
+        pause = not (tasks and all(t.paused for t in tasks))
+        for task in tasks:
+            bridge.set_paused(home, task.name, pause)
+        self.app.engine_call("pause_connection", name, pause)  # type: ignore[attr-defined]
+        self._changed(f"Connection '{name}' {'paused' if pause else 'resumed'}.")
+
+    # -- task flows ------------------------------------------------------------------------------------------
+    def action_new_task(self) -> None:
+        name = self._need_connection()
+        if name is not None:
+            self.task_wizard(name)
+
+    @work(exclusive=True, group="flow")
+    async def task_wizard(self, connection: str) -> None:
+        task: Task | None = None
+        while True:
+            form = TaskForm(self.home_path, connection, None)
+            if task is not None:
+                form.draft = task
+            task = await self.app.push_screen_wait(form)
+            if task is None:
+                return
+            excluded = await self.app.push_screen_wait(SelectiveSyncScreen(self.home_path, task, step="· 2/2"))
+            if excluded is None:
+                continue  # back to the settings step, keeping what was typed
+            task = replace(task, exclude_folders=excluded)
+            try:
+                bridge.add_task(self.home(), task)
+            except SkysyncError as exc:
+                self._failed(exc)
+                continue
+            self._changed(f"Task '{task.name}' created. Press s to sync now.")
+            self.action_show_tab("tasks")
+            return
+
+    def action_edit_task(self) -> None:
+        task = self._need_task()
+        if task is not None:
+            self.edit_flow(TaskForm(self.home_path, task.connection, task))
+
+    def action_selective_sync(self) -> None:
+        task = self._need_task()
+        if task is not None:
+            self.edit_flow(SelectiveSyncScreen(self.home_path, task), task)
+
+    def action_filters(self) -> None:
+        task = self._need_task()
+        if task is not None:
+            self.edit_flow(FileFilterScreen(task))
+
+    @work(exclusive=True, group="flow")
+    async def edit_flow(self, screen: Any, task: Task | None = None) -> None:
+        result = await self.app.push_screen_wait(screen)
+        if result is None:
+            return
+        if isinstance(result, list) and task is not None:
+            result = replace(task, exclude_folders=result)
+        try:
+            bridge.edit_task(self.home(), result)
+        except SkysyncError as exc:
+            self._failed(exc)
+            return
+        self._changed(f"Task '{result.name}' saved.")
+
+    def action_unlink_task(self) -> None:
+        task = self._need_task()
+        if task is not None:
+            self.unlink_flow(task.name)
+
+    @work(exclusive=True, group="flow")
+    async def unlink_flow(self, name: str) -> None:
+        body = (
+            f"Unlink the task '{name}'?\n\nFiles stay on both sides: nothing is deleted locally or in the cloud. "
+            "Only the task and its sync state go; linking the folders again may need a full re-sync."
+        )
+        if not await self.app.push_screen_wait(ConfirmScreen("Unlink task", body, "Unlink")):
+            return
+        try:
+            bridge.remove_task(self.home(), name)
+        except SkysyncError as exc:
+            self._failed(exc)
+            return
+        self._changed(f"Task '{name}' unlinked; its files stay on both sides.")
+
+    def action_pause_task(self) -> None:
+        task = self._need_task()
+        if task is None:
+            return
+        bridge.set_paused(self.home(), task.name, not task.paused)
+        self.app.engine_call("pause_task", task.name, not task.paused)  # type: ignore[attr-defined]
+        self._changed(f"Task '{task.name}' {'resumed' if task.paused else 'paused'}.")
+
+    def action_sync_now(self) -> None:
+        name = self._need_connection()
+        if name is None:
+            return
+        home = self.home()
+        if self.query_one("#tabs", TabbedContent).active == "tasks" and self.selected_task:
+            names = [self.selected_task]
+        else:
+            names = [t.name for t in home.tasks(name)]
+        names = [n for n in names if not home.task(n).paused]
+        if not names:
+            self.notify("Nothing to sync: no task, or every task is paused.", severity="warning")
+            return
+        self.app.sync_now(names)  # type: ignore[attr-defined]
+        self.notify(f"Syncing {', '.join(names)}…")
+
+    def action_dry_run(self) -> None:
+        task = self._need_task()
+        if task is not None:
+            self.app.push_screen(DryRunScreen(task.name))
+
+    def action_log(self) -> None:
+        self.app.action_log(self.selected_task if self.query_one("#tabs", TabbedContent).active == "tasks"  # type: ignore[attr-defined]
+                            else None)
+
+    def action_settings(self) -> None:
+        self.app.action_settings()  # type: ignore[attr-defined]
+
+    # -- schedule --------------------------------------------------------------------------------------------
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "schedule-apply":
+            self.action_apply_schedule()
+
+    def action_apply_schedule(self) -> None:
+        name = self._need_connection()
+        if name is None:
+            return
+        grid = self.query_one("#schedule-grid", ScheduleGrid)
+        try:
+            bridge.update_connection(self.home(), name, None, {"schedule": grid.value})
+        except SkysyncError as exc:
+            self._failed(exc)
+            return
+        hours = grid.value.count("1")
+        self.query_one("#schedule-status", Label).update(f"Saved: {hours} of 168 hours allowed.")
+        self._changed(f"Schedule of '{name}' saved.")
+
+    def on_schedule_grid_changed(self, _event: ScheduleGrid.Changed) -> None:
+        self.query_one("#schedule-status", Label).update("Changed: Ctrl+S or Apply saves.")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return True
+
+    def now(self) -> float:
+        return time.time()

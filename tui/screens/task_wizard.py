@@ -1,0 +1,158 @@
+"""The task wizard's settings step: local folder, remote folder, direction and options (also "edit task")."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Label, RadioButton, RadioSet
+
+from engine.config import Home, Task
+from engine.errors import UsageError
+from tui import bridge
+from tui.screens.pickers import LocalFolderPicker, RemoteFolderBrowser
+from tui.widgets.fields import Field, Required, button, first_failure
+
+DIRECTION_LABELS = {
+    "bidirectional": "Bidirectional",
+    "upload": "Upload local changes only",
+    "download": "Download remote changes only",
+}
+
+
+class TaskForm(ModalScreen[Task | None]):
+    """Returns the task as the user set it; the caller saves it (after the selective-sync step for new tasks)."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", id="task.cancel"),
+        Binding("ctrl+l", "browse_local", "Local folder", id="task.local"),
+        Binding("ctrl+r", "browse_remote", "Remote folder", id="task.remote"),
+        Binding("ctrl+n", "next", "Next", id="task.next"),
+    ]
+
+    def __init__(self, home_path: str, connection: str, task: Task | None = None) -> None:
+        super().__init__()
+        self.home_path = home_path
+        self.connection = connection
+        self.editing = task is not None
+        self.draft = task or Task(name="", connection=connection, local="", remote="/")
+
+    def compose(self) -> ComposeResult:
+        t = self.draft
+        title = f"Edit task '{t.name}'" if self.editing else f"New sync task on '{self.connection}' · 1/2"
+        with Vertical(classes="dialog"):
+            yield Label(title, classes="dialog-title")
+            with VerticalScroll(classes="dialog-scroll"):
+                yield Label("Task name")
+                yield Field(t.name, id="name", disabled=self.editing, validators=[Required("the task name")])
+                yield Label("Local folder (Ctrl+L browse)")
+                with Horizontal(classes="row"):
+                    yield Field(t.local, placeholder="/path/to/folder", id="local",
+                                validators=[Required("the local folder")])
+                    yield button("Browse…", id="browse-local")
+                yield Label("Remote folder (Ctrl+R browse; / is the root)")
+                with Horizontal(classes="row"):
+                    yield Field(t.remote, id="remote", validators=[Required("the remote folder")])
+                    yield button("Browse…", id="browse-remote")
+                yield Label("Sync direction")
+                with RadioSet(id="direction"):
+                    for key, label in DIRECTION_LABELS.items():
+                        yield RadioButton(label, value=t.direction == key, id=f"dir-{key}")
+                yield Checkbox("No-delete: keep files in the destination when the source removes them",
+                               t.no_delete, id="no-delete")
+                yield Checkbox("Advanced consistency check (compare hashes too)", t.consistency_check,
+                               id="consistency")
+                yield Checkbox("Data encryption (cannot be turned off later)", t.encrypt, id="encrypt",
+                               disabled=self.editing)
+                yield Field("", password=True, placeholder="encryption password", id="password")
+            yield Label("", id="form-status", classes="status")
+            with Horizontal(classes="buttons"):
+                yield button("Cancel", id="cancel")
+                yield button("Save" if self.editing else "Next", id="next", variant="primary")
+            yield Label("Ctrl+N next   Ctrl+L/Ctrl+R browse   Esc cancel", classes="hint")
+
+    def on_mount(self) -> None:
+        self._sync_visibility()
+        self.query_one("#local" if self.editing else "#name", Field).focus()
+
+    def _direction(self) -> str:
+        pressed = self.query_one("#direction", RadioSet).pressed_button
+        return str(pressed.id).removeprefix("dir-") if pressed is not None else "bidirectional"
+
+    def _sync_visibility(self) -> None:
+        one_way = self._direction() != "bidirectional"
+        no_delete = self.query_one("#no-delete", Checkbox)
+        no_delete.disabled = not one_way
+        if not one_way:
+            no_delete.value = False
+        self.query_one("#password", Field).display = self.query_one("#encrypt", Checkbox).value and not self.editing
+
+    def on_radio_set_changed(self, _event: RadioSet.Changed) -> None:
+        self._sync_visibility()
+
+    def on_checkbox_changed(self, _event: Checkbox.Changed) -> None:
+        self._sync_visibility()
+
+    def action_browse_local(self) -> None:
+        def chosen(path: str | None) -> None:
+            if path:
+                self.query_one("#local", Field).value = path
+
+        self.app.push_screen(LocalFolderPicker(self.query_one("#local", Field).value), chosen)
+
+    def action_browse_remote(self) -> None:
+        def chosen(path: str | None) -> None:
+            if path:
+                self.query_one("#remote", Field).value = path
+
+        self.app.push_screen(
+            RemoteFolderBrowser(self.home_path, self.connection, self.query_one("#remote", Field).value), chosen
+        )
+
+    def collect(self) -> Task:
+        remote = self.query_one("#remote", Field).value.strip()
+        return replace(
+            self.draft,
+            name=self.query_one("#name", Field).value.strip(),
+            local=self.query_one("#local", Field).value.strip(),
+            remote="/" + remote.strip("/"),
+            direction=self._direction(),
+            no_delete=self.query_one("#no-delete", Checkbox).value,
+            consistency_check=self.query_one("#consistency", Checkbox).value,
+            encrypt=self.query_one("#encrypt", Checkbox).value,
+        )
+
+    def action_next(self) -> None:
+        status = self.query_one("#form-status", Label)
+        problem = first_failure(*[f for f in self.query(Field) if f.id != "password"])
+        if problem is None and self.query_one("#password", Field).display:
+            if not self.query_one("#password", Field).value:
+                problem = "an encryption password is required"
+        if problem is not None:
+            status.update(problem)
+            status.set_classes("status error")
+            return
+        task = self.collect()
+        try:
+            bridge.check_task(Home(self.home_path), task, replacing=task.name if self.editing else None)
+        except UsageError as exc:
+            status.update(str(exc))
+            status.set_classes("status error")
+            return
+        self.password = self.query_one("#password", Field).value
+        self.dismiss(task)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        actions = {
+            "browse-local": self.action_browse_local,
+            "browse-remote": self.action_browse_remote,
+            "next": self.action_next,
+            "cancel": self.action_cancel,
+        }
+        actions[str(event.button.id)]()
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
