@@ -1,0 +1,328 @@
+"""`azure`: Microsoft Azure Blob Storage through the official azure-storage-blob SDK.
+
+Blobs are flat names in a container; an empty folder is a zero-byte `.synoemptyblob` marker inside it (the
+name the spec never syncs), reported as its folder and never as a file. Every blob we write carries the MD5 of
+its whole content in its content settings (Azure computes none for block uploads, so we compute it while
+streaming and commit it with the block list), and the file's mtime in blob metadata, since Azure only knows
+the upload time. Files up to `block_size` MiB go in one Put Blob; larger ones as blocks of that size.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from engine.providers.base import (
+    AuthError,
+    Capabilities,
+    ContainerNotFound,
+    HashKind,
+    InvalidOption,
+    MtimeMode,
+    NetworkError,
+    NotFound,
+    OptionSpec,
+    PermissionDenied,
+    Provider,
+    ProviderError,
+    QuotaExceeded,
+    RemoteEntry,
+    TransientError,
+)
+
+if TYPE_CHECKING:
+    from azure.storage.blob import ContainerClient
+
+MARKER = ".synoemptyblob"
+MIB = 1 << 20
+DEFAULT_BLOCK_MIB = 8
+MAX_BLOCK_MIB = 4000  # Put Block's limit in current service versions
+MTIME_KEY = "mtime"  # metadata keys must be C# identifiers
+CONTAINER_RE = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
+
+
+def _translate(exc: Exception, what: str) -> ProviderError:
+    from azure.core import exceptions as az
+
+    if isinstance(exc, ProviderError):
+        return exc
+    code = getattr(exc, "error_code", None) or ""
+    code = str(getattr(code, "value", code))
+    refused = AuthError(f"{what}: the account key or connection string was refused")
+    if isinstance(exc, az.ClientAuthenticationError):
+        return refused
+    if isinstance(exc, az.ResourceNotFoundError):
+        if code == "ContainerNotFound":
+            return ContainerNotFound(f"{what}: the container does not exist")
+        return NotFound(f"{what}: not found")
+    if isinstance(exc, az.ServiceRequestError | az.ServiceResponseError):
+        return NetworkError(f"{what}: Azure Blob Storage could not be reached")
+    if isinstance(exc, az.HttpResponseError):
+        status = exc.status_code or 0
+        # Azure says AuthenticationFailed for a bad signature; Azurite says AuthorizationFailure with the same
+        # "failed to authenticate" message, while Azure's own AuthorizationFailure means a permission problem.
+        if code == "AuthenticationFailed" or "failed to authenticate" in str(exc.message or ""):
+            return refused
+        if status == 403:
+            return PermissionDenied(f"{what}: permission denied ({code or status})")
+        if code in ("InsufficientAccountPermissions", "AccountIsDisabled"):
+            return PermissionDenied(f"{what}: {code}")
+        if status == 413 or code in ("RequestBodyTooLarge", "BlobTooLarge"):
+            return QuotaExceeded(f"{what}: the blob is too large ({code or status})")
+        if status in (408, 429, 500, 502, 503, 504):
+            return TransientError(f"{what}: Azure is busy ({code or status}), try again later")
+        return ProviderError(f"{what}: Azure answered {status} {code}".rstrip())
+    if isinstance(exc, az.AzureError | OSError):
+        return NetworkError(f"{what}: {type(exc).__name__}")
+    raise exc
+
+
+def _connection_fields(connection_string: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for part in connection_string.split(";"):
+        key, sep, value = part.partition("=")
+        if sep:
+            fields[key.strip().lower()] = value.strip()
+    return fields
+
+
+def _parents(rel: str) -> Iterator[str]:
+    parts = rel.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        yield "/".join(parts[:i])
+
+
+def _etag(value: str | None) -> str | None:
+    # Upload responses quote the ETag header, listings do not; the engine compares them as revisions.
+    return value.strip('"') if value else value
+
+
+def _md5_hex(content_settings: Any) -> str | None:
+    md5 = getattr(content_settings, "content_md5", None)
+    return bytes(md5).hex() if md5 else None
+
+
+def _mtime(metadata: Mapping[str, str] | None, fallback: Any) -> float | None:
+    try:
+        return float((metadata or {})[MTIME_KEY])
+    except (KeyError, ValueError):
+        return fallback.timestamp() if fallback is not None else None
+
+
+class AzureProvider(Provider):
+    kind = "azure"
+    title = "Microsoft Azure Blob Storage"
+    option_specs = (
+        OptionSpec("container", "the container to sync with (3-63 characters)", required=True),
+        OptionSpec("connection_string", "storage account connection string (or account name + key)", secret=True),
+        OptionSpec("account_name", "storage account name (when no connection string is given)"),
+        OptionSpec("account_key", "storage account key (when no connection string is given)", secret=True),
+        OptionSpec("endpoint", "blob service URL; default https://<account>.blob.core.windows.net"),
+        OptionSpec("block_size", "files above this many MiB are uploaded in blocks of that size", default="8"),
+    )
+
+    def __init__(self, options: Mapping[str, str]) -> None:
+        super().__init__(options)
+        self.block_size = self._block_size(options)
+        self.capabilities = Capabilities(
+            hash_kind=HashKind.MD5,
+            mtime_mode=MtimeMode.METADATA,
+            max_file_size=int(4.75 * 2**40),
+            multipart_threshold=self.block_size,
+        )
+        self._client: ContainerClient | None = None
+
+    @staticmethod
+    def _block_size(options: Mapping[str, str]) -> int:
+        raw = options.get("block_size") or str(DEFAULT_BLOCK_MIB)
+        try:
+            size = round(float(raw) * MIB)
+        except ValueError:
+            raise InvalidOption("option 'block_size' must be a number of MiB") from None
+        if not 1 <= size <= MAX_BLOCK_MIB * MIB:
+            raise InvalidOption(f"option 'block_size' must be between 1 byte and {MAX_BLOCK_MIB} MiB")
+        return size
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, str]) -> None:
+        super().validate_options(options)
+        container = options["container"]
+        if not CONTAINER_RE.match(container):
+            raise InvalidOption(
+                "an Azure container name must be 3-63 lowercase letters, digits or single hyphens, "
+                "starting and ending with a letter or digit"
+            )
+        if not options.get("connection_string") and not (
+            options.get("account_name") and options.get("account_key")
+        ):
+            raise InvalidOption("give either option 'connection_string' or 'account_name' and 'account_key'")
+        cls._block_size(options)
+
+    @classmethod
+    def identity(cls, options: Mapping[str, str]) -> str:
+        fields = _connection_fields(options.get("connection_string", ""))
+        account = options.get("account_name") or fields.get("accountname", "")
+        endpoint = options.get("endpoint") or fields.get("blobendpoint", "")
+        return f"azure:{account}@{endpoint}" if endpoint else f"azure:{account}"
+
+    # -- plumbing --------------------------------------------------------------------------------------------
+
+    def _container(self) -> ContainerClient:
+        if self._client is None:
+            from azure.storage.blob import ContainerClient, ExponentialRetry
+
+            # The engine retries failed items itself; the SDK's default (15 s, then 45 s...) would stall a pass
+            # on a dead network, so keep its own retries short.
+            retry = ExponentialRetry(initial_backoff=0.5, increment_base=2, retry_total=2, random_jitter_range=0.5)
+            common: dict[str, Any] = {"retry_policy": retry, "connection_timeout": 20}
+            try:
+                if self.options.get("connection_string"):
+                    self._client = ContainerClient.from_connection_string(
+                        self.options["connection_string"], self.options["container"], **common
+                    )
+                else:
+                    account = self.options["account_name"]
+                    url = self.options.get("endpoint") or f"https://{account}.blob.core.windows.net"
+                    self._client = ContainerClient(
+                        url.rstrip("/"),
+                        self.options["container"],
+                        credential={"account_name": account, "account_key": self.options["account_key"]},
+                        **common,
+                    )
+            except ValueError:
+                raise InvalidOption("the Azure connection string or account key is malformed") from None
+        return self._client
+
+    def _blobs(self, prefix: str) -> Iterator[Any]:
+        try:
+            yield from self._container().list_blobs(name_starts_with=prefix or None, include=["metadata"])
+        except Exception as exc:
+            raise _translate(exc, f"listing /{prefix}") from None
+
+    # -- the contract ----------------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        try:
+            self._container().get_container_properties()
+        except Exception as exc:
+            raise _translate(exc, f"opening container {self.options['container']}") from None
+
+    def list(self, folder: str) -> Iterator[RemoteEntry]:
+        folder = folder.strip("/")
+        prefix = folder + "/" if folder else ""
+        seen_dirs: set[str] = set()
+        found = False
+        for blob in self._blobs(prefix):
+            found = True
+            rel = blob.name[len(prefix) :]
+            for parent in _parents(rel):
+                if parent not in seen_dirs:
+                    seen_dirs.add(parent)
+                    yield RemoteEntry(parent, True)
+            if not rel or rel.rsplit("/", 1)[-1] == MARKER:
+                continue
+            yield RemoteEntry(
+                rel,
+                False,
+                blob.size,
+                _mtime(blob.metadata, blob.last_modified),
+                _md5_hex(blob.content_settings),
+                _etag(blob.etag),
+            )
+        if folder and not found:
+            raise ContainerNotFound(f"the remote folder /{folder} does not exist")
+        if not folder and not found:
+            self.check()  # an empty listing of a missing container is an error, not an empty folder
+
+    def download(self, path: str, out: BinaryIO) -> RemoteEntry:
+        try:
+            downloader = self._container().get_blob_client(path).download_blob()
+            downloader.readinto(out)
+        except Exception as exc:
+            raise _translate(exc, f"reading /{path}") from None
+        props = downloader.properties
+        return RemoteEntry(
+            path,
+            False,
+            props.size,
+            _mtime(props.metadata, props.last_modified),
+            _md5_hex(props.content_settings),
+            _etag(props.etag),
+        )
+
+    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+        from azure.storage.blob import BlobBlock, ContentSettings
+
+        blob = self._container().get_blob_client(path)
+        metadata = {MTIME_KEY: repr(float(mtime))}
+        md5 = hashlib.md5()
+        written = 0
+        try:
+            first = src.read(self.block_size + 1)
+            if len(first) <= self.block_size:
+                md5.update(first)
+                written = len(first)
+                result = blob.upload_blob(
+                    first,
+                    overwrite=True,
+                    metadata=metadata,
+                    content_settings=ContentSettings(content_md5=bytearray(md5.digest())),
+                )
+            else:
+                # Blocks are staged uncommitted; readers see the old blob until the block list is committed.
+                blocks: list[BlobBlock] = []
+                pending = first
+                while pending:
+                    chunk, pending = pending[: self.block_size], pending[self.block_size :]
+                    if len(pending) < self.block_size:
+                        pending += src.read(self.block_size - len(pending))
+                    block_id = base64.b64encode(f"{len(blocks):08d}".encode()).decode()
+                    blob.stage_block(block_id, chunk, length=len(chunk))
+                    md5.update(chunk)
+                    written += len(chunk)
+                    blocks.append(BlobBlock(block_id=block_id))
+                result = blob.commit_block_list(
+                    blocks,
+                    metadata=metadata,
+                    content_settings=ContentSettings(content_md5=bytearray(md5.digest())),
+                )
+        except Exception as exc:
+            raise _translate(exc, f"writing /{path}") from None
+        return RemoteEntry(path, False, written, float(mtime), md5.hexdigest(), _etag(result["etag"]))
+
+    def delete(self, path: str) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            self._container().delete_blob(path, delete_snapshots="include")
+        except ResourceNotFoundError as exc:
+            if getattr(exc, "error_code", "") == "ContainerNotFound":
+                raise _translate(exc, f"deleting /{path}") from None
+        except Exception as exc:
+            raise _translate(exc, f"deleting /{path}") from None
+
+    def mkdir(self, path: str) -> RemoteEntry:
+        path = path.strip("/")
+        for _ in self._blobs(path + "/"):
+            return RemoteEntry(path, True)  # the folder already has content (or its marker)
+        try:
+            self._container().upload_blob(f"{path}/{MARKER}", b"", overwrite=True)
+        except Exception as exc:
+            raise _translate(exc, f"creating folder /{path}") from None
+        return RemoteEntry(path, True)
+
+    def rmdir(self, path: str) -> None:
+        path = path.strip("/")
+        marker = f"{path}/{MARKER}"
+        for blob in self._blobs(path + "/"):
+            if blob.name != marker:
+                raise ProviderError(f"removing folder /{path}: it is not empty")
+        self.delete(marker)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
