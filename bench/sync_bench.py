@@ -1,0 +1,511 @@
+"""Sync benchmark: skysync against Unison and rclone bisync on copies of the same small-file tree.
+
+    python -m bench.sync_bench                 # 10,000 files
+    python -m bench.sync_bench --files 100000  # the issue's reference size
+
+Each tool gets its own copy of one generated tree (full "local" side, empty "cloud" side) and runs, as a child
+process so that start-up counts: (1) the initial pass, (2) a no-change pass (median of --repeat runs, taken
+round-robin across the tools so background load hits them alike). Wall time comes from perf_counter around the
+child, peak RSS from the child's own rusage (os.wait4), which is exact for the process tree we launched and needs no
+/usr/bin/time. Missing peers are reported and skipped, never fatal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+
+FILES_PER_FOLDER = 50
+FANOUT = 16
+BASE_MTIME = 1_700_000_000  # fixed mtimes keep every run's data identical, down to the timestamps
+
+# The targets from issue 3, in one place so the report and the JSON agree.
+TARGET_NOOP_VS_UNISON = 0.8
+TARGET_INITIAL_VS_UNISON = 0.5
+TARGET_RSS_PER_FILE = 200
+TARGET_HELP_MS = 150
+
+
+@dataclass
+class Run:
+    wall: float
+    rss_kib: int
+    rc: int
+    out: str = ""
+    err: str = ""
+
+
+@dataclass
+class ToolResult:
+    tool: str
+    initial: Run | None = None
+    noop: list[Run] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def noop_wall(self) -> float | None:
+        return statistics.median(r.wall for r in self.noop) if self.noop else None
+
+    @property
+    def noop_rss(self) -> int | None:
+        return max(r.rss_kib for r in self.noop) if self.noop else None
+
+
+# --- the data -------------------------------------------------------------------------------------------
+
+
+def file_path(i: int) -> str:
+    """Nested folders, FILES_PER_FOLDER files in each leaf, three levels deep (a photo-library shape)."""
+    leaf = i // FILES_PER_FOLDER
+    return f"p{leaf // (FANOUT * FANOUT):02x}/q{(leaf // FANOUT) % FANOUT:x}/r{leaf % FANOUT:x}/f{i:06d}.txt"
+
+
+def file_content(i: int) -> bytes:
+    # 20..~800 bytes, different per file, the same on every run.
+    return f"skysync bench file {i:06d}\n".encode() * ((i * 7919) % 30 + 1)
+
+
+def build_tree(root: str, n: int) -> tuple[int, int]:
+    """Write n files under root; returns (folders, bytes)."""
+    folders: set[str] = set()
+    total = 0
+    for i in range(n):
+        rel = file_path(i)
+        parent = os.path.dirname(rel)
+        if parent not in folders:
+            os.makedirs(os.path.join(root, parent), exist_ok=True)
+            parts = parent.split("/")
+            folders.update("/".join(parts[: k + 1]) for k in range(len(parts)))
+        full = os.path.join(root, rel)
+        data = file_content(i)
+        with open(full, "wb") as f:
+            f.write(data)
+        os.utime(full, (BASE_MTIME + i, BASE_MTIME + i))
+        total += len(data)
+    return len(folders), total
+
+
+def count_files(root: str) -> int:
+    n = 0
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as it:
+            for e in it:
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(e.path)
+                elif e.is_file(follow_symlinks=False):
+                    n += 1
+    return n
+
+
+def copy_tree(src: str, dst: str) -> None:
+    # cp -a keeps mtimes and is several times faster than shutil.copytree on 100k files.
+    subprocess.run(["cp", "-a", src, dst], check=True)
+
+
+# --- measuring a child ------------------------------------------------------------------------------------
+
+
+def measure(argv: Sequence[str], env: dict[str, str] | None = None, cwd: str | None = None) -> Run:
+    """Run argv to completion; wall time and the child's peak RSS (KiB, Linux ru_maxrss)."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=cwd)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4; keep Popen consistent
+        out.seek(0)
+        err.seek(0)
+        return Run(wall, usage.ru_maxrss, proc.returncode,
+                   out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+
+
+def checked(run: Run, what: str) -> Run:
+    if run.rc != 0:
+        tail = (run.err.strip() or run.out.strip()).splitlines()[-3:]
+        raise BenchError(f"{what} exited {run.rc}: {' | '.join(tail)}")
+    return run
+
+
+class BenchError(Exception):
+    pass
+
+
+# --- the tools ------------------------------------------------------------------------------------------
+
+
+class Tool:
+    """One tool's sandbox: its own copy of the data, its own state directory."""
+
+    name = ""
+
+    def __init__(self, work: str, seed: str) -> None:
+        self.base = os.path.join(work, self.name)
+        self.local = os.path.join(self.base, "local")
+        self.cloud = os.path.join(self.base, "cloud")
+        self.state = os.path.join(self.base, "state")
+        os.makedirs(self.base)
+        copy_tree(seed, self.local)
+        os.makedirs(self.cloud)
+        os.makedirs(self.state)
+
+    def setup(self) -> None:
+        """Untimed one-off configuration."""
+
+    def initial(self) -> Run:
+        raise NotImplementedError
+
+    def noop(self) -> Run:
+        raise NotImplementedError
+
+    def check_noop(self, run: Run) -> None:
+        """Raise when a no-change pass did work (then the figure would not measure what it claims)."""
+
+
+class Skysync(Tool):
+    name = "skysync"
+
+    def __init__(self, work: str, seed: str, exe: str) -> None:
+        self.exe = exe
+        super().__init__(work, seed)
+        self.env = {**os.environ, "SKYSYNC_HOME": os.path.join(self.state, "home")}
+
+    def cli(self, *args: str) -> Run:
+        return measure([self.exe, *args], env=self.env)
+
+    def setup(self) -> None:
+        checked(self.cli("connection", "add", "bench", "--provider", "local", "--option", f"root={self.cloud}"),
+                "skysync connection add")
+        checked(self.cli("task", "add", "bench", "--connection", "bench", "--local", self.local,
+                         "--remote", "/", "--direction", "bidirectional"), "skysync task add")
+
+    def initial(self) -> Run:
+        return checked(self.cli("sync", "bench", "--json"), "skysync initial pass")
+
+    def noop(self) -> Run:
+        return checked(self.cli("sync", "bench", "--json"), "skysync no-change pass")
+
+    def check_noop(self, run: Run) -> None:
+        summary = json.loads(run.out)["tasks"][0]["summary"]
+        if summary:
+            raise BenchError(f"skysync's no-change pass did work: {summary}")
+
+
+class Unison(Tool):
+    name = "unison"
+
+    def __init__(self, work: str, seed: str, exe: str) -> None:
+        self.exe = exe
+        super().__init__(work, seed)
+        # A throwaway archive dir: the user's own ~/.unison is never read or written.
+        self.env = {**os.environ, "UNISON": self.state}
+
+    def run(self, what: str) -> Run:
+        return checked(measure([self.exe, self.local, self.cloud, "-batch", "-times", "-auto", "-silent"],
+                               env=self.env), what)
+
+    def initial(self) -> Run:
+        return self.run("unison initial pass")
+
+    def noop(self) -> Run:
+        return self.run("unison no-change pass")
+
+
+class Rclone(Tool):
+    name = "rclone"
+
+    def __init__(self, work: str, seed: str, exe: str) -> None:
+        self.exe = exe
+        super().__init__(work, seed)
+
+    def run(self, what: str, *extra: str) -> Run:
+        # --config /dev/null: no user config is read; --workdir keeps bisync's listings in the sandbox.
+        argv = [self.exe, "bisync", self.local, self.cloud, "--workdir", self.state, "--config", "/dev/null",
+                "-q", *extra]
+        return checked(measure(argv), what)
+
+    def initial(self) -> Run:
+        return self.run("rclone bisync --resync", "--resync")
+
+    def noop(self) -> Run:
+        return self.run("rclone bisync no-change pass")
+
+
+# --- reference figures --------------------------------------------------------------------------------------
+
+STAT_WALK = """
+import os, sys, time
+t0 = time.perf_counter()
+n = 0
+stack = [sys.argv[1]]
+while stack:
+    with os.scandir(stack.pop()) as it:
+        for e in it:
+            st = e.stat(follow_symlinks=False)
+            n += 1
+            if e.is_dir(follow_symlinks=False):
+                stack.append(e.path)
+print(n, time.perf_counter() - t0)
+"""
+
+
+def stat_walk(root: str) -> tuple[Run, int, float]:
+    """A bare Python scandir+stat walk of one side: (child run, entries, seconds inside the walk)."""
+    run = checked(measure([sys.executable, "-c", STAT_WALK, root]), "stat walk")
+    entries, seconds = run.out.split()
+    return run, int(entries), float(seconds)
+
+
+def help_times(exe: str, runs: int) -> list[float]:
+    return [checked(measure([exe, "--help"]), "skysync --help").wall for _ in range(runs)]
+
+
+def empty_task_rss(work: str, exe: str) -> int:
+    """skysync's no-change pass over an empty task: the fixed cost that per-file RSS is measured above."""
+    seed = os.path.join(work, "empty-seed")
+    os.makedirs(seed)
+    tool = Skysync(os.path.join(work, "empty"), seed, exe)
+    tool.setup()
+    tool.initial()
+    return tool.noop().rss_kib
+
+
+# --- the report -------------------------------------------------------------------------------------------
+
+
+def verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("ok" if ok else "MISSED")
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def fmt(x: float | None, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def report(ctx: dict, results: dict[str, ToolResult], extra: dict, emit: Callable[[str], None]) -> dict:
+    n = ctx["files"]
+    emit(f"skysync sync bench: {n:,} files in {ctx['folders']:,} folders ({ctx['bytes'] / 1e6:.1f} MB), "
+         f"{ctx['cpus']} CPUs, {ctx['platform']}")
+    emit(f"  no-change figures are the median of {ctx['repeat']} runs; RSS is the child's peak (MiB)")
+    emit("")
+    emit(f"  {'tool':<9} {'initial s':>10} {'RSS MiB':>8}   {'no-change s':>11} {'RSS MiB':>8}   note")
+    for r in results.values():
+        ini = r.initial
+        emit(f"  {r.tool:<9} {fmt(ini and ini.wall, '10.2f')} {fmt(ini and ini.rss_kib / 1024, '8.1f')}   "
+             f"{fmt(r.noop_wall, '11.3f')} {fmt(r.noop_rss and r.noop_rss / 1024, '8.1f')}   {r.note}")
+    emit("")
+
+    sky, uni, rcl = results.get("skysync"), results.get("unison"), results.get("rclone")
+
+    def wall(r: ToolResult | None, initial: bool) -> float | None:
+        if r is None:
+            return None
+        return (r.initial.wall if r.initial else None) if initial else r.noop_wall
+
+    ratios = {
+        "initial_vs_unison": ratio(wall(sky, True), wall(uni, True)),
+        "noop_vs_unison": ratio(wall(sky, False), wall(uni, False)),
+        "initial_vs_rclone": ratio(wall(sky, True), wall(rcl, True)),
+        "noop_vs_rclone": ratio(wall(sky, False), wall(rcl, False)),
+    }
+    emit("  ratios (skysync / peer, wall time; < 1 means skysync is faster)")
+    emit(f"    vs unison: initial {fmt(ratios['initial_vs_unison'], '.2f')}, "
+         f"no-change {fmt(ratios['noop_vs_unison'], '.2f')}")
+    emit(f"    vs rclone: initial {fmt(ratios['initial_vs_rclone'], '.2f')}, "
+         f"no-change {fmt(ratios['noop_vs_rclone'], '.2f')}")
+    emit("")
+
+    rss_noop = sky.noop_rss if sky else None
+    base = extra.get("empty_task_rss_kib")
+    per_file_raw = rss_noop * 1024 / n if rss_noop else None
+    per_file = (rss_noop - base) * 1024 / n if rss_noop and base is not None else None
+    help_ms = statistics.median(extra["help_s"]) * 1000 if extra.get("help_s") else None
+    walk = extra.get("stat_walk")
+
+    emit("  reference figures")
+    if help_ms is not None:
+        emit(f"    skysync --help: median {help_ms:.0f} ms of {len(extra['help_s'])} runs "
+             f"(min {min(extra['help_s']) * 1000:.0f}, max {max(extra['help_s']) * 1000:.0f})")
+    if per_file is not None:
+        emit(f"    skysync no-change RSS per tracked file: {per_file:.0f} B above an empty task's "
+             f"{base / 1024:.1f} MiB ({per_file_raw:.0f} B counting the whole process)")
+    if walk:
+        emit(f"    bare Python stat walk of one side: {walk['wall']:.3f} s as a child process "
+             f"({walk['inner']:.3f} s inside the walk, {walk['entries']:,} entries, "
+             f"{walk['rss_kib'] / 1024:.1f} MiB)")
+    emit("")
+
+    targets = {
+        "noop <= 0.8x unison": (ratios["noop_vs_unison"], TARGET_NOOP_VS_UNISON, "x"),
+        "initial <= 0.5x unison": (ratios["initial_vs_unison"], TARGET_INITIAL_VS_UNISON, "x"),
+        "RSS per tracked file <= 200 B": (per_file, TARGET_RSS_PER_FILE, " B"),
+        "--help < 150 ms": (help_ms, TARGET_HELP_MS, " ms"),
+    }
+    emit("  targets (issue 3)")
+    verdicts = {}
+    for label, (value, limit, unit) in targets.items():
+        ok = None if value is None else (value < limit if "--help" in label else value <= limit)
+        verdicts[label] = ok
+        shown = "-" if value is None else (f"{value:.2f}{unit}" if unit == "x" else f"{value:.0f}{unit}")
+        emit(f"    {label:<32} {shown:>10}   {verdict(ok)}")
+
+    return {
+        **ctx,
+        "tools": {k: {"initial": asdict(v.initial) if v.initial else None,
+                      "noop_runs": [asdict(r) for r in v.noop], "noop_median_s": v.noop_wall,
+                      "noop_peak_rss_kib": v.noop_rss, "note": v.note} for k, v in results.items()},
+        "ratios": ratios,
+        "help_ms_median": help_ms,
+        "rss_per_file_bytes": per_file,
+        "rss_per_file_bytes_whole_process": per_file_raw,
+        "stat_walk": walk,
+        "targets": verdicts,
+    }
+
+
+def _strip_output(d: dict) -> dict:
+    """Child output is for errors only; keep the JSON small."""
+    for tool in d["tools"].values():
+        runs = [tool["initial"], *tool["noop_runs"]]
+        for r in runs:
+            if r:
+                r.pop("out", None)
+                r.pop("err", None)
+    return d
+
+
+# --- main -------------------------------------------------------------------------------------------------
+
+
+def default_skysync() -> str | None:
+    beside = os.path.join(os.path.dirname(sys.executable), "skysync")
+    return beside if os.access(beside, os.X_OK) else shutil.which("skysync")
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.sync_bench", description=__doc__.splitlines()[0])
+    p.add_argument("--files", type=int, default=10_000, help="number of files (default 10,000)")
+    p.add_argument("--repeat", type=int, default=3, help="no-change passes per tool; the median is shown")
+    p.add_argument("--help-runs", type=int, default=10, help="`skysync --help` runs (median shown)")
+    p.add_argument("--tools", default="skysync,unison,rclone", help="comma-separated subset to run")
+    p.add_argument("--workdir", help="parent folder for the sandboxes (default: the system temp dir)")
+    p.add_argument("--keep", action="store_true", help="keep the sandboxes for inspection")
+    p.add_argument("--skysync", default=default_skysync(), help="the skysync executable")
+    p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
+    args = p.parse_args(argv)
+    if args.files < 1 or args.repeat < 1 or args.help_runs < 0:
+        p.error("--files and --repeat must be at least 1, --help-runs at least 0")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    wanted = [t.strip() for t in args.tools.split(",") if t.strip()]
+    exes = {"skysync": args.skysync, "unison": shutil.which("unison"), "rclone": shutil.which("rclone")}
+    hints = {"skysync": "pip install -e . (or pass --skysync PATH)", "unison": "apt-get install unison",
+             "rclone": "apt-get install rclone"}
+    classes: dict[str, type[Tool]] = {"skysync": Skysync, "unison": Unison, "rclone": Rclone}
+    unknown = [t for t in wanted if t not in classes]
+    if unknown:
+        print(f"sync_bench: unknown tool(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+
+    work = tempfile.mkdtemp(prefix="skysync-bench-", dir=args.workdir)
+    results: dict[str, ToolResult] = {}
+    extra: dict = {}
+    try:
+        seed = os.path.join(work, "seed")
+        t0 = time.perf_counter()
+        folders, nbytes = build_tree(seed, args.files)
+        print(f"built {args.files:,} files in {time.perf_counter() - t0:.1f} s under {work}", file=sys.stderr)
+
+        tools: list[Tool] = []
+        for name in wanted:
+            results[name] = ToolResult(name)
+            if not exes[name]:
+                results[name].note = f"not installed ({hints[name]}); skipped"
+                continue
+            tool = classes[name](work, seed, exes[name])  # type: ignore[call-arg]
+            try:
+                tool.setup()
+            except BenchError as exc:
+                results[name].note = f"setup failed: {exc}"
+                continue
+            tools.append(tool)
+
+        live: list[Tool] = []
+        for tool in tools:
+            print(f"{tool.name}: initial pass…", file=sys.stderr)
+            try:
+                results[tool.name].initial = tool.initial()
+            except BenchError as exc:
+                results[tool.name].note = str(exc)
+                continue
+            got = count_files(tool.cloud)
+            if got != args.files:
+                results[tool.name].note = f"cloud side has {got:,} files after the initial pass, not {args.files:,}"
+            live.append(tool)
+
+        for i in range(args.repeat):  # round-robin, so a burst of background load does not hit one tool only
+            print(f"no-change passes, round {i + 1}/{args.repeat}…", file=sys.stderr)
+            for tool in list(live):
+                try:
+                    run = tool.noop()
+                    tool.check_noop(run)
+                except BenchError as exc:
+                    results[tool.name].note = str(exc)
+                    live.remove(tool)
+                    continue
+                results[tool.name].noop.append(run)
+
+        if "skysync" in [t.name for t in tools]:
+            sky = next(t for t in tools if t.name == "skysync")
+            print("skysync --help, empty-task baseline, stat walk…", file=sys.stderr)
+            extra["help_s"] = help_times(sky.exe, args.help_runs) if args.help_runs else []  # type: ignore[attr-defined]
+            extra["empty_task_rss_kib"] = empty_task_rss(work, sky.exe)  # type: ignore[attr-defined]
+            walk_root = sky.local
+        else:
+            walk_root = seed
+        run, entries, inner = stat_walk(walk_root)
+        extra["stat_walk"] = {"wall": run.wall, "inner": inner, "entries": entries, "rss_kib": run.rss_kib}
+    except BenchError as exc:
+        print(f"sync_bench: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if args.keep:
+            print(f"sandboxes kept in {work}", file=sys.stderr)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+    ctx = {
+        "files": args.files,
+        "folders": folders,
+        "bytes": nbytes,
+        "repeat": args.repeat,
+        "cpus": os.cpu_count(),
+        "platform": f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    data = report(ctx, results, extra, print)
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "w") as f:
+            json.dump(_strip_output(data), f, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
