@@ -65,9 +65,7 @@ def policy_option_help(kind: str) -> dict[str, str]:
     if kind in ("onedrive", "onedrive-business"):
         out["max_file_size_gb"] = "largest file to upload, in GB: 1 to 250 (default 100)"
     if kind == "s3":
-        out["preset"] = (
-            "aws, hicloud, sfr, megafon or other: which service's naming rules apply (default aws)"
-        )
+        out["preset"] = "aws, hicloud, sfr, megafon or other: which service's naming rules apply (default aws)"
     return out
 
 

@@ -91,9 +91,7 @@ SWIFT = (
 # lowercase letters, numbers and hyphens, starting with a letter or number, no two hyphens in a row.
 AZURE = (
     BucketRule("the container name length must be between 3 and 63 characters", _length(3, 63)),
-    BucketRule(
-        "the container name can only contain lowercase letters, numbers or '-'", _only(r"[a-z0-9\-]*")
-    ),
+    BucketRule("the container name can only contain lowercase letters, numbers or '-'", _only(r"[a-z0-9\-]*")),
     BucketRule("the container name must start with a lowercase letter or number", lambda n: n[:1] != "-"),
     BucketRule(
         "every '-' in a container name must sit between letters or numbers",

@@ -18,9 +18,7 @@ def _verdict(policy: PathPolicy, path: str, size: int | None) -> Verdict:
     return policy.check(path, is_dir, None if is_dir else size)
 
 
-def policy_check(
-    kind: str, paths: list[str], size: int | None, options: Mapping[str, str]
-) -> tuple[list[str], int]:
+def policy_check(kind: str, paths: list[str], size: int | None, options: Mapping[str, str]) -> tuple[list[str], int]:
     """One line per path ("syncs", "renamed to X (why)", "skipped: why") and the exit code."""
     if size is not None and size < 0:
         raise UsageError("--size must be a number of bytes, 0 or more")

@@ -82,7 +82,5 @@ class Filters:
             if name.endswith("." + self._fold(ext)):
                 return f"the extension .{ext} is excluded from this task"
         if self.max_size and size is not None and size > self.max_size:
-            return (
-                f"the file is larger than this task's maximum file size ({size:,} > {self.max_size:,} bytes)"
-            )
+            return f"the file is larger than this task's maximum file size ({size:,} > {self.max_size:,} bytes)"
         return None

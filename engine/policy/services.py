@@ -345,9 +345,7 @@ def _human(size: int) -> str:
     return f"{size:,} bytes"
 
 
-def row_reason(
-    rules: ServiceRules, parts: list[str], is_dir: bool, size: int | None, path_len: int
-) -> str | None:
+def row_reason(rules: ServiceRules, parts: list[str], is_dir: bool, size: int | None, path_len: int) -> str | None:
     """Why one remote path breaks one row of note 7, or None.
 
     `parts` are the components of the remote path as it will be stored (after renames); `path_len` is the
@@ -357,9 +355,7 @@ def row_reason(
     return f"{rules.service}: {why}" if why else None
 
 
-def _reason(
-    rules: ServiceRules, parts: list[str], is_dir: bool, size: int | None, path_len: int
-) -> str | None:
+def _reason(rules: ServiceRules, parts: list[str], is_dir: bool, size: int | None, path_len: int) -> str | None:
     last = len(parts) - 1
     for i, name in enumerate(parts):
         is_file = i == last and not is_dir

@@ -22,12 +22,7 @@ SUFFIX_END = "_TailCharacterConflict"
 UNKNOWN_DATE = "YYYYMMDD-HHMMSS"
 
 _RENAMED = re.compile(
-    r"(?P<name>.*[. ])"
-    + re.escape(SUFFIX_MARK)
-    + r"(?:\d{8}-\d{6}|"
-    + UNKNOWN_DATE
-    + ")"
-    + re.escape(SUFFIX_END),
+    r"(?P<name>.*[. ])" + re.escape(SUFFIX_MARK) + r"(?:\d{8}-\d{6}|" + UNKNOWN_DATE + ")" + re.escape(SUFFIX_END),
     re.DOTALL,
 )
 

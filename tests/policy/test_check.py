@@ -1,0 +1,51 @@
+"""`skysync policy check`: one line per path and the exit code."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine.errors import UsageError
+from engine.policy.check import policy_check
+
+
+def test_one_line_per_path_and_exit_code_one_when_any_would_not_sync_as_is() -> None:
+    lines, code = policy_check("onedrive", ["ok.txt", "a*b.txt", "notes.", ".DS_Store", "folder/"], None, {})
+    assert code == 1
+    assert lines[0] == "ok.txt: syncs"
+    assert lines[1].startswith("a*b.txt: skipped: Microsoft OneDrive:")
+    assert lines[2].startswith("notes.: renamed to notes.._DiskStation_YYYYMMDD-HHMMSS_TailCharacterConflict (")
+    assert lines[3].startswith(".DS_Store: skipped: ")
+    assert lines[4] == "folder/: syncs"
+    assert len(lines) == 5
+
+
+def test_exit_code_zero_when_everything_syncs() -> None:
+    assert policy_check("s3", ["a.txt", "b/c.txt"], 10, {"preset": "aws"}) == (
+        ["a.txt: syncs", "b/c.txt: syncs"],
+        0,
+    )
+
+
+def test_size_applies_to_files_only() -> None:
+    lines, code = policy_check("sharepoint", ["big.iso", "dir/"], 16 * 1024**3, {})
+    assert code == 1
+    assert "larger than 15 GB" in lines[0]
+    assert lines[1] == "dir/: syncs"
+
+
+def test_options_reach_the_policy() -> None:
+    lines, code = policy_check("onedrive", ["a:b"], None, {"encode_names": "true"})
+    assert (lines, code)[1] == 1 and "renamed to a：b" in lines[0]
+    lines, _ = policy_check("s3", ["x" * 200 + "/" + "y" * 60], None, {"preset": "hicloud"})
+    assert "hicloud S3" in lines[0]
+
+
+def test_unknown_kind_is_a_usage_error_with_one_line() -> None:
+    with pytest.raises(UsageError) as err:
+        policy_check("dropbax", ["a"], None, {})
+    assert "unknown provider kind 'dropbax'" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_negative_size_is_a_usage_error() -> None:
+    with pytest.raises(UsageError):
+        policy_check("local", ["a"], -1, {})
