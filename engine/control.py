@@ -6,7 +6,8 @@ uid is checked too. Protocol: one JSON object per line in, one JSON object per l
 Requests: {"cmd": "status"} | {"cmd": "sync-now", "task": NAME|null, "force": bool}
         | {"cmd": "pause"|"resume", "task": NAME} | {"cmd": "pause"|"resume", "connection": NAME}
         | {"cmd": "reload"} | {"cmd": "ping"}
-Answers: {"ok": true, ...} or {"ok": false, "error": "one line"}.
+Answers: {"ok": true, ...} or {"ok": false, "error": "one line"}; status answers {"ok": true, "engine": {...},
+"connections": {...}, "tasks": {...}} (Engine.status() documents the fields).
 """
 
 from __future__ import annotations

@@ -15,8 +15,9 @@ temporary name and a rename, so no partial file is left under a real name, and t
 the next pass when the window opens or the task resumes. (We chose this over finishing the current file: a
 multi-gigabyte file could otherwise run for hours past the hour the user reserved.)
 
-Errors: a guard or configuration error puts the task in "error" until sync_now or reload; other failures
-retry with exponential backoff; a connection whose credentials are refused (AuthError) is put in "error"
+Errors: every failed pass (guards included: they re-check safely each time, so an unmounted disk that comes
+back resumes by itself) puts the task in "error" and retries with exponential backoff; sync_now(force=True)
+passes the mass-delete guard once. A connection whose credentials are refused (AuthError) is put in "error"
 with the reason, retried with backoff (and at once after reload), while other connections keep going.
 """
 
@@ -353,13 +354,13 @@ class Engine:
 
     def handle_request(self, request: dict[str, Any]) -> dict[str, Any]:
         """The control socket's dispatcher (engine.control documents the requests)."""
-        cmd = request.get("cmd")
+        cmd = request.get("cmd", request.get("op"))  # "op" accepted too: the CLI's first draft used it
         task, connection = request.get("task"), request.get("connection")
         try:
             if cmd == "ping":
                 return {"ok": True, "pid": os.getpid()}
             if cmd == "status":
-                return {"ok": True, "status": self.status()}
+                return {"ok": True, **self.status()}
             if cmd == "sync-now":
                 self.sync_now(task, force=bool(request.get("force")))
             elif cmd in ("pause", "resume"):

@@ -44,8 +44,9 @@ def test_socket_is_private_and_answers_status(running):
     assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
     answer = control.query(setup.path, {"cmd": "status"})
     assert answer and answer["ok"]
-    assert answer["status"]["engine"]["pid"] == os.getpid()
-    assert set(answer["status"]["tasks"]) == {"t"}
+    assert answer["engine"]["pid"] == os.getpid()
+    assert set(answer["tasks"]) == {"t"} and set(answer["connections"]) == {"c"}
+    assert control.query(setup.path, {"op": "status"})["tasks"]["t"]["connection"] == "c"
 
 
 def test_commands_reach_the_engine(running):
