@@ -162,9 +162,7 @@ def unwrap_with_private_key(enc_key2: str, private_key: rsa.RSAPrivateKey) -> st
     try:
         return private_key.decrypt(raw, _OAEP).decode("ascii")
     except (ValueError, UnicodeDecodeError):
-        raise WrongKeyError(
-            "wrong private key: it does not match the key this file was encrypted with"
-        ) from None
+        raise WrongKeyError("wrong private key: it does not match the key this file was encrypted with") from None
 
 
 def _password_key_iv(password: str, salt: str | None) -> tuple[bytes, bytes]:

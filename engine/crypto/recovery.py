@@ -79,9 +79,7 @@ def _pairs(src: str, out_dir: str, out_real: str, failures: list[str]) -> Iterat
     for dirpath, dirnames, filenames in os.walk(src, onerror=on_error):
         # Skip Cloud Sync's bookkeeping and our own output, should it sit inside the source.
         dirnames[:] = sorted(
-            d
-            for d in dirnames
-            if d != SYSTEM_FOLDER and os.path.realpath(os.path.join(dirpath, d)) != out_real
+            d for d in dirnames if d != SYSTEM_FOLDER and os.path.realpath(os.path.join(dirpath, d)) != out_real
         )
         rel = os.path.relpath(dirpath, src)
         dst_dir = os.path.normpath(os.path.join(dst_root, rel))
@@ -99,9 +97,7 @@ def _pairs(src: str, out_dir: str, out_real: str, failures: list[str]) -> Iterat
 def _decrypt_one(src: str, dst: str, password: str | None, key: rsa.RSAPrivateKey | None) -> None:
     if os.path.exists(dst) and os.path.samefile(src, dst):
         raise CryptoError("the output would overwrite the encrypted source; choose another --out folder")
-    tmp = os.path.join(
-        os.path.dirname(dst) or ".", f".{os.path.basename(dst)}.{secrets.token_hex(4)}{_TMP_SUFFIX}"
-    )
+    tmp = os.path.join(os.path.dirname(dst) or ".", f".{os.path.basename(dst)}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
     try:
         with open(src, "rb") as f, open(tmp, "xb") as out:
             decrypt_stream(f, out, password=password, private_key=key)

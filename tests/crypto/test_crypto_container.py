@@ -228,7 +228,9 @@ def test_short_reads_from_the_source_still_make_4096_byte_blocks(account: Accoun
 
 def _session_key(meta: dict[str, object], account: AccountKey) -> str:
     private = serialization.load_pem_private_key(
-        account.private_pem.encode(), password=None, unsafe_skip_rsa_key_validation=True  # test speed only
+        account.private_pem.encode(),
+        password=None,
+        unsafe_skip_rsa_key_validation=True,  # test speed only
     )
     oaep = OAEP(mgf=MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
     return private.decrypt(base64.b64decode(meta["enc_key2"]), oaep).decode()  # type: ignore[union-attr,arg-type]
@@ -305,9 +307,7 @@ def test_integer_encoding_is_minimal_big_endian() -> None:
     assert encode(1) == b"\x01\x01\x01"
     assert encode(0) == b"\x01\x01\x00"
     assert encode(4660) == b"\x01\x02\x12\x34"
-    assert encode({"minor": 1, "major": 3}) == (
-        b"\x42\x10\x00\x05major\x01\x01\x03\x10\x00\x05minor\x01\x01\x01\x40"
-    )
+    assert encode({"minor": 1, "major": 3}) == (b"\x42\x10\x00\x05major\x01\x01\x03\x10\x00\x05minor\x01\x01\x01\x40")
 
 
 # -- older versions ----------------------------------------------------------------------------------------
