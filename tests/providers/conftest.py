@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -10,10 +11,15 @@ from types import ModuleType
 
 import pytest
 
-from engine.providers import provider_class
-from engine.providers.base import Provider
+# Server modules import the protocol fakes as `tests.fakes`; make that work however pytest was started.
+_ROOT = str(pathlib.Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
 
-from .servers import discover
+from engine.providers import provider_class  # noqa: E402
+from engine.providers.base import Provider  # noqa: E402
+
+from .servers import discover  # noqa: E402
 
 SERVERS: dict[str, ModuleType] = discover()
 

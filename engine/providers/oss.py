@@ -1,0 +1,323 @@
+"""`oss`: Alibaba Cloud Object Storage Service, through the official oss2 SDK.
+
+The same layout as the S3 family: one object per file, zero-byte "dir/" markers for folders, folders implied by
+deeper keys reported too, the mtime in user metadata (x-oss-meta-mtime), and a listing that is one paginated
+ListObjects walk with no request per object. OSS ETags are upper-case MD5s for single-part ("Normal") objects;
+multipart objects carry no hash (spec, attribute table note 2). oss2's CRC-64 checks stay on, so a corrupted
+transfer is caught both ways.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Mapping
+from typing import Any, BinaryIO
+
+from engine.providers.base import (
+    AuthError,
+    Capabilities,
+    ContainerNotFound,
+    HashKind,
+    InvalidOption,
+    MtimeMode,
+    NetworkError,
+    NotFound,
+    OptionSpec,
+    PermissionDenied,
+    Provider,
+    ProviderError,
+    QuotaExceeded,
+    RemoteEntry,
+    TransientError,
+)
+
+MIB = 1 << 20
+MIN_PART_MIB = 1  # OSS accepts parts down to 100 KiB; whole MiB keep the setting simple
+MAX_PART_MIB = 5 * 1024
+MAX_PARTS = 10_000
+CHUNK = MIB
+MTIME_HEADER = "x-oss-meta-mtime"
+DEFAULT_ENDPOINT = "https://oss-cn-hangzhou.aliyuncs.com"
+STORAGE_CLASSES = ("Standard", "IA")
+REFUSED_CLASSES = ("archive", "coldarchive", "deepcoldarchive", "glacier")
+
+_AUTH_CODES = frozenset({"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecurityToken", "SecurityTokenExpired"})
+_TRANSIENT_CODES = frozenset({"InternalError", "ServiceUnavailable", "RequestTimeout", "Throttling"})
+
+
+def normalise_storage_class(value: str) -> str:
+    name = value.strip().replace("_", "").replace(" ", "").lower()
+    if name in REFUSED_CLASSES:
+        raise InvalidOption(
+            f"storage class {value} is not supported: files in archive storage cannot be synced"
+            f" (use one of {', '.join(STORAGE_CLASSES)})"
+        )
+    aliases = {"standard": "Standard", "ia": "IA", "infrequentaccess": "IA"}
+    if name not in aliases:
+        raise InvalidOption(f"option 'storage_class' must be one of: {', '.join(STORAGE_CLASSES)}")
+    return aliases[name]
+
+
+def _md5_of(etag: str, object_type: str | None) -> str | None:
+    etag = etag.strip('"').lower()
+    if object_type not in (None, "Normal") or len(etag) != 32 or "-" in etag:
+        return None
+    return etag
+
+
+class OSSProvider(Provider):
+    kind = "oss"
+    title = "Alibaba Cloud OSS"
+    DEFAULT_PART_MIB = 16
+    option_specs = (
+        OptionSpec("endpoint", f"the region's endpoint (default {DEFAULT_ENDPOINT})", default=DEFAULT_ENDPOINT),
+        OptionSpec("bucket", "the bucket", required=True),
+        OptionSpec("access_key_id", "the AccessKey ID", required=True),
+        OptionSpec("access_key_secret", "the AccessKey secret", secret=True, required=True),
+        OptionSpec("storage_class", "storage class of uploads: Standard or IA", default="Standard"),
+        OptionSpec(
+            "part_size",
+            f"multipart part size in MiB ({MIN_PART_MIB}..{MAX_PART_MIB})",
+            default=str(DEFAULT_PART_MIB),
+        ),
+    )
+
+    def __init__(self, options: Mapping[str, str]) -> None:
+        super().__init__(options)
+        self.validate_options(self.options)
+        self.bucket_name = self.options["bucket"]
+        self.endpoint = self.resolve_endpoint(self.options)
+        self.storage_class = normalise_storage_class(self.options.get("storage_class") or "Standard")
+        self.part_size = int(self.options.get("part_size") or self.DEFAULT_PART_MIB) * MIB
+        self.capabilities = Capabilities(
+            hash_kind=HashKind.MD5,
+            mtime_mode=MtimeMode.METADATA,
+            canonical_order=False,
+            max_file_size=min(MAX_PARTS * self.part_size, 48_800 * 1024**3),
+            multipart_threshold=self.part_size,
+        )
+        self._bucket: Any = None
+
+    @staticmethod
+    def resolve_endpoint(options: Mapping[str, str]) -> str:
+        endpoint = (options.get("endpoint") or DEFAULT_ENDPOINT).strip().rstrip("/")
+        return endpoint if "://" in endpoint else "https://" + endpoint
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, str]) -> None:
+        super().validate_options(options)
+        normalise_storage_class(options.get("storage_class") or "Standard")
+        part = options.get("part_size") or str(cls.DEFAULT_PART_MIB)
+        if not part.isdigit() or not MIN_PART_MIB <= int(part) <= MAX_PART_MIB:
+            raise InvalidOption(f"option 'part_size' must be a whole number of MiB, {MIN_PART_MIB}..{MAX_PART_MIB}")
+        if not cls.resolve_endpoint(options).startswith(("http://", "https://")):
+            raise InvalidOption("option 'endpoint' must be an http:// or https:// URL or a host name")
+
+    @classmethod
+    def identity(cls, options: Mapping[str, str]) -> str:
+        return f"{cls.kind}:{cls.resolve_endpoint(options)}:{options.get('access_key_id', '')}"
+
+    # -- plumbing ---------------------------------------------------------------------------------------------
+
+    @property
+    def bucket(self) -> Any:
+        if self._bucket is None:
+            import oss2  # slow to import: only when a connection of this kind is used
+
+            auth = oss2.Auth(self.options["access_key_id"], self.options["access_key_secret"])
+            self._bucket = oss2.Bucket(
+                auth,
+                self.endpoint,
+                self.bucket_name,
+                session=oss2.Session(pool_size=32),
+                connect_timeout=30,
+                enable_crc=True,
+            )
+        return self._bucket
+
+    def _translate(self, exc: Exception, what: str) -> ProviderError:
+        from oss2 import exceptions as ox
+
+        if isinstance(exc, ProviderError):
+            return exc
+        if isinstance(exc, ox.InconsistentError):
+            return TransientError(f"{what}: the checksum of the transfer did not match; it will be retried")
+        if isinstance(exc, ox.RequestError):
+            return NetworkError(f"cannot reach Alibaba Cloud OSS at {self.endpoint}")
+        if isinstance(exc, ox.ServerError):
+            code, status = str(exc.code or ""), int(exc.status or 0)
+            if code in _AUTH_CODES:
+                return AuthError(f"Alibaba Cloud OSS at {self.endpoint} refused the AccessKey ({code})")
+            if code == "NoSuchBucket":
+                return ContainerNotFound(f"the bucket '{self.bucket_name}' does not exist at {self.endpoint}")
+            if code in ("NoSuchKey", "NoSuchUpload") or status == 404:
+                return NotFound(f"{what}: not found")
+            if code == "InvalidObjectState":
+                return ProviderError(f"{what}: the file is in archive storage and cannot be downloaded")
+            if code in ("AccessDenied", "UserDisable") or status == 403:
+                return PermissionDenied(f"{what}: access denied by Alibaba Cloud OSS")
+            if code in ("EntityTooLarge", "QuotaExceeded", "TooManyBuckets"):
+                return QuotaExceeded(f"{what}: {code}")
+            if code in _TRANSIENT_CODES or status >= 500:
+                return TransientError(f"{what}: Alibaba Cloud OSS is busy or failing ({code or status})")
+            return ProviderError(f"{what}: {code or status}")
+        if isinstance(exc, ox.OssError):
+            return ProviderError(f"{what}: {type(exc).__name__}")
+        if isinstance(exc, OSError):
+            return NetworkError(f"{what}: network error talking to {self.endpoint}")
+        raise exc
+
+    def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.bucket, method)(*args, **kwargs)
+        except Exception as exc:  # oss2 raises its own tree and requests' errors; see _translate
+            raise self._translate(exc, what) from None
+
+    # -- the contract -----------------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        self._call("checking the bucket", "list_objects", max_keys=1)
+
+    def _objects(self, prefix: str) -> Iterator[Any]:
+        marker = ""
+        while True:
+            page = self._call(f"listing /{prefix}", "list_objects", prefix=prefix, marker=marker, max_keys=1000)
+            yield from page.object_list
+            if not page.is_truncated or not page.next_marker:
+                return
+            marker = page.next_marker
+
+    def list(self, folder: str) -> Iterator[RemoteEntry]:
+        folder = folder.strip("/")
+        prefix = folder + "/" if folder else ""
+        seen_any = False
+        seen_dirs: set[str] = set()
+        for obj in self._objects(prefix):
+            seen_any = True
+            rel = obj.key[len(prefix) :]
+            if not rel:
+                continue  # the listed folder's own marker
+            is_marker = rel.endswith("/")
+            path = rel[:-1] if is_marker else rel
+            parts = path.split("/")
+            for i in range(1, len(parts)):  # folders implied by the key, reported once
+                parent = "/".join(parts[:i])
+                if parts[i - 1] and parent not in seen_dirs:
+                    seen_dirs.add(parent)
+                    yield RemoteEntry(parent, True)
+            if is_marker:
+                if path and path not in seen_dirs:
+                    seen_dirs.add(path)
+                    yield RemoteEntry(path, True)
+                continue
+            etag = obj.etag.strip('"')
+            yield RemoteEntry(path, False, int(obj.size), float(obj.last_modified), _md5_of(etag, obj.type), etag)
+        if folder and not seen_any:
+            raise ContainerNotFound(f"the remote folder /{folder} does not exist in bucket '{self.bucket_name}'")
+
+    def download(self, path: str, out: BinaryIO) -> RemoteEntry:
+        what = f"reading /{path}"
+        result = self._call(what, "get_object", path)
+        try:
+            while chunk := result.read(CHUNK):
+                out.write(chunk)
+        except Exception as exc:
+            raise self._translate(exc, what) from None
+        finally:
+            result.close()
+        if result.client_crc is not None and result.server_crc is not None and result.client_crc != result.server_crc:
+            raise TransientError(f"{what}: the checksum of the transfer did not match; it will be retried")
+        headers = result.headers
+        etag = str(result.etag or "").strip('"')
+        mtime = _parse_float(headers.get(MTIME_HEADER))
+        if mtime is None:
+            mtime = float(result.last_modified) if result.last_modified else None
+        object_type = headers.get("x-oss-object-type")
+        return RemoteEntry(path, False, int(result.content_length or 0), mtime, _md5_of(etag, object_type), etag)
+
+    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+        """Single PUT up to one part size, multipart above; the returned mtime is the one kept in metadata."""
+        what = f"writing /{path}"
+        headers = {MTIME_HEADER: _format_mtime(mtime), "x-oss-storage-class": self.storage_class}
+        first = _read_full(src, self.part_size + 1)
+        if len(first) <= self.part_size:
+            result = self._call(what, "put_object", path, first, headers=headers)
+            etag = str(result.etag or "").strip('"')
+            if _md5_of(etag, None) not in (None, hashlib.md5(first).hexdigest()):
+                raise TransientError(f"{what}: the service stored different bytes than were sent")
+            return RemoteEntry(path, False, len(first), mtime, _md5_of(etag, "Normal"), etag)
+        return self._multipart(path, src, first, headers, what, mtime)
+
+    def _multipart(
+        self, path: str, src: BinaryIO, first: bytes, headers: dict[str, str], what: str, mtime: float
+    ) -> RemoteEntry:
+        from oss2.models import PartInfo
+
+        upload_id = self._call(what, "init_multipart_upload", path, headers=headers).upload_id
+        try:
+            parts: list[Any] = []
+            total = 0
+            pending = first
+            while pending:
+                body, pending = pending[: self.part_size], pending[self.part_size :]
+                if len(pending) < self.part_size:
+                    pending += _read_full(src, self.part_size - len(pending) + 1)
+                number = len(parts) + 1
+                if number > MAX_PARTS:
+                    raise QuotaExceeded(f"{what}: more than {MAX_PARTS} parts; raise option 'part_size'")
+                result = self._call(what, "upload_part", path, upload_id, number, body)
+                parts.append(PartInfo(number, result.etag, size=len(body), part_crc=result.crc))
+                total += len(body)
+            result = self._call(what, "complete_multipart_upload", path, upload_id, parts)
+        except BaseException:
+            try:
+                self.bucket.abort_multipart_upload(path, upload_id)
+            except Exception:
+                pass  # best effort: the upload failed already, and that is the error worth reporting
+            raise
+        etag = str(result.etag or "").strip('"')
+        return RemoteEntry(path, False, total, mtime, _md5_of(etag, "Multipart"), etag)
+
+    def delete(self, path: str) -> None:
+        self._call(f"deleting /{path}", "delete_object", path)  # OSS deletes are idempotent
+
+    def mkdir(self, path: str) -> RemoteEntry:
+        path = path.strip("/")
+        self._call(f"creating folder /{path}", "put_object", path + "/", b"")
+        return RemoteEntry(path, True)
+
+    def rmdir(self, path: str) -> None:
+        path = path.strip("/")
+        what = f"removing folder /{path}"
+        page = self._call(what, "list_objects", prefix=path + "/", max_keys=2)
+        if any(obj.key != path + "/" for obj in page.object_list):
+            raise ProviderError(f"{what}: it is not empty")
+        self._call(what, "delete_object", path + "/")
+
+    def close(self) -> None:
+        if self._bucket is not None:
+            self._bucket.session.session.close()
+            self._bucket = None
+
+
+def _read_full(src: BinaryIO, n: int) -> bytes:
+    """Up to `n` bytes, fewer only at EOF (a raw stream may return short reads)."""
+    chunks: list[bytes] = []
+    while n > 0:
+        chunk = src.read(n)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _format_mtime(mtime: float) -> str:
+    return f"{mtime:.6f}".rstrip("0").rstrip(".")
+
+
+def _parse_float(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
