@@ -133,13 +133,24 @@ class ObjectParser:
             self.consumed += len(MAGIC)
             self._magic_seen = True
         pos = 0
-        while pos < len(self._buf):
-            if self._buf[pos] != T_DICT:
-                raise CorruptError(f"damaged container: top-level object of type 0x{self._buf[pos]:02x}")
+        buf = self._buf
+        while pos < len(buf):
+            if buf.startswith(_DATA_HEAD, pos):
+                # Fast path for the common {data, type: "data"} piece: no generic decoding per field.
+                start = pos + len(_DATA_HEAD) + 2
+                end = start + int.from_bytes(buf[start - 2 : start], "big")
+                if end + len(_DATA_TAIL) > len(buf):
+                    break
+                if buf.startswith(_DATA_TAIL, end):
+                    out.append({"data": bytes(buf[start:end]), "type": "data"})
+                    pos = end + len(_DATA_TAIL)
+                    continue
+            if buf[pos] != T_DICT:
+                raise CorruptError(f"damaged container: top-level object of type 0x{buf[pos]:02x}")
             try:
-                obj, end = _decode(self._buf, pos)
+                obj, end = _decode(buf, pos)
             except _Incomplete:
-                if len(self._buf) - pos > MAX_OBJECT:
+                if len(buf) - pos > MAX_OBJECT:
                     raise CorruptError("damaged container: an object is impossibly large") from None
                 break
             out.append(obj)  # type: ignore[arg-type]

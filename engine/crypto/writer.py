@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import secrets
+from collections import deque
 from typing import BinaryIO
 
 import lz4.frame
@@ -80,8 +81,11 @@ class EncryptingReader(io.RawIOBase):
             raise ValueError(f"unsupported container version {version}")
         self._src = plain_file
         session_key = new_session_key(version[0])
-        self._out = bytearray(build_header(account_key, os.path.basename(file_name), session_key, version))
-        self._out_pos = 0
+        header = build_header(account_key, os.path.basename(file_name), session_key, version)
+        # Output not yet read: whole encoded objects, the first `_head` bytes of the first already handed out.
+        self._chunks: deque[bytes] = deque([header])
+        self._head = 0
+        self._buffered = len(header)
         key, iv = file_key_iv(session_key, version[0])
         self._enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
         self._lz4 = lz4.frame.LZ4FrameCompressor(
@@ -91,7 +95,7 @@ class EncryptingReader(io.RawIOBase):
             block_checksum=False,
             auto_flush=True,  # one LZ4 block per compress() call, i.e. per 4,096 input bytes
         )
-        self._compressed = bytearray(self._lz4.begin())  # LZ4 output not yet encrypted
+        self._lz4_header = self._lz4.begin()
         self._compressed_total = 0  # LZ4 bytes encrypted so far, for the final PKCS#7 padding
         self._cipher = bytearray()  # ciphertext not yet cut into pieces
         self._md5 = hashlib.md5()
@@ -117,14 +121,24 @@ class EncryptingReader(io.RawIOBase):
             while chunk := self.read(1 << 20):
                 chunks.append(chunk)
             return b"".join(chunks)
-        while len(self._out) - self._out_pos < size and not self._done:
+        while self._buffered < size and not self._done:
             self._pump()
-        end = min(len(self._out), self._out_pos + size)
-        data = bytes(self._out[self._out_pos : end])
-        self._out_pos = end
-        if self._out_pos > 1 << 16:  # drop what was handed out, without moving memory on every read
-            del self._out[: self._out_pos]
-            self._out_pos = 0
+        need = min(size, self._buffered)
+        parts: list[bytes | memoryview] = []
+        while need:
+            chunk = self._chunks[0]
+            avail = len(chunk) - self._head
+            if avail <= need:
+                parts.append(memoryview(chunk)[self._head :] if self._head else chunk)
+                self._chunks.popleft()
+                self._head = 0
+                need -= avail
+            else:
+                parts.append(memoryview(chunk)[self._head : self._head + need])
+                self._head += need
+                need = 0
+        data = parts[0] if len(parts) == 1 and isinstance(parts[0], bytes) else b"".join(parts)
+        self._buffered -= len(data)
         self.cipher_size += len(data)
         return data
 
@@ -136,44 +150,50 @@ class EncryptingReader(io.RawIOBase):
 
     # -- pipeline ---------------------------------------------------------------------------------
     def _pump(self) -> None:
-        """Advance one step: read up to 64 KiB of plaintext and append the resulting pieces to the output."""
+        """Advance one step: read up to 64 KiB of plaintext and queue the resulting objects for reading."""
         raw = self._src.read(_READ_SIZE)
+        final = not raw
+        blocks = [self._lz4_header] if self._lz4_header else []
+        self._lz4_header = b""
         if raw:
             self._md5.update(raw)
             self.plain_size += len(raw)
             data = self._carry + raw if self._carry else raw
             view = memoryview(data)
             whole = len(data) - len(data) % LZ4_INPUT_BLOCK
-            for start in range(0, whole, LZ4_INPUT_BLOCK):
-                self._compressed += self._lz4.compress(view[start : start + LZ4_INPUT_BLOCK])
+            compress = self._lz4.compress
+            blocks += [compress(view[i : i + LZ4_INPUT_BLOCK]) for i in range(0, whole, LZ4_INPUT_BLOCK)]
             self._carry = bytes(view[whole:])
         else:
             if self._carry:
-                self._compressed += self._lz4.compress(self._carry)
+                blocks.append(self._lz4.compress(self._carry))
                 self._carry = b""
-            self._compressed += self._lz4.flush()
-        self._compressed_total += len(self._compressed)
-        self._cipher += self._enc.update(self._compressed)
-        self._compressed.clear()
-        if not raw:
+            blocks.append(self._lz4.flush())
+        compressed = b"".join(blocks)
+        self._compressed_total += len(compressed)
+        self._cipher += self._enc.update(compressed)
+        if final:
             # One CBC stream over the whole frame: PKCS#7 padding only here, at the very end.
             pad = 16 - self._compressed_total % 16
             self._cipher += self._enc.update(bytes((pad,)) * pad) + self._enc.finalize()
-        self._cut_pieces(final=not raw)
-        if not raw:
+        self._cut_pieces(final)
+        if final:
             self.plain_md5 = self._md5.hexdigest()
-            self._out += wire.encode({"file_md5": self.plain_md5, "type": "metadata"})
+            self._push(wire.encode({"file_md5": self.plain_md5, "type": "metadata"}))
             self._done = True
 
     def _cut_pieces(self, final: bool) -> None:
-        view = memoryview(self._cipher)
-        pos = 0
-        while len(self._cipher) - pos >= PIECE_SIZE or (final and pos < len(self._cipher)):
-            end = min(pos + PIECE_SIZE, len(self._cipher))
-            self._out += wire.encode_data_piece(view[pos:end])
-            pos = end
-        view.release()
+        with memoryview(self._cipher) as view:
+            pos = 0
+            while len(view) - pos >= PIECE_SIZE or (final and pos < len(view)):
+                end = min(pos + PIECE_SIZE, len(view))
+                self._push(wire.encode_data_piece(view[pos:end]))
+                pos = end
         del self._cipher[:pos]
+
+    def _push(self, obj: bytes) -> None:
+        self._chunks.append(obj)
+        self._buffered += len(obj)
 
 
 def encrypt_file(src_path: str, dst_path: str, account_key: AccountKey, file_name: str | None = None) -> str:
