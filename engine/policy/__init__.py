@@ -135,10 +135,12 @@ class PathPolicy:
     ) -> Verdict:
         """Would this task-relative path sync as is, under another remote name, or not at all?
 
-        `mtime` dates a tail-character rename (note 4). `parent_remote`, when given, is the remote path the
-        engine already uses for the parent folder (its remembered pair); otherwise parent folders are mapped
-        by the same rules, a parent's tail-character rename dated with `mtime`. Only the last component of
-        `remote_name` is this entry's own decision.
+        `mtime` dates a tail-character rename (note 4); without it the date reads YYYYMMDD-HHMMSS.
+        `parent_remote`, when given, is the remote path the engine already uses for the parent folder (its
+        remembered pair). Without it, parent folders are mapped by the same rules as a folder checked with
+        mtime=None, so a folder and its children agree as long as folders are checked without an mtime (a
+        folder's mtime changes whenever its content does, so it makes a poor name anyway). Only the last
+        component of `remote_name` is this entry's own decision.
         """
         parts = _split(path)
         if not parts:
@@ -157,7 +159,8 @@ class PathPolicy:
             remote_parts = [*_split(parent_remote), self._remote(parts[-1], is_dir, mtime, renamed)]
         else:
             last = len(parts) - 1
-            remote_parts = [self._remote(p, i < last or is_dir, mtime, renamed) for i, p in enumerate(parts)]
+            remote_parts = [self._remote(p, True, None, renamed) for p in parts[:last]]
+            remote_parts.append(self._remote(parts[last], is_dir, mtime, renamed))
 
         remote_path = "/".join(remote_parts)
         full_len = len(f"{self.remote_root}/{remote_path}" if self.remote_root else remote_path)

@@ -61,10 +61,16 @@ def test_the_rename_is_stable_for_the_same_mtime() -> None:
     assert first == second
 
 
-def test_parent_folders_are_mapped_too() -> None:
-    got = PathPolicy("local").check("draft./x.txt", False, 1, mtime=MTIME)
-    assert (got.action, got.remote_name) == ("rename", f"draft.._DiskStation_{DATE}_TailCharacterConflict/x.txt")
-    assert PathPolicy("local").local_name(got.remote_name or "") == "draft./x.txt"
+def test_parent_folders_are_mapped_as_the_folder_itself_is() -> None:
+    policy = PathPolicy("local")
+    folder = policy.check("draft.", True)  # folders are checked without an mtime
+    child = policy.check("draft./x.txt", False, 1, mtime=MTIME)
+    deeper = policy.check("draft./sub/y.", False, 1, mtime=MTIME)
+    assert folder.remote_name == "draft.._DiskStation_YYYYMMDD-HHMMSS_TailCharacterConflict"
+    assert (child.action, child.remote_name) == ("rename", f"{folder.remote_name}/x.txt")
+    assert deeper.remote_name == f"{folder.remote_name}/sub/y.._DiskStation_{DATE}_TailCharacterConflict"
+    assert policy.local_name(child.remote_name or "") == "draft./x.txt"
+    assert policy.local_name(deeper.remote_name or "") == "draft./sub/y."
 
 
 def test_parent_remote_from_the_engine_wins() -> None:
