@@ -1,0 +1,392 @@
+"""`cos`: Tencent Cloud Object Storage (COS V5 only, spec note 26), through cos-python-sdk-v5.
+
+The same layout as the S3 family: one object per file, zero-byte "dir/" markers for folders, folders implied by
+deeper keys reported too, the mtime in user metadata (x-cos-meta-mtime), and a listing that is one paginated
+GET Bucket walk with no request per object. COS ETags are MD5s for single-part objects; multipart objects
+("...-N") carry no hash (spec, attribute table note 2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+from engine.providers.base import (
+    AuthError,
+    Capabilities,
+    ContainerNotFound,
+    HashKind,
+    InvalidOption,
+    MtimeMode,
+    NetworkError,
+    NotFound,
+    OptionSpec,
+    PermissionDenied,
+    Provider,
+    ProviderError,
+    QuotaExceeded,
+    RemoteEntry,
+    TransientError,
+)
+
+MIB = 1 << 20
+MIN_PART_MIB = 1  # COS's smallest part (all but the last)
+MAX_PART_MIB = 5 * 1024
+MAX_PARTS = 10_000
+CHUNK = MIB
+MTIME_HEADER = "x-cos-meta-mtime"
+STORAGE_CLASSES = ("STANDARD", "STANDARD_IA")
+REFUSED_CLASSES = ("ARCHIVE", "DEEP_ARCHIVE", "GLACIER")
+
+_AUTH_CODES = frozenset(
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidSecretId", "ExpiredToken", "InvalidToken"}
+)
+_TRANSIENT_CODES = frozenset({"InternalError", "ServiceUnavailable", "RequestTimeout", "SlowDown"})
+
+
+def normalise_storage_class(value: str) -> str:
+    name = value.strip().upper().replace("-", "_").replace(" ", "_")
+    name = {"IA": "STANDARD_IA", "INFREQUENT_ACCESS": "STANDARD_IA"}.get(name, name)
+    if name in REFUSED_CLASSES:
+        raise InvalidOption(
+            f"storage class {value} is not supported: files in archive storage cannot be synced"
+            f" (use one of {', '.join(STORAGE_CLASSES)})"
+        )
+    if name not in STORAGE_CLASSES:
+        raise InvalidOption(f"option 'storage_class' must be one of: {', '.join(STORAGE_CLASSES)}")
+    return name
+
+
+def _md5_of(etag: str) -> str | None:
+    etag = etag.strip('"').lower()
+    return etag if len(etag) == 32 and all(c in "0123456789abcdef" for c in etag) else None
+
+
+def _header(headers: Mapping[str, Any], name: str) -> str | None:
+    """A response header by name, whatever case the SDK's plain dict kept it in."""
+    for key, value in headers.items():
+        if key.lower() == name:
+            return str(value)
+    return None
+
+
+class COSProvider(Provider):
+    kind = "cos"
+    title = "Tencent Cloud COS"
+    DEFAULT_PART_MIB = 16
+    option_specs = (
+        OptionSpec("region", "the bucket's region, e.g. ap-guangzhou", required=True),
+        OptionSpec("endpoint", "the service address (default: cos.<region>.myqcloud.com)"),
+        OptionSpec("bucket", "the bucket, as <name>-<APPID>", required=True),
+        OptionSpec("secret_id", "the SecretId", required=True),
+        OptionSpec("secret_key", "the SecretKey", secret=True, required=True),
+        OptionSpec("storage_class", "storage class of uploads: STANDARD or STANDARD_IA", default="STANDARD"),
+        OptionSpec(
+            "part_size",
+            f"multipart part size in MiB ({MIN_PART_MIB}..{MAX_PART_MIB})",
+            default=str(DEFAULT_PART_MIB),
+        ),
+    )
+
+    def __init__(self, options: Mapping[str, str]) -> None:
+        super().__init__(options)
+        self.validate_options(self.options)
+        self.bucket = self.options["bucket"]
+        self.region = self.options["region"]
+        self.storage_class = normalise_storage_class(self.options.get("storage_class") or "STANDARD")
+        self.part_size = int(self.options.get("part_size") or self.DEFAULT_PART_MIB) * MIB
+        self.capabilities = Capabilities(
+            hash_kind=HashKind.MD5,
+            mtime_mode=MtimeMode.METADATA,
+            canonical_order=False,
+            max_file_size=min(MAX_PARTS * self.part_size, 48_800 * 1024**3),
+            multipart_threshold=self.part_size,
+        )
+        self._client: Any = None
+        self._session: Any = None
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, str]) -> None:
+        super().validate_options(options)
+        normalise_storage_class(options.get("storage_class") or "STANDARD")
+        part = options.get("part_size") or str(cls.DEFAULT_PART_MIB)
+        if not part.isdigit() or not MIN_PART_MIB <= int(part) <= MAX_PART_MIB:
+            raise InvalidOption(f"option 'part_size' must be a whole number of MiB, {MIN_PART_MIB}..{MAX_PART_MIB}")
+        endpoint = options.get("endpoint") or ""
+        if "://" in endpoint and not endpoint.startswith(("http://", "https://")):
+            raise InvalidOption("option 'endpoint' must be an http:// or https:// URL or a host name")
+
+    @classmethod
+    def where(cls, options: Mapping[str, str]) -> str:
+        return (options.get("endpoint") or f"cos.{options.get('region', '')}.myqcloud.com").rstrip("/")
+
+    @classmethod
+    def identity(cls, options: Mapping[str, str]) -> str:
+        return f"{cls.kind}:{cls.where(options)}:{options.get('secret_id', '')}"
+
+    # -- plumbing ---------------------------------------------------------------------------------------------
+
+    def _config(self) -> Any:
+        from qcloud_cos import CosConfig
+
+        common: dict[str, Any] = {
+            "Region": self.region,
+            "SecretId": self.options["secret_id"],
+            "SecretKey": self.options["secret_key"],
+            "Timeout": 60,
+            "PoolConnections": 32,
+            "PoolMaxSize": 32,
+        }
+        endpoint = (self.options.get("endpoint") or "").strip().rstrip("/")
+        if not endpoint:
+            return CosConfig(Scheme="https", **common)
+        parts = urlsplit(endpoint if "://" in endpoint else "https://" + endpoint)
+        scheme = parts.scheme or "https"
+        host = parts.hostname or ""
+        if parts.port is not None or _is_ip(host):
+            # An address (a private gateway, a test server): connect there, and name the bucket in the Host
+            # header exactly as the public service expects it.
+            return CosConfig(Scheme=scheme, IP=host, Port=parts.port, **common)
+        return CosConfig(Scheme=scheme, Endpoint=host, **common)
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            import requests
+            from qcloud_cos import CosS3Client
+
+            # The SDK logs every failed attempt with a traceback; our errors already say what failed, in one line.
+            logging.getLogger("qcloud_cos").setLevel(logging.CRITICAL)
+            # Our own session (not the SDK's process-wide one), so close() releases this connection's sockets.
+            self._session = requests.Session()
+            adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=32)
+            self._session.mount("http://", adapter)
+            self._session.mount("https://", adapter)
+            self._client = CosS3Client(self._config(), retry=2, session=self._session)
+        return self._client
+
+    def _translate(self, exc: Exception, what: str) -> ProviderError:
+        from qcloud_cos.cos_exception import CosClientError, CosServiceError
+
+        where = self.where(self.options)
+        if isinstance(exc, ProviderError):
+            return exc
+        if isinstance(exc, CosServiceError):
+            code, status = str(exc.get_error_code() or ""), int(exc.get_status_code() or 0)
+            if code in _AUTH_CODES:
+                return AuthError(f"Tencent Cloud COS at {where} refused the SecretId or SecretKey ({code})")
+            if code == "NoSuchBucket":
+                return ContainerNotFound(f"the bucket '{self.bucket}' does not exist in region {self.region}")
+            if code in ("NoSuchKey", "NoSuchUpload") or status == 404:
+                return NotFound(f"{what}: not found")
+            if code == "InvalidObjectState":
+                return ProviderError(f"{what}: the file is in archive storage and cannot be downloaded")
+            if code == "AccessDenied" or status == 403:
+                return PermissionDenied(f"{what}: access denied by Tencent Cloud COS")
+            if code in ("EntityTooLarge", "QuotaExceeded", "TooManyBuckets"):
+                return QuotaExceeded(f"{what}: {code}")
+            if code in _TRANSIENT_CODES or status >= 500:
+                return TransientError(f"{what}: Tencent Cloud COS is busy or failing ({code or status})")
+            return ProviderError(f"{what}: {code or status}")
+        if isinstance(exc, CosClientError):
+            # The SDK wraps network failures and its own argument checks in one class; tell them apart by text.
+            text = str(exc).lower()
+            if any(w in text for w in ("connection", "timeout", "timed out", "max retries", "refused", "reset")):
+                return NetworkError(f"cannot reach Tencent Cloud COS at {where}")
+            return ProviderError(f"{what}: the COS client refused the request")
+        if isinstance(exc, OSError):
+            return NetworkError(f"{what}: network error talking to {where}")
+        raise exc
+
+    def _call(self, what: str, method: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
+        except Exception as exc:  # the SDK raises its own classes and requests' errors; see _translate
+            raise self._translate(exc, what) from None
+
+    # -- the contract -----------------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        self._call("checking the bucket", "list_objects", MaxKeys=1)
+
+    def _objects(self, prefix: str) -> Iterator[dict[str, Any]]:
+        marker = ""
+        while True:
+            page = self._call(f"listing /{prefix}", "list_objects", Prefix=prefix, Marker=marker, MaxKeys=1000)
+            yield from page.get("Contents", ())
+            if str(page.get("IsTruncated", "false")).lower() != "true" or not page.get("NextMarker"):
+                return
+            marker = page["NextMarker"]
+
+    def list(self, folder: str) -> Iterator[RemoteEntry]:
+        folder = folder.strip("/")
+        prefix = folder + "/" if folder else ""
+        seen_any = False
+        seen_dirs: set[str] = set()
+        for obj in self._objects(prefix):
+            seen_any = True
+            rel = str(obj["Key"])[len(prefix) :]
+            if not rel:
+                continue  # the listed folder's own marker
+            is_marker = rel.endswith("/")
+            path = rel[:-1] if is_marker else rel
+            parts = path.split("/")
+            for i in range(1, len(parts)):  # folders implied by the key, reported once
+                parent = "/".join(parts[:i])
+                if parts[i - 1] and parent not in seen_dirs:
+                    seen_dirs.add(parent)
+                    yield RemoteEntry(parent, True)
+            if is_marker:
+                if path and path not in seen_dirs:
+                    seen_dirs.add(path)
+                    yield RemoteEntry(path, True)
+                continue
+            etag = str(obj.get("ETag", "")).strip('"')
+            yield RemoteEntry(
+                path,
+                False,
+                int(obj.get("Size", 0)),
+                _iso_to_unix(str(obj.get("LastModified", ""))),
+                _md5_of(etag),
+                etag,
+            )
+        if folder and not seen_any:
+            raise ContainerNotFound(f"the remote folder /{folder} does not exist in bucket '{self.bucket}'")
+
+    def download(self, path: str, out: BinaryIO) -> RemoteEntry:
+        what = f"reading /{path}"
+        response = self._call(what, "get_object", Key=path)
+        body = response["Body"]
+        try:
+            for chunk in body.get_stream(CHUNK):
+                out.write(chunk)
+        except Exception as exc:
+            raise self._translate(exc, what) from None
+        finally:
+            body.get_raw_stream().close()
+        etag = (_header(response, "etag") or "").strip('"')
+        mtime = _parse_float(_header(response, MTIME_HEADER))
+        if mtime is None:
+            mtime = _http_to_unix(_header(response, "last-modified"))
+        size = int(_header(response, "content-length") or 0)
+        return RemoteEntry(path, False, size, mtime, _md5_of(etag), etag)
+
+    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+        """Single PUT up to one part size, multipart above; the returned mtime is the one kept in metadata."""
+        what = f"writing /{path}"
+        meta = {MTIME_HEADER: _format_mtime(mtime)}
+        first = _read_full(src, self.part_size + 1)
+        if len(first) <= self.part_size:
+            response = self._call(
+                what, "put_object", Key=path, Body=first, Metadata=meta, StorageClass=self.storage_class
+            )
+            etag = (_header(response, "etag") or "").strip('"')
+            if _md5_of(etag) not in (None, hashlib.md5(first).hexdigest()):
+                raise TransientError(f"{what}: the service stored different bytes than were sent")
+            return RemoteEntry(path, False, len(first), mtime, _md5_of(etag), etag)
+        return self._multipart(path, src, first, meta, what, mtime)
+
+    def _multipart(
+        self, path: str, src: BinaryIO, first: bytes, meta: dict[str, str], what: str, mtime: float
+    ) -> RemoteEntry:
+        created = self._call(what, "create_multipart_upload", Key=path, Metadata=meta, StorageClass=self.storage_class)
+        upload_id = created["UploadId"]
+        try:
+            parts: list[dict[str, Any]] = []
+            total = 0
+            pending = first
+            while pending:
+                body, pending = pending[: self.part_size], pending[self.part_size :]
+                if len(pending) < self.part_size:
+                    pending += _read_full(src, self.part_size - len(pending) + 1)
+                number = len(parts) + 1
+                if number > MAX_PARTS:
+                    raise QuotaExceeded(f"{what}: more than {MAX_PARTS} parts; raise option 'part_size'")
+                response = self._call(what, "upload_part", Key=path, Body=body, PartNumber=number, UploadId=upload_id)
+                parts.append({"PartNumber": number, "ETag": _header(response, "etag")})
+                total += len(body)
+            response = self._call(
+                what, "complete_multipart_upload", Key=path, UploadId=upload_id, MultipartUpload={"Part": parts}
+            )
+        except BaseException:
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=path, UploadId=upload_id)
+            except Exception:
+                pass  # best effort: the upload failed already, and that is the error worth reporting
+            raise
+        etag = str(response.get("ETag", "")).strip('"')
+        return RemoteEntry(path, False, total, mtime, _md5_of(etag), etag)
+
+    def delete(self, path: str) -> None:
+        self._call(f"deleting /{path}", "delete_object", Key=path)  # COS deletes are idempotent
+
+    def mkdir(self, path: str) -> RemoteEntry:
+        path = path.strip("/")
+        self._call(f"creating folder /{path}", "put_object", Key=path + "/", Body=b"")
+        return RemoteEntry(path, True)
+
+    def rmdir(self, path: str) -> None:
+        path = path.strip("/")
+        what = f"removing folder /{path}"
+        page = self._call(what, "list_objects", Prefix=path + "/", MaxKeys=2)
+        if any(obj["Key"] != path + "/" for obj in page.get("Contents", ())):
+            raise ProviderError(f"{what}: it is not empty")
+        self._call(what, "delete_object", Key=path + "/")
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._session.close()
+            self._client = None
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return host == "localhost"
+    return True
+
+
+def _iso_to_unix(text: str) -> float | None:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def _http_to_unix(text: str | None) -> float | None:
+    from email.utils import parsedate_to_datetime
+
+    try:
+        return parsedate_to_datetime(text).timestamp() if text else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _read_full(src: BinaryIO, n: int) -> bytes:
+    """Up to `n` bytes, fewer only at EOF (a raw stream may return short reads)."""
+    chunks: list[bytes] = []
+    while n > 0:
+        chunk = src.read(n)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _format_mtime(mtime: float) -> str:
+    return f"{mtime:.6f}".rstrip("0").rstrip(".")
+
+
+def _parse_float(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
