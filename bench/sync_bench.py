@@ -299,7 +299,8 @@ def report(ctx: dict, results: dict[str, ToolResult], extra: dict, emit: Callabl
     n = ctx["files"]
     emit(f"skysync sync bench: {n:,} files in {ctx['folders']:,} folders ({ctx['bytes'] / 1e6:.1f} MB), "
          f"{ctx['cpus']} CPUs, {ctx['platform']}")
-    emit(f"  no-change figures are the median of {ctx['repeat']} runs; RSS is the child's peak (MiB)")
+    emit(f"  no-change figures are the median of {ctx['repeat']} runs; RSS is the child's peak (MiB); "
+         f"load average {ctx['load_before']} before, {ctx['load_after']} after")
     emit("")
     emit(f"  {'tool':<9} {'initial s':>10} {'RSS MiB':>8}   {'no-change s':>11} {'RSS MiB':>8}   note")
     for r in results.values():
@@ -390,6 +391,14 @@ def _strip_output(d: dict) -> dict:
 # --- main -------------------------------------------------------------------------------------------------
 
 
+def _load() -> str:
+    """The 1-minute load average: timings on a busy machine are worth little, so the report says how busy."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "?"
+
+
 def default_skysync() -> str | None:
     beside = os.path.join(os.path.dirname(sys.executable), "skysync")
     return beside if os.access(beside, os.X_OK) else shutil.which("skysync")
@@ -423,6 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sync_bench: unknown tool(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
 
+    load_before = _load()
     work = tempfile.mkdtemp(prefix="skysync-bench-", dir=args.workdir)
     results: dict[str, ToolResult] = {}
     extra: dict = {}
@@ -496,6 +506,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "bytes": nbytes,
         "repeat": args.repeat,
         "cpus": os.cpu_count(),
+        "load_before": load_before,
+        "load_after": _load(),
         "platform": f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
