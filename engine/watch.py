@@ -132,12 +132,18 @@ class LocalWatcher:
         return "" if rel == "." else rel.replace(os.sep, "/")
 
     def _event_loop(self) -> None:
+        reported_missing = False
         while not self._stop.is_set():
             if not os.path.isdir(self.root):
-                self._error(f"local folder {self.root} does not exist; retrying in {RETRY_MISSING_ROOT:g} s")
+                if not reported_missing:  # once, not every few seconds: the log must stay readable
+                    self._error(f"local folder {self.root} does not exist; watching for it")
+                    reported_missing = True
                 self.ready.set()
                 self._stop.wait(RETRY_MISSING_ROOT)
                 continue
+            if reported_missing:
+                reported_missing = False
+                self._emit("local", [])  # the folder (re)appeared: worth a pass
             try:
                 self.ready.set()
                 for changes in watchfiles.watch(

@@ -198,3 +198,30 @@ def test_sigterm_mid_transfer_leaves_no_partial_file_and_the_next_start_complete
     rc, _ = run2.stop()
     assert rc == 0
     assert _temp_files(cloud, local) == []
+
+
+def test_a_crash_is_followed_by_a_clean_restart(short_base, runners):
+    setup = make_home(short_base, conns={"c": {"upload_limit": 2048, "polling_period": 3600}})
+    local, cloud = setup.local(), os.path.join(setup.remote_root(), "t")
+    with open(os.path.join(local, "video.bin"), "wb") as f:
+        f.write(os.urandom(6 * MiB))
+    run = Runner(setup)
+    runners.append(run)
+    assert wait_for(lambda: run.status().get("tasks", {}).get("t", {}).get("transfers"), 8), run.log()
+    run.proc.kill()  # no cleanup at all: the kernel drops the engine lock
+    run.proc.wait(5)
+    assert not os.path.exists(os.path.join(cloud, "video.bin"))
+
+    home = Home(setup.path)
+    conn = home.connection("c")
+    conn.upload_limit = 0
+    home.put_connection(conn, {})
+    home.save()
+    run2 = Runner(setup, "run2")
+    runners.append(run2)
+    assert wait_for(lambda: os.path.exists(os.path.join(cloud, "video.bin")), 10), run2.log()
+    assert _md5(os.path.join(cloud, "video.bin")) == _md5(os.path.join(local, "video.bin"))
+    assert "already running" not in run2.log()
+    rc, _ = run2.stop()
+    assert rc == 0
+    assert _temp_files(local) == []  # the killed run's local leftovers are cleaned by the next pass

