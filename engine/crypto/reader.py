@@ -107,6 +107,21 @@ class DecryptingWriter:
             _reraise(exc)
         self._closed = True
 
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:  # downloaders (s3transfer...) then write strictly in order
+        return False
+
+    def flush(self) -> None:
+        flush = getattr(self._out, "flush", None)
+        if flush is not None:
+            flush()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or self._failed
+
     def __enter__(self) -> DecryptingWriter:
         return self
 
@@ -250,7 +265,10 @@ class DecryptingWriter:
         if plain:
             self._md5.update(plain)
             self.plain_size += len(plain)
-            self._out.write(plain)
+            try:
+                self._out.write(plain)
+            except Exception as exc:  # the destination's own failure, not the container's: pass it on as is
+                raise _SinkError(exc) from exc
 
     def _finish(self) -> None:
         if not self._parser.magic_seen:
@@ -278,8 +296,18 @@ def _text(meta: dict[str, wire.Value], key: str) -> str:
     return value
 
 
+class _SinkError(Exception):
+    """Wraps an exception raised by `out_file.write`, so it is not mistaken for damage in the container."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
 def _reraise(exc: Exception) -> NoReturn:
-    """Our own errors and I/O errors pass as they are; anything else means the input made no sense."""
+    """Our own errors and the sink's errors pass as they are; anything else means the input made no sense."""
+    if isinstance(exc, _SinkError):
+        raise exc.original
     if isinstance(exc, CryptoError | OSError | MemoryError):
         raise exc
     raise CorruptError(f"damaged container ({type(exc).__name__})") from exc
