@@ -233,9 +233,11 @@ class Engine:
             self._cond.notify_all()
             runs = list(self._tasks.values())
             conns = list(self._conns.values())
-        for run in runs:
-            if run.watcher:
-                run.watcher.stop(0.5)
+        watchers = [run.watcher for run in runs if run.watcher]
+        for w in watchers:
+            w.request_stop()  # all at once, then join: stopping takes one watcher's time, not N
+        for w in watchers:
+            w.stop(0.5)
         if self._scheduler and self._scheduler is not threading.current_thread():
             self._scheduler.join(max(0.0, deadline - time.monotonic()))
         for run in runs:
@@ -690,6 +692,9 @@ class Engine:
                     # disk or a fixed config then resumes without the user having to ask.
                     self._failed(run, message, now)
                     run.provider_failed = isinstance(error, ProviderError) or isinstance(cause, ProviderError)
+            elif cancelled:
+                # Stopped on purpose (schedule, pause, stop): items abandoned mid-way are not failures.
+                run.state, run.error = "idle", None
             elif result is not None and getattr(result, "error", None):
                 message = str(result.error)
                 self._failed(run, message, now)

@@ -99,10 +99,13 @@ class LocalWatcher:
             t.start()
             self._threads.append(t)
 
-    def stop(self, timeout: float = 3.0) -> None:
+    def request_stop(self) -> None:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        self.request_stop()
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
