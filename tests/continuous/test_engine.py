@@ -334,3 +334,30 @@ def test_config_edits_are_picked_up_without_an_explicit_reload(tmp_path, engines
     home.save()
     assert wait_for(lambda: fake.calls[0].buckets[0].rate == 100 * 1024, 5)
     assert e.status()["connections"]["c"]["upload_limit"] == 100
+
+
+def test_auth_error_wrapped_by_the_pass_still_marks_the_connection(tmp_path, engines):
+    """engine.sync turns a listing's ProviderError into a GuardError (raised `from None`, context kept)."""
+    setup = make_home(str(tmp_path))
+    _Provider.broken = set()
+
+    def factory(home: Home, name: str):
+        return _Provider(home.all_options(name), name)
+
+    def wrapped() -> GuardError:
+        try:
+            raise AuthError("listing /t: the signature does not match")
+        except AuthError as exc:
+            try:
+                raise GuardError(str(exc)) from None
+            except GuardError as guard:
+                return guard
+
+    fake = FakePass()
+    e = start(engines, setup.path, fake=fake, provider_factory=factory, backoff_base=60)
+    assert fake.wait_count(1) and e.wait_idle(2)
+    _Provider.broken = {"c"}
+    fake.raises = [wrapped()]
+    e.sync_now()
+    assert wait_for(lambda: e.status()["connections"]["c"]["state"] == "error", 3)
+    assert e.status()["tasks"]["t"]["state"] == "error"
