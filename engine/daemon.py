@@ -100,6 +100,10 @@ def run_forever(home_path: str, *, engine_factory: Any = Engine) -> int:
         except SkysyncError as exc:
             print(f"skysync: {exc}", file=sys.stderr)
             return exc.exit_code
+        except OSError as exc:  # the home is not writable, the socket cannot be bound...
+            where = f" ({exc.filename})" if exc.filename else ""
+            print(f"skysync: cannot start the engine: {exc.strerror or exc}{where}", file=sys.stderr)
+            return 2
         home = _value(os.path.abspath(home_path))
         log.write(f"{_stamp()} skysync engine running pid={os.getpid()} home={home}")
         # Event.wait with a timeout keeps the main thread responsive to signals.

@@ -88,8 +88,7 @@ class EngineLock:
                 holder = f" (pid {int(os.pread(fd, 32, 0).decode().strip())})"
             os.close(fd)
             raise LockedError(
-                f"another skysync engine is already running for this home{holder}; "
-                "use `skysync status` to talk to it"
+                f"another skysync engine is already running for this home{holder}; use `skysync status` to talk to it"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
@@ -258,9 +257,7 @@ class Engine:
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                busy = any(
-                    r.thread is not None or (r.dirty and self._can_start(r)) for r in self._tasks.values()
-                )
+                busy = any(r.thread is not None or (r.dirty and self._can_start(r)) for r in self._tasks.values())
                 if not busy:
                     return True
                 left = deadline - time.monotonic()
@@ -711,9 +708,7 @@ class Engine:
                 "reasons": reasons,
                 "summary": summary,
                 "failed": int(getattr(result, "failed", 0) or 0),
-                "exit_code": getattr(
-                    result, "exit_code", None if error is None else getattr(error, "exit_code", 1)
-                ),
+                "exit_code": getattr(result, "exit_code", None if error is None else getattr(error, "exit_code", 1)),
                 "error": message,
                 "cancelled": run.cancel_reason if cancelled else None,
             }
@@ -728,9 +723,7 @@ class Engine:
                 conn.ready = conn.ready and not auth_failed
             self._cond.notify_all()
         if "PassFinished" not in seen:
-            ok = error is None and not (
-                result is not None and (getattr(result, "error", None) or result.failed)
-            )
+            ok = error is None and not (result is not None and (getattr(result, "error", None) or result.failed))
             self._emit(PassFinished(run.name, summary, ok, message))
 
     def _failed(self, run: _TaskRun, message: str, now: float, keep_state: bool = False) -> None:
@@ -788,9 +781,7 @@ class Engine:
             "upload_limit": c.conn.upload_limit,
             "download_limit": c.conn.download_limit,
             "schedule": sched.describe(c.conn.schedule),
-            "next_allowed": nxt.isoformat(timespec="seconds")
-            if nxt and state == "waiting-schedule"
-            else None,
+            "next_allowed": nxt.isoformat(timespec="seconds") if nxt and state == "waiting-schedule" else None,
             "next_poll_in": max(0.0, round(c.timer.next_due - now, 1)),
             "retry_in": max(0.0, round(c.retry_at - now, 1)) if c.error else None,
             "change_feed": c.feed is not None,

@@ -1,0 +1,66 @@
+"""run_forever's edges in-process: log line format, refusing a second engine, a home it cannot use."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import threading
+
+from engine.daemon import StderrLog, format_event, run_forever
+from engine.events import LogRecord, PassFinished, PassStarted, TransferProgress
+from engine.service import Engine
+
+from .conftest import FakePass, make_home
+
+
+def test_log_lines_are_greppable():
+    line = format_event(LogRecord(0.0, "photos", "uploaded", "a/b.jpg"))
+    assert line is not None and line.endswith(" skysync task=photos uploaded path=a/b.jpg")
+    assert line[:4].isdigit() and line[10] == "T"  # 1970-01-01T00:00:00 in local time
+    spaced = format_event(LogRecord(0.0, "t", "error", "x/y z.raw", 'disk "full"'))
+    assert spaced is not None and spaced.endswith(' task=t error path="x/y z.raw" message="disk \\"full\\""')
+    finished = format_event(PassFinished("t", {"uploaded": 2, "failed": 1}, False, "boom"))
+    assert finished is not None and finished.endswith(" task=t pass-finished ok=0 failed=1 uploaded=2 error=boom")
+    assert format_event(PassStarted("t", False)).endswith(" skysync task=t pass-started")  # type: ignore[union-attr]
+    assert format_event(TransferProgress("t", "a", "up", 1, 2)) is None
+
+
+def test_log_survives_a_closed_stream():
+    stream = io.StringIO()
+    log = StderrLog(stream)
+    stream.close()
+    log(LogRecord(0.0, "t", "uploaded", "a"))  # no exception: a detached service keeps syncing
+
+
+def test_a_second_engine_is_refused_with_exit_code_2(tmp_path, capsys):
+    setup = make_home(str(tmp_path))
+    first = Engine(setup.path, pass_fn=FakePass(), watch=False, control=False)
+    first.start()
+    try:
+        assert run_forever(setup.path) == 2
+    finally:
+        first.stop(3)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("skysync: another skysync engine is already running for this home (pid ")
+
+
+def test_an_unusable_home_is_one_line_and_exit_2(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert run_forever(str(blocker / "home")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("skysync: cannot start the engine:") and "\n" not in err
+
+
+def test_sigterm_stops_run_forever_cleanly(tmp_path, capsys):
+    setup = make_home(str(tmp_path))
+
+    def factory(home: str) -> Engine:
+        return Engine(home, pass_fn=FakePass(), watch=False, control=False)
+
+    threading.Timer(1.0, os.kill, args=(os.getpid(), signal.SIGTERM)).start()
+    assert run_forever(setup.path, engine_factory=factory) == 0
+    err = capsys.readouterr().err
+    assert "engine stopping reason=SIGTERM" in err and "engine stopped" in err
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
