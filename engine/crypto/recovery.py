@@ -97,7 +97,9 @@ def _pairs(src: str, out_dir: str, out_real: str, failures: list[str]) -> Iterat
 def _decrypt_one(src: str, dst: str, password: str | None, key: rsa.RSAPrivateKey | None) -> None:
     if os.path.exists(dst) and os.path.samefile(src, dst):
         raise CryptoError("the output would overwrite the encrypted source; choose another --out folder")
-    tmp = os.path.join(os.path.dirname(dst) or ".", f".{os.path.basename(dst)}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
+    # A short hidden name in the destination folder: same file system for the rename, and no risk of
+    # exceeding the name-length limit that a long source name plus a suffix could hit.
+    tmp = os.path.join(os.path.dirname(dst) or ".", f".{secrets.token_hex(6)}{_TMP_SUFFIX}")
     try:
         with open(src, "rb") as f, open(tmp, "xb") as out:
             decrypt_stream(f, out, password=password, private_key=key)
@@ -131,7 +133,7 @@ def export_key_zip(public_pem: str | bytes, private_pem: str | bytes, out_path: 
         serialization.NoEncryption(),
     )
     folder = os.path.dirname(os.path.abspath(out_path))
-    tmp = os.path.join(folder, f".{os.path.basename(out_path)}.{secrets.token_hex(4)}{_TMP_SUFFIX}")
+    tmp = os.path.join(folder, f".{secrets.token_hex(6)}{_TMP_SUFFIX}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
