@@ -10,7 +10,7 @@ from engine import schedule as sched
 from engine.config import Home
 from engine.errors import GuardError, LockedError
 from engine.events import LogRecord, PassFinished
-from engine.providers.base import AuthError, TransientError
+from engine.providers.base import AuthError, Capabilities, HashKind, MtimeMode, TransientError
 from engine.providers.local import LocalProvider
 from engine.service import Engine, backoff
 
@@ -361,3 +361,36 @@ def test_auth_error_wrapped_by_the_pass_still_marks_the_connection(tmp_path, eng
     e.sync_now()
     assert wait_for(lambda: e.status()["connections"]["c"]["state"] == "error", 3)
     assert e.status()["tasks"]["t"]["state"] == "error"
+
+
+class _FeedProvider(LocalProvider):
+    """A local provider with a change feed whose answers the test controls."""
+
+    capabilities = Capabilities(HashKind.MD5, MtimeMode.NATIVE, canonical_order=True, change_feed=True)
+    version = 0
+    asked = 0
+
+    def changes_cursor(self) -> str:
+        return str(type(self).version)
+
+    def changed_since(self, cursor: str) -> tuple[bool, str]:
+        type(self).asked += 1
+        return cursor != str(type(self).version), str(type(self).version)
+
+
+def test_change_feed_polls_pass_only_when_the_feed_reports_changes(tmp_path, engines):
+    setup = make_home(str(tmp_path), conns={"c": {"polling_period": 60}})
+    clock = FakeClock(MON_0830)
+    fake = FakePass(clock)
+    factory = lambda home, name: _FeedProvider(home.all_options(name))  # noqa: E731
+    e = start(engines, setup.path, clock, fake, provider_factory=factory)
+    assert fake.wait_count(1) and e.wait_idle(2)
+    assert e.status()["connections"]["c"]["change_feed"] is True
+    clock.advance(61)
+    assert wait_for(lambda: _FeedProvider.asked == 1, 2)
+    assert not fake.wait_count(2, timeout=0.5)  # nothing changed: the poll cost no pass
+    _FeedProvider.version += 1
+    clock.advance(61)
+    assert fake.wait_count(2)
+    assert e.wait_idle(2)
+    assert e.status()["tasks"]["t"]["last_pass"]["reasons"] == ["poll"]
