@@ -41,6 +41,7 @@ class Run:
     wall: float
     rss_kib: int
     rc: int
+    cpu: float = 0.0  # user + system seconds: steadier than wall time when the machine is shared
     out: str = ""
     err: str = ""
 
@@ -55,6 +56,10 @@ class ToolResult:
     @property
     def noop_wall(self) -> float | None:
         return statistics.median(r.wall for r in self.noop) if self.noop else None
+
+    @property
+    def noop_cpu(self) -> float | None:
+        return statistics.median(r.cpu for r in self.noop) if self.noop else None
 
     @property
     def noop_rss(self) -> int | None:
@@ -126,7 +131,7 @@ def measure(argv: Sequence[str], env: dict[str, str] | None = None, cwd: str | N
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped by wait4; keep Popen consistent
         out.seek(0)
         err.seek(0)
-        return Run(wall, usage.ru_maxrss, proc.returncode,
+        return Run(wall, usage.ru_maxrss, proc.returncode, usage.ru_utime + usage.ru_stime,
                    out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
 
@@ -266,8 +271,8 @@ def stat_walk(root: str) -> tuple[Run, int, float]:
     return run, int(entries), float(seconds)
 
 
-def help_times(exe: str, runs: int) -> list[float]:
-    return [checked(measure([exe, "--help"]), "skysync --help").wall for _ in range(runs)]
+def help_times(exe: str, runs: int) -> list[Run]:
+    return [checked(measure([exe, "--help"]), "skysync --help") for _ in range(runs)]
 
 
 def empty_task_rss(work: str, exe: str) -> int:
@@ -302,11 +307,13 @@ def report(ctx: dict, results: dict[str, ToolResult], extra: dict, emit: Callabl
     emit(f"  no-change figures are the median of {ctx['repeat']} runs; RSS is the child's peak (MiB); "
          f"load average {ctx['load_before']} before, {ctx['load_after']} after")
     emit("")
-    emit(f"  {'tool':<9} {'initial s':>10} {'RSS MiB':>8}   {'no-change s':>11} {'RSS MiB':>8}   note")
+    emit(f"  {'':<9} {'initial pass':^28}   {'no-change pass':^28}")
+    emit(f"  {'tool':<9} {'wall s':>9} {'CPU s':>9} {'RSS MiB':>8}   {'wall s':>9} {'CPU s':>9} {'RSS MiB':>8}   note")
     for r in results.values():
         ini = r.initial
-        emit(f"  {r.tool:<9} {fmt(ini and ini.wall, '10.2f')} {fmt(ini and ini.rss_kib / 1024, '8.1f')}   "
-             f"{fmt(r.noop_wall, '11.3f')} {fmt(r.noop_rss and r.noop_rss / 1024, '8.1f')}   {r.note}")
+        emit(f"  {r.tool:<9} {fmt(ini and ini.wall, '9.2f')} {fmt(ini and ini.cpu, '9.2f')} "
+             f"{fmt(ini and ini.rss_kib / 1024, '8.1f')}   {fmt(r.noop_wall, '9.3f')} {fmt(r.noop_cpu, '9.3f')} "
+             f"{fmt(r.noop_rss and r.noop_rss / 1024, '8.1f')}   {r.note}")
     emit("")
 
     sky, uni, rcl = results.get("skysync"), results.get("unison"), results.get("rclone")
@@ -316,30 +323,41 @@ def report(ctx: dict, results: dict[str, ToolResult], extra: dict, emit: Callabl
             return None
         return (r.initial.wall if r.initial else None) if initial else r.noop_wall
 
+    def cpu(r: ToolResult | None, initial: bool) -> float | None:
+        if r is None:
+            return None
+        return (r.initial.cpu if r.initial else None) if initial else r.noop_cpu
+
     ratios = {
         "initial_vs_unison": ratio(wall(sky, True), wall(uni, True)),
         "noop_vs_unison": ratio(wall(sky, False), wall(uni, False)),
         "initial_vs_rclone": ratio(wall(sky, True), wall(rcl, True)),
         "noop_vs_rclone": ratio(wall(sky, False), wall(rcl, False)),
+        "cpu_initial_vs_unison": ratio(cpu(sky, True), cpu(uni, True)),
+        "cpu_noop_vs_unison": ratio(cpu(sky, False), cpu(uni, False)),
+        "cpu_initial_vs_rclone": ratio(cpu(sky, True), cpu(rcl, True)),
+        "cpu_noop_vs_rclone": ratio(cpu(sky, False), cpu(rcl, False)),
     }
-    emit("  ratios (skysync / peer, wall time; < 1 means skysync is faster)")
-    emit(f"    vs unison: initial {fmt(ratios['initial_vs_unison'], '.2f')}, "
-         f"no-change {fmt(ratios['noop_vs_unison'], '.2f')}")
-    emit(f"    vs rclone: initial {fmt(ratios['initial_vs_rclone'], '.2f')}, "
-         f"no-change {fmt(ratios['noop_vs_rclone'], '.2f')}")
+    emit("  ratios skysync / peer (< 1: skysync is faster); wall time, CPU time in brackets")
+    for peer in ("unison", "rclone"):
+        emit(f"    vs {peer}: initial {fmt(ratios[f'initial_vs_{peer}'], '.2f')} "
+             f"({fmt(ratios[f'cpu_initial_vs_{peer}'], '.2f')}), "
+             f"no-change {fmt(ratios[f'noop_vs_{peer}'], '.2f')} ({fmt(ratios[f'cpu_noop_vs_{peer}'], '.2f')})")
     emit("")
 
     rss_noop = sky.noop_rss if sky else None
     base = extra.get("empty_task_rss_kib")
     per_file_raw = rss_noop * 1024 / n if rss_noop else None
     per_file = (rss_noop - base) * 1024 / n if rss_noop and base is not None else None
-    help_ms = statistics.median(extra["help_s"]) * 1000 if extra.get("help_s") else None
+    help_runs: list[Run] = extra.get("help", [])
+    help_ms = statistics.median(r.wall for r in help_runs) * 1000 if help_runs else None
     walk = extra.get("stat_walk")
 
     emit("  reference figures")
     if help_ms is not None:
-        emit(f"    skysync --help: median {help_ms:.0f} ms of {len(extra['help_s'])} runs "
-             f"(min {min(extra['help_s']) * 1000:.0f}, max {max(extra['help_s']) * 1000:.0f})")
+        walls = [r.wall * 1000 for r in help_runs]
+        emit(f"    skysync --help: median {help_ms:.0f} ms of {len(walls)} runs (min {min(walls):.0f}, "
+             f"max {max(walls):.0f}; CPU median {statistics.median(r.cpu for r in help_runs) * 1000:.0f} ms)")
     if per_file is not None:
         emit(f"    skysync no-change RSS per tracked file: {per_file:.0f} B above an empty task's "
              f"{base / 1024:.1f} MiB ({per_file_raw:.0f} B counting the whole process)")
@@ -367,9 +385,11 @@ def report(ctx: dict, results: dict[str, ToolResult], extra: dict, emit: Callabl
         **ctx,
         "tools": {k: {"initial": asdict(v.initial) if v.initial else None,
                       "noop_runs": [asdict(r) for r in v.noop], "noop_median_s": v.noop_wall,
+                      "noop_median_cpu_s": v.noop_cpu,
                       "noop_peak_rss_kib": v.noop_rss, "note": v.note} for k, v in results.items()},
         "ratios": ratios,
         "help_ms_median": help_ms,
+        "help_cpu_ms_median": statistics.median(r.cpu for r in help_runs) * 1000 if help_runs else None,
         "rss_per_file_bytes": per_file,
         "rss_per_file_bytes_whole_process": per_file_raw,
         "stat_walk": walk,
@@ -484,7 +504,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "skysync" in [t.name for t in tools]:
             sky = next(t for t in tools if t.name == "skysync")
             print("skysync --help, empty-task baseline, stat walk…", file=sys.stderr)
-            extra["help_s"] = help_times(sky.exe, args.help_runs) if args.help_runs else []  # type: ignore[attr-defined]
+            extra["help"] = help_times(sky.exe, args.help_runs)  # type: ignore[attr-defined]
             extra["empty_task_rss_kib"] = empty_task_rss(work, sky.exe)  # type: ignore[attr-defined]
             walk_root = sky.local
         else:
