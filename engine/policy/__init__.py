@@ -84,6 +84,9 @@ def _encoder(rows: tuple[ServiceRules, ...]) -> NameEncoder:
     return NameEncoder(chars, prefixes)
 
 
+_TAIL = tailchar.TAIL_CHARACTERS
+
+
 def _split(path: str) -> list[str]:
     path = path.strip("/")
     return path.split("/") if path else []
@@ -155,7 +158,9 @@ class PathPolicy:
             return Verdict("skip", why)
 
         renamed: list[str] = []
-        if parent_remote is not None:
+        if parent_remote is None and self.encoder is None and not any(p.endswith(_TAIL) for p in parts):
+            remote_parts = parts  # the common case: nothing to rename
+        elif parent_remote is not None:
             remote_parts = [*_split(parent_remote), self._remote(parts[-1], is_dir, mtime, renamed)]
         else:
             last = len(parts) - 1
@@ -163,12 +168,12 @@ class PathPolicy:
             remote_parts.append(self._remote(parts[last], is_dir, mtime, renamed))
 
         remote_path = "/".join(remote_parts)
-        full_len = len(f"{self.remote_root}/{remote_path}" if self.remote_root else remote_path)
+        full_len = len(remote_path) + (len(self.remote_root) + 1 if self.remote_root else 0)
         for rules in self.rows:
             why = row_reason(rules, remote_parts, is_dir, size, full_len)
             if why:
                 return Verdict("skip", why)
-        if remote_path == "/".join(parts):
+        if remote_parts is parts or remote_path == "/".join(parts):
             return SYNC
         reason = "; ".join(dict.fromkeys(renamed)) or "the parent folder is stored under another name"
         return Verdict("rename", reason, remote_path)
@@ -186,6 +191,8 @@ class PathPolicy:
 
     def local_name(self, remote_path: str) -> str:
         """The local path for a remote path (undoes renames such as the tail-character rule)."""
+        if tailchar.SUFFIX_END not in remote_path and (self.encoder is None or remote_path.isascii()):
+            return remote_path  # the common case: look-alikes and the quote mark are never ASCII
         parts = remote_path.split("/")
         if self.encoder:
             parts = [self.encoder.decode(p) for p in parts]

@@ -14,8 +14,10 @@ New files and folders are synced by default: anything that no filter names is sy
 
 from __future__ import annotations
 
+import fnmatch
+import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 
@@ -34,6 +36,10 @@ class Filters:
     exts: tuple[str, ...] = ()
     max_size: int = 0
     case_insensitive: bool = False
+    # the same, folded when matching ignores case, and the globs compiled: reason() runs for every entry
+    _folders: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    _globs: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+    _exts: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @classmethod
     def build(
@@ -44,12 +50,20 @@ class Filters:
         max_size: int = 0,
         case_insensitive: bool = False,
     ) -> Filters:
+        fold = str.casefold if case_insensitive else str
+        folders_ = tuple(f for f in (_clean_folder(f) for f in folders) if f)
+        names_ = tuple(n for n in names if n)
+        exts_ = tuple(e for e in (_clean_ext(e) for e in exts) if e)
+        globs = re.compile("|".join(fnmatch.translate(fold(n)) for n in names_)) if names_ else None
         return cls(
-            folders=tuple(f for f in (_clean_folder(f) for f in folders) if f),
-            names=tuple(n for n in names if n),
-            exts=tuple(e for e in (_clean_ext(e) for e in exts) if e),
+            folders=folders_,
+            names=names_,
+            exts=exts_,
             max_size=max(0, int(max_size)),
             case_insensitive=case_insensitive,
+            _folders=tuple(fold(f) for f in folders_),
+            _globs=globs,
+            _exts=tuple("." + fold(e) for e in exts_),
         )
 
     def _fold(self, text: str) -> str:
@@ -57,9 +71,10 @@ class Filters:
 
     def excluded_folder(self, path: str) -> str | None:
         """The excluded folder that `path` is, or lies under; None when it is not excluded."""
+        if not self.folders:
+            return None
         path = self._fold(_clean_folder(path))
-        for folder in self.folders:
-            f = self._fold(folder)
+        for folder, f in zip(self.folders, self._folders, strict=True):
             if path == f or path.startswith(f + "/"):
                 return folder
         return None
@@ -69,18 +84,20 @@ class Filters:
         folder = self.excluded_folder("/".join(parts))
         if folder is not None:
             return f"the folder {folder!r} is excluded from this task (selective sync)"
-        for i, name in enumerate(parts):
-            folded = self._fold(name)
-            for pattern in self.names:
-                if fnmatchcase(folded, self._fold(pattern)):
+        if self._globs is not None:
+            for i, name in enumerate(parts):
+                folded = self._fold(name)
+                if self._globs.match(folded):
+                    pattern = next(p for p in self.names if fnmatchcase(folded, self._fold(p)))
                     what = "file" if i == len(parts) - 1 and not is_dir else "folder"
                     return f"the {what} name {name!r} matches the excluded name {pattern!r}"
         if is_dir or not parts:
             return None
-        name = self._fold(parts[-1])
-        for ext in self.exts:
-            if name.endswith("." + self._fold(ext)):
-                return f"the extension .{ext} is excluded from this task"
+        if self._exts:
+            name = self._fold(parts[-1])
+            for ext, suffix in zip(self.exts, self._exts, strict=True):
+                if name.endswith(suffix):
+                    return f"the extension .{ext} is excluded from this task"
         if self.max_size and size is not None and size > self.max_size:
             return f"the file is larger than this task's maximum file size ({size:,} > {self.max_size:,} bytes)"
         return None

@@ -49,6 +49,7 @@ RESERVED_NAMES = (
     "ActiveBackupForGSuite",
 )
 _RESERVED_FOLDED = frozenset(n.casefold() for n in RESERVED_NAMES)
+_FORBIDDEN_SET = frozenset(FORBIDDEN_CHARACTERS)
 
 # Note 6: "The folder or file in the @tmp folder of the root folder."
 # Only the task's top level: "@tmp/x" is skipped, "a/@tmp/x" is synced.
@@ -79,14 +80,15 @@ def name_reason(name: str, encodable: frozenset[str] = frozenset()) -> str | Non
     """
     if name in NOT_NAMES:
         return f"{name!r} is not a file or folder name"
-    for ch in FORBIDDEN_CHARACTERS:
-        if ch in name and ch not in encodable:
-            return f"the name {name!r} contains the character {ch!r}, which is never synced"
-    if is_nfd(name):
+    if not _FORBIDDEN_SET.isdisjoint(name):
+        for ch in FORBIDDEN_CHARACTERS:
+            if ch in name and ch not in encodable:
+                return f"the name {name!r} contains the character {ch!r}, which is never synced"
+    if not name.isascii() and is_nfd(name):
         return f"the name {name!r} contains NFD (decomposed Unicode) characters"
-    for prefix in FORBIDDEN_PREFIXES:
-        if name.startswith(prefix):
-            return f"names starting with {prefix!r} are never synced"
+    if name.startswith(FORBIDDEN_PREFIXES):
+        prefix = next(p for p in FORBIDDEN_PREFIXES if name.startswith(p))
+        return f"names starting with {prefix!r} are never synced"
     if name.casefold() in _RESERVED_FOLDED:
         return f"{name!r} is a system file or folder that is never synced"
     if len(name) > MAX_NAME_CHARS:

@@ -198,7 +198,9 @@ path_limit("azure", 1024)
 #   suffix, which makes it too long for Azure, though the local name is fine.)
 case("azure", "n" * 255, F, 1, "sync")
 case("azure", "n" * 249 + ".", F, 1, "skip")
-case("local", "n" * 249 + ".", F, 1, "rename")
+case("webdav", "n" * 249 + ".", F, 1, "rename")
+case("local", "n" * 200 + ".", F, 1, "rename")  # a folder playing the cloud: 255 characters a stored name
+case("local", "n" * 249 + ".", F, 1, "skip")
 
 # For Backblaze B2 if:
 # • The folder or file name is .bzEmpty.
