@@ -1,0 +1,154 @@
+"""A stateful model test: random user operations on both sides interleaved with sync passes.
+
+After every pass: both sides are equal; every version that was new or changed since the previous pass still
+exists somewhere; a file deleted on one side and unchanged on the other stays deleted; a second pass does
+nothing. CI runs a bounded number of examples; `SKYSYNC_MODEL_EXAMPLES=2000 pytest tests/engine/test_model.py`
+runs a long one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
+
+from engine import manage
+from engine.config import Home, Task
+from engine.sync import run_pass
+
+EXAMPLES = int(os.environ.get("SKYSYNC_MODEL_EXAMPLES", "25"))
+DIRS = ["", "d0", "d0/e0"]
+FILES = ["f0", "f1.txt"]
+SIDES = ["local", "cloud"]
+
+
+def snapshot(root: str) -> dict[str, bytes | None]:
+    out: dict[str, bytes | None] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        rel = os.path.relpath(dirpath, root)
+        for d in dirnames:
+            out[os.path.normpath(os.path.join(rel, d))] = None
+        for f in filenames:
+            with open(os.path.join(dirpath, f), "rb") as fh:
+                out[os.path.normpath(os.path.join(rel, f))] = fh.read()
+    return out
+
+
+class SyncModel(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tmp = tempfile.mkdtemp(prefix="skysync-model-")
+        self.roots = {"local": os.path.join(self.tmp, "local"), "cloud": os.path.join(self.tmp, "cloud")}
+        for r in self.roots.values():
+            os.makedirs(r)
+        self.home = Home(os.path.join(self.tmp, "home"))
+        manage.add_connection(self.home, "c", "local", {"root": self.roots["cloud"]})
+        manage.add_task(self.home, Task("t", "c", self.roots["local"], "/"))
+        self.home.save()
+        self.counter = itertools.count(1)
+        self.synced: dict[str, bytes | None] = {}
+
+    def teardown(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    @initialize()
+    def start(self) -> None:
+        pass
+
+    def _path(self, side: str, rel: str) -> str:
+        return os.path.join(self.roots[side], rel)
+
+    @rule(side=st.sampled_from(SIDES), folder=st.sampled_from(DIRS), name=st.sampled_from(FILES))
+    def write(self, side: str, folder: str, name: str) -> None:
+        rel = os.path.join(folder, name)
+        path = self._path(side, rel)
+        if os.path.isdir(path):
+            return
+        parent = os.path.dirname(path)
+        if any(os.path.isfile(p) for p in _ancestors(self.roots[side], parent)):
+            return
+        os.makedirs(parent, exist_ok=True)
+        n = next(self.counter)
+        with open(path, "wb") as f:
+            f.write(f"{side}:{rel}:v{n}".encode() * (1 + n % 3))
+        os.utime(path, (1_700_000_000 + n, 1_700_000_000 + n))
+
+    @rule(folder=st.sampled_from(DIRS), name=st.sampled_from(FILES))
+    def write_both(self, folder: str, name: str) -> None:
+        """The same file edited on both sides between two passes: the case conflicts are made of."""
+        self.write("local", folder, name)
+        self.write("cloud", folder, name)
+
+    @rule(side=st.sampled_from(SIDES), data=st.data())
+    def delete(self, side: str, data: st.DataObject) -> None:
+        files = [p for p, v in snapshot(self.roots[side]).items() if v is not None]
+        if files:
+            os.remove(self._path(side, data.draw(st.sampled_from(sorted(files)))))
+
+    @rule(side=st.sampled_from(SIDES), data=st.data(), folder=st.sampled_from(DIRS), name=st.sampled_from(FILES))
+    def rename(self, side: str, data: st.DataObject, folder: str, name: str) -> None:
+        files = [p for p, v in snapshot(self.roots[side]).items() if v is not None]
+        target = self._path(side, os.path.join(folder, name))
+        if not files or os.path.exists(target) or not os.path.isdir(os.path.dirname(target)):
+            return
+        os.rename(self._path(side, data.draw(st.sampled_from(sorted(files)))), target)
+
+    @rule(side=st.sampled_from(SIDES), folder=st.sampled_from(DIRS[1:]))
+    def mkdir(self, side: str, folder: str) -> None:
+        path = self._path(side, folder)
+        if not any(os.path.isfile(p) for p in [path, *_ancestors(self.roots[side], path)]):
+            os.makedirs(path, exist_ok=True)
+
+    @rule(side=st.sampled_from(SIDES), folder=st.sampled_from(DIRS[1:]))
+    def rmtree(self, side: str, folder: str) -> None:
+        path = self._path(side, folder)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+
+    @rule()
+    def sync(self) -> None:
+        before = {side: snapshot(root) for side, root in self.roots.items()}
+        result = run_pass(Home(self.home.path), "t", force=True, hostname="model")
+        assert result.exit_code == 0, result
+        after_local = snapshot(self.roots["local"])
+        after_cloud = snapshot(self.roots["cloud"])
+        assert after_local == after_cloud, "the two sides did not converge"
+
+        surviving = {v for v in after_local.values() if v is not None}
+        for side, tree in before.items():
+            for path, content in tree.items():
+                if content is not None and content != self.synced.get(path):
+                    assert content in surviving, f"{side} version of {path} was lost"
+
+        for path, content in self.synced.items():
+            if content is None:
+                continue
+            for gone, other in (("local", "cloud"), ("cloud", "local")):
+                if path not in before[gone] and before[other].get(path) == content:
+                    assert after_local.get(path) != content, f"{path}, deleted on the {gone} side, came back"
+
+        again = run_pass(Home(self.home.path), "t", force=True, hostname="model")
+        assert again.summary == {}, f"a second pass still had work: {again.summary}"
+        self.synced = after_local
+
+
+def _ancestors(root: str, path: str) -> list[str]:
+    out = []
+    while len(path) > len(root):
+        out.append(path)
+        path = os.path.dirname(path)
+    return out
+
+
+SyncModel.TestCase.settings = settings(
+    max_examples=EXAMPLES,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+test_sync_model = SyncModel.TestCase
