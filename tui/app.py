@@ -55,6 +55,7 @@ class SkysyncApp(App[int]):
         hostname: str | None = None,
         timezone: tzinfo | None = None,
         steady: bool = False,
+        home_label: str | None = None,
     ) -> None:
         super().__init__()
         self.home_path = home_path
@@ -66,7 +67,7 @@ class SkysyncApp(App[int]):
         self.steady = steady  # fixed screenshots: no cursor blink, no animation
         if steady:
             self.animation_level = "none"
-        self.sub_title = f"{hostname or socket.gethostname().split('.')[0]} · {home_path}"
+        self.sub_title = f"{hostname or socket.gethostname().split('.')[0]} · {home_label or home_path}"
         self.status: dict[str, Any] = {"connections": {}, "tasks": {}}
         self.records: deque[LogRecord] = deque(maxlen=self._records_cap())
         self.transfers: dict[tuple[str, str], dict[str, Any]] = {}
@@ -85,8 +86,18 @@ class SkysyncApp(App[int]):
         return MainScreen()
 
     @property
-    def main(self) -> MainScreen:
-        return next(s for s in self.screen_stack if isinstance(s, MainScreen))
+    def main(self) -> MainScreen | None:
+        """The main screen, or None while the app starts or closes (workers can finish then)."""
+        try:
+            stack = self.screen_stack
+        except Exception:
+            return None
+        return next((s for s in stack if isinstance(s, MainScreen)), None)
+
+    def refresh_main(self) -> None:
+        main = self.main
+        if main is not None and main.is_mounted:
+            main.refresh_view()
 
     def on_mount(self) -> None:
         self._load_history()
@@ -120,6 +131,9 @@ class SkysyncApp(App[int]):
         if event.state != WorkerState.SUCCESS:
             return
         if group == "engine-start":
+            if not event.worker.result:
+                self.notify(f"Background sync is off: {self.host.fallback_reason}. Sync now still works.",
+                            severity="warning", timeout=8)
             self.poll_status()
         elif group == "history":
             older = list(event.worker.result or [])
@@ -128,8 +142,7 @@ class SkysyncApp(App[int]):
             self._refresh_log_screen(refill=True)
         elif group == "status":
             self.status = event.worker.result or self.status
-            if isinstance(self.screen, MainScreen) or self.screen_stack:
-                self.main.refresh_view()
+            self.refresh_main()
             if not self._stopping:
                 self.set_timer(self.poll_interval, self.poll_status)
 
@@ -141,7 +154,7 @@ class SkysyncApp(App[int]):
     def config_changed(self) -> None:
         self.records = deque(self.records, maxlen=self._records_cap())
         self.engine_call("reload")
-        self.main.refresh_view()
+        self.refresh_main()
         self.poll_status()
 
     def sync_now(self, tasks: list[str]) -> None:
@@ -190,8 +203,7 @@ class SkysyncApp(App[int]):
                 screen.refill() if refill else screen.append(batch)
 
     def on_transfer_updated(self, _message: TransferUpdated) -> None:
-        if self.screen_stack:
-            self.main.refresh_view()
+        self.refresh_main()
 
     def on_pass_changed(self, message: PassChanged) -> None:
         if message.finished and not message.ok and message.error:
@@ -239,6 +251,8 @@ class SkysyncApp(App[int]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         main = self.main
+        if main is None:
+            return
         commands = [
             ("New connection", "Create a connection with the wizard", "new_connection"),
             ("New sync task", "Pair a local folder with a remote folder", "new_task"),

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from engine.config import Home
+from engine.errors import SkysyncError
 from engine.events import Event
 from tui import bridge
 
@@ -49,15 +50,24 @@ class EngineHost:
         self._syncing: set[str] = set()
         self._last: dict[str, dict[str, Any]] = {}
         self._unsubscribe: Callable[[], None] | None = None
+        self.fallback_reason = ""
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> bool:
-        """Start the engine service; False when it is not available (the fallback mode is used)."""
+        """Start the engine service; False when it cannot run here (passes then run on demand).
+
+        That happens when another engine (`skysync run`) already holds this home: each pass still takes the
+        task's lock, so the two never sync the same task at once.
+        """
         try:
             engine = self._factory(self.home_path)
             self._unsubscribe = engine.subscribe(self._emit)
             engine.start()
-        except NotImplementedError:
+        except (NotImplementedError, SkysyncError) as exc:
+            if self._unsubscribe is not None:
+                self._unsubscribe()
+                self._unsubscribe = None
+            self.fallback_reason = str(exc) or "the engine service is not available"
             return False
         self._engine = engine
         self._running = True

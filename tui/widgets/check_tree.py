@@ -192,8 +192,9 @@ class CheckTree(FolderTree):
         *,
         id: str | None = None,
     ) -> None:
-        super().__init__(label, lister, id=id)
+        # set before Tree.__init__, which already renders the root label
         self.excluded: set[str] = {e.strip("/") for e in excluded if e.strip("/")}
+        super().__init__(label, lister, id=id)
 
     def action_toggle_check(self) -> None:
         node = self.cursor_node

@@ -23,7 +23,10 @@ BADGES = {
     "swift": "SW",
     "webdav": "DAV",
 }
+# The engine's words for a connection, in the product's words.
+DISPLAY = {"ok": "up to date", "idle": "up to date"}
 STATE_STYLE = {
+    "connecting": "cyan",
     "up to date": "green",
     "idle": "green",
     "syncing": "cyan",
@@ -39,7 +42,8 @@ def badge(kind: str) -> str:
 
 
 def state_text(state: str) -> Text:
-    return Text(state, STATE_STYLE.get(state, ""))
+    shown = DISPLAY.get(state, state)
+    return Text(shown, STATE_STYLE.get(shown, ""))
 
 
 class ConnectionList(OptionList):

@@ -1,0 +1,293 @@
+"""Every flow of the issue driven through the keyboard with Pilot, asserting on what was saved and shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Label, OptionList, RadioSet, Static
+
+from engine.config import Connection, Home, Task
+from tests.tui.helpers import FakeEngine, text_of, wait_for, write_tree
+from tui.app import SkysyncApp
+from tui.screens.connection_wizard import AdvancedStep, ConnectionForm, ProviderStep
+from tui.screens.dialogs import ConfirmScreen
+from tui.screens.filters import FileFilterScreen
+from tui.screens.help import HelpScreen
+from tui.screens.log import LogScreen
+from tui.screens.main import MainScreen
+from tui.screens.selective_sync import SelectiveSyncScreen
+from tui.screens.settings import SettingsScreen
+from tui.screens.task_wizard import TaskForm
+from tui.widgets.check_tree import CheckTree
+from tui.widgets.fields import Field
+from tui.widgets.schedule_grid import ScheduleGrid
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def home_dir(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    return home
+
+
+def make_app(home: Path, engine: FakeEngine | None = None, *, start_engine: bool = True) -> SkysyncApp:
+    fake = engine or FakeEngine({"connections": {}, "tasks": {}})
+    return SkysyncApp(str(home), engine_factory=lambda _p: fake, start_engine=start_engine, steady=True,
+                      hostname="test", poll_interval=0.2)
+
+
+def with_connection(home: Path, cloud: Path, *, task: Task | None = None) -> Home:
+    cloud.mkdir(exist_ok=True)
+    h = Home(str(home))
+    h.put_connection(Connection("cloud", "local", {"root": str(cloud)}), {})
+    if task is not None:
+        h.put_task(task)
+    h.save()
+    return Home(str(home))
+
+
+async def type_into(pilot, selector: str, text: str) -> None:  # type: ignore[no-untyped-def]
+    """Focus a field and fill it; the last character is typed as a key press, the rest set at once (speed)."""
+    field = pilot.app.screen.query_one(selector, Field)
+    field.focus()
+    await pilot.pause()  # focusing selects the old text; replace it after that
+    field.value = text[:-1]
+    field.cursor_position = len(field.value)
+    await pilot.press(text[-1] if text[-1] != "/" else "slash")
+
+
+async def test_create_local_connection_through_the_wizard(home_dir: Path, tmp_path: Path) -> None:
+    cloud = tmp_path / "cloud"
+    cloud.mkdir()
+    app = make_app(home_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, ProviderStep), what="provider step")
+        kinds = [o.id for o in app.screen.query_one(OptionList).options]
+        assert kinds[0] == "local" and "s3" in kinds  # every registered kind is offered
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConnectionForm), what="form")
+        await type_into(pilot, "#name", "mycloud")
+        await type_into(pilot, "#opt-root", str(cloud / "missing"))
+        await pilot.press("ctrl+n")  # Next runs the connection test first: the folder does not exist
+        status = app.screen.query_one("#form-status", Label)
+        await wait_for(pilot, lambda: "failed" in text_of(status), what="failed test")
+        assert "does not exist" in text_of(status)
+        await type_into(pilot, "#opt-root", str(cloud))
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: isinstance(app.screen, AdvancedStep), what="advanced step")
+        await type_into(pilot, "#polling", "90000")  # above 86,400: refused
+        await pilot.press("ctrl+s")
+        assert isinstance(app.screen, AdvancedStep)
+        assert "86,400" in text_of(app.screen.query_one("#form-status", Label))
+        await type_into(pilot, "#polling", "3600")
+        await type_into(pilot, "#upload-limit", "250")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="back on main")
+        conn = Home(str(home_dir)).connection("mycloud")
+        assert (conn.provider, conn.options["root"], conn.polling_period, conn.upload_limit) == (
+            "local", str(cloud), 3600, 250)
+
+        # the same credential again is refused with the engine's message, before any test runs
+        await pilot.press("n", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConnectionForm), what="form again")
+        await type_into(pilot, "#name", "again")
+        await type_into(pilot, "#opt-root", str(cloud))
+        await pilot.press("ctrl+n")
+        assert isinstance(app.screen, ConnectionForm)
+        assert "already uses this credential" in text_of(app.screen.query_one("#form-status", Label))
+        await pilot.press("escape")
+        assert not Home(str(home_dir)).has_connection("again")
+
+
+async def test_create_task_with_direction_and_an_excluded_folder(home_dir: Path, tmp_path: Path) -> None:
+    local = tmp_path / "local"
+    write_tree(local, {"keep/a.txt": b"a", "skip/b.txt": b"b", "zeta/c.txt": b"c"})
+    with_connection(home_dir, tmp_path / "cloud")
+    app = make_app(home_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, TaskForm), what="task form")
+        await type_into(pilot, "#name", "docs")
+        await type_into(pilot, "#local", str(local))
+        await type_into(pilot, "#remote", "/docs")
+        app.screen.query_one("#direction", RadioSet).focus()
+        await pilot.press("down", "enter")  # "Upload local changes only"
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: isinstance(app.screen, SelectiveSyncScreen), what="selective sync step")
+        tree = app.screen.query_one(CheckTree)
+        await wait_for(pilot, lambda: len(tree.root.children) == 3, what="local folders listed")
+        assert [str(c.label) for c in tree.root.children] == ["keep", "skip", "zeta"]
+        await pilot.press("down", "down", "space")  # the cursor starts on the root
+        assert tree.excluded == {"skip"}
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: Home(str(home_dir)).has_task("docs"), what="task saved")
+    task = Home(str(home_dir)).task("docs")
+    assert (task.direction, task.remote, task.exclude_folders) == ("upload", "/docs", ["skip"])
+    assert task.local == str(local.resolve())
+
+
+async def test_sync_now_shows_files_arriving_and_log_lines(home_dir: Path, tmp_path: Path) -> None:
+    local, cloud = tmp_path / "local", tmp_path / "cloud"
+    write_tree(local, {"a.txt": b"alpha", "sub/b.txt": b"beta"})
+    with_connection(home_dir, cloud, task=Task("t1", "cloud", str(local), "/", direction="upload"))
+    app = make_app(home_dir, start_engine=False)  # passes on demand through engine.sync
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: (cloud / "sub" / "b.txt").exists(), what="files in the cloud")
+        assert (cloud / "a.txt").read_bytes() == b"alpha"
+        await wait_for(pilot, lambda: any(r.kind == "uploaded" for r in app.records), what="log records")
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), what="log screen")
+        table = app.screen.query_one("#log-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count >= 2, what="log rows")
+        paths = {table.get_row_at(i)[3] for i in range(table.row_count)}
+        assert {"a.txt", "sub/b.txt"} <= paths
+        await type_into(pilot, "#log-search", "sub/")
+        await wait_for(pilot, lambda: table.row_count == 1, what="search filter")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="main again")
+        overview = text_of(app.screen.query_one("#overview-status", Static))
+        await wait_for(pilot, lambda: "last pass" in text_of(app.screen.query_one("#overview-status", Static)),
+                       what="last pass shown")
+        del overview
+
+
+async def test_real_engine_syncs_and_stops_cleanly_on_quit(home_dir: Path, tmp_path: Path) -> None:
+    local, cloud = tmp_path / "local", tmp_path / "cloud"
+    write_tree(local, {"x.bin": b"x" * 1000})
+    with_connection(home_dir, cloud, task=Task("t1", "cloud", str(local), "/"))
+    app = SkysyncApp(str(home_dir), steady=True, hostname="test", poll_interval=0.2)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.host.running, what="engine started")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: (cloud / "x.bin").exists(), timeout=20, what="file synced by the engine")
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: not app.host.running, what="engine stopped")
+    assert not [p for p in cloud.rglob("*") if p.name != "x.bin"]  # no temporary file left behind
+
+
+async def test_edit_filters_with_live_preview(home_dir: Path, tmp_path: Path) -> None:
+    local = tmp_path / "local"
+    write_tree(local, {"a.tmp": b"1", "b.TMP": b"2", "c.txt": b"3", "big.iso": b"4" * 5000, "Thumbs.db": b"5"})
+    with_connection(home_dir, tmp_path / "cloud", task=Task("t1", "cloud", str(local), "/"))
+    app = make_app(home_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2", "f")
+        await wait_for(pilot, lambda: isinstance(app.screen, FileFilterScreen), what="filter screen")
+        screen = app.screen
+        await type_into(pilot, "#exts", "tmp")
+        await type_into(pilot, "#names", "thumbs*")
+        await type_into(pilot, "#max-size", "4K")
+        await wait_for(pilot, lambda: screen.last_preview is not None and screen.last_preview.excluded == 2,
+                       what="case-sensitive preview")
+        assert screen.last_preview is not None and screen.last_preview.by_rule == {
+            ".tmp": 1, "thumbs*": 0, "> 4,096 bytes": 1}
+        screen.query_one("#case").focus()
+        await pilot.press("space")  # case-insensitive: b.TMP and Thumbs.db now match too
+        await wait_for(pilot, lambda: screen.last_preview is not None and screen.last_preview.excluded == 4,
+                       what="case-insensitive preview")
+        assert "4 of 5" in text_of(screen.query_one("#preview", Static))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="saved")
+    task = Home(str(home_dir)).task("t1")
+    assert (task.exclude_exts, task.exclude_names, task.max_size, task.case_insensitive) == (
+        ["tmp"], ["thumbs*"], 4096, True)
+
+
+async def test_schedule_cells_toggled_from_the_keyboard_are_saved(home_dir: Path, tmp_path: Path) -> None:
+    with_connection(home_dir, tmp_path / "cloud")
+    app = make_app(home_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        grid = app.screen.query_one(ScheduleGrid)
+        assert grid.has_focus
+        await pilot.press("space")  # Monday 00:00 off
+        await pilot.press("down", "right", "shift+right", "shift+right", "shift+down", "space")  # Tue+Wed 1-3h off
+        await pilot.press("down", "down", "d")  # Friday: the whole day off
+        await pilot.press("h")  # hour 3 across the week: some cells are off, so all turn on
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: Home(str(home_dir)).connection("cloud").schedule != "1" * 168, what="saved")
+    expected = ["1"] * 168
+    expected[0] = "0"
+    for day in (1, 2):
+        for hour in (1, 2, 3):
+            expected[day * 24 + hour] = "0"
+    for hour in range(24):
+        expected[4 * 24 + hour] = "0"
+    for day in range(7):
+        expected[day * 24 + 3] = "1"
+    assert Home(str(home_dir)).connection("cloud").schedule == "".join(expected)
+
+
+async def test_settings_refuse_bad_values(home_dir: Path, tmp_path: Path) -> None:
+    with_connection(home_dir, tmp_path / "cloud")
+    app = make_app(home_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("comma")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), what="settings")
+        for bad in ("4", "100001", "lots"):
+            await type_into(pilot, "#log-max-records", bad)
+            await pilot.press("ctrl+s")
+            assert isinstance(app.screen, SettingsScreen)
+            assert "Maximum log records" in text_of(app.screen.query_one("#form-status", Label))
+        await type_into(pilot, "#log-max-records", "500")
+        await type_into(pilot, "#database-path", "relative/state.db")  # the engine's own rule refuses it
+        await pilot.press("ctrl+s")
+        assert "absolute path" in text_of(app.screen.query_one("#form-status", Label))
+        assert Home(str(home_dir)).setting("log-max-records") == 10_000  # nothing saved so far
+        await type_into(pilot, "#database-path", str(tmp_path / "db" / "state.db"))
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="saved")
+    home = Home(str(home_dir))
+    assert home.setting("log-max-records") == 500
+    assert home.setting("database-path") == str(tmp_path / "db" / "state.db")
+
+
+async def test_unlink_task_confirms_that_files_stay(home_dir: Path, tmp_path: Path) -> None:
+    local = tmp_path / "local"
+    write_tree(local, {"a.txt": b"a"})
+    with_connection(home_dir, tmp_path / "cloud", task=Task("t1", "cloud", str(local), "/"))
+    app = make_app(home_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2", "u")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        assert "Files stay on both sides" in text_of(app.screen.query_one(".dialog-body", Static))
+        await pilot.press("n")  # cancelled: nothing changes
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="main")
+        assert Home(str(home_dir)).has_task("t1")
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not Home(str(home_dir)).has_task("t1"), what="unlinked")
+    assert (local / "a.txt").exists()
+
+
+async def test_pause_resume_remove_connection_help_and_quit(home_dir: Path, tmp_path: Path) -> None:
+    local = tmp_path / "local"
+    local.mkdir()
+    with_connection(home_dir, tmp_path / "cloud", task=Task("t1", "cloud", str(local), "/"))
+    fake = FakeEngine({"connections": {}, "tasks": {}})
+    app = make_app(home_dir, fake)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2", "p")
+        await wait_for(pilot, lambda: ("pause_task", ("t1",)) in fake.calls, what="engine paused the task")
+        assert Home(str(home_dir)).task("t1").paused
+        await pilot.press("p")
+        await wait_for(pilot, lambda: ("resume_task", ("t1",)) in fake.calls, what="resumed")
+        assert not Home(str(home_dir)).task("t1").paused
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+        keys = app.screen.query_one("#help-keys", DataTable)
+        actions = {keys.get_row_at(i)[1] for i in range(keys.row_count)}
+        assert {"New conn", "Unlink task", "Dry-run preview", "File filter"} <= actions
+        await pilot.press("escape", "x")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="remove confirmation")
+        assert "No file is deleted" in text_of(app.screen.query_one(".dialog-body", Static))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not Home(str(home_dir)).has_connection("cloud"), what="removed")
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: ("stop", ()) in fake.calls, what="engine stopped on quit")
