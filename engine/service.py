@@ -37,7 +37,7 @@ from engine import schedule as sched
 from engine.config import Connection, Home, Task
 from engine.errors import GuardError, LockedError, UsageError
 from engine.events import Event, LogRecord, PassFinished, TransferProgress
-from engine.poll import ChangeFeed, PollTimer, poll_once
+from engine.poll import ChangeFeed, PollTimer, clamp_period, poll_once
 from engine.providers.base import AuthError, Provider, ProviderError
 from engine.throttle import TokenBucket
 
@@ -390,9 +390,18 @@ class Engine:
                     with contextlib.suppress(Exception):
                         c.provider.close()
         for name, conn in conns.items():
+            if clamp_period(conn.polling_period) != conn.polling_period:
+                # A hand-edited config.toml bypasses the CLI's check: say so, and keep within the spec's bounds.
+                for t in home.tasks(name):
+                    self._info(
+                        t.name,
+                        f"connection '{name}': polling_period {conn.polling_period} s is outside 10..86400; "
+                        f"using {clamp_period(conn.polling_period):g} s",
+                        kind="error",
+                    )
             run = self._conns.get(name)
             if run is None:
-                timer = PollTimer(conn.polling_period, next_due=now + conn.polling_period)
+                timer = PollTimer(conn.polling_period, next_due=now + clamp_period(conn.polling_period))
                 run = _ConnRun(
                     conn,
                     TokenBucket(conn.upload_limit * 1024),
