@@ -15,6 +15,8 @@ from engine.policy import PathPolicy, Verdict
 
 def _verdict(policy: PathPolicy, path: str, size: int | None) -> Verdict:
     is_dir = path.endswith("/")
+    while path.startswith("./"):  # "./notes." as a shell completes it is the task-relative "notes."
+        path = path[2:]
     return policy.check(path, is_dir, None if is_dir else size)
 
 

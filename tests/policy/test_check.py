@@ -49,3 +49,18 @@ def test_unknown_kind_is_a_usage_error_with_one_line() -> None:
 def test_negative_size_is_a_usage_error() -> None:
     with pytest.raises(UsageError):
         policy_check("local", ["a"], -1, {})
+
+
+def test_a_leading_dot_slash_is_the_task_root() -> None:
+    assert policy_check("local", ["./a.txt", "./.DS_Store"], None, {}) == (
+        ["./a.txt: syncs", "./.DS_Store: skipped: '.DS_Store' is a system file or folder that is never synced"],
+        1,
+    )
+
+
+def test_option_help_for_the_lead_s_option_specs() -> None:
+    from engine.policy import policy_option_help
+
+    assert set(policy_option_help("onedrive")) == {"encode_names", "max_file_size_gb"}
+    assert set(policy_option_help("s3")) == {"encode_names", "preset"}
+    assert set(policy_option_help("gcs")) == {"encode_names"}
