@@ -117,14 +117,24 @@ def run_pass(
     force: bool = False,
     on_event: Callable[[Event], None] | None = None,
     cancel: threading.Event | None = None,
-    buckets: tuple[TokenBucket | None, TokenBucket | None] = (None, None),
+    buckets: tuple[TokenBucket | None, TokenBucket | None] | None = None,
     provider: Provider | None = None,
     fs: FileSystem | None = None,
     hostname: str | None = None,
     clock: Callable[[], float] = time.time,
 ) -> PassResult:
-    """One pass of `task_name`. Guards raise GuardError/LockedError before anything changes."""
+    """One pass of `task_name`. Guards raise GuardError/LockedError before anything changes.
+
+    `buckets` (upload, download) are the connection's shared traffic limits; a long-running engine passes its
+    own so all passes of a connection share them, a one-off pass makes them from the connection's settings.
+    """
     task = home.task(task_name)
+    if buckets is None:
+        conn = home.connection(task.connection)
+        buckets = (
+            TokenBucket(conn.upload_limit * 1024) if conn.upload_limit else None,
+            TokenBucket(conn.download_limit * 1024) if conn.download_limit else None,
+        )
     lock = contextlib.nullcontext() if dry_run else TaskLock(home, task_name)
     with lock:
         db = StateDB(home.setting("database-path"))
@@ -199,6 +209,8 @@ def _run(
     for tmp in temps:  # left behind by a killed pass; never user data
         with contextlib.suppress(OSError):
             os.unlink(tree.abspath(tmp))
+    with contextlib.suppress(ProviderError):
+        provider.clean_interrupted(task.remote_folder)
     _log_skips(db, task_id, task.name, the_plan, clock, emit)
 
     executor = Executor(

@@ -204,6 +204,14 @@ class Provider(ABC):
     def rmdir(self, path: str) -> None:
         """Remove folder `path` if it is empty (or only its marker); a missing folder is not an error."""
 
+    def clean_interrupted(self, folder: str) -> int:
+        """Remove what interrupted uploads left under `folder` (temporary files, unfinished multipart uploads).
+
+        Called by the engine at the start of a pass, while it holds the task's lock, after listing `folder`.
+        Returns how many leftovers were removed.
+        """
+        return 0
+
     def file_hash(self, path: str) -> str | None:
         """The hash of one file, for providers whose listings do not carry it; None when unknown."""
         return None

@@ -62,6 +62,7 @@ class LocalProvider(Provider):
     def __init__(self, options: Mapping[str, str], fs: FileSystem | None = None) -> None:
         super().__init__(options)
         self.tree = LocalTree(os.path.expanduser(self.options["root"]), fs)
+        self._temps: dict[str, list[str]] = {}  # folder -> temporary files seen by its last listing
 
     @classmethod
     def validate_options(cls, options: Mapping[str, str]) -> None:
@@ -84,8 +85,10 @@ class LocalProvider(Provider):
         if not sub.exists():
             raise ContainerNotFound(f"the remote folder /{folder} does not exist")
         errors: list[tuple[str, OSError]] = []
-        for e in sub.scan(on_error=lambda p, exc: errors.append((p, exc))):
+        temps: list[str] = []
+        for e in sub.scan(on_error=lambda p, exc: errors.append((p, exc)), on_temp=temps.append):
             yield _entry(e)
+        self._temps[folder] = temps
         if errors:
             path, exc = errors[0]
             raise _translate(exc, f"listing /{folder}/{path}".replace("//", "/"))
@@ -134,6 +137,16 @@ class LocalProvider(Provider):
                 raise ProviderError(f"removing folder /{path}: it is not empty")
         except OSError as exc:
             raise _translate(exc, f"removing folder /{path}") from None
+
+    def clean_interrupted(self, folder: str) -> int:
+        removed = 0
+        for rel in self._temps.pop(folder, []):
+            try:
+                os.unlink(os.path.join(self.tree.abspath(folder), *rel.split("/")))
+                removed += 1
+            except OSError:
+                pass
+        return removed
 
     def file_hash(self, path: str) -> str | None:
         h = hashlib.md5()
