@@ -1,0 +1,286 @@
+"""`gcs`: Google Cloud Storage through the official google-cloud-storage client.
+
+Objects are flat names in a bucket; an empty folder is a zero-byte object named "folder/" (the Cloud
+Console's own convention), reported as its folder. The hash is the object's MD5 (spec note 5: composite
+objects, which only have a CRC32C, are reported without a hash), the revision its generation, and the mtime
+lives in custom metadata because GCS only knows the upload time. Uploads never enable object versioning
+(spec note 14); the storage class applies to every object written (Nearline and Coldline charge early
+deletion, spec note 13: the wizard warns about it).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from engine.providers.base import (
+    AuthError,
+    Capabilities,
+    ContainerNotFound,
+    HashKind,
+    InvalidOption,
+    MtimeMode,
+    NetworkError,
+    NotFound,
+    OptionSpec,
+    PermissionDenied,
+    Provider,
+    ProviderError,
+    QuotaExceeded,
+    RemoteEntry,
+    TransientError,
+)
+
+if TYPE_CHECKING:
+    from google.cloud.storage import Bucket
+
+MTIME_KEY = "mtime"
+STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE")
+# The client retries transient failures for up to 120 s by default; the engine retries failed items itself,
+# so keep each call's own retrying short.
+RETRY_SECONDS = 5.0
+EARLY_DELETION_WARNING = (
+    "Nearline and Coldline storage are meant for data that rarely changes: editing or deleting a file soon "
+    "after upload may incur early deletion charges."
+)
+
+
+def _translate(exc: Exception, what: str) -> ProviderError:
+    import requests
+    from google.api_core import exceptions as gexc
+    from google.auth import exceptions as auth_exc
+
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, auth_exc.RefreshError | gexc.Unauthorized):
+        return AuthError(f"{what}: the service account credentials were refused")
+    if isinstance(exc, auth_exc.TransportError | requests.ConnectionError | requests.Timeout):
+        return NetworkError(f"{what}: Google Cloud Storage could not be reached")
+    if isinstance(exc, gexc.RetryError):
+        cause = exc.cause
+        if cause is not None and not isinstance(cause, gexc.RetryError):
+            return _translate(cause, what) if isinstance(cause, Exception) else ProviderError(what)
+        return NetworkError(f"{what}: Google Cloud Storage did not answer in time")
+    if isinstance(exc, gexc.NotFound):
+        return NotFound(f"{what}: not found")
+    if isinstance(exc, gexc.Forbidden):
+        return PermissionDenied(f"{what}: the service account is not allowed to do that")
+    if isinstance(exc, gexc.RequestRangeNotSatisfiable | gexc.PreconditionFailed):
+        return TransientError(f"{what}: the object changed meanwhile")
+    if isinstance(exc, gexc.TooManyRequests | gexc.ServerError):
+        return TransientError(f"{what}: Google Cloud Storage is busy, try again later")
+    if isinstance(exc, gexc.GoogleAPICallError):
+        if exc.code == 413:
+            return QuotaExceeded(f"{what}: the object is too large")
+        return ProviderError(f"{what}: Google Cloud Storage answered {exc.code}")
+    if isinstance(exc, auth_exc.GoogleAuthError):
+        return AuthError(f"{what}: the service account credentials are not usable")
+    if isinstance(exc, OSError):
+        return NetworkError(f"{what}: {exc.strerror or type(exc).__name__}")
+    raise exc
+
+
+def _md5_hex(blob: Any) -> str | None:
+    # Composite objects have no MD5 (only a CRC32C, which the spec does not adopt).
+    return base64.b64decode(blob.md5_hash).hex() if blob.md5_hash and not blob.component_count else None
+
+
+def _mtime(blob: Any) -> float | None:
+    try:
+        return float((blob.metadata or {})[MTIME_KEY])
+    except (KeyError, ValueError):
+        return blob.updated.timestamp() if blob.updated is not None else None
+
+
+def _parents(rel: str) -> Iterator[str]:
+    parts = rel.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        yield "/".join(parts[:i])
+
+
+class GCSProvider(Provider):
+    kind = "gcs"
+    title = "Google Cloud Storage"
+    option_specs = (
+        OptionSpec("bucket", "the bucket to sync with", required=True),
+        OptionSpec("project", "project ID (default: the service account's project)"),
+        OptionSpec("credentials_file", "service-account JSON key file (copied into the secrets store)"),
+        OptionSpec("credentials_json", "the service-account JSON key itself", secret=True),
+        OptionSpec("endpoint", "API address (default: https://storage.googleapis.com)"),
+        OptionSpec(
+            "storage_class",
+            "storage class of uploaded files; " + EARLY_DELETION_WARNING,
+            choices=STORAGE_CLASSES,
+        ),
+    )
+    capabilities = Capabilities(
+        hash_kind=HashKind.MD5,
+        mtime_mode=MtimeMode.METADATA,
+        max_file_size=5 * 10**12,
+    )
+
+    def __init__(self, options: Mapping[str, str]) -> None:
+        super().__init__(options)
+        self._bucket_obj: Bucket | None = None
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, str]) -> None:
+        super().validate_options(options)
+        if not (options.get("credentials_json") or options.get("credentials_file") or options.get("endpoint")):
+            raise InvalidOption("option 'credentials_file' (a service-account JSON key) is required")
+        if options.get("credentials_json") or options.get("credentials_file"):
+            cls._service_account(options)
+
+    @staticmethod
+    def _service_account(options: Mapping[str, str]) -> dict[str, Any] | None:
+        text = options.get("credentials_json")
+        if not text and options.get("credentials_file"):
+            path = os.path.expanduser(options["credentials_file"])
+            try:
+                with open(path, encoding="utf-8") as f:
+                    text = f.read()
+            except OSError as exc:
+                raise InvalidOption(f"the credentials file {path} cannot be read: {exc.strerror}") from None
+        if not text:
+            return None
+        try:
+            info = json.loads(text)
+        except ValueError:
+            raise InvalidOption("the credentials are not valid JSON") from None
+        if not isinstance(info, dict) or info.get("type") != "service_account":
+            raise InvalidOption("the credentials are not a service-account JSON key")
+        return info
+
+    @classmethod
+    def identity(cls, options: Mapping[str, str]) -> str:
+        try:
+            info = cls._service_account(options) or {}
+        except InvalidOption:
+            info = {}
+        who = info.get("client_email") or options.get("endpoint", "")
+        return f"gcs:{who}"
+
+    # -- plumbing --------------------------------------------------------------------------------------------
+
+    def _retry(self) -> Any:
+        from google.cloud.storage.retry import DEFAULT_RETRY
+
+        return DEFAULT_RETRY.with_timeout(RETRY_SECONDS)
+
+    def _bucket(self) -> Bucket:
+        if self._bucket_obj is None:
+            from google.auth.credentials import AnonymousCredentials
+            from google.cloud import storage
+            from google.oauth2 import service_account
+
+            info = self._service_account(self.options)
+            try:
+                credentials: Any = (
+                    service_account.Credentials.from_service_account_info(info)
+                    if info is not None
+                    else AnonymousCredentials()  # an emulator or a public endpoint
+                )
+            except ValueError:
+                raise InvalidOption("the service-account key is malformed") from None
+            project = self.options.get("project") or (info or {}).get("project_id") or "-"
+            client_options = {"api_endpoint": self.options["endpoint"]} if self.options.get("endpoint") else None
+            client = storage.Client(project=project, credentials=credentials, client_options=client_options)
+            self._bucket_obj = client.bucket(self.options["bucket"])
+        return self._bucket_obj
+
+    def _blobs(self, prefix: str) -> Iterator[Any]:
+        try:
+            yield from self._bucket().list_blobs(prefix=prefix or None, retry=self._retry())
+        except Exception as exc:
+            from google.api_core.exceptions import NotFound as GNotFound
+
+            if isinstance(exc, GNotFound):
+                raise ContainerNotFound(f"bucket {self.options['bucket']} does not exist") from None
+            raise _translate(exc, f"listing /{prefix}") from None
+
+    def _entry(self, rel: str, blob: Any) -> RemoteEntry:
+        return RemoteEntry(rel, False, blob.size or 0, _mtime(blob), _md5_hex(blob), str(blob.generation))
+
+    # -- the contract ----------------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        for _ in self._blobs(""):
+            break
+
+    def list(self, folder: str) -> Iterator[RemoteEntry]:
+        folder = folder.strip("/")
+        prefix = folder + "/" if folder else ""
+        seen_dirs: set[str] = set()
+        found = False
+        for blob in self._blobs(prefix):
+            found = True
+            rel = blob.name[len(prefix) :]
+            for parent in _parents(rel):
+                if parent not in seen_dirs:
+                    seen_dirs.add(parent)
+                    yield RemoteEntry(parent, True)
+            if not rel or rel.endswith("/"):
+                continue  # the folder's own placeholder, or a placeholder already reported as a parent
+            yield self._entry(rel, blob)
+        if folder and not found:
+            raise ContainerNotFound(f"the remote folder /{folder} does not exist")
+
+    def download(self, path: str, out: BinaryIO) -> RemoteEntry:
+        try:
+            blob = self._bucket().get_blob(path, retry=self._retry())
+            if blob is None:
+                raise NotFound(f"reading /{path}: not found")
+            # Pin the generation we described, so the entry returned matches the bytes written. A fresh handle
+            # builds its own download URL rather than trusting the listed mediaLink (which emulators do not
+            # always percent-encode).
+            fresh = self._bucket().blob(path)
+            fresh.download_to_file(out, if_generation_match=blob.generation, retry=self._retry())
+        except Exception as exc:
+            raise _translate(exc, f"reading /{path}") from None
+        return self._entry(path, blob)
+
+    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+        blob = self._bucket().blob(path)
+        blob.metadata = {MTIME_KEY: repr(float(mtime))}
+        if self.options.get("storage_class"):
+            blob.storage_class = self.options["storage_class"]
+        try:
+            blob.upload_from_file(src, size=size, rewind=False, checksum="md5", retry=self._retry())
+        except Exception as exc:
+            raise _translate(exc, f"writing /{path}") from None
+        return self._entry(path, blob)
+
+    def delete(self, path: str) -> None:
+        from google.api_core.exceptions import NotFound as GNotFound
+
+        try:
+            self._bucket().delete_blob(path, retry=self._retry())
+        except GNotFound:
+            return
+        except Exception as exc:
+            raise _translate(exc, f"deleting /{path}") from None
+
+    def mkdir(self, path: str) -> RemoteEntry:
+        path = path.strip("/")
+        for _ in self._blobs(path + "/"):
+            return RemoteEntry(path, True)  # the folder already has content (or its placeholder)
+        try:
+            self._bucket().blob(path + "/").upload_from_string(b"", retry=self._retry())
+        except Exception as exc:
+            raise _translate(exc, f"creating folder /{path}") from None
+        return RemoteEntry(path, True)
+
+    def rmdir(self, path: str) -> None:
+        path = path.strip("/")
+        for blob in self._blobs(path + "/"):
+            if blob.name != path + "/":
+                raise ProviderError(f"removing folder /{path}: it is not empty")
+        self.delete(path + "/")
+
+    def close(self) -> None:
+        if self._bucket_obj is not None:
+            self._bucket_obj.client.close()
+            self._bucket_obj = None
