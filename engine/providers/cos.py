@@ -166,7 +166,7 @@ class COSProvider(Provider):
             adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=32)
             self._session.mount("http://", adapter)
             self._session.mount("https://", adapter)
-            self._client = CosS3Client(self._config(), retry=2, session=self._session)
+            self._client = CosS3Client(self._config(), retry=1, session=self._session)
         return self._client
 
     def _translate(self, exc: Exception, what: str) -> ProviderError:

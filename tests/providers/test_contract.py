@@ -119,7 +119,7 @@ def test_empty_folders_survive(provider: Provider) -> None:
 UNICODE_NAMES = [
     "Ünïcödé/日本語 ファイル.txt",
     "emoji 😀 smile.bin",
-    "spaces  and\ttab.txt",
+    "two  spaces and trailing dots...txt",
     "percent %20 plus+ amp& eq= q?.txt",
     "ελληνικά/кириллица.md",
 ]
