@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from engine.errors import SkysyncError, UsageError
@@ -472,11 +472,17 @@ COMMANDS = {
 }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, interactive: Callable[[str], int] | None = None) -> int:
+    """Run one command. `interactive(home)` starts the terminal app when no command is given; the console
+    script (tui.launch) passes it in, so the engine never imports the UI."""
     args = build_parser().parse_args(argv)
     try:
         if args.command is None:
-            return _run_tui(args)
+            if interactive is None:
+                raise UsageError("no command given and no terminal app in this build; see 'skysync --help'")
+            from engine.config import resolve_home
+
+            return interactive(resolve_home(args.home))
         return COMMANDS[args.command](args)
     except SkysyncError as exc:
         _err(str(exc))
@@ -494,16 +500,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         _err(f"unexpected {type(exc).__name__}: {exc}")
         return 2
-
-
-def _run_tui(args: argparse.Namespace) -> int:
-    from engine.config import resolve_home
-
-    try:
-        from tui.app import run_app
-    except ImportError:
-        raise UsageError("the terminal app is not available in this build; see 'skysync --help'") from None
-    return run_app(resolve_home(args.home))
 
 
 if __name__ == "__main__":

@@ -15,3 +15,14 @@ class GuardError(SkysyncError):
 
 class LockedError(SkysyncError):
     """Another pass of the same task (or another engine on the same home) is running: exit 2."""
+
+
+class ConnectionFailed(GuardError):
+    """The service failed before the pass could start (credentials, missing bucket, network): exit 2.
+
+    `cause` keeps the provider's error so a long-running engine can tell refused credentials from an outage.
+    """
+
+    def __init__(self, message: str, cause: Exception | None = None) -> None:
+        super().__init__(message)
+        self.cause = cause

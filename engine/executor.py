@@ -164,6 +164,8 @@ class Executor:
                 self._log("skipped", action.path, str(exc) or "changed during the pass; next pass will sync it")
                 return
             except ProviderError as exc:
+                if self.cancel.is_set():
+                    return  # whatever a stopped transfer raised, it is a cancellation, not a failure
                 if exc.retryable and attempt < RETRIES and not self.cancel.is_set():
                     time.sleep(delay * (1 + random.random() / 2))
                     delay *= 2
@@ -171,7 +173,8 @@ class Executor:
                 self._fail(action, str(exc))
                 return
             except OSError as exc:
-                self._fail(action, _os_message(exc))
+                if not self.cancel.is_set():
+                    self._fail(action, _os_message(exc))
                 return
 
     def _fail(self, action: Action, message: str) -> None:

@@ -43,14 +43,17 @@ def _provider(kind: str) -> type[Provider]:
 def _split_options(cls: type[Provider], options: Mapping[str, str]) -> tuple[dict, dict, dict]:
     """(provider options, secrets, common connection settings); unknown names are refused."""
     specs = {s.name: s for s in cls.option_specs}
+    policy_options = _policy_options(cls.kind)
     plain: dict[str, str] = {}
     secret: dict[str, str] = {}
     common: dict[str, str] = {}
     for key, value in options.items():
         if key in CONNECTION_COMMON:
             common[key] = value
+        elif key in policy_options and key not in specs:
+            plain[key] = value
         elif key not in specs:
-            known = ", ".join([*specs, *CONNECTION_COMMON])
+            known = ", ".join([*specs, *policy_options, *CONNECTION_COMMON])
             raise UsageError(f"unknown option '{key}' for provider '{cls.kind}' (known: {known})")
         elif specs[key].secret:
             if key.endswith("_file") and value:
@@ -64,6 +67,15 @@ def _split_options(cls: type[Provider], options: Mapping[str, str]) -> tuple[dic
         else:
             plain[key] = value
     return plain, secret, common
+
+
+def _policy_options(kind: str) -> dict[str, str]:
+    """Connection options read by the naming policy (e.g. encode_names), valid for every provider."""
+    try:
+        from engine.policy import policy_option_help
+    except ImportError:
+        return {}
+    return policy_option_help(kind)
 
 
 def _apply_common(conn: Connection, common: Mapping[str, str]) -> None:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from engine.config import Home, Task
-from engine.errors import GuardError, LockedError, UsageError
+from engine.errors import ConnectionFailed, GuardError, LockedError, UsageError
 from engine.events import Event, LogRecord, PassFinished, PassStarted
 from engine.executor import Executor
 from engine.localfs import FileSystem, LocalEntry, LocalTree, Skipped
@@ -195,7 +195,7 @@ def _run(
             db.pass_finished(task.name, False, {}, result.error)
         emit(PassFinished(task.name, {}, False, result.error))
         if isinstance(exc, ProviderError):
-            raise GuardError(str(exc)) from None
+            raise ConnectionFailed(str(exc), cause=exc) from None
         raise
 
     if dry_run:
@@ -345,6 +345,7 @@ def _policy_for(task: Task, provider: Provider) -> PathPolicy:
     return PathPolicy(
         provider.kind,
         provider.options,
+        remote_root=task.remote_folder,
         exclude_folders=tuple(task.exclude_folders),
         exclude_names=tuple(task.exclude_names),
         exclude_exts=tuple(task.exclude_exts),
@@ -381,7 +382,14 @@ def _remote_pairs(
 ) -> Iterator[tuple[str, RemoteEntry]]:
     if listing is None:
         return
+    unlisted: str | None = None  # a remote folder the spec says is not listed (note 25), with its subtree
     for entry in listing:
+        if unlisted is not None and entry.path.startswith(unlisted + "/"):
+            continue
+        unlisted = None
+        if entry.is_dir and policy.remote_folder_unlisted(entry.path.rpartition("/")[2]):
+            unlisted = entry.path
+            continue
         if not safe_remote_path(entry.path):
             skipped[entry.path] = UNSAFE_REASON
             continue

@@ -224,5 +224,5 @@ class Provider(ABC):
         """(anything changed?, new cursor) for providers with a change feed."""
         return True, cursor
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: most providers hold nothing to release
         """Release connections; the provider is not used afterwards."""

@@ -99,6 +99,8 @@ class LocalProvider(Provider):
                 st = os.fstat(f.fileno())
                 while chunk := f.read(CHUNK):
                     out.write(chunk)
+        except InterruptedError:
+            raise
         except OSError as exc:
             raise _translate(exc, f"reading /{path}") from None
         return RemoteEntry(path, False, st.st_size, st.st_mtime_ns / 1e9, None, f"{st.st_mtime_ns}:{st.st_size}")
@@ -110,6 +112,8 @@ class LocalProvider(Provider):
 
         try:
             entry = self.tree.write_atomic(path, fill, round(mtime * 1e9))
+        except InterruptedError:  # a cancelled transfer, not a failure of the folder
+            raise
         except OSError as exc:
             raise _translate(exc, f"writing /{path}") from None
         return _entry(entry)
