@@ -246,7 +246,8 @@ def cmd_task(args: argparse.Namespace) -> int:
     if args.action == "add":
         changes = _task_changes(args)
         task = Task(name=args.name, **changes)
-        task = manage.add_task(home, task)
+        password = _encryption_password(args) if task.encrypt else None
+        task = manage.add_task(home, task, password)
         home.save()
         print(f"task '{task.name}' added: {task.local} <-> {task.connection}:{task.remote} ({task.direction})")
     elif args.action == "list":
@@ -268,7 +269,9 @@ def cmd_task(args: argparse.Namespace) -> int:
             for k, v in task.public_dict().items():
                 print(f"{k}: {v}")
     elif args.action == "edit":
-        manage.edit_task(home, args.name, _task_changes(args))
+        changes = _task_changes(args)
+        changes.pop("password_file", None)
+        manage.edit_task(home, args.name, changes)
         home.save()
         print(f"task '{args.name}' updated")
     elif args.action == "remove":
@@ -277,6 +280,27 @@ def cmd_task(args: argparse.Namespace) -> int:
         _forget_tasks(home, [args.name])
         print(f"task '{args.name}' unlinked; its files stay on both sides")
     return 0
+
+
+def _encryption_password(args: argparse.Namespace) -> str:
+    """From --password-file, or typed twice at a terminal; never from the command line itself."""
+    if args.password_file:
+        try:
+            with open(os.path.expanduser(args.password_file), encoding="utf-8") as f:
+                password = f.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise UsageError(f"cannot read {args.password_file}: {exc.strerror}") from None
+        if not password:
+            raise UsageError(f"{args.password_file} holds no password on its first line")
+        return password
+    if not sys.stdin.isatty():
+        raise UsageError("--encrypt needs --password-file FILE when not run at a terminal")
+    import getpass
+
+    password = getpass.getpass("Encryption password: ")
+    if not password or password != getpass.getpass("Repeat the password: "):
+        raise UsageError("the passwords are empty or do not match")
+    return password
 
 
 def cmd_sync(args: argparse.Namespace) -> int:

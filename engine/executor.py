@@ -417,7 +417,7 @@ class Executor:
         """(equal?, temp file holding the remote content if it had to be downloaded to tell)."""
         local, remote = a.local, a.remote
         assert local is not None and remote is not None
-        if local.size != remote.size:
+        if self.caps.plain_sizes and local.size != remote.size:
             return False, None
         if self.caps.hash_kind != HashKind.NONE:
             rhash = remote.hash

@@ -200,10 +200,16 @@ def validate_task(home: Home, task: Task, replacing: str | None = None) -> Task:
     return task
 
 
-def add_task(home: Home, task: Task) -> Task:
-    if task.encrypt:
-        _check_encryption_available()
+def add_task(home: Home, task: Task, password: str | None = None) -> Task:
+    """Add a task. An encrypted task needs the connection's encryption password: the first encrypted task
+    of a connection sets it (and makes the account's key pair); later ones must give the same password."""
     task = validate_task(home, task)
+    if task.encrypt:
+        if not password:
+            raise UsageError("an encrypted task needs a password (--password-file FILE, or type it when asked)")
+        from engine.crypto.account import enable_encryption
+
+        enable_encryption(home, task.connection, password)
     home.put_task(task)
     return task
 
@@ -228,9 +234,5 @@ def remove_task(home: Home, name: str) -> Task:
     task = home.task(name)
     home.remove_task(name)
     return task
-
-
-def _check_encryption_available() -> None:
-    raise UsageError("encrypted tasks are not available in this version yet")
 
 

@@ -100,13 +100,20 @@ class TaskLock:
             self._fd = None
 
 
-def open_provider(home: Home, connection: str) -> Provider:
+def open_provider(home: Home, connection: str, task: Task | None = None) -> Provider:
+    """The connection's provider; for an encrypted task, wrapped so files are encrypted on the way up and
+    decrypted (and verified) on the way down."""
     conn = home.connection(connection)
     try:
         cls = provider_class(conn.provider)
     except UnknownProvider as exc:
         raise UsageError(str(exc)) from None
-    return cls(home.all_options(connection))
+    provider = cls(home.all_options(connection))
+    if task is not None and task.encrypt:
+        from engine.crypto.provider import EncryptedProvider
+
+        return EncryptedProvider(provider, home.secrets(connection))
+    return provider
 
 
 def run_pass(
@@ -139,7 +146,7 @@ def run_pass(
     with lock:
         db = StateDB(home.setting("database-path"))
         own_provider = provider is None
-        prov = provider or open_provider(home, task.connection)
+        prov = provider or open_provider(home, task.connection, task)
         try:
             return _run(home, task, db, prov, dry_run, force, on_event, cancel, buckets, fs, hostname, clock)
         finally:

@@ -42,6 +42,8 @@ class Capabilities:
     hash_in_listing: bool = True
     # Folders exist as real objects (or markers) and empty folders survive.
     folders: bool = True
+    # False when listed sizes are not the plaintext sizes (client-side encryption): sizes cannot be compared.
+    plain_sizes: bool = True
 
 
 @dataclass(frozen=True, slots=True)
