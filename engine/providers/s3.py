@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO, ClassVar
 
@@ -42,6 +43,8 @@ MAX_PART_MIB = 5 * 1024  # S3's largest part
 MAX_PARTS = 10_000
 CHUNK = MIB
 MTIME_KEY = "mtime"  # sent as x-amz-meta-mtime
+STALE_UPLOAD_AGE = 24 * 3600
+CLEANUP_INTERVAL = 24 * 3600
 
 _AUTH_CODES = frozenset(
     {
@@ -75,9 +78,7 @@ def etag_hash(etag: str) -> str | None:
     return etag if _MD5_ETAG.match(etag) else None
 
 
-def walk_keys(
-    keys: Iterator[tuple[str, dict[str, Any]]], prefix: str
-) -> Iterator[tuple[str, bool, dict[str, Any]]]:
+def walk_keys(keys: Iterator[tuple[str, dict[str, Any]]], prefix: str) -> Iterator[tuple[str, bool, dict[str, Any]]]:
     """Turn (key, listing item) pairs under `prefix` into (relative path, is_dir, item), once per path.
 
     Folder markers "x/" become folder "x"; folders implied by deeper keys are reported the first time a key
@@ -147,9 +148,7 @@ class S3Provider(Provider):
             f"multipart part size in MiB ({MIN_PART_MIB}..{MAX_PART_MIB})",
             default=str(DEFAULT_PART_MIB),
         ),
-        OptionSpec(
-            "addressing_style", "auto, path or virtual", default="auto", choices=("auto", "path", "virtual")
-        ),
+        OptionSpec("addressing_style", "auto, path or virtual", default="auto", choices=("auto", "path", "virtual")),
         OptionSpec(
             "create_bucket",
             "create the bucket when it does not exist",
@@ -208,9 +207,7 @@ class S3Provider(Provider):
         cls.normalise_storage_class(options.get("storage_class") or "STANDARD")
         part = options.get("part_size") or str(cls.DEFAULT_PART_MIB)
         if not part.isdigit() or not MIN_PART_MIB <= int(part) <= MAX_PART_MIB:
-            raise InvalidOption(
-                f"option 'part_size' must be a whole number of MiB, {MIN_PART_MIB}..{MAX_PART_MIB}"
-            )
+            raise InvalidOption(f"option 'part_size' must be a whole number of MiB, {MIN_PART_MIB}..{MAX_PART_MIB}")
         if (options.get("preset") == "other") and not options.get("endpoint"):
             raise InvalidOption("option 'endpoint' is required with preset 'other'")
         endpoint = options.get("endpoint") or ""
@@ -332,9 +329,7 @@ class S3Provider(Provider):
         if not self.bucket_name_ok(self.bucket):
             raise InvalidOption(f"cannot create bucket '{self.bucket}': {self.BUCKET_RULE}")
 
-    BUCKET_RULE = (
-        "3 to 63 characters: lowercase letters, digits, '.' and '-', starting with a letter or digit"
-    )
+    BUCKET_RULE = "3 to 63 characters: lowercase letters, digits, '.' and '-', starting with a letter or digit"
 
     @staticmethod
     def bucket_name_ok(name: str) -> bool:
@@ -403,9 +398,7 @@ class S3Provider(Provider):
         mtime = _parse_mtime(response.get("Metadata", {}).get(MTIME_KEY))
         if mtime is None and response.get("LastModified") is not None:
             mtime = response["LastModified"].timestamp()
-        return RemoteEntry(
-            path, False, int(response.get("ContentLength", 0)), mtime, etag_hash(etag), etag.strip('"')
-        )
+        return RemoteEntry(path, False, int(response.get("ContentLength", 0)), mtime, etag_hash(etag), etag.strip('"'))
 
     def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
         """Single PUT up to one part size, multipart above; the returned mtime is the one kept in metadata."""
@@ -441,9 +434,7 @@ class S3Provider(Provider):
                 number = len(parts) + 1
                 if number > MAX_PARTS:
                     raise QuotaExceeded(f"{what}: more than {MAX_PARTS} parts; raise option 'part_size'")
-                response = self._call(
-                    what, "upload_part", Key=path, UploadId=upload_id, PartNumber=number, Body=body
-                )
+                response = self._call(what, "upload_part", Key=path, UploadId=upload_id, PartNumber=number, Body=body)
                 parts.append({"ETag": response["ETag"], "PartNumber": number})
                 total += len(body)
             response = self._call(
@@ -484,6 +475,31 @@ class S3Provider(Provider):
             raise ProviderError(f"{what}: it is not empty")
         self._call(what, "delete_object", Key=path + "/")
 
+    def clean_interrupted(self, folder: str) -> int:
+        """Abort multipart uploads under `folder` that a killed pass left behind (the service bills their parts).
+
+        Only uploads started more than a day ago: a younger one may belong to another client still uploading.
+        Once a day per bucket and folder in a process, so a poll normally costs just the listing.
+        """
+        folder = folder.strip("/")
+        key = (self.endpoint, self.bucket, folder)
+        now = time.time()
+        with _cleanup_lock:
+            if now - _last_cleanup.get(key, 0.0) < CLEANUP_INTERVAL:
+                return 0
+            _last_cleanup[key] = now
+        what = f"cleaning unfinished uploads in /{folder}"
+        prefix = folder + "/" if folder else ""
+        page = self._call(what, "list_multipart_uploads", Prefix=prefix, MaxUploads=1000)
+        removed = 0
+        for upload in page.get("Uploads", ()):
+            started = upload.get("Initiated")
+            if started is None or now - started.timestamp() < STALE_UPLOAD_AGE:
+                continue
+            self._call(what, "abort_multipart_upload", Key=upload["Key"], UploadId=upload["UploadId"])
+            removed += 1
+        return removed
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -502,9 +518,7 @@ class JDCloudProvider(S3Provider):
     DEFAULT_REGION = "cn-north-1"
     option_specs = (
         OptionSpec("endpoint", "the service URL (default: https://s3.<region>.jdcloud-oss.com)"),
-        OptionSpec(
-            "region", "the region: cn-north-1, cn-east-1, cn-east-2 or cn-south-1", default="cn-north-1"
-        ),
+        OptionSpec("region", "the region: cn-north-1, cn-east-1, cn-east-2 or cn-south-1", default="cn-north-1"),
         OptionSpec("bucket", "the bucket", required=True),
         OptionSpec("access_key_id", "the access key ID", required=True),
         OptionSpec("secret_access_key", "the secret access key", secret=True, required=True),
@@ -514,9 +528,7 @@ class JDCloudProvider(S3Provider):
             f"multipart part size in MiB ({MIN_PART_MIB}..{MAX_PART_MIB})",
             default=str(S3Provider.DEFAULT_PART_MIB),
         ),
-        OptionSpec(
-            "addressing_style", "auto, path or virtual", default="auto", choices=("auto", "path", "virtual")
-        ),
+        OptionSpec("addressing_style", "auto, path or virtual", default="auto", choices=("auto", "path", "virtual")),
         OptionSpec(
             "create_bucket",
             "create the bucket when it does not exist",
@@ -524,9 +536,7 @@ class JDCloudProvider(S3Provider):
             choices=("true", "false"),
         ),
     )
-    BUCKET_RULE = (
-        "3 to 63 characters: lowercase letters, digits and '-', starting and ending with a letter or digit"
-    )
+    BUCKET_RULE = "3 to 63 characters: lowercase letters, digits and '-', starting and ending with a letter or digit"
 
     def _preset(self) -> tuple[str, str]:
         return ("", self.DEFAULT_REGION)
@@ -543,6 +553,8 @@ class JDCloudProvider(S3Provider):
         return re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{1,61})[a-z0-9]", name) is not None
 
 
+_cleanup_lock = threading.Lock()
+_last_cleanup: dict[tuple[str, str, str], float] = {}
 _session_lock = threading.Lock()
 _session: Any = None
 

@@ -49,7 +49,9 @@ class RequestLog:
 
     def add(self, environ: Environ) -> None:
         query = environ.get("QUERY_STRING", "")
-        label = environ["REQUEST_METHOD"] + (" list" if "list-type" in query or "prefix=" in query else "")
+        params = {part.partition("=")[0] for part in query.split("&")}
+        kind = " uploads" if "uploads" in params else " list" if "list-type" in params or "prefix" in params else ""
+        label = environ["REQUEST_METHOD"] + kind
         with self._lock:
             self.counts[label] += 1
 
@@ -77,14 +79,10 @@ class _Gate:
             if environ["REQUEST_METHOD"] == "POST":
                 self.log.reset()
             body = json.dumps(dict(self.log.counts)).encode()
-            start_response(
-                "200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
-            )
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
         self.log.add(environ)
-        found = _CREDENTIAL.search(
-            environ.get("HTTP_AUTHORIZATION", "") + " " + environ.get("QUERY_STRING", "")
-        )
+        found = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", "") + " " + environ.get("QUERY_STRING", ""))
         key = (found.group(1) or found.group(2)) if found else None
         if key != ACCESS_KEY_ID:
             start_response(
@@ -112,9 +110,7 @@ class GatedMotoServer(ThreadedMotoServer):
     def _server_entry(self) -> None:
         # Straight to the S3 app: moto's host-based dispatcher stats hundreds of module folders per request.
         app = _Gate(create_backend_app("s3"), self.log)
-        self._server = make_server(
-            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
-        )
+        self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
         self._server_ready_event.set()
         self._server.serve_forever()
 
