@@ -19,7 +19,7 @@ $(AZURITE):
 	npm install --silent --prefix $(NODE_PREFIX) --no-audit --no-fund --no-save azurite@3 >/dev/null
 
 demo: $(STAMP)
-	$(BIN)/python -m engine.demo
+	$(BIN)/python -m tui.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine tui tests bench

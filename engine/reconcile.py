@@ -157,6 +157,7 @@ def plan(
         raise ValueError(f"unknown direction {direction!r}")
     out = Plan()
     frames: list[_Frame] = []
+    skipped_dir: str | None = None  # a folder a rule keeps out: its whole subtree is left alone, quietly
 
     def close_frames(path: str | None) -> None:
         while frames and (path is None or not path.startswith(frames[-1].path + "/")):
@@ -206,6 +207,11 @@ def plan(
             out.remote_files += 1
 
         path = srow.path if srow is not None else lent.path if lent is not None else rpath
+        if skipped_dir is not None:
+            if path.startswith(skipped_dir + "/"):
+                _note(frames, lent is not None or srow is not None, rent is not None)
+                continue
+            skipped_dir = None
         if frozen is not None and frozen(path):
             # Unreadable on this pass: whatever the listings say, nothing here is touched or forgotten.
             _note(frames, lent is not None or srow is not None, rent is not None)
@@ -240,6 +246,8 @@ def plan(
             out.skipped[path] = verdict.reason
             action.kind = SKIP
             kind = None
+            if action.is_dir:
+                skipped_dir = path
         elif verdict is not None and verdict.action == "rename" and rent is None and verdict.remote_name:
             action.remote_path = verdict.remote_name
             action.reason = verdict.reason
