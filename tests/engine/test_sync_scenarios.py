@@ -335,3 +335,52 @@ def test_cancel_stops_without_partial_files(env):
     assert not [n for n in os.listdir(env.cloud) if n.startswith(TEMP_PREFIX)]
     assert env.sync().exit_code == 0
     assert len(os.listdir(env.cloud)) == 30
+
+
+class FlakyProvider(LocalProvider):
+    """Fails the first two uploads of every file with a retryable error, then works."""
+
+    def __init__(self, options, failures: int = 2) -> None:
+        super().__init__(options)
+        self.failures = failures
+        self.calls: dict[str, int] = {}
+
+    def upload(self, path, src, size, mtime):
+        from engine.providers.base import TransientError
+
+        n = self.calls[path] = self.calls.get(path, 0) + 1
+        if n <= self.failures:
+            raise TransientError("service busy (503)")
+        return super().upload(path, src, size, mtime)
+
+
+def test_transient_errors_are_retried_with_backoff(env):
+    write(env.local / "a.txt", "a")
+    provider = FlakyProvider({"root": str(env.cloud)})
+    r = env.sync(provider=provider)
+    assert r.exit_code == 0 and r.summary == {"uploaded": 1}
+    assert provider.calls == {"a.txt": 3}
+
+
+def test_persistent_transient_errors_fail_the_item_only(env):
+    write(env.local / "a.txt", "a")
+    r = env.sync(provider=FlakyProvider({"root": str(env.cloud)}, failures=99))
+    assert r.exit_code == 1 and r.failed == 1
+
+
+class VanishingFS(FileSystem):
+    """The file disappears between the listing and the upload (a user deleted it meanwhile)."""
+
+    def open_read(self, path: str):
+        if os.path.basename(path) == "vanishing.txt":
+            os.remove(path)
+        return super().open_read(path)
+
+
+def test_a_file_that_vanishes_mid_pass_is_not_fatal(env):
+    write(env.local / "vanishing.txt", "v")
+    write(env.local / "stays.txt", "s")
+    r = env.sync(fs=VanishingFS())
+    assert r.failed == 1 and (env.cloud / "stays.txt").exists()
+    assert env.sync().exit_code == 0
+    assert sorted(os.listdir(env.cloud)) == ["stays.txt"]
