@@ -317,23 +317,18 @@ class S3Provider(Provider):
         self._bucket_checked = True
 
     def validate_bucket_name(self) -> None:
-        try:
-            from engine.policy import validate_bucket  # type: ignore[attr-defined]
-        except ImportError:  # the policy tables may not offer it yet; fall back to the S3 rule of note 22
-            validate_bucket = None
-        if validate_bucket is not None:
-            problem = validate_bucket(self.kind, self.bucket, self.options.get("preset"))
-            if problem:
-                raise InvalidOption(f"cannot create bucket '{self.bucket}': {problem}")
-            return
-        if not self.bucket_name_ok(self.bucket):
-            raise InvalidOption(f"cannot create bucket '{self.bucket}': {self.BUCKET_RULE}")
+        """The spec's bucket rule for this kind (note 22), from the policy tables, before creating a bucket."""
+        from engine.policy import validate_bucket
 
-    BUCKET_RULE = "3 to 63 characters: lowercase letters, digits, '.' and '-', starting with a letter or digit"
+        problem = validate_bucket(self.kind, self.bucket, self.options.get("preset") if self.kind == "s3" else None)
+        if problem:
+            raise InvalidOption(f"cannot create the bucket: {problem}")
 
-    @staticmethod
-    def bucket_name_ok(name: str) -> bool:
-        return re.fullmatch(r"[a-z0-9][a-z0-9.-]{2,62}", name) is not None
+    @classmethod
+    def bucket_name_ok(cls, name: str) -> bool:
+        from engine.policy import validate_bucket
+
+        return validate_bucket(cls.kind, name) is None
 
     # -- the contract ----------------------------------------------------------------------------------------
 
@@ -536,7 +531,6 @@ class JDCloudProvider(S3Provider):
             choices=("true", "false"),
         ),
     )
-    BUCKET_RULE = "3 to 63 characters: lowercase letters, digits and '-', starting and ending with a letter or digit"
 
     def _preset(self) -> tuple[str, str]:
         return ("", self.DEFAULT_REGION)
@@ -547,10 +541,6 @@ class JDCloudProvider(S3Provider):
         if endpoint:
             return endpoint if "://" in endpoint else "https://" + endpoint
         return f"https://s3.{options.get('region') or cls.DEFAULT_REGION}.jdcloud-oss.com"
-
-    @staticmethod
-    def bucket_name_ok(name: str) -> bool:
-        return re.fullmatch(r"[a-z0-9](?:[a-z0-9-]{1,61})[a-z0-9]", name) is not None
 
 
 _cleanup_lock = threading.Lock()
