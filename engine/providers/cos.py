@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import logging
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -107,6 +108,7 @@ class COSProvider(Provider):
             multipart_threshold=self.part_size,
         )
         self._client: Any = None
+        self._client_lock = threading.Lock()
         self._session: Any = None
 
     @classmethod
@@ -155,18 +157,19 @@ class COSProvider(Provider):
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            import requests
-            from qcloud_cos import CosS3Client
+        with self._client_lock:  # the executor's threads share this provider
+            if self._client is None:
+                import requests
+                from qcloud_cos import CosS3Client
 
-            # The SDK logs every failed attempt with a traceback; our errors already say what failed, in one line.
-            logging.getLogger("qcloud_cos").setLevel(logging.CRITICAL)
-            # Our own session (not the SDK's process-wide one), so close() releases this connection's sockets.
-            self._session = requests.Session()
-            adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=32)
-            self._session.mount("http://", adapter)
-            self._session.mount("https://", adapter)
-            self._client = CosS3Client(self._config(), retry=1, session=self._session)
+                # The SDK logs every failed attempt with a traceback; our errors already say what failed, in one line.
+                logging.getLogger("qcloud_cos").setLevel(logging.CRITICAL)
+                # Our own session (not the SDK's process-wide one), so close() releases this connection's sockets.
+                self._session = requests.Session()
+                adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=32)
+                self._session.mount("http://", adapter)
+                self._session.mount("https://", adapter)
+                self._client = CosS3Client(self._config(), retry=1, session=self._session)
         return self._client
 
     def _translate(self, exc: Exception, what: str) -> ProviderError:

@@ -10,6 +10,7 @@ transfer is caught both ways.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
@@ -97,6 +98,7 @@ class OSSProvider(Provider):
             multipart_threshold=self.part_size,
         )
         self._bucket: Any = None
+        self._client_lock = threading.Lock()
 
     @staticmethod
     def resolve_endpoint(options: Mapping[str, str]) -> str:
@@ -121,18 +123,19 @@ class OSSProvider(Provider):
 
     @property
     def bucket(self) -> Any:
-        if self._bucket is None:
-            import oss2  # slow to import: only when a connection of this kind is used
+        with self._client_lock:  # the executor's threads share this provider
+            if self._bucket is None:
+                import oss2  # slow to import: only when a connection of this kind is used
 
-            auth = oss2.Auth(self.options["access_key_id"], self.options["access_key_secret"])
-            self._bucket = oss2.Bucket(
-                auth,
-                self.endpoint,
-                self.bucket_name,
-                session=oss2.Session(pool_size=32),
-                connect_timeout=30,
-                enable_crc=True,
-            )
+                auth = oss2.Auth(self.options["access_key_id"], self.options["access_key_secret"])
+                self._bucket = oss2.Bucket(
+                    auth,
+                    self.endpoint,
+                    self.bucket_name,
+                    session=oss2.Session(pool_size=32),
+                    connect_timeout=30,
+                    enable_crc=True,
+                )
         return self._bucket
 
     def _translate(self, exc: Exception, what: str) -> ProviderError:

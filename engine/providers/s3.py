@@ -173,6 +173,7 @@ class S3Provider(Provider):
             multipart_threshold=self.part_size,
         )
         self._client: Any = None
+        self._client_lock = threading.Lock()
         self._bucket_checked = self.options.get("create_bucket", "false") != "true"
 
     # -- options ---------------------------------------------------------------------------------------------
@@ -224,31 +225,32 @@ class S3Provider(Provider):
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            from botocore.config import Config
+        with self._client_lock:  # the executor's threads share this provider
+            if self._client is None:
+                from botocore.config import Config
 
-            style = self.options.get("addressing_style") or "auto"
-            if style == "auto" and self.endpoint:
-                style = "path"  # compatible services and test servers rarely have wildcard DNS for buckets
-            config = Config(
-                region_name=self.region,
-                s3={"addressing_style": style},
-                retries={"mode": "standard", "total_max_attempts": 3},
-                connect_timeout=10,
-                read_timeout=120,
-                max_pool_connections=32,
-                # Newer botocore adds CRC checksums that many S3-compatible services reject.
-                request_checksum_calculation="when_required",
-                response_checksum_validation="when_required",
-            )
-            self._client = _shared_session().create_client(
-                "s3",
-                region_name=self.region,
-                endpoint_url=self.endpoint or None,
-                aws_access_key_id=self.options["access_key_id"],
-                aws_secret_access_key=self.options["secret_access_key"],
-                config=config,
-            )
+                style = self.options.get("addressing_style") or "auto"
+                if style == "auto" and self.endpoint:
+                    style = "path"  # compatible services and test servers rarely have wildcard DNS for buckets
+                config = Config(
+                    region_name=self.region,
+                    s3={"addressing_style": style},
+                    retries={"mode": "standard", "total_max_attempts": 3},
+                    connect_timeout=10,
+                    read_timeout=120,
+                    max_pool_connections=32,
+                    # Newer botocore adds CRC checksums that many S3-compatible services reject.
+                    request_checksum_calculation="when_required",
+                    response_checksum_validation="when_required",
+                )
+                self._client = _shared_session().create_client(
+                    "s3",
+                    region_name=self.region,
+                    endpoint_url=self.endpoint or None,
+                    aws_access_key_id=self.options["access_key_id"],
+                    aws_secret_access_key=self.options["secret_access_key"],
+                    config=config,
+                )
         return self._client
 
     def _where(self) -> str:

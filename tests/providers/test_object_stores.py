@@ -110,7 +110,7 @@ def test_create_bucket_makes_a_missing_bucket_after_checking_its_name() -> None:
     assert list(p.list("")) == []
     p.close()
     bad = provider_class("s3")({**s3.options("Bad_Bucket_Name"), "create_bucket": "true"})
-    with pytest.raises(InvalidOption, match="cannot create the bucket: .*lowercase"):
+    with pytest.raises(InvalidOption, match=r"cannot create the bucket: .*lowercase"):
         bad.check()
     bad.close()
 
