@@ -13,10 +13,12 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 import uuid
 from collections import Counter
@@ -180,8 +182,10 @@ def _main() -> None:
     server.start()
     host, port = server.get_host_and_port()
     print(f"http://{host}:{port}", flush=True)
+    parent = os.getppid()
     try:
-        threading.Event().wait()  # until the parent terminates us
+        while os.getppid() == parent:  # until the parent terminates us, or dies without doing so
+            time.sleep(1)
     except KeyboardInterrupt:
         pass
 
