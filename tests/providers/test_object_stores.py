@@ -209,3 +209,17 @@ def test_each_kind_end_to_end_through_the_cli(
         capsys.readouterr()
         assert main(["--home", home, "sync", "--json"]) == 0
         provider.close()
+
+
+def test_an_object_in_glacier_is_listed_but_its_download_fails_in_one_line() -> None:
+    # Listed, so the engine neither deletes the local copy nor overwrites the archived object by mistake.
+    with s3.serve(pathlib.Path()) as options:
+        client = _client(options)
+        client.put_object(Bucket=options["bucket"], Key="cold.bin", Body=b"frozen", StorageClass="GLACIER")
+        p = provider_class("s3")(options)
+        assert [e.path for e in p.list("")] == ["cold.bin"]
+        with pytest.raises(ProviderError) as info:
+            p.download("cold.bin", io.BytesIO())
+        assert "archive storage" in str(info.value) and "\n" not in str(info.value)
+        p.close()
+        client.close()
