@@ -511,6 +511,25 @@ def main(argv: Sequence[str] | None = None) -> int:
             walk_root = seed
         run, entries, inner = stat_walk(walk_root)
         extra["stat_walk"] = {"wall": run.wall, "inner": inner, "entries": entries, "rss_kib": run.rss_kib}
+
+        ctx = {
+            "files": args.files,
+            "folders": folders,
+            "bytes": nbytes,
+            "repeat": args.repeat,
+            "cpus": os.cpu_count(),
+            "load_before": load_before,
+            "load_after": _load(),
+            "platform": f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
+            "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        # Report before cleaning up: removing a few hundred thousand files can take minutes on a busy disk.
+        data = report(ctx, results, extra, print)
+        sys.stdout.flush()
+        if args.json:
+            os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+            with open(args.json, "w") as f:
+                json.dump(_strip_output(data), f, indent=2)
     except BenchError as exc:
         print(f"sync_bench: {exc}", file=sys.stderr)
         return 1
@@ -518,24 +537,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.keep:
             print(f"sandboxes kept in {work}", file=sys.stderr)
         else:
+            print("removing the sandboxes…", file=sys.stderr)
             shutil.rmtree(work, ignore_errors=True)
-
-    ctx = {
-        "files": args.files,
-        "folders": folders,
-        "bytes": nbytes,
-        "repeat": args.repeat,
-        "cpus": os.cpu_count(),
-        "load_before": load_before,
-        "load_after": _load(),
-        "platform": f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }
-    data = report(ctx, results, extra, print)
-    if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w") as f:
-            json.dump(_strip_output(data), f, indent=2)
     return 0
 
 
