@@ -2,11 +2,13 @@
 
 A service module (oss_server, cos_server) subclasses `ObjectStoreFake` and decides the wire details: where the
 bucket name comes from, which headers carry metadata, how ETags, dates and errors look. The store keeps whole
-objects in memory, which is all a test needs.
+objects in memory, which is all a test needs. Content-MD5, when a request sends it, is verified as the services
+do.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import threading
 import time
@@ -213,6 +215,9 @@ class ObjectStoreFake:
                     store.bucket(bucket)
                 return 200, [], b""
             raise ServiceError(405, "MethodNotAllowed", "The specified method is not allowed.")
+        sent_md5 = h.headers.get("Content-MD5")
+        if sent_md5 and method == "PUT" and base64.b64encode(hashlib.md5(body).digest()).decode() != sent_md5:
+            raise ServiceError(400, "InvalidDigest", "The Content-MD5 you specified is not valid.")
         meta = {k.lower(): v for k, v in h.headers.items() if k.lower().startswith(self.meta_prefix)}
         storage = h.headers.get(self.storage_header, "") or "STANDARD"
         if method == "POST" and "uploads" in query:
