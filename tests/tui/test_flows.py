@@ -36,7 +36,7 @@ def home_dir(tmp_path: Path) -> Path:
 def make_app(home: Path, engine: FakeEngine | None = None, *, start_engine: bool = True) -> SkysyncApp:
     fake = engine or FakeEngine({"connections": {}, "tasks": {}})
     return SkysyncApp(str(home), engine_factory=lambda _p: fake, start_engine=start_engine, steady=True,
-                      hostname="test", poll_interval=0.2)
+                      hostname="test", poll_interval=60)
 
 
 def with_connection(home: Path, cloud: Path, *, task: Task | None = None) -> Home:
@@ -160,7 +160,7 @@ async def test_real_engine_syncs_and_stops_cleanly_on_quit(home_dir: Path, tmp_p
     local, cloud = tmp_path / "local", tmp_path / "cloud"
     write_tree(local, {"x.bin": b"x" * 1000})
     with_connection(home_dir, cloud, task=Task("t1", "cloud", str(local), "/"))
-    app = SkysyncApp(str(home_dir), steady=True, hostname="test", poll_interval=0.2)
+    app = SkysyncApp(str(home_dir), steady=True, hostname="test", poll_interval=60)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, lambda: app.host.running, what="engine started")
         await pilot.press("s")

@@ -154,7 +154,7 @@ class MainScreen(Screen[None]):
             with TabbedContent(id="tabs", initial="overview"):
                 with TabPane("1 Overview", id="overview"), VerticalScroll(id="overview-scroll"):
                     yield Static("", id="overview-status")
-                    yield Label("Current transfers", classes="section")
+                    yield Label("Current transfers", id="transfers-title", classes="section")
                     transfers: DataTable[str] = DataTable(id="transfers", cursor_type="none")
                     transfers.add_columns("File", "Progress", "Rate")
                     yield transfers
@@ -235,6 +235,7 @@ class MainScreen(Screen[None]):
         overview = self.query_one("#overview-status", Static)
         transfers = self.query_one("#transfers", DataTable)
         transfers.clear()
+        transfers.display = self.query_one("#transfers-title").display = conn is not None
         if conn is None:
             overview.update(Text.from_markup(
                 "[b]No connections yet.[/b]\n\nPress [b]n[/b] to create one: choose a cloud service, fill in its "

@@ -1,0 +1,107 @@
+"""Every screen at 80x24 and 120x40 on fixed sample data (clock, host name, cursor blink and animations fixed).
+
+Snapshots live in snapshots/test_snapshots/; after a deliberate UI change run
+`pytest tests/tui/test_snapshots.py --snapshot-update` and look at the report before committing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Static
+
+from tests.tui.helpers import SAMPLE_ROOT, SAMPLE_STATUS, sample_app, text_of, wait_for
+from tui.screens.connection_wizard import AdvancedStep, ConnectionDraft, ConnectionForm
+from tui.screens.pickers import LocalFolderPicker, RemoteFolderBrowser
+from tui.widgets.check_tree import FolderTree
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+
+
+async def ready(pilot: Pilot) -> None:
+    app: Any = pilot.app
+    await wait_for(pilot, lambda: app.status is SAMPLE_STATUS, what="first status")
+    await pilot.pause()
+
+
+def pressing(*keys: str, until: Callable[[Pilot], bool] | None = None) -> Callable[[Pilot], Awaitable[None]]:
+    async def run(pilot: Pilot) -> None:
+        await ready(pilot)
+        await pilot.press(*keys)
+        if until is not None:
+            await wait_for(pilot, lambda: until(pilot), what="screen content")
+        await pilot.pause()
+
+    return run
+
+
+def pushing(make: Callable[[], Any], until: Callable[[Pilot], bool] | None = None) -> Callable[[Pilot], Any]:
+    async def run(pilot: Pilot) -> None:
+        await ready(pilot)
+        pilot.app.push_screen(make())
+        await pilot.pause()
+        if until is not None:
+            await wait_for(pilot, lambda: until(pilot), what="screen content")
+        await pilot.pause()
+
+    return run
+
+
+def tree_loaded(pilot: Pilot) -> bool:
+    trees = pilot.app.screen.query(FolderTree)
+    return bool(trees) and bool(trees.first().root.children) and "loading" not in str(
+        trees.first().root.children[0].label)
+
+
+def filled_s3_form() -> ConnectionForm:
+    return ConnectionForm(str(SAMPLE_ROOT / "home"), ConnectionDraft("s3", "photos-s3", {
+        "bucket": "My_Bucket", "access_key_id": "AKIAEXAMPLE", "secret_access_key": "hunter2-secret"}))
+
+
+SCENARIOS: dict[str, Callable[[Pilot], Awaitable[None]]] = {
+    "main_overview": pressing(),
+    "main_tasks": pressing("2"),
+    "main_settings": pressing("3"),
+    "main_schedule": pressing("4", "right", "right", "shift+down", "shift+right"),
+    "provider_step": pressing("n"),
+    "connection_form_local": pressing("n", "enter"),
+    "connection_form_s3": pushing(filled_s3_form),
+    "advanced_step_s3": pushing(lambda: AdvancedStep(ConnectionDraft("s3", "photos-s3"))),
+    "task_form": pressing("t"),
+    "local_picker": pushing(lambda: LocalFolderPicker(str(SAMPLE_ROOT / "photos")),
+                            until=lambda p: bool(p.app.screen.query("DirectoryTree").first().root.children)),
+    "remote_browser": pushing(lambda: RemoteFolderBrowser(str(SAMPLE_ROOT / "home"), "nas-cloud"),
+                              until=tree_loaded),
+    "selective_sync": pressing("2", "o", until=tree_loaded),
+    "file_filter": pressing("2", "f", until=lambda p: "Preview" in text_of(p.app.screen.query_one("#preview"))),
+    "dry_run": pressing("2", "d", until=lambda p: "Would do" in text_of(p.app.screen.query_one("#summary"))),
+    "log": pressing("g", until=lambda p: p.app.screen.query_one(DataTable).row_count == 6),
+    "log_detail": pressing("g", "up", "up", "up", "enter"),
+    "settings": pressing("comma"),
+    "help": pressing("f1"),
+    "confirm_unlink": pressing("2", "u"),
+    "remove_connection": pressing("x"),
+}
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_screen(snap_compare: Any, scenario: str, size: tuple[int, int]) -> None:
+    assert snap_compare(sample_app(), terminal_size=size, run_before=SCENARIOS[scenario])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_empty_home(snap_compare: Any, tmp_path: Any, size: tuple[int, int]) -> None:
+    app = sample_app(status={"connections": {}, "tasks": {}}, records=False, home=str(tmp_path))
+
+    def empty(pilot: Pilot) -> bool:
+        found = pilot.app.screen.query("#overview-status")
+        return bool(found) and "No connections" in text_of(found.first(Static))
+
+    async def run(pilot: Pilot) -> None:
+        await wait_for(pilot, lambda: empty(pilot), what="the empty-home overview")
+
+    assert snap_compare(app, terminal_size=size, run_before=run)
