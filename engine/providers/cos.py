@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -39,6 +40,8 @@ MAX_PART_MIB = 5 * 1024
 MAX_PARTS = 10_000
 CHUNK = MIB
 MTIME_HEADER = "x-cos-meta-mtime"
+STALE_UPLOAD_AGE = 24 * 3600
+CLEANUP_INTERVAL = 24 * 3600
 STORAGE_CLASSES = ("STANDARD", "STANDARD_IA")
 REFUSED_CLASSES = ("ARCHIVE", "DEEP_ARCHIVE", "GLACIER")
 
@@ -345,10 +348,38 @@ class COSProvider(Provider):
             raise ProviderError(f"{what}: it is not empty")
         self._call(what, "delete_object", Key=path + "/")
 
+    def clean_interrupted(self, folder: str) -> int:
+        """Abort multipart uploads under `folder` that a killed pass left behind (COS bills their parts).
+
+        Only uploads started more than a day ago (a younger one may be another client's, still running), and
+        once a day per bucket and folder in a process, so a poll normally costs just the listing.
+        """
+        folder = folder.strip("/")
+        now = time.time()
+        with _cleanup_lock:
+            key = (self.where(self.options), self.bucket, folder)
+            if now - _last_cleanup.get(key, 0.0) < CLEANUP_INTERVAL:
+                return 0
+            _last_cleanup[key] = now
+        what = f"cleaning unfinished uploads in /{folder}"
+        prefix = folder + "/" if folder else ""
+        data = self._call(what, "list_multipart_uploads", Prefix=prefix, MaxUploads=1000)
+        removed = 0
+        for upload in data.get("Upload", ()):
+            started = _iso_to_unix(str(upload.get("Initiated", "")))
+            if started is not None and now - started >= STALE_UPLOAD_AGE:
+                self._call(what, "abort_multipart_upload", Key=upload["Key"], UploadId=upload["UploadId"])
+                removed += 1
+        return removed
+
     def close(self) -> None:
         if self._client is not None:
             self._session.close()
             self._client = None
+
+
+_cleanup_lock = threading.Lock()
+_last_cleanup: dict[tuple[str, str, str], float] = {}
 
 
 def _is_ip(host: str) -> bool:

@@ -10,6 +10,7 @@ transfer is caught both ways.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
@@ -37,6 +38,8 @@ MAX_PART_MIB = 5 * 1024
 MAX_PARTS = 10_000
 CHUNK = MIB
 MTIME_HEADER = "x-oss-meta-mtime"
+STALE_UPLOAD_AGE = 24 * 3600
+CLEANUP_INTERVAL = 24 * 3600
 DEFAULT_ENDPOINT = "https://oss-cn-hangzhou.aliyuncs.com"
 STORAGE_CLASSES = ("Standard", "IA")
 REFUSED_CLASSES = ("archive", "coldarchive", "deepcoldarchive", "glacier")
@@ -294,10 +297,37 @@ class OSSProvider(Provider):
             raise ProviderError(f"{what}: it is not empty")
         self._call(what, "delete_object", path + "/")
 
+    def clean_interrupted(self, folder: str) -> int:
+        """Abort multipart uploads under `folder` that a killed pass left behind (OSS bills their parts).
+
+        Only uploads started more than a day ago (a younger one may be another client's, still running), and
+        once a day per bucket and folder in a process, so a poll normally costs just the listing.
+        """
+        folder = folder.strip("/")
+        now = time.time()
+        with _cleanup_lock:
+            key = (self.endpoint, self.bucket_name, folder)
+            if now - _last_cleanup.get(key, 0.0) < CLEANUP_INTERVAL:
+                return 0
+            _last_cleanup[key] = now
+        what = f"cleaning unfinished uploads in /{folder}"
+        prefix = folder + "/" if folder else ""
+        result = self._call(what, "list_multipart_uploads", prefix=prefix, max_uploads=1000)
+        removed = 0
+        for upload in result.upload_list:
+            if now - float(upload.initiation_date) >= STALE_UPLOAD_AGE:
+                self._call(what, "abort_multipart_upload", upload.key, upload.upload_id)
+                removed += 1
+        return removed
+
     def close(self) -> None:
         if self._bucket is not None:
             self._bucket.session.session.close()
             self._bucket = None
+
+
+_cleanup_lock = threading.Lock()
+_last_cleanup: dict[tuple[str, str, str], float] = {}
 
 
 def _read_full(src: BinaryIO, n: int) -> bytes:

@@ -15,7 +15,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from xml.sax.saxutils import escape
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Upload:
     meta: dict[str, str]
     storage_class: str
     parts: dict[int, bytes] = field(default_factory=dict)
+    initiated: float = field(default_factory=time.time)
 
 
 class ServiceError(Exception):
@@ -170,6 +172,38 @@ class ObjectStoreFake:
     def init_upload_body(self, bucket: str, key: str, upload_id: str) -> bytes:
         raise NotImplementedError
 
+    def uploads_body(self, bucket: str, query: dict[str, str]) -> bytes:
+        """ListMultipartUploads, the same XML at both services (all in one page: tests start only a few)."""
+        prefix = query.get("prefix", "")
+        url = query.get("encoding-type") == "url"
+        with self.store.lock:
+            self.store.bucket(bucket)
+            found = sorted(
+                ((u.key, upload_id, u) for upload_id, u in self.store.uploads.items() if u.bucket == bucket),
+                key=lambda t: (t[0].encode(), t[1]),
+            )
+
+        def enc(text: str) -> str:
+            return quote(text, safe="") if url else escape(text)
+
+        out = [
+            '<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult>',
+            f"<Bucket>{escape(bucket)}</Bucket>",
+            "<EncodingType>url</EncodingType>" if url else "",
+            f"<KeyMarker></KeyMarker><UploadIdMarker></UploadIdMarker><NextKeyMarker></NextKeyMarker>"
+            f"<NextUploadIdMarker></NextUploadIdMarker><Prefix>{enc(prefix)}</Prefix>"
+            "<MaxUploads>1000</MaxUploads><IsTruncated>false</IsTruncated>",
+        ]
+        for key, upload_id, upload in found:
+            if key.startswith(prefix):
+                out.append(
+                    f"<Upload><Key>{enc(key)}</Key><UploadId>{upload_id}</UploadId>"
+                    f"<StorageClass>{upload.storage_class}</StorageClass>"
+                    f"<Initiated>{iso_date(upload.initiated)}</Initiated></Upload>"
+                )
+        out.append("</ListMultipartUploadsResult>")
+        return "".join(out).encode()
+
     def complete_body(self, bucket: str, key: str, etag: str) -> bytes:
         raise NotImplementedError
 
@@ -208,6 +242,8 @@ class ObjectStoreFake:
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         store = self.store
         if not key:
+            if method == "GET" and "uploads" in query:
+                return 200, [("Content-Type", "application/xml")], self.uploads_body(bucket, query)
             if method == "GET":
                 return 200, [("Content-Type", "application/xml")], self.list_body(bucket, query)
             if method == "HEAD":

@@ -148,6 +148,28 @@ def test_unfinished_multipart_uploads_are_aborted(monkeypatch: pytest.MonkeyPatc
         client.close()
 
 
+@pytest.mark.parametrize("kind", ["oss", "cos"])
+def test_day_old_unfinished_uploads_are_aborted_and_young_ones_kept(kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+    import time
+
+    from tests.fakes.object_store import Upload
+
+    monkeypatch.setattr(importlib.import_module(f"engine.providers.{kind}"), "_last_cleanup", {})
+    server = SERVERS[kind]
+    with server.serve(pathlib.Path()) as options:
+        uploads = server.fake().store.uploads
+        bucket = options["bucket"]
+        uploads["OLD"] = Upload(bucket, "task/killed.bin", {}, "", initiated=time.time() - 2 * 86400)
+        uploads["YOUNG"] = Upload(bucket, "task/running.bin", {}, "", initiated=time.time() - 60)
+        uploads["ELSEWHERE"] = Upload(bucket, "other/killed.bin", {}, "", initiated=time.time() - 2 * 86400)
+        p = provider_class(kind)(options)
+        assert p.clean_interrupted("task") == 1
+        assert p.clean_interrupted("task") == 0  # once a day per folder
+        assert {"YOUNG", "ELSEWHERE"} <= set(uploads) and "OLD" not in uploads
+        p.close()
+
+
 def _client(options: dict[str, str]) -> Any:
     return boto3.client(
         "s3",
