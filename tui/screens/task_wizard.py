@@ -128,9 +128,9 @@ class TaskForm(ModalScreen[Task | None]):
     def action_next(self) -> None:
         status = self.query_one("#form-status", Label)
         problem = first_failure(*[f for f in self.query(Field) if f.id != "password"])
-        if problem is None and self.query_one("#password", Field).display:
-            if not self.query_one("#password", Field).value:
-                problem = "an encryption password is required"
+        password = self.query_one("#password", Field)
+        if problem is None and password.display and not password.value:
+            problem = "an encryption password is required"
         if problem is not None:
             status.update(problem)
             status.set_classes("status error")
