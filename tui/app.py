@@ -265,6 +265,7 @@ class SkysyncApp(App[int]):
             ("Dry-run preview", "What a pass of the selected task would do", "dry_run"),
             ("Unlink task", "Remove the task; files stay on both sides", "unlink_task"),
             ("Remove connection", "Remove the connection; files stay on both sides", "remove_connection"),
+            ("Export encryption key", "Save the connection's key.zip somewhere safe", "export_key"),
             ("History log", "The live log with filters and search", "log"),
             ("Settings", "Concurrency, log size, database location, admin order", "settings"),
             ("Schedule", "The connection's 7 × 24 schedule grid", "show_tab('schedule')"),

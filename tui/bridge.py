@@ -250,13 +250,40 @@ def check_task(home: Home, task: Task, *, replacing: str | None = None) -> Task:
     return task
 
 
-def add_task(home: Home, task: Task) -> Task:
+def add_task(home: Home, task: Task, password: str | None = None) -> Task:
+    """Add a task and save. An encrypted task needs the connection's encryption password (the engine sets it
+    with the first encrypted task of a connection and checks it for later ones)."""
     manage = _manage()
-    task = manage.add_task(home, replace(task)) if manage is not None else check_task(home, task)
-    if manage is None:
+    if manage is not None:
+        task = manage.add_task(home, replace(task), password) if password else manage.add_task(home, replace(task))
+    else:
+        task = check_task(home, task)
         home.put_task(task)
     home.save()
     return task
+
+
+def has_encryption_key(home: Home, connection: str) -> bool:
+    return "encryption_private_key" in home.secrets(connection)
+
+
+def export_key(home: Home, connection: str, out: str) -> None:
+    """Write the connection's key.zip (public.pem and private.pem), mode 0600, as `connection export-key`."""
+    recovery = _optional("engine.crypto.recovery")
+    if recovery is None or not hasattr(recovery, "export_key_zip"):
+        raise UsageError("encryption is not available in this build")
+    secrets = home.secrets(connection)
+    if "encryption_private_key" not in secrets:
+        raise UsageError(f"connection '{connection}' has no encryption key (no encrypted task yet)")
+    out = os.path.abspath(os.path.expanduser(out))
+    if os.path.isdir(out):
+        out = os.path.join(out, f"{connection}-key.zip")
+    try:
+        recovery.export_key_zip(secrets["encryption_public_key"].encode(), secrets["encryption_private_key"].encode(),
+                                out)
+        os.chmod(out, 0o600)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror}") from None
 
 
 def edit_task(home: Home, task: Task) -> Task:

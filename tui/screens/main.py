@@ -32,7 +32,7 @@ from tui.screens.connection_wizard import (
     option_fields,
     read_options,
 )
-from tui.screens.dialogs import ConfirmScreen
+from tui.screens.dialogs import ConfirmScreen, PromptScreen
 from tui.screens.dry_run import DryRunScreen
 from tui.screens.filters import FileFilterScreen
 from tui.screens.selective_sync import SelectiveSyncScreen
@@ -138,6 +138,7 @@ class MainScreen(Screen[None]):
         Binding("P", "pause_connection", "Pause/resume connection", show=False, id="main.pause-connection"),
         Binding("x", "remove_connection", "Remove connection", show=False, id="main.remove-connection"),
         Binding("comma", "settings", "Settings", show=False, id="main.settings"),
+        Binding("k", "export_key", "Export encryption key", show=False, id="main.export-key"),
         Binding("1", "show_tab('overview')", "Overview tab", show=False, id="main.tab-overview"),
         Binding("2", "show_tab('tasks')", "Tasks tab", show=False, id="main.tab-tasks"),
         Binding("3", "show_tab('settings')", "Settings tab", show=False, id="main.tab-settings"),
@@ -439,12 +440,13 @@ class MainScreen(Screen[None]):
             task = await self.app.push_screen_wait(form)
             if task is None:
                 return
+            password = getattr(form, "password", "") or None
             excluded = await self.app.push_screen_wait(SelectiveSyncScreen(self.home_path, task, step="· 2/2"))
             if excluded is None:
                 continue  # back to the settings step, keeping what was typed
             task = replace(task, exclude_folders=excluded)
             try:
-                bridge.add_task(self.home(), task)
+                bridge.add_task(self.home(), task, password)
             except SkysyncError as exc:
                 self._failed(exc)
                 continue
@@ -524,6 +526,26 @@ class MainScreen(Screen[None]):
             return
         self.app.sync_now(names)  # type: ignore[attr-defined]
         self.notify(f"Syncing {', '.join(names)}…")
+
+    def action_export_key(self) -> None:
+        name = self._need_connection()
+        if name is not None:
+            self.export_key_flow(name)
+
+    @work(exclusive=True, group="flow")
+    async def export_key_flow(self, name: str) -> None:
+        if not bridge.has_encryption_key(self.home(), name):
+            self.notify(f"Connection '{name}' has no encryption key yet (no encrypted task).", severity="warning")
+            return
+        out = await self.app.push_screen_wait(PromptScreen("Export the key to (file or folder)", "~/key.zip"))
+        if not out:
+            return
+        try:
+            bridge.export_key(self.home(), name, out)
+        except SkysyncError as exc:
+            self._failed(exc)
+            return
+        self.notify(f"Key exported to {out}; keep it somewhere safe.")
 
     def action_dry_run(self) -> None:
         task = self._need_task()
