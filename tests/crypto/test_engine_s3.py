@@ -299,3 +299,28 @@ def test_the_password_is_one_per_connection(env: Env, tmp_path: pathlib.Path) ->
     assert decrypt(body, env.key(), by="password")[0] == b"x"
     assert "@SynologyCloudSync/" in env.objects()  # at the connection root, not in the task's folder
     assert "other/@SynologyCloudSync/" not in env.objects()
+
+
+def test_another_device_with_the_same_password_reads_and_matches(env: Env, tmp_path: pathlib.Path) -> None:
+    """A second home on the same bucket with the same password (its own RSA pair): downloads open by password,
+    and files it already holds with the same content are recorded, not doubled as conflicts."""
+    files = {"a.txt": b"alpha", "sub/b.txt": b"bravo" * 500, "sub/c.txt": b"charlie"}
+    for rel, data in files.items():
+        write(env.local / rel, data)
+    assert env.sync().exit_code == 0
+
+    home2 = Home(str(tmp_path / "home2"))
+    local2 = tmp_path / "local2"
+    write(local2 / "a.txt", b"alpha")  # already there, same content
+    write(local2 / "sub/b.txt", b"bravo" * 500)
+    manage.add_connection(home2, "s3c", "s3", s3_server.options(env.bucket))
+    manage.add_task(home2, Task("t", "s3c", str(local2), "/", direction="bidirectional", encrypt=True), PASSWORD)
+    home2.save()
+    assert home2.secrets("s3c")["encryption_public_key"] != env.key().public_pem
+
+    result = run_pass(Home(home2.path), "t", hostname="h2")
+    assert result.exit_code == 0
+    assert result.summary == {"record": 2, "downloaded": 1}, result.summary
+    assert (local2 / "sub/c.txt").read_bytes() == b"charlie"
+    assert sorted(p.name for p in local2.rglob("*") if p.is_file()) == ["a.txt", "b.txt", "c.txt"]
+    assert transferred(run_pass(Home(home2.path), "t", hostname="h2")) == {}
