@@ -69,8 +69,12 @@ class EncryptedProvider(Provider):
         self.identity = inner.identity  # type: ignore[method-assign]
         try:
             self.key = AccountKey.from_secrets(secrets)
-        except CryptoError as exc:
-            raise UsageError(f"{exc}; the task is encrypted but its key is missing (secrets.toml lost?)") from None
+        except CryptoError:
+            inner.close()  # the caller never gets a provider to close
+            raise UsageError(
+                "the task is encrypted but the connection's encryption key is missing from the secrets store "
+                "(restore secrets.toml from a backup)"
+            ) from None
         self.capabilities = dataclasses.replace(
             inner.capabilities,
             hash_kind=HashKind.NONE,  # listed hashes are those of the ciphertext

@@ -185,3 +185,14 @@ def test_decrypt_by_password_and_a_wrong_password(cli: Run, setup: pathlib.Path)
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "wrong password" in lines[0], p.stderr
     assert list(wrong.iterdir()) == []  # nothing under the destination name, no temporary file
+
+
+def test_a_lost_key_stops_the_pass_before_anything_moves(cli: Run, setup: pathlib.Path) -> None:
+    t = setup
+    synced_cloud(cli, t)
+    home = Home(str(t / "home"))
+    home.put_connection(home.connection("c"), {})  # secrets.toml lost its encryption entries
+    home.save()
+    (t / "local" / "new.txt").write_text("must not go up in plain text")
+    refused(cli, "sync", "e1", match="encryption key is missing from the secrets store")
+    assert not (t / "cloud" / "docs" / "new.txt").exists()

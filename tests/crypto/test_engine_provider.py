@@ -202,7 +202,7 @@ def test_a_cancelled_download_is_not_a_decryption_failure(cloud: pathlib.Path, a
 
 
 def test_a_missing_key_is_a_configuration_error(cloud: pathlib.Path) -> None:
-    with pytest.raises(UsageError, match="key is missing"):
+    with pytest.raises(UsageError, match="encryption key is missing from the secrets store"):
         EncryptedProvider(LocalProvider({"root": str(cloud)}), {SECRET_PASSWORD: "only the password"})
 
 
