@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import pathlib
+import shutil
 import threading
 from collections.abc import Mapping
 from typing import BinaryIO
@@ -18,7 +19,7 @@ import pytest
 
 from engine.config import Home
 from engine.crypto import MAGIC, AccountKey, EncryptingReader
-from engine.crypto.account import enable_encryption, has_encryption
+from engine.crypto.account import enable_encryption, has_encryption, verify_remote_password
 from engine.crypto.keys import SECRET_PASSWORD, SECRET_PRIVATE_KEY, SECRET_PUBLIC_KEY
 from engine.crypto.provider import DecryptionFailed, EncryptedProvider
 from engine.errors import UsageError
@@ -244,3 +245,46 @@ def test_an_incomplete_key_is_reported_not_replaced(home: Home) -> None:
     with pytest.raises(UsageError, match="incomplete"):
         enable_encryption(home, "c", PASSWORD)
     assert set(home.secrets("c")) == {SECRET_PASSWORD}
+
+
+def test_a_new_key_must_open_what_the_cloud_account_already_holds(
+    home: Home, cloud: pathlib.Path, account: AccountKey, other_account: AccountKey
+) -> None:
+    (cloud / "@SynologyCloudSync").mkdir()
+    (cloud / "@SynologyCloudSync" / "cloudsync_encrypt.info").write_bytes(b"not ours to read")
+    (cloud / "notes.txt").write_bytes(b"a plain file the user keeps in the account")
+    (cloud / "empty.txt").write_bytes(b"")
+    plain = LocalProvider({"root": str(cloud)})
+    assert verify_remote_password(plain, "anything") is None  # nothing encrypted there yet
+    enc = wrap(LocalProvider({"root": str(cloud)}), other_account)  # another device's task
+    enc.upload("photos/2024/a.jpg", io.BytesIO(sample(200_000)), 200_000, 0.0)
+
+    with pytest.raises(UsageError) as info:
+        enable_encryption(home, "c", PASSWORD)
+    assert str(info.value) == (
+        "the encryption password does not match the one the files already in this cloud account were "
+        "encrypted with (/photos/2024/a.jpg)"
+    )
+    assert not has_encryption(home, "c")
+    assert verify_remote_password(plain, other_account.password) is True
+    assert verify_remote_password(plain, other_account.password, "photos") is True
+    assert verify_remote_password(plain, PASSWORD, max_reads=1) is None  # gave up at the plain file
+    key = enable_encryption(home, "c", other_account.password)
+    assert key.private_pem != other_account.private_pem  # its own pair; the password opens both
+    assert download(wrap(LocalProvider({"root": str(cloud)}), key), "photos/2024/a.jpg")
+
+
+def test_the_remote_check_can_be_skipped_and_survives_an_unreachable_service(
+    home: Home, cloud: pathlib.Path, other_account: AccountKey
+) -> None:
+    enc = wrap(LocalProvider({"root": str(cloud)}), other_account)
+    enc.upload("a.bin", io.BytesIO(b"x" * 100), 100, 0.0)
+    enable_encryption(home, "c", PASSWORD, check_remote=False)
+    assert has_encryption(home, "c")
+    shutil.rmtree(cloud)  # the connection's folder is gone: no check possible, the key is made anyway
+    home2 = Home(str(cloud.parent / "home2"))
+    from engine import manage
+
+    manage.add_connection(home2, "c", "local", {"root": str(cloud)})
+    enable_encryption(home2, "c", PASSWORD)
+    assert has_encryption(home2, "c")

@@ -314,6 +314,12 @@ def test_another_device_with_the_same_password_reads_and_matches(env: Env, tmp_p
     write(local2 / "a.txt", b"alpha")  # already there, same content
     write(local2 / "sub/b.txt", b"bravo" * 500)
     manage.add_connection(home2, "s3c", "s3", s3_server.options(env.bucket))
+    # A mistyped password is refused at once: it does not open the containers already in the bucket.
+    _moto.reset_counts()
+    with pytest.raises(UsageError, match="files already in this cloud account were encrypted with"):
+        manage.add_task(home2, Task("t", "s3c", str(local2), "/", encrypt=True), PASSWORD + "!")
+    assert not home2.secrets("s3c") or "encryption_password" not in home2.secrets("s3c")
+    assert _moto.request_counts() == {"GET list": 1, "GET": 1}  # one listing page, one header read
     manage.add_task(home2, Task("t", "s3c", str(local2), "/", direction="bidirectional", encrypt=True), PASSWORD)
     home2.save()
     assert home2.secrets("s3c")["encryption_public_key"] != env.key().public_pem
