@@ -40,7 +40,7 @@ class SkysyncApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "skysync"
     BINDINGS = [
-        Binding("f1,question_mark", "help", "Help", id="app.help"),
+        Binding("f1,question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
     ]
 
@@ -215,17 +215,20 @@ class SkysyncApp(App[int]):
         return datetime.fromtimestamp(t, tz=self.tz).strftime("%Y-%m-%d %H:%M:%S")
 
     def action_help(self) -> None:
+        """List this screen's actions first, then the keys of the focused area (posting's help screen)."""
         if isinstance(self.screen, HelpScreen):
             return
-        keys: list[tuple[str, str]] = []
+        ours: list[tuple[str, str]] = []
+        area: list[tuple[str, str]] = []
         seen: set[str] = set()
         for key, active in self.screen.active_bindings.items():
             binding = active.binding
             if not binding.description or binding.system or key in seen:
                 continue
             seen.add(key)
-            keys.append((self.get_key_display(binding), binding.description))
-        self.push_screen(HelpScreen(keys))
+            row = (self.get_key_display(binding), binding.tooltip or binding.description)
+            (ours if isinstance(active.node, App | Screen) else area).append(row)
+        self.push_screen(HelpScreen(ours, area))
 
     def action_log(self, task: str | None = None) -> None:
         tasks = [t.name for t in Home(self.home_path).tasks()]

@@ -283,7 +283,7 @@ async def test_pause_resume_remove_connection_help_and_quit(home_dir: Path, tmp_
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
         keys = app.screen.query_one("#help-keys", DataTable)
         actions = {keys.get_row_at(i)[1] for i in range(keys.row_count)}
-        assert {"New conn", "Unlink task", "Dry-run preview", "File filter"} <= actions
+        assert {"New connection (wizard)", "Unlink task", "Dry-run preview", "File filter"} <= actions
         await pilot.press("escape", "x")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="remove confirmation")
         assert "No file is deleted" in text_of(app.screen.query_one(".dialog-body", Static))

@@ -27,12 +27,15 @@ async def ready(pilot: Pilot) -> None:
     await pilot.pause()
 
 
-def pressing(*keys: str, until: Callable[[Pilot], bool] | None = None) -> Callable[[Pilot], Awaitable[None]]:
+def pressing(
+    *keys: str, until: Callable[[Pilot], bool] | None = None, then: tuple[str, ...] = ()
+) -> Callable[[Pilot], Awaitable[None]]:
     async def run(pilot: Pilot) -> None:
         await ready(pilot)
         await pilot.press(*keys)
         if until is not None:
             await wait_for(pilot, lambda: until(pilot), what="screen content")
+        await pilot.press(*then)
         await pilot.pause()
 
     return run
@@ -75,7 +78,7 @@ SCENARIOS: dict[str, Callable[[Pilot], Awaitable[None]]] = {
                             until=lambda p: bool(p.app.screen.query("DirectoryTree").first().root.children)),
     "remote_browser": pushing(lambda: RemoteFolderBrowser(str(SAMPLE_ROOT / "home"), "nas-cloud"),
                               until=tree_loaded),
-    "selective_sync": pressing("2", "o", until=tree_loaded),
+    "selective_sync": pressing("2", "o", until=tree_loaded, then=("down", "down", "space")),
     "file_filter": pressing("2", "f", until=lambda p: "Preview" in text_of(p.app.screen.query_one("#preview"))),
     "dry_run": pressing("2", "d", until=lambda p: "Would do" in text_of(p.app.screen.query_one("#summary"))),
     "log": pressing("g", until=lambda p: p.app.screen.query_one(DataTable).row_count == 6),

@@ -18,9 +18,10 @@ INTRO = (
 class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,f1,question_mark", "close", "Close", id="help.close")]
 
-    def __init__(self, keys: list[tuple[str, str]]) -> None:
+    def __init__(self, keys: list[tuple[str, str]], area: list[tuple[str, str]] = ()) -> None:  # type: ignore[assignment]
         super().__init__()
         self.keys = keys
+        self.area = list(area)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
@@ -30,6 +31,10 @@ class HelpScreen(ModalScreen[None]):
             table.add_columns("Key", "Action")
             for key, description in self.keys:
                 table.add_row(key, description)
+            if self.area:
+                table.add_row("", "[b]In the focused area[/b]")
+                for key, description in self.area:
+                    table.add_row(key, description)
             yield table
             yield Label("Esc: close", classes="hint")
 

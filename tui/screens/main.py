@@ -125,11 +125,12 @@ class ConnectionSettingsForm(VerticalScroll):
 
 class MainScreen(Screen[None]):
     BINDINGS = [
-        Binding("n", "new_connection", "New conn", id="main.new-connection"),
-        Binding("t", "new_task", "New task", id="main.new-task"),
-        Binding("s", "sync_now", "Sync now", id="main.sync-now"),
-        Binding("p", "pause_task", "Pause task", id="main.pause-task"),
-        Binding("g", "log", "Log", id="main.log"),
+        Binding("n", "new_connection", "New conn", tooltip="New connection (wizard)", id="main.new-connection"),
+        Binding("t", "new_task", "New task", tooltip="New sync task on the selected connection", id="main.new-task"),
+        Binding("s", "sync_now", "Sync", id="main.sync-now",
+                tooltip="Sync now: the selected task (Tasks tab) or the whole connection"),
+        Binding("p", "pause_task", "Pause", tooltip="Pause or resume the selected task", id="main.pause-task"),
+        Binding("g", "log", "Log", tooltip="History log (live, with filters and search)", id="main.log"),
         Binding("e", "edit_task", "Edit task", show=False, id="main.edit-task"),
         Binding("o", "selective_sync", "Folders (selective sync)", show=False, id="main.selective-sync"),
         Binding("f", "filters", "File filter", show=False, id="main.filters"),
@@ -270,12 +271,14 @@ class MainScreen(Screen[None]):
         task_states = status.get("tasks", {})
         for task in tasks:
             ts = task_states.get(task.name, {})
-            text.append(f"  {task.name:<14} ")
+            text.append(f"  {task.name} ")
             text.append_text(state_text(str(ts.get("state", "…"))))
-            text.append(f"  {self._last_pass(ts.get('last_pass'))}\n", "dim")
+            text.append(f"  {DIRECTION_LABELS[task.direction].split(' ')[0].lower()}\n")
+            text.append(f"    {self._last_pass(ts.get('last_pass'))}\n", "dim")
             last = ts.get("last_pass") or {}
-            if last.get("error"):
-                text.append(f"    error: {last['error']}\n", "red")
+            error = ts.get("error") or last.get("error")
+            if error:
+                text.append(f"    {error}\n", "red")
         overview.update(text)
         for (task, path), info in sorted(self.app.transfers.items()):  # type: ignore[attr-defined]
             if task in {t.name for t in tasks}:
@@ -291,8 +294,8 @@ class MainScreen(Screen[None]):
         summary = last.get("summary") or {}
         parts = ", ".join(f"{n} {k}" for k, n in sorted(summary.items()) if n) or "nothing to do"
         when = last.get("finished")
-        at = f" at {self.app.format_time(when)}" if when else ""  # type: ignore[attr-defined]
-        return f"last pass{at}: {'ok' if last.get('ok', True) else 'failed'} · {parts}"
+        at = f" {self.app.format_time(when)[5:16]}" if when else ""  # type: ignore[attr-defined]
+        return f"last pass{at} {'ok' if last.get('ok', True) else 'failed'}: {parts}"
 
     def _show_tasks(self, home: Home, conn: Connection | None) -> None:
         table = self.query_one("#task-table", DataTable)

@@ -201,7 +201,7 @@ class CheckTree(FolderTree):
         if node is None or node.data is None or node.data.placeholder:
             return
         self.excluded = toggle(node.data.path, self.excluded, self.loaded_children)
-        self.refresh()
+        self._invalidate()  # Tree caches rendered lines; the check boxes of many nodes just changed
 
     def render_label(self, node: TreeNode[Folder], base_style: Style, style: Style) -> Text:
         label = super().render_label(node, base_style, style)
