@@ -1,0 +1,432 @@
+"""`swift`: OpenStack Swift (and compatible services) through the official python-swiftclient.
+
+Objects are flat names in a container; an empty folder is a zero-byte "folder/" object of type
+application/directory (the convention of the swift CLI and Horizon). Files larger than `segment_size` MiB are
+uploaded as Dynamic Large Objects (spec note 15): segments named "<path>/<mtime>/<size>/<segment size>/<n>"
+in the "<container>_segments" container (the swift CLI's layout), then a manifest. Swift reports no usable
+hash for those (spec note 3), so they are listed without one and their revision is the manifest's ETag. The
+mtime is kept in `X-Object-Meta-Mtime`: container listings carry no metadata, so listings show the upload
+time and downloads return the stored mtime.
+
+swiftclient's Connection is not thread-safe, so each thread gets its own (authenticated once).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import threading
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import quote, unquote
+
+from engine.providers.base import (
+    AuthError,
+    Capabilities,
+    ContainerNotFound,
+    HashKind,
+    InvalidOption,
+    MtimeMode,
+    NetworkError,
+    NotFound,
+    OptionSpec,
+    PermissionDenied,
+    Provider,
+    ProviderError,
+    QuotaExceeded,
+    RemoteEntry,
+    TransientError,
+)
+
+if TYPE_CHECKING:
+    from swiftclient.client import Connection
+
+MIB = 1 << 20
+DEFAULT_SEGMENT_MIB = 1024
+MAX_SEGMENT_MIB = 5 * 1024  # Swift's largest single object (5 GiB)
+DIR_TYPE = "application/directory"
+MTIME_HEADER = "x-object-meta-mtime"
+CHUNK = 1 << 20
+
+
+def _translate(exc: Exception, what: str) -> ProviderError:
+    import requests
+    from swiftclient.exceptions import ClientException
+
+    if isinstance(exc, ProviderError):
+        return exc
+    if isinstance(exc, ClientException):
+        status = exc.http_status or 0
+        if status == 401:
+            return AuthError(f"{what}: the user name or key was refused")
+        if status == 403:
+            return PermissionDenied(f"{what}: permission denied")
+        if status == 404:
+            return NotFound(f"{what}: not found")
+        if status == 413:
+            return QuotaExceeded(f"{what}: the object is too large or the quota is exceeded")
+        if status in (408, 429, 498, 500, 502, 503, 504):
+            return TransientError(f"{what}: Swift is busy ({status}), try again later")
+        if status == 422:
+            return TransientError(f"{what}: the data was corrupted in transit")
+        if status == 0:
+            return NetworkError(f"{what}: Swift could not be reached")
+        return ProviderError(f"{what}: Swift answered {status}")
+    if isinstance(exc, requests.RequestException | OSError):
+        return NetworkError(f"{what}: Swift could not be reached")
+    raise exc
+
+
+def _parents(rel: str) -> Iterator[str]:
+    parts = rel.split("/")[:-1]
+    for i in range(1, len(parts) + 1):
+        yield "/".join(parts[:i])
+
+
+def _listing_time(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC).timestamp()
+    except ValueError:
+        return None
+
+
+def _etag(value: str | None) -> str | None:
+    return value.strip('"') if value else None
+
+
+class _Hashing:
+    """Reads from `src` at most `limit` bytes, keeping the MD5 of what was read."""
+
+    def __init__(self, src: BinaryIO, limit: int) -> None:
+        self.src, self.left, self.md5, self.count = src, limit, hashlib.md5(), 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self.left <= 0:
+            return b""
+        size = self.left if size is None or size < 0 else min(size, self.left)
+        data = self.src.read(size)
+        self.left -= len(data)
+        self.count += len(data)
+        self.md5.update(data)
+        return data
+
+
+class SwiftProvider(Provider):
+    kind = "swift"
+    title = "OpenStack Swift"
+    option_specs = (
+        OptionSpec("auth_url", "authentication URL, e.g. https://host/auth/v1.0 (TempAuth)", required=True),
+        OptionSpec("user", "user name", required=True),
+        OptionSpec("key", "key or password", secret=True, required=True),
+        OptionSpec("tenant", "tenant / project (account) name"),
+        OptionSpec("region", "region name"),
+        OptionSpec("container", "the container to sync with", required=True),
+        OptionSpec("segment_size", "files above this many MiB are uploaded as segments of that size", default="1024"),
+    )
+
+    def __init__(self, options: Mapping[str, str]) -> None:
+        super().__init__(options)
+        self.segment_size = self._segment_size(options)
+        self.capabilities = Capabilities(
+            hash_kind=HashKind.MD5,
+            mtime_mode=MtimeMode.METADATA,
+            multipart_threshold=self.segment_size,
+        )
+        self.container = options["container"]
+        self.segments_container = self.container + "_segments"
+        self._local = threading.local()
+        self._connections: list[Connection] = []
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _segment_size(options: Mapping[str, str]) -> int:
+        raw = options.get("segment_size") or str(DEFAULT_SEGMENT_MIB)
+        try:
+            size = round(float(raw) * MIB)
+        except ValueError:
+            raise InvalidOption("option 'segment_size' must be a number of MiB") from None
+        if not 1 <= size <= MAX_SEGMENT_MIB * MIB:
+            raise InvalidOption(f"option 'segment_size' must be at most {MAX_SEGMENT_MIB} MiB")
+        return size
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, str]) -> None:
+        super().validate_options(options)
+        container = options["container"]
+        if len(container.encode()) > 255 or "/" in container:  # spec note 16
+            raise InvalidOption("a Swift container name cannot exceed 255 characters or include '/'")
+        cls._segment_size(options)
+        auth = options["auth_url"].rstrip("/")
+        if not auth.endswith(("/v1.0", "/v1")) and not cls._keystone_available():
+            raise InvalidOption("Keystone (v2/v3) authentication needs python-keystoneclient; use a v1.0 auth URL")
+
+    @staticmethod
+    def _keystone_available() -> bool:
+        import importlib.util
+
+        return importlib.util.find_spec("keystoneclient") is not None
+
+    @classmethod
+    def identity(cls, options: Mapping[str, str]) -> str:
+        tenant = options.get("tenant", "")
+        user = f"{tenant}:{options.get('user', '')}" if tenant else options.get("user", "")
+        return f"swift:{user}@{options.get('auth_url', '')}"
+
+    # -- plumbing --------------------------------------------------------------------------------------------
+
+    def _conn(self) -> Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            from swiftclient.client import Connection
+
+            auth_url = self.options["auth_url"].rstrip("/")
+            tenant = self.options.get("tenant") or ""
+            os_options = {"region_name": self.options.get("region") or None}
+            if auth_url.endswith(("/v1.0", "/v1")):
+                user = f"{tenant}:{self.options['user']}" if tenant else self.options["user"]
+                conn = Connection(
+                    auth_url, user, self.options["key"], auth_version="1", os_options=os_options,
+                    retries=2, starting_backoff=0.5, max_backoff=2, timeout=30,
+                )  # fmt: skip
+            else:
+                version = "3" if auth_url.endswith("/v3") else "2.0"
+                conn = Connection(
+                    auth_url, self.options["user"], self.options["key"], auth_version=version,
+                    tenant_name=tenant or None, os_options={**os_options, "project_name": tenant or None},
+                    retries=2, starting_backoff=0.5, max_backoff=2, timeout=30,
+                )  # fmt: skip
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._conn(), method)(*args, **kwargs)
+        except Exception as exc:
+            raise _translate(exc, what) from None
+
+    def _head(self, path: str) -> dict[str, str] | None:
+        from swiftclient.exceptions import ClientException
+
+        try:
+            return self._conn().head_object(self.container, path)
+        except ClientException as exc:
+            if exc.http_status == 404:
+                return None
+            raise _translate(exc, f"reading /{path}") from None
+        except Exception as exc:
+            raise _translate(exc, f"reading /{path}") from None
+
+    def _objects(self, prefix: str, container: str | None = None) -> list[dict[str, Any]]:
+        from swiftclient.exceptions import ClientException
+
+        container = container or self.container
+        try:
+            _, objects = self._conn().get_container(container, prefix=prefix or None, full_listing=True)
+        except ClientException as exc:
+            if exc.http_status == 404:
+                raise ContainerNotFound(f"the container {container} does not exist") from None
+            raise _translate(exc, f"listing /{prefix}") from None
+        except Exception as exc:
+            raise _translate(exc, f"listing /{prefix}") from None
+        return objects
+
+    @staticmethod
+    def _is_dir_marker(obj: Mapping[str, Any]) -> bool:
+        return str(obj["name"]).endswith("/") or (
+            obj.get("bytes") == 0 and str(obj.get("content_type", "")).split(";")[0] == DIR_TYPE
+        )
+
+    def _entry_from_headers(self, path: str, headers: Mapping[str, str]) -> RemoteEntry:
+        manifest = headers.get("x-object-manifest")
+        try:
+            mtime: float | None = float(headers[MTIME_HEADER])
+        except (KeyError, ValueError):
+            mtime = None
+        return RemoteEntry(
+            path,
+            False,
+            int(headers.get("content-length") or 0),
+            mtime,
+            None if manifest else _etag(headers.get("etag")),  # spec note 3: no hash for DLOs
+            _etag(headers.get("etag")),
+        )
+
+    # -- the contract ----------------------------------------------------------------------------------------
+
+    def check(self) -> None:
+        from swiftclient.exceptions import ClientException
+
+        try:
+            self._conn().head_container(self.container)
+        except ClientException as exc:
+            if exc.http_status == 404:
+                raise ContainerNotFound(f"the container {self.container} does not exist") from None
+            raise _translate(exc, f"opening container {self.container}") from None
+        except Exception as exc:
+            raise _translate(exc, f"opening container {self.container}") from None
+
+    def list(self, folder: str) -> Iterator[RemoteEntry]:
+        folder = folder.strip("/")
+        prefix = folder + "/" if folder else ""
+        objects = self._objects(prefix)
+        if folder and not objects:
+            raise ContainerNotFound(f"the remote folder /{folder} does not exist")
+        seen_dirs: set[str] = set()
+        for obj in objects:
+            rel = str(obj["name"])[len(prefix) :]
+            if not rel:
+                continue  # the listed folder's own marker
+            is_dir = self._is_dir_marker(obj)
+            for parent in _parents(rel.rstrip("/") + ("/" if is_dir else "")):
+                if parent not in seen_dirs:
+                    seen_dirs.add(parent)
+                    yield RemoteEntry(parent, True)
+            if is_dir:
+                continue
+            if obj.get("bytes") == 0:
+                # A zero-byte listing entry may be a DLO manifest: only a HEAD tells its real size and ETag.
+                headers = self._head(str(obj["name"]))
+                if headers is None:
+                    continue  # deleted meanwhile
+                if headers.get("x-object-manifest"):
+                    entry = self._entry_from_headers(rel, headers)
+                    listed = _listing_time(obj.get("last_modified"))
+                    yield RemoteEntry(rel, False, entry.size, listed, None, entry.revision)
+                    continue
+            yield RemoteEntry(
+                rel,
+                False,
+                int(obj.get("bytes") or 0),
+                _listing_time(obj.get("last_modified")),
+                obj.get("hash"),
+                obj.get("hash"),
+            )
+
+    def download(self, path: str, out: BinaryIO) -> RemoteEntry:
+        headers, body = self._call(f"reading /{path}", "get_object", self.container, path, resp_chunk_size=CHUNK)
+        try:
+            for chunk in body:
+                out.write(chunk)
+        except Exception as exc:
+            raise _translate(exc, f"reading /{path}") from None
+        return self._entry_from_headers(path, headers)
+
+    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+        meta = {"X-Object-Meta-Mtime": repr(float(mtime))}
+        old = self._head(path)
+        old_manifest = unquote((old or {}).get("x-object-manifest") or "") or None
+        new_manifest: str | None = None
+        if size <= self.segment_size:
+            reader = _Hashing(src, size)
+            etag = self._call(
+                f"writing /{path}", "put_object", self.container, path, reader, content_length=size, headers=meta
+            )
+            if _etag(etag) != reader.md5.hexdigest() or reader.count != size:
+                raise TransientError(f"writing /{path}: the upload was corrupted in transit")
+            md5 = reader.md5.hexdigest()
+            entry = RemoteEntry(path, False, size, float(mtime), md5, md5)
+        else:
+            entry, new_manifest = self._upload_dlo(path, src, size, mtime, meta)
+        if old_manifest and old_manifest != new_manifest:
+            self._delete_segments(old_manifest)
+        return entry
+
+    def _upload_dlo(
+        self, path: str, src: BinaryIO, size: int, mtime: float, meta: dict[str, str]
+    ) -> tuple[RemoteEntry, str]:
+        """Upload segments, then the manifest; (entry, decoded "container/prefix" of the segments)."""
+        self._call("creating the segments container", "put_container", self.segments_container)
+        prefix = f"{path}/{mtime:.6f}/{size}/{self.segment_size}/"
+        index = 0
+        sent = 0
+        while sent < size:
+            length = min(self.segment_size, size - sent)
+            reader = _Hashing(src, length)
+            name = f"{prefix}{index:08d}"
+            etag = self._call(
+                f"writing /{path}", "put_object", self.segments_container, name, reader, content_length=length
+            )
+            if _etag(etag) != reader.md5.hexdigest() or reader.count != length:
+                raise TransientError(f"writing /{path}: a segment was corrupted in transit")
+            sent += length
+            index += 1
+        manifest = f"{quote(self.segments_container)}/{quote(prefix)}"
+        self._call(
+            f"writing /{path}", "put_object", self.container, path, b"",
+            content_length=0, headers={**meta, "X-Object-Manifest": manifest},
+        )  # fmt: skip
+        headers = self._head(path)
+        if headers is None:
+            raise TransientError(f"writing /{path}: the manifest vanished right after upload")
+        entry = self._entry_from_headers(path, headers)
+        return RemoteEntry(path, False, entry.size, float(mtime), None, entry.revision), unquote(manifest)
+
+    def _delete_segments(self, manifest: str) -> None:
+        """Delete the segments of a replaced or deleted DLO (manifest: decoded "container/prefix")."""
+        from swiftclient.exceptions import ClientException
+
+        container, _, prefix = manifest.partition("/")
+        if not prefix:
+            return
+        try:
+            _, objects = self._conn().get_container(container, prefix=prefix, full_listing=True)
+            for obj in objects:
+                try:
+                    self._conn().delete_object(container, obj["name"])
+                except ClientException as exc:
+                    if exc.http_status != 404:
+                        raise
+        except Exception:
+            pass  # leftover segments waste space but never show up as files
+
+    def delete(self, path: str) -> None:
+        from swiftclient.exceptions import ClientException
+
+        headers = self._head(path)
+        if headers is None:
+            return
+        try:
+            self._conn().delete_object(self.container, path)
+        except ClientException as exc:
+            if exc.http_status != 404:
+                raise _translate(exc, f"deleting /{path}") from None
+        except Exception as exc:
+            raise _translate(exc, f"deleting /{path}") from None
+        if headers.get("x-object-manifest"):
+            self._delete_segments(unquote(headers["x-object-manifest"]))
+
+    def mkdir(self, path: str) -> RemoteEntry:
+        path = path.strip("/")
+        if self._objects(path + "/"):
+            return RemoteEntry(path, True)  # the folder already has content (or its marker)
+        self._call(
+            f"creating folder /{path}", "put_object", self.container, path + "/", b"",
+            content_length=0, content_type=DIR_TYPE,
+        )  # fmt: skip
+        return RemoteEntry(path, True)
+
+    def rmdir(self, path: str) -> None:
+        from swiftclient.exceptions import ClientException
+
+        path = path.strip("/")
+        for obj in self._objects(path + "/"):
+            if obj["name"] != path + "/":
+                raise ProviderError(f"removing folder /{path}: it is not empty")
+        try:
+            self._conn().delete_object(self.container, path + "/")
+        except ClientException as exc:
+            if exc.http_status != 404:
+                raise _translate(exc, f"removing folder /{path}") from None
+        except Exception as exc:
+            raise _translate(exc, f"removing folder /{path}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
