@@ -291,3 +291,39 @@ async def test_pause_resume_remove_connection_help_and_quit(home_dir: Path, tmp_
         await wait_for(pilot, lambda: not Home(str(home_dir)).has_connection("cloud"), what="removed")
         await pilot.press("ctrl+q")
         await wait_for(pilot, lambda: ("stop", ()) in fake.calls, what="engine stopped on quit")
+
+
+async def test_encrypted_task_asks_for_a_password_then_edit_keeps_encryption(home_dir: Path, tmp_path: Path) -> None:
+    local = tmp_path / "local"
+    write_tree(local, {"secret.txt": b"s"})
+    with_connection(home_dir, tmp_path / "cloud")
+    app = make_app(home_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, TaskForm), what="task form")
+        form = app.screen
+        assert not form.query_one("#password", Field).display
+        await type_into(pilot, "#name", "vault")
+        await type_into(pilot, "#local", str(local))
+        form.query_one("#encrypt").focus()
+        await pilot.press("space")
+        assert form.query_one("#password", Field).display
+        await pilot.press("ctrl+n")
+        assert "password is required" in text_of(form.query_one("#form-status", Label))
+        await type_into(pilot, "#password", "correct horse")
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: isinstance(app.screen, SelectiveSyncScreen), what="selective sync step")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: Home(str(home_dir)).has_task("vault"), what="task saved")
+        assert Home(str(home_dir)).task("vault").encrypt
+        assert "encryption_private_key" in Home(str(home_dir)).secrets("cloud")
+
+        await pilot.press("2", "e")  # edit: direction changes, encryption stays and cannot be switched off
+        await wait_for(pilot, lambda: isinstance(app.screen, TaskForm), what="edit form")
+        assert app.screen.query_one("#encrypt").disabled
+        app.screen.query_one("#direction", RadioSet).focus()
+        await pilot.press("down", "down", "enter")  # download only
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: Home(str(home_dir)).task("vault").direction == "download", what="edited")
+    task = Home(str(home_dir)).task("vault")
+    assert task.encrypt and task.direction == "download"

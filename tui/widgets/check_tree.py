@@ -46,12 +46,14 @@ def toggle(path: str, excluded: set[str], siblings: Callable[[str], list[str] | 
     level (`siblings(parent)` gives the loaded children of a folder), so exactly that folder comes back.
     """
     out = set(excluded)
+    if not path:  # the task's own folder: every child off, or (when all are off already) every child on
+        children = set(siblings("") or [])
+        return set() if children and children <= out else children
     state = folder_state(path, out)
     if state != UNCHECKED:
-        prefix = path + "/" if path else ""
+        prefix = path + "/"
         out = {e for e in out if not (e == path or e.startswith(prefix))}
-        if path:
-            out.add(path)
+        out.add(path)
         return out
     if path in out:
         out.discard(path)
