@@ -108,12 +108,40 @@ def connection_provider(home: Home, name: str) -> Provider:
 
 def child_folders(provider: Provider, folder: str) -> list[str]:
     """The names of the folders directly inside `folder` of a remote (sorted)."""
-    names: set[str] = set()
-    for entry in provider.list(folder):
-        head, sep, _rest = entry.path.partition("/")
-        if entry.is_dir or sep:
-            names.add(head)
-    return sorted(names, key=str.casefold)
+    return FolderIndex(provider).children(folder)
+
+
+class FolderIndex:
+    """Folder names of a remote, remembered from every listing.
+
+    `Provider.list` is recursive, so listing a folder already tells us every folder below it; expanding those
+    later costs nothing more (the lazy tree asks again at each level). Used from worker threads only.
+    """
+
+    def __init__(self, provider: Provider) -> None:
+        self.provider = provider
+        self._known: dict[str, set[str]] = {}
+
+    def children(self, folder: str) -> list[str]:
+        folder = folder.strip("/")
+        if folder not in self._known:
+            self._known[folder] = set()
+            prefix = folder + "/" if folder else ""
+            for entry in self.provider.list(folder):
+                parts = entry.path.split("/")
+                dirs = parts if entry.is_dir else parts[:-1]
+                for depth in range(len(dirs)):
+                    parent = prefix + "/".join(dirs[:depth])
+                    self._known.setdefault(parent.rstrip("/"), set()).add(dirs[depth])
+                for depth in range(len(dirs) + 1):
+                    self._known.setdefault((prefix + "/".join(dirs[:depth])).rstrip("/"), set())
+        return sorted(self._known[folder], key=str.casefold)
+
+    def forget(self, folder: str) -> None:
+        """After creating a folder: list this part of the tree again."""
+        folder = folder.strip("/")
+        for key in [k for k in self._known if k == folder or k.startswith(folder + "/") or not folder]:
+            del self._known[key]
 
 
 def local_child_folders(root: str, folder: str) -> list[str]:

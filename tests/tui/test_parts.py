@@ -76,3 +76,28 @@ def test_admin_order_by_user_or_cloud_type(tmp_path: Path) -> None:
     assert [c.name for c in bridge.ordered_connections(Home(str(tmp_path)))] == ["zeta", "alpha", "mid"]
     bridge.set_settings(home, {"admin-order": "cloud-type"})
     assert [c.name for c in bridge.ordered_connections(Home(str(tmp_path)))] == ["mid", "zeta", "alpha"]
+
+
+def test_folder_index_lists_once_and_answers_every_level(tmp_path: Path) -> None:
+    from engine.providers.local import LocalProvider
+
+    write_tree(tmp_path, {"a/b/c/file.txt": b"1", "a/d/": b"", "e/f.txt": b"2", "top.txt": b"3"})
+    provider = LocalProvider({"root": str(tmp_path)})
+    calls: list[str] = []
+    original = provider.list
+
+    def counting(folder: str):  # type: ignore[no-untyped-def]
+        calls.append(folder)
+        return original(folder)
+
+    provider.list = counting  # type: ignore[method-assign]
+    index = bridge.FolderIndex(provider)
+    assert index.children("") == ["a", "e"]
+    assert index.children("a") == ["b", "d"]
+    assert index.children("a/b") == ["c"]
+    assert index.children("a/b/c") == [] and index.children("a/d") == []
+    assert calls == [""]
+    (tmp_path / "a" / "new").mkdir()
+    index.forget("a")
+    assert index.children("a") == ["b", "d", "new"]
+    assert calls == ["", "a"]

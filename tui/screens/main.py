@@ -279,6 +279,14 @@ class MainScreen(Screen[None]):
             error = ts.get("error") or last.get("error")
             if error:
                 text.append(f"    {error}\n", "red")
+        names = {t.name for t in tasks}
+        problems = [r for r in reversed(self.app.records) if r.task in names  # type: ignore[attr-defined]
+                    and r.kind in ("error", "conflict")][:3]
+        if problems:
+            text.append("\nRecent problems (g: log)\n", "bold")
+            for r in problems:
+                text.append(f"  {r.kind:<8} ", "red" if r.kind == "error" else "yellow")
+                text.append(f"{r.task}: {r.path or r.message}\n")
         overview.update(text)
         for (task, path), info in sorted(self.app.transfers.items()):  # type: ignore[attr-defined]
             if task in {t.name for t in tasks}:

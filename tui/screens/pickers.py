@@ -92,12 +92,17 @@ class RemoteFolderBrowser(ModalScreen[str | None]):
         self.connection = connection
         self.start = start
         self._provider: Provider | None = None
+        self._index: bridge.FolderIndex | None = None
+
+    def _open(self) -> bridge.FolderIndex:
+        # Runs in a worker thread: opening the provider (SDK import, auth) happens there too.
+        if self._index is None:
+            self._provider = bridge.connection_provider(Home(self.home_path), self.connection)
+            self._index = bridge.FolderIndex(self._provider)
+        return self._index
 
     def _lister(self, folder: str) -> list[str]:
-        # Runs in the tree's worker thread: opening the provider (SDK import, auth) happens there too.
-        if self._provider is None:
-            self._provider = bridge.connection_provider(Home(self.home_path), self.connection)
-        return bridge.child_folders(self._provider, folder)
+        return self._open().children(folder)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog tall"):
@@ -135,10 +140,10 @@ class RemoteFolderBrowser(ModalScreen[str | None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="remote-mkdir")
     def _mkdir(self, parent: str, name: str) -> str:
-        if self._provider is None:
-            self._provider = bridge.connection_provider(Home(self.home_path), self.connection)
+        index = self._open()
         path = f"{parent}/{name}" if parent else name
-        self._provider.mkdir(path)
+        index.provider.mkdir(path)
+        index.forget(parent)
         return parent
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:

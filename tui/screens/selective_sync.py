@@ -31,14 +31,16 @@ class SelectiveSyncScreen(ModalScreen[list[str] | None]):
         self.step = step
         self.source = "remote" if task.direction == "download" else "local"
         self._provider: Provider | None = None
+        self._index: bridge.FolderIndex | None = None
 
     def _list(self, folder: str) -> list[str]:
         # Runs in the tree's worker thread.
         if self.source == "local":
             return bridge.local_child_folders(self.draft.local, folder)
-        if self._provider is None:
+        if self._index is None:
             self._provider = bridge.connection_provider(Home(self.home_path), self.draft.connection)
-        return bridge.child_folders(self._provider, bridge_join(self.draft.remote_folder, folder))
+            self._index = bridge.FolderIndex(self._provider)
+        return self._index.children(bridge_join(self.draft.remote_folder, folder))
 
     def _tree(self, excluded: list[str] | set[str]) -> CheckTree:
         label = self.draft.local if self.source == "local" else f"{self.draft.connection}:{self.draft.remote}"

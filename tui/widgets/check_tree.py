@@ -131,12 +131,15 @@ class FolderTree(Tree[Folder]):
         node.add_leaf(f"cannot list: {error}", data=Folder(path, loaded=True, placeholder=True))
         self.post_message(self.ListingFailed(path, error))
 
-    def _fill(self, node: TreeNode[Folder], path: str, names: list[str]) -> None:
-        node.remove_children()
-        for start in range(0, len(names), CHUNK):  # chunks keep one huge folder from freezing a frame
-            for name in names[start : start + CHUNK]:
-                child_path = f"{path}/{name}" if path else name
-                node.add(name, data=Folder(child_path), allow_expand=True)
+    def _fill(self, node: TreeNode[Folder], path: str, names: list[str], start: int = 0) -> None:
+        if start == 0:
+            node.remove_children()
+        for name in names[start : start + CHUNK]:
+            child_path = f"{path}/{name}" if path else name
+            node.add(name, data=Folder(child_path), allow_expand=True)
+        if start + CHUNK < len(names):  # the rest on the next turn of the loop, so a huge folder never freezes
+            self.call_later(self._fill, node, path, names, start + CHUNK)
+            return
         if not names:
             node.allow_expand = False
         self.post_message(self.Loaded(path, len(names)))
