@@ -172,11 +172,11 @@ class AzureProvider(Provider):
 
     def _container(self) -> ContainerClient:
         if self._client is None:
-            from azure.storage.blob import ContainerClient, ExponentialRetry
+            from azure.storage.blob import ContainerClient, LinearRetry
 
-            # The engine retries failed items itself; the SDK's default (15 s, then 45 s...) would stall a pass
+            # The engine retries failed items itself; the SDK default (15 s, then 18 s, 24 s...) would stall a pass
             # on a dead network, so keep its own retries short.
-            retry = ExponentialRetry(initial_backoff=0.5, increment_base=2, retry_total=2, random_jitter_range=0.5)
+            retry = LinearRetry(backoff=1, random_jitter_range=0.5, retry_total=1)
             common: dict[str, Any] = {"retry_policy": retry, "connection_timeout": 20}
             try:
                 if self.options.get("connection_string"):
