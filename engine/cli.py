@@ -285,14 +285,13 @@ def cmd_task(args: argparse.Namespace) -> int:
 def _encryption_password(args: argparse.Namespace) -> str:
     """From --password-file, or typed twice at a terminal; never from the command line itself."""
     if args.password_file:
+        from engine.crypto import CryptoError
+        from engine.crypto.recovery import read_password_file
+
         try:
-            with open(os.path.expanduser(args.password_file), encoding="utf-8") as f:
-                password = f.readline().rstrip("\r\n")
-        except OSError as exc:
-            raise UsageError(f"cannot read {args.password_file}: {exc.strerror}") from None
-        if not password:
-            raise UsageError(f"{args.password_file} holds no password on its first line")
-        return password
+            return read_password_file(os.path.expanduser(args.password_file))
+        except CryptoError as exc:
+            raise UsageError(str(exc)) from None
     if not sys.stdin.isatty():
         raise UsageError("--encrypt needs --password-file FILE when not run at a terminal")
     import getpass
@@ -437,16 +436,14 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
         from engine.crypto.recovery import decrypt_paths
     except ImportError:
         raise UsageError("decryption is not available in this build") from None
-    password = key = None
+    from engine.crypto import CryptoError
+    from engine.crypto.recovery import read_password_file, read_private_key_file
+
     try:
-        if args.password_file:
-            with open(args.password_file, encoding="utf-8") as f:
-                password = f.read().rstrip("\r\n")
-        else:
-            with open(args.private_key, "rb") as f:
-                key = f.read()
-    except OSError as exc:
-        raise UsageError(f"cannot read {args.password_file or args.private_key}: {exc.strerror}") from None
+        password = read_password_file(args.password_file) if args.password_file else None
+        key = read_private_key_file(args.private_key) if args.private_key else None
+    except CryptoError as exc:
+        raise UsageError(str(exc)) from None
     ok, failures = decrypt_paths(args.srcs, args.out, password, key)
     for failure in failures:
         _err(failure)

@@ -236,6 +236,7 @@ class Executor:
         last = [0.0]
 
         def report(done: int) -> None:
+            done = min(done, total)  # encrypted or compressed transfers can count more than the listed size
             t = time.monotonic()
             if t - last[0] >= 0.2 or done >= total:
                 last[0] = t

@@ -144,9 +144,14 @@ def run_pass(
         )
     lock = contextlib.nullcontext() if dry_run else TaskLock(home, task_name)
     with lock:
-        db = StateDB(home.setting("database-path"))
         own_provider = provider is None
         prov = provider or open_provider(home, task.connection, task)
+        try:
+            db = StateDB(home.setting("database-path"))
+        except BaseException:
+            if own_provider:
+                prov.close()
+            raise
         try:
             return _run(home, task, db, prov, dry_run, force, on_event, cancel, buckets, fs, hostname, clock)
         finally:

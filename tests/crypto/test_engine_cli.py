@@ -158,11 +158,6 @@ def test_export_key_writes_a_synology_key_zip(cli: Run, setup: pathlib.Path) -> 
     assert tree(out / "docs") == files
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/cli.py cmd_decrypt reads --private-key as raw PEM bytes; key.zip needs "
-    "engine.crypto.recovery.read_private_key_file (reported to the lead)",
-)
 def test_decrypt_takes_the_key_zip_itself(cli: Run, setup: pathlib.Path) -> None:
     t = setup
     files = synced_cloud(cli, t)
