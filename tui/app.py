@@ -221,13 +221,19 @@ class SkysyncApp(App[int]):
         ours: list[tuple[str, str]] = []
         area: list[tuple[str, str]] = []
         seen: set[str] = set()
+        # The screen's own actions always (even while a text field has focus), then the app's, then the keys of
+        # the focused widget.
+        for binding in [*type(self.screen).BINDINGS, *type(self).BINDINGS]:
+            if isinstance(binding, Binding) and binding.description and binding.key not in seen:
+                seen.add(binding.key)
+                ours.append((self.get_key_display(binding), binding.tooltip or binding.description))
         for key, active in self.screen.active_bindings.items():
             binding = active.binding
-            if not binding.description or binding.system or key in seen:
+            if not binding.description or binding.system or key in seen or binding.key in seen:
                 continue
             seen.add(key)
-            row = (self.get_key_display(binding), binding.tooltip or binding.description)
-            (ours if isinstance(active.node, App | Screen) else area).append(row)
+            if not isinstance(active.node, App | Screen):
+                area.append((self.get_key_display(binding), binding.tooltip or binding.description))
         self.push_screen(HelpScreen(ours, area))
 
     def action_log(self, task: str | None = None) -> None:

@@ -144,7 +144,8 @@ class MainScreen(Screen[None]):
         Binding("2", "show_tab('tasks')", "Tasks tab", show=False, id="main.tab-tasks"),
         Binding("3", "show_tab('settings')", "Settings tab", show=False, id="main.tab-settings"),
         Binding("4", "show_tab('schedule')", "Schedule tab", show=False, id="main.tab-schedule"),
-        Binding("ctrl+s", "apply_schedule", "Apply schedule", show=False, id="main.apply-schedule"),
+        Binding("ctrl+s", "apply_schedule", "Apply (Settings, Schedule)", show=False, id="main.apply-schedule"),
+        Binding("escape", "to_list", "Back to the connection list", show=False, id="main.to-list"),
     ]
 
     def compose(self) -> ComposeResult:
@@ -174,7 +175,7 @@ class MainScreen(Screen[None]):
                 with TabPane("4 Schedule", id="schedule"), VerticalScroll():
                     yield Label("Schedule: hours when this connection may sync", classes="section")
                     yield ScheduleGrid(id="schedule-grid")
-                    yield Label("arrows move · shift+arrows select · space toggle · d day · h hour · a all",
+                    yield Label("space toggle, shift+arrows range, d/h/a day/hour/all",
                                 classes="hint")
                     yield Label("", id="schedule-status", classes="status")
                     yield button("Apply (Ctrl+S)", id="schedule-apply", variant="primary")
@@ -330,6 +331,9 @@ class MainScreen(Screen[None]):
             fields = self.query_one("#conn-settings").query(Field)
             if fields:
                 fields.first().focus()
+
+    def action_to_list(self) -> None:
+        self.query_one("#connections", ConnectionList).focus()
 
     # -- helpers ---------------------------------------------------------------------------------------------
     def _need_connection(self) -> str | None:
@@ -576,6 +580,13 @@ class MainScreen(Screen[None]):
             self.action_apply_schedule()
 
     def action_apply_schedule(self) -> None:
+        """Ctrl+S applies whatever the visible tab edits."""
+        active = self.query_one("#tabs", TabbedContent).active
+        if active == "settings":
+            self.query_one("#conn-settings", ConnectionSettingsForm).action_apply()
+            return
+        if active != "schedule":
+            return
         name = self._need_connection()
         if name is None:
             return
