@@ -13,7 +13,7 @@ import secrets
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 TEMP_PREFIX = ".skysync-tmp-"
 
@@ -22,8 +22,9 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(TEMP_PREFIX)
 
 
-@dataclass(frozen=True, slots=True)
-class LocalEntry:
+class LocalEntry(NamedTuple):
+    """A file or folder of a local tree (a named tuple: a walk makes one per file)."""
+
     path: str  # relative, "/"-separated
     is_dir: bool
     size: int

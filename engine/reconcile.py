@@ -8,7 +8,7 @@ side where nothing inside it survives (a changed file, a skipped file, an exclud
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from engine.localfs import LocalEntry
@@ -123,16 +123,14 @@ class OrderViolation(Exception):
     """A listing was not in canonical order; the caller sorts it and plans again."""
 
 
-def _ordered(items: Iterable, path_of: Callable[[object], str]) -> Iterator[tuple[str, object]]:
-    last = ""
-    first = True
-    for item in items:
-        key = order_key(path_of(item))
-        if not first and key <= last:
-            raise OrderViolation(path_of(item))
-        first = False
-        last = key
-        yield key, item
+def _advance(path: str | None, previous: str) -> str | None:
+    """The order key of a stream's next path, checking that the stream ascends."""
+    if path is None:
+        return None
+    key = order_key(path)
+    if key <= previous:
+        raise OrderViolation(path)
+    return key
 
 
 def plan(
@@ -177,27 +175,33 @@ def plan(
                 parent.need_local |= f.local_after or f.need_local
                 parent.need_remote |= f.remote_after or f.need_remote
 
-    si = _ordered(state, lambda r: r.path)
-    li = _ordered(local, lambda e: e.path)
-    ri = _ordered(remote, lambda pair: pair[0])
-    s = next(si, None)
-    lo = next(li, None)
-    r = next(ri, None)
-    while s is not None or lo is not None or r is not None:
-        key = min(x[0] for x in (s, lo, r) if x is not None)
+    # The three streams are merged by order key; each must ascend strictly, or the merge would be wrong.
+    si, li, ri = iter(state), iter(local), iter(remote)
+    srow_next: StateRow | None = next(si, None)
+    lent_next: LocalEntry | None = next(li, None)
+    rpair_next: tuple[str, RemoteEntry] | None = next(ri, None)
+    skey = order_key(srow_next.path) if srow_next is not None else None
+    lkey = order_key(lent_next.path) if lent_next is not None else None
+    rkey = order_key(rpair_next[0]) if rpair_next is not None else None
+    while skey is not None or lkey is not None or rkey is not None:
+        key = min(k for k in (skey, lkey, rkey) if k is not None)
         srow: StateRow | None = None
         lent: LocalEntry | None = None
         rent: RemoteEntry | None = None
         rpath = ""
-        if s is not None and s[0] == key:
-            srow = s[1]  # type: ignore[assignment]
-            s = next(si, None)
-        if lo is not None and lo[0] == key:
-            lent = lo[1]  # type: ignore[assignment]
-            lo = next(li, None)
-        if r is not None and r[0] == key:
-            rpath, rent = r[1]  # type: ignore[misc]
-            r = next(ri, None)
+        if skey == key:
+            srow = srow_next
+            srow_next = next(si, None)
+            skey = _advance(srow_next.path if srow_next is not None else None, key)
+        if lkey == key:
+            lent = lent_next
+            lent_next = next(li, None)
+            lkey = _advance(lent_next.path if lent_next is not None else None, key)
+        if rkey == key:
+            assert rpair_next is not None
+            rpath, rent = rpair_next
+            rpair_next = next(ri, None)
+            rkey = _advance(rpair_next[0] if rpair_next is not None else None, key)
 
         if srow is not None and not srow.is_dir:
             out.tracked_files += 1

@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from engine.events import LogRecord
 from engine.providers.base import order_key
@@ -43,8 +43,7 @@ CREATE TABLE IF NOT EXISTS passes (
 """
 
 
-@dataclass(frozen=True, slots=True)
-class StateRow:
+class StateRow(NamedTuple):
     path: str
     is_dir: bool
     lsize: int | None
@@ -112,8 +111,9 @@ class StateDB:
             "WHERE task = ? ORDER BY key",
             (task,),
         )
+        make = StateRow._make
         for r in cur:
-            yield StateRow(r[0], bool(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8])
+            yield make(r)
 
     def counts(self, task: int) -> tuple[int, int]:
         """(files, folders) tracked for a task."""
@@ -129,7 +129,7 @@ class StateDB:
             "WHERE task = ? AND key = ?",
             (task, _key(path)),
         ).fetchone()
-        return StateRow(r[0], bool(r[1]), r[2], r[3], r[4], r[5], r[6], r[7], r[8]) if r else None
+        return StateRow._make(r) if r else None
 
     def put(self, task: int, row: StateRow) -> None:
         with self._lock:

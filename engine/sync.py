@@ -66,9 +66,11 @@ class PassResult:
 
 def safe_remote_path(path: str) -> bool:
     """True when a remote path can only ever name something inside the local folder."""
-    if not path or path.startswith("/") or "\\" in path or "\x00" in path:
+    if not path or path[0] == "/" or path[-1] == "/" or "\\" in path or "\x00" in path or "//" in path:
         return False
-    return all(part not in ("", ".", "..") for part in path.split("/"))
+    if "." not in path:
+        return True
+    return all(part not in (".", "..") for part in path.split("/"))
 
 
 class TaskLock:
@@ -368,6 +370,8 @@ def _policy_for(task: Task, provider: Provider) -> PathPolicy:
 
 def _under_excluded(policy: PathPolicy, path: str) -> bool:
     """Strictly inside an excluded folder (the folder's own row stays, so nothing around it is deleted)."""
+    if not policy.exclude_folders:
+        return False
     parent = path.rpartition("/")[0]
     return bool(parent) and policy.is_excluded_folder(parent)
 

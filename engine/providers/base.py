@@ -11,7 +11,7 @@ import enum
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import BinaryIO, ClassVar
+from typing import BinaryIO, ClassVar, NamedTuple
 
 
 class HashKind(enum.StrEnum):
@@ -56,9 +56,8 @@ class OptionSpec:
     choices: tuple[str, ...] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class RemoteEntry:
-    """One file or folder as the service reports it.
+class RemoteEntry(NamedTuple):
+    """One file or folder as the service reports it (a named tuple: listings make many of them).
 
     `revision` must change whenever the content changes, and `upload()` must return the same size, revision and
     hash that the next `list()` will report, so a second pass sees nothing new.

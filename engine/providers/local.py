@@ -35,7 +35,8 @@ CHUNK = 1 << 20
 def _entry(e: LocalEntry) -> RemoteEntry:
     if e.is_dir:
         return RemoteEntry(e.path, True)
-    return RemoteEntry(e.path, False, e.size, e.mtime_ns / 1e9, None, f"{e.mtime_ns}:{e.size}")
+    # No revision: size and mtime (kept to the nanosecond) are what tell a change here.
+    return RemoteEntry(e.path, False, e.size, e.mtime_ns / 1e9)
 
 
 def _translate(exc: OSError, what: str) -> ProviderError:
@@ -103,7 +104,7 @@ class LocalProvider(Provider):
             raise
         except OSError as exc:
             raise _translate(exc, f"reading /{path}") from None
-        return RemoteEntry(path, False, st.st_size, st.st_mtime_ns / 1e9, None, f"{st.st_mtime_ns}:{st.st_size}")
+        return RemoteEntry(path, False, st.st_size, st.st_mtime_ns / 1e9)
 
     def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
         def fill(f: BinaryIO) -> None:
