@@ -107,7 +107,7 @@ class GCSProvider(Provider):
     option_specs = (
         OptionSpec("bucket", "the bucket to sync with", required=True),
         OptionSpec("project", "project ID (default: the service account's project)"),
-        OptionSpec("credentials_file", "service-account JSON key file (copied into the secrets store)"),
+        OptionSpec("credentials_file", "service-account JSON key file (copied into the secrets store)", secret=True),
         OptionSpec("credentials_json", "the service-account JSON key itself", secret=True),
         OptionSpec("endpoint", "API address (default: https://storage.googleapis.com)"),
         OptionSpec(
@@ -137,8 +137,11 @@ class GCSProvider(Provider):
     @staticmethod
     def _service_account(options: Mapping[str, str]) -> dict[str, Any] | None:
         text = options.get("credentials_json")
-        if not text and options.get("credentials_file"):
-            path = os.path.expanduser(options["credentials_file"])
+        stored = options.get("credentials_file", "")
+        if not text and stored.lstrip().startswith("{"):
+            text = stored  # the file's content, as `connection add` copied it into the secrets store
+        elif not text and stored:
+            path = os.path.expanduser(stored)
             try:
                 with open(path, encoding="utf-8") as f:
                     text = f.read()
