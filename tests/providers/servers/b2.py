@@ -11,8 +11,9 @@ import contextlib
 import itertools
 import pathlib
 from collections.abc import Iterator
+from typing import Any
 
-from b2sdk.v2 import B2Api, B2HttpApiConfig, InMemoryAccountInfo, RawSimulator
+from b2sdk.v2 import B2Api, B2Http, B2HttpApiConfig, B2Session, InMemoryAccountInfo, RawSimulator
 
 from engine.providers import b2 as b2_provider
 
@@ -27,9 +28,26 @@ _ACCOUNT_ID, _MASTER_KEY = _SIM.create_account()
 _COUNTER = itertools.count()
 
 
+class _OneTryHttp(B2Http):
+    """b2sdk's HTTP layer without its own retries (5 tries, 8 s of backoff on a refused connection): the
+    unreachable-server test checks how the provider reports the failure, not b2sdk's patience."""
+
+    @classmethod
+    def _translate_and_retry(cls, fcn: Any, try_count: int, post_params: Any = None) -> Any:
+        return super()._translate_and_retry(fcn, 1, post_params)
+
+
+class _OneTrySession(B2Session):
+    B2HTTP_CLASS = staticmethod(_OneTryHttp)
+
+
+class _OneTryApi(B2Api):
+    SESSION_CLASS = staticmethod(_OneTrySession)
+
+
 def _api(realm: str) -> B2Api:
     if realm.startswith("http"):
-        return B2Api(InMemoryAccountInfo())
+        return _OneTryApi(InMemoryAccountInfo())
     return B2Api(InMemoryAccountInfo(), api_config=B2HttpApiConfig(_raw_api_class=lambda _http: _SIM))
 
 
