@@ -13,6 +13,7 @@ child, peak RSS from the child's own rusage (os.wait4), which is exact for the p
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -303,7 +304,9 @@ def fmt(x: float | None, spec: str) -> str:
 def report(ctx: dict, results: dict[str, ToolResult], extra: dict, emit: Callable[[str], None]) -> dict:
     n = ctx["files"]
     emit(f"skysync sync bench: {n:,} files in {ctx['folders']:,} folders ({ctx['bytes'] / 1e6:.1f} MB), "
-         f"{ctx['cpus']} CPUs, {ctx['platform']}")
+         f"{ctx['cpus']} CPUs, {ctx['platform']}, commit {ctx['commit']}")
+    if ctx["engine_changed_during_run"]:
+        emit("  WARNING: engine/ was edited during this run; the figures mix two versions of the engine")
     emit(f"  no-change figures are the median of {ctx['repeat']} runs; RSS is the child's peak (MiB); "
          f"load average {ctx['load_before']} before, {ctx['load_after']} after")
     emit("")
@@ -419,6 +422,30 @@ def _load() -> str:
         return "?"
 
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def engine_fingerprint() -> str:
+    """A digest of the engine's sources (names, sizes, mtimes), to notice an engine edited while we measure."""
+    h = hashlib.sha1()
+    for folder, dirs, files in sorted(os.walk(os.path.join(REPO, "engine"))):
+        dirs.sort()
+        for name in sorted(files):
+            if name.endswith(".py"):
+                st = os.stat(os.path.join(folder, name))
+                h.update(f"{folder}/{name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:12]
+
+
+def git_commit() -> str:
+    try:
+        out = subprocess.run(["git", "-C", REPO, "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return out.stdout.strip() or "?"
+
+
 def default_skysync() -> str | None:
     beside = os.path.join(os.path.dirname(sys.executable), "skysync")
     return beside if os.access(beside, os.X_OK) else shutil.which("skysync")
@@ -453,6 +480,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
 
     load_before = _load()
+    engine_before = engine_fingerprint()
     work = tempfile.mkdtemp(prefix="skysync-bench-", dir=args.workdir)
     results: dict[str, ToolResult] = {}
     extra: dict = {}
@@ -522,6 +550,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "load_after": _load(),
             "platform": f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
             "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "commit": git_commit(),
+            "engine_changed_during_run": engine_fingerprint() != engine_before,
         }
         # Report before cleaning up: removing a few hundred thousand files can take minutes on a busy disk.
         data = report(ctx, results, extra, print)
