@@ -11,16 +11,21 @@ from textual.widgets import DataTable, Label
 from textual.worker import Worker, WorkerState
 
 from engine.events import Event, LogRecord, PassFinished
+from tui.screens.dialogs import DetailScreen
 
 
 class DryRunScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q", "close", "Close", id="dryrun.close")]
+    BINDINGS = [
+        Binding("escape,q", "close", "Close", id="dryrun.close"),
+        Binding("enter", "detail", "Details", id="dryrun.detail"),
+    ]
 
     def __init__(self, task: str) -> None:
         super().__init__()
         self.task_name = task
         self.records: list[LogRecord] = []
         self.finished: PassFinished | None = None
+        self.planned: list[tuple[str, str, str]] = []
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog tall"):
@@ -55,13 +60,23 @@ class DryRunScreen(ModalScreen[None]):
             planned = getattr(event.worker.result, "planned", None)
             if planned is None:
                 planned = [(r.kind, r.path, r.message) for r in self.records]
+            self.planned = list(planned)
             counts: dict[str, int] = {}
             for kind, path, detail in planned:
                 table.add_row(kind, path + (f"  ({detail})" if detail else ""))
                 counts[kind] = counts.get(kind, 0) + 1
             parts = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to do"
-            summary.update(f"Would do: {parts}")
+            summary.update(f"Would do: {parts}" + (" · Enter: details" if planned else ""))
             summary.set_classes("status ok")
+
+    def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_detail()
+
+    def action_detail(self) -> None:
+        row = self.query_one("#plan", DataTable).cursor_row
+        if 0 <= row < len(self.planned):
+            kind, path, detail = self.planned[row]
+            self.app.push_screen(DetailScreen(f"Planned · {kind}", f"Path:    {path}\n\n{detail or 'No detail.'}"))
 
     def action_close(self) -> None:
         self.dismiss(None)
