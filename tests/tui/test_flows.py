@@ -327,3 +327,21 @@ async def test_encrypted_task_asks_for_a_password_then_edit_keeps_encryption(hom
         await wait_for(pilot, lambda: Home(str(home_dir)).task("vault").direction == "download", what="edited")
     task = Home(str(home_dir)).task("vault")
     assert task.encrypt and task.direction == "download"
+
+
+async def test_a_second_engine_on_the_home_leaves_the_app_in_on_demand_mode(home_dir: Path, tmp_path: Path) -> None:
+    from engine.service import Engine
+
+    local, cloud = tmp_path / "local", tmp_path / "cloud"
+    write_tree(local, {"a.txt": b"a"})
+    with_connection(home_dir, cloud, task=Task("t1", "cloud", str(local), "/", direction="upload", paused=True))
+    daemon = Engine(str(home_dir), watch=False, control=False)
+    daemon.start()  # as `skysync run` would
+    try:
+        app = SkysyncApp(str(home_dir), steady=True, hostname="test", poll_interval=60)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await wait_for(pilot, lambda: bool(app.host.fallback_reason), what="engine start refused")
+            assert not app.host.running
+            assert any("Background sync is off" in n.message for n in app._notifications)
+    finally:
+        daemon.stop()
