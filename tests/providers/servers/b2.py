@@ -18,9 +18,9 @@ from b2sdk.v2 import B2Api, B2Http, B2HttpApiConfig, B2Session, InMemoryAccountI
 from engine.providers import b2 as b2_provider
 
 KIND = "b2"
-# The simulator accepts parts of 200 bytes; the provider's own floor is B2's 5 MiB, which keeps a multipart
-# test at about 6 MiB. part_size is in MiB.
-SMALL_PART_OPTIONS = {"part_size": "5"}
+# The simulator accepts parts of 200 bytes; serve() lowers the provider's floor (B2's 5 MiB) to 1 MiB so a
+# multipart test moves about 2 MiB. part_size is in MiB.
+SMALL_PART_OPTIONS = {"part_size": "1"}
 EXTRA = {"multipart_hash": "none"}
 
 _SIM = RawSimulator()
@@ -56,12 +56,12 @@ def serve(tmp_path: pathlib.Path) -> Iterator[dict[str, str]]:
     name = f"skysync-test-{next(_COUNTER)}"
     token = _SIM.authorize_account(_SIM.API_URL, _ACCOUNT_ID, _MASTER_KEY)["authorizationToken"]
     _SIM.create_bucket(_SIM.API_URL, token, _ACCOUNT_ID, name, "allPrivate")
-    previous = b2_provider.api_factory
-    b2_provider.api_factory = _api
+    previous = b2_provider.api_factory, b2_provider.min_part_size_bytes
+    b2_provider.api_factory, b2_provider.min_part_size_bytes = _api, 1 << 20
     try:
         yield {"bucket": name, "key_id": _ACCOUNT_ID, "application_key": _MASTER_KEY}
     finally:
-        b2_provider.api_factory = previous
+        b2_provider.api_factory, b2_provider.min_part_size_bytes = previous
 
 
 def bad_credentials(options: dict[str, str]) -> dict[str, str]:
