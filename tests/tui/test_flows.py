@@ -345,3 +345,53 @@ async def test_a_second_engine_on_the_home_leaves_the_app_in_on_demand_mode(home
             assert any("Background sync is off" in n.message for n in app._notifications)
     finally:
         daemon.stop()
+
+
+async def test_transfers_stream_into_the_overview_with_rates(home_dir: Path, tmp_path: Path) -> None:
+    import threading
+
+    from engine.events import PassFinished, TransferProgress
+
+    local = tmp_path / "local"
+    local.mkdir()
+    with_connection(home_dir, tmp_path / "cloud", task=Task("t1", "cloud", str(local), "/"))
+    app = make_app(home_dir)
+    now = [100.0]
+    app.clock = lambda: now[0]
+    async with app.run_test(size=(80, 24)) as pilot:
+        table = app.screen.query_one("#transfers", DataTable)
+
+        def engine_thread(*events: object) -> None:  # events arrive on engine threads, never the UI's
+            t = threading.Thread(target=lambda: [app._on_engine_event(e) for e in events])  # type: ignore[arg-type]
+            t.start()
+            t.join()
+
+        engine_thread(TransferProgress("t1", "big.iso", "up", 0, 4 << 20))
+        now[0] = 102.0
+        engine_thread(TransferProgress("t1", "big.iso", "up", 2 << 20, 4 << 20))
+        await wait_for(pilot, lambda: table.row_count == 1 and "50%" in str(table.get_row_at(0)[1]),
+                       what="progress row")
+        assert table.get_row_at(0)[0] == "↑ big.iso" and table.get_row_at(0)[2] == "1.0 MiB/s"
+        engine_thread(PassFinished("t1", {"uploaded": 1}, True))
+        await wait_for(pilot, lambda: "no transfer" in str(table.get_row_at(0)[0]), what="transfers cleared")
+
+
+async def test_a_huge_folder_loads_in_chunks(tmp_path: Path) -> None:
+    from textual.app import App, ComposeResult
+
+    names = [f"d{i:05}" for i in range(1_234)]
+    loaded: list[int] = []
+
+    class TreeApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield CheckTree("root", lambda folder: names if folder == "" else [], ["d00001"])
+
+        def on_folder_tree_loaded(self, message: CheckTree.Loaded) -> None:
+            loaded.append(message.count)
+
+    app = TreeApp()
+    async with app.run_test() as pilot:
+        tree = app.query_one(CheckTree)
+        await wait_for(pilot, lambda: loaded == [1_234], what="all children")
+        assert len(tree.root.children) == 1_234
+        assert tree.loaded_children("")[:2] == ["d00000", "d00001"]
