@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 MARKER = ".synoemptyblob"
 MIB = 1 << 20
 DEFAULT_BLOCK_MIB = 8
-MAX_BLOCK_MIB = 4000  # Put Block's limit in current service versions
+MAX_BLOCK_MIB = 256  # a block is held in memory while it is sent (the service itself allows 4000 MiB)
 MTIME_KEY = "mtime"  # metadata keys must be C# identifiers
 CONTAINER_RE = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 
@@ -177,7 +177,13 @@ class AzureProvider(Provider):
             # The engine retries failed items itself; the SDK default (15 s, then 18 s, 24 s...) would stall a pass
             # on a dead network, so keep its own retries short.
             retry = LinearRetry(backoff=1, random_jitter_range=0.5, retry_total=1)
-            common: dict[str, Any] = {"retry_policy": retry, "connection_timeout": 20}
+            common: dict[str, Any] = {
+                "retry_policy": retry,
+                "connection_timeout": 20,
+                # We choose single put vs blocks ourselves; keep the SDK from re-splitting a block_size put.
+                "max_single_put_size": self.block_size,
+                "max_block_size": self.block_size,
+            }
             try:
                 if self.options.get("connection_string"):
                     self._client = ContainerClient.from_connection_string(
