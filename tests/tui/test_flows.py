@@ -395,3 +395,19 @@ async def test_a_huge_folder_loads_in_chunks(tmp_path: Path) -> None:
         await wait_for(pilot, lambda: loaded == [1_234], what="all children")
         assert len(tree.root.children) == 1_234
         assert tree.loaded_children("")[:2] == ["d00000", "d00001"]
+
+
+async def test_bucket_rules_are_checked_before_any_connection_test(home_dir: Path) -> None:
+    from tui.screens.connection_wizard import ConnectionDraft
+
+    app = make_app(home_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = ConnectionForm(str(home_dir), ConnectionDraft("s3", "shop", {
+            "bucket": "My_Bucket", "access_key_id": "AKIAEXAMPLE", "secret_access_key": "s3cret"}))
+        app.push_screen(form)
+        await wait_for(pilot, lambda: app.screen is form and bool(form.query("#opt-bucket")), what="form")
+        assert form.query_one("#opt-secret_access_key", Field).password  # secrets are masked
+        await pilot.press("ctrl+n")
+        status = text_of(form.query_one("#form-status", Label))
+        assert "invalid" in status and "My_Bucket" in status
+        assert app.screen is form and not Home(str(home_dir)).has_connection("shop")
