@@ -80,6 +80,15 @@ def _translate(exc: Exception, what: str) -> ProviderError:
     raise exc
 
 
+def _policy_problem(container: str) -> str | None:
+    """The container-name rule as engine.policy words it (one table for every kind)."""
+    try:
+        from engine.policy import validate_bucket
+    except ImportError:
+        return None
+    return validate_bucket("azure", container)
+
+
 def _connection_fields(connection_string: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     for part in connection_string.split(";"):
@@ -150,7 +159,10 @@ class AzureProvider(Provider):
     def validate_options(cls, options: Mapping[str, str]) -> None:
         super().validate_options(options)
         container = options["container"]
-        if not CONTAINER_RE.match(container):
+        problem = _policy_problem(container)
+        if problem:
+            raise InvalidOption(problem)
+        if not CONTAINER_RE.match(container):  # the same rule, should the policy tables be absent
             raise InvalidOption(
                 "an Azure container name must be 3-63 lowercase letters, digits or single hyphens, "
                 "starting and ending with a letter or digit"

@@ -63,7 +63,7 @@ min_part_size_bytes: int = MIN_PART_SIZE_MIB * MIB
 def _validate_bucket_name(name: str) -> None:
     """The spec's B2 bucket rule; engine.policy owns the table when it exists."""
     try:
-        from engine.policy import validate_bucket  # type: ignore[attr-defined]
+        from engine.policy import validate_bucket
     except ImportError:
         validate_bucket = None
     if validate_bucket is not None:

@@ -155,7 +155,15 @@ class SwiftProvider(Provider):
     def validate_options(cls, options: Mapping[str, str]) -> None:
         super().validate_options(options)
         container = options["container"]
-        if len(container.encode()) > 255 or "/" in container:  # spec note 16
+        try:
+            from engine.policy import validate_bucket
+
+            problem = validate_bucket("swift", container)
+        except ImportError:
+            problem = None
+        if problem:
+            raise InvalidOption(problem)
+        if len(container.encode()) > 255 or "/" in container:  # spec note 16 (and Swift's limit is in bytes)
             raise InvalidOption("a Swift container name cannot exceed 255 characters or include '/'")
         cls._segment_size(options)
         auth = options["auth_url"].rstrip("/")
