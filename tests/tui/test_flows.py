@@ -411,3 +411,21 @@ async def test_bucket_rules_are_checked_before_any_connection_test(home_dir: Pat
         status = text_of(form.query_one("#form-status", Label))
         assert "invalid" in status and "My_Bucket" in status
         assert app.screen is form and not Home(str(home_dir)).has_connection("shop")
+
+
+async def test_the_log_view_stays_bounded_and_filters_by_kind(home_dir: Path) -> None:
+    from engine.events import LogRecord
+    from tui.screens.log import VIEW_MAX
+
+    app = make_app(home_dir)
+    app.records.extend(LogRecord(float(i), "t1", "uploaded" if i % 2 else "error", f"f{i}") for i in range(12_000))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("g")
+        await wait_for(pilot, lambda: isinstance(app.screen, LogScreen), what="log")
+        table = app.screen.query_one("#log-table", DataTable)
+        assert table.row_count == VIEW_MAX and table.get_row_at(VIEW_MAX - 1)[3] == "f11999"
+        from textual.widgets import Select
+
+        app.screen.query_one("#log-kind", Select).value = "error"
+        await wait_for(pilot, lambda: table.row_count == VIEW_MAX and table.get_row_at(0)[3] == "f2000",
+                       what="errors only")

@@ -86,7 +86,7 @@ class LogScreen(Screen[None]):
         table = self.query_one("#log-table", DataTable)
         follow = table.row_count == 0 or table.cursor_row >= table.row_count - 1
         fmt = self.app.format_time  # type: ignore[attr-defined]
-        new = [r for r in records if self.matches(r)]
+        new = [r for r in records if self.matches(r)][-VIEW_MAX:]
         for record in new:
             kind = record.kind
             style = {"error": "bold red", "conflict": "yellow", "skipped": "grey50"}.get(kind_group(kind), "")
