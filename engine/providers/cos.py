@@ -16,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
+from engine.providers import objectstore
 from engine.providers.base import (
     AuthError,
     Capabilities,
@@ -37,11 +38,8 @@ from engine.providers.base import (
 MIB = 1 << 20
 MIN_PART_MIB = 1  # COS's smallest part (all but the last)
 MAX_PART_MIB = 5 * 1024
-MAX_PARTS = 10_000
 CHUNK = MIB
 MTIME_HEADER = "x-cos-meta-mtime"
-STALE_UPLOAD_AGE = 24 * 3600
-CLEANUP_INTERVAL = 24 * 3600
 STORAGE_CLASSES = ("STANDARD", "STANDARD_IA")
 REFUSED_CLASSES = ("ARCHIVE", "DEEP_ARCHIVE", "GLACIER")
 
@@ -64,9 +62,7 @@ def normalise_storage_class(value: str) -> str:
     return name
 
 
-def _md5_of(etag: str) -> str | None:
-    etag = etag.strip('"').lower()
-    return etag if len(etag) == 32 and all(c in "0123456789abcdef" for c in etag) else None
+_md5_of = objectstore.etag_md5
 
 
 def _header(headers: Mapping[str, Any], name: str) -> str | None:
@@ -106,7 +102,7 @@ class COSProvider(Provider):
             hash_kind=HashKind.MD5,
             mtime_mode=MtimeMode.METADATA,
             canonical_order=False,
-            max_file_size=min(MAX_PARTS * self.part_size, 48_800 * 1024**3),
+            max_file_size=min(objectstore.MAX_PARTS * self.part_size, 48_800 * 1024**3),
             multipart_threshold=self.part_size,
         )
         self._client: Any = None
@@ -231,24 +227,16 @@ class COSProvider(Provider):
         folder = folder.strip("/")
         prefix = folder + "/" if folder else ""
         seen_any = False
-        seen_dirs: set[str] = set()
-        for obj in self._objects(prefix):
-            seen_any = True
-            rel = str(obj["Key"])[len(prefix) :]
-            if not rel:
-                continue  # the listed folder's own marker
-            is_marker = rel.endswith("/")
-            path = rel[:-1] if is_marker else rel
-            parts = path.split("/")
-            for i in range(1, len(parts)):  # folders implied by the key, reported once
-                parent = "/".join(parts[:i])
-                if parts[i - 1] and parent not in seen_dirs:
-                    seen_dirs.add(parent)
-                    yield RemoteEntry(parent, True)
-            if is_marker:
-                if path and path not in seen_dirs:
-                    seen_dirs.add(path)
-                    yield RemoteEntry(path, True)
+
+        def keys() -> Iterator[tuple[str, Any]]:
+            nonlocal seen_any
+            for obj in self._objects(prefix):
+                seen_any = True
+                yield str(obj["Key"]), obj
+
+        for path, is_dir, obj in objectstore.walk_keys(keys(), prefix):
+            if is_dir:
+                yield RemoteEntry(path, True)
                 continue
             etag = str(obj.get("ETag", "")).strip('"')
             yield RemoteEntry(
@@ -274,7 +262,7 @@ class COSProvider(Provider):
         finally:
             body.get_raw_stream().close()
         etag = (_header(response, "etag") or "").strip('"')
-        mtime = _parse_float(_header(response, MTIME_HEADER))
+        mtime = objectstore.parse_mtime(_header(response, MTIME_HEADER))
         if mtime is None:
             mtime = _http_to_unix(_header(response, "last-modified"))
         size = int(_header(response, "content-length") or 0)
@@ -283,8 +271,8 @@ class COSProvider(Provider):
     def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
         """Single PUT up to one part size, multipart above; the returned mtime is the one kept in metadata."""
         what = f"writing /{path}"
-        meta = {MTIME_HEADER: _format_mtime(mtime)}
-        first = _read_full(src, self.part_size + 1)
+        meta = {MTIME_HEADER: objectstore.format_mtime(mtime)}
+        first = objectstore.read_full(src, self.part_size + 1)
         if len(first) <= self.part_size:
             response = self._call(
                 what,
@@ -307,14 +295,7 @@ class COSProvider(Provider):
         try:
             parts: list[dict[str, Any]] = []
             total = 0
-            pending = first
-            while pending:
-                body, pending = pending[: self.part_size], pending[self.part_size :]
-                if len(pending) < self.part_size:
-                    pending += _read_full(src, self.part_size - len(pending) + 1)
-                number = len(parts) + 1
-                if number > MAX_PARTS:
-                    raise QuotaExceeded(f"{what}: more than {MAX_PARTS} parts; raise option 'part_size'")
+            for number, body in objectstore.parts(src, first, self.part_size, what):
                 response = self._call(
                     what, "upload_part", Key=path, Body=body, PartNumber=number, UploadId=upload_id, EnableMD5=True
                 )
@@ -356,18 +337,15 @@ class COSProvider(Provider):
         """
         folder = folder.strip("/")
         now = time.time()
-        with _cleanup_lock:
-            key = (self.where(self.options), self.bucket, folder)
-            if now - _last_cleanup.get(key, 0.0) < CLEANUP_INTERVAL:
-                return 0
-            _last_cleanup[key] = now
+        if not _cleanups.due(self.where(self.options), self.bucket, folder):
+            return 0
         what = f"cleaning unfinished uploads in /{folder}"
         prefix = folder + "/" if folder else ""
         data = self._call(what, "list_multipart_uploads", Prefix=prefix, MaxUploads=1000)
         removed = 0
         for upload in data.get("Upload", ()):
             started = _iso_to_unix(str(upload.get("Initiated", "")))
-            if started is not None and now - started >= STALE_UPLOAD_AGE:
+            if started is not None and now - started >= objectstore.STALE_UPLOAD_AGE:
                 self._call(what, "abort_multipart_upload", Key=upload["Key"], UploadId=upload["UploadId"])
                 removed += 1
         return removed
@@ -378,8 +356,7 @@ class COSProvider(Provider):
             self._client = None
 
 
-_cleanup_lock = threading.Lock()
-_last_cleanup: dict[tuple[str, str, str], float] = {}
+_cleanups = objectstore.CleanupGate()
 
 
 def _is_ip(host: str) -> bool:
@@ -408,24 +385,4 @@ def _http_to_unix(text: str | None) -> float | None:
         return None
 
 
-def _read_full(src: BinaryIO, n: int) -> bytes:
-    """Up to `n` bytes, fewer only at EOF (a raw stream may return short reads)."""
-    chunks: list[bytes] = []
-    while n > 0:
-        chunk = src.read(n)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
 
-
-def _format_mtime(mtime: float) -> str:
-    return f"{mtime:.6f}".rstrip("0").rstrip(".")
-
-
-def _parse_float(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

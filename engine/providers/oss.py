@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
+from engine.providers import objectstore
 from engine.providers.base import (
     AuthError,
     Capabilities,
@@ -35,11 +36,8 @@ from engine.providers.base import (
 MIB = 1 << 20
 MIN_PART_MIB = 1  # OSS accepts parts down to 100 KiB; whole MiB keep the setting simple
 MAX_PART_MIB = 5 * 1024
-MAX_PARTS = 10_000
 CHUNK = MIB
 MTIME_HEADER = "x-oss-meta-mtime"
-STALE_UPLOAD_AGE = 24 * 3600
-CLEANUP_INTERVAL = 24 * 3600
 DEFAULT_ENDPOINT = "https://oss-cn-hangzhou.aliyuncs.com"
 STORAGE_CLASSES = ("Standard", "IA")
 REFUSED_CLASSES = ("archive", "coldarchive", "deepcoldarchive", "glacier")
@@ -96,7 +94,7 @@ class OSSProvider(Provider):
             hash_kind=HashKind.MD5,
             mtime_mode=MtimeMode.METADATA,
             canonical_order=False,
-            max_file_size=min(MAX_PARTS * self.part_size, 48_800 * 1024**3),
+            max_file_size=min(objectstore.MAX_PARTS * self.part_size, 48_800 * 1024**3),
             multipart_threshold=self.part_size,
         )
         self._bucket: Any = None
@@ -196,24 +194,16 @@ class OSSProvider(Provider):
         folder = folder.strip("/")
         prefix = folder + "/" if folder else ""
         seen_any = False
-        seen_dirs: set[str] = set()
-        for obj in self._objects(prefix):
-            seen_any = True
-            rel = obj.key[len(prefix) :]
-            if not rel:
-                continue  # the listed folder's own marker
-            is_marker = rel.endswith("/")
-            path = rel[:-1] if is_marker else rel
-            parts = path.split("/")
-            for i in range(1, len(parts)):  # folders implied by the key, reported once
-                parent = "/".join(parts[:i])
-                if parts[i - 1] and parent not in seen_dirs:
-                    seen_dirs.add(parent)
-                    yield RemoteEntry(parent, True)
-            if is_marker:
-                if path and path not in seen_dirs:
-                    seen_dirs.add(path)
-                    yield RemoteEntry(path, True)
+
+        def keys() -> Iterator[tuple[str, Any]]:
+            nonlocal seen_any
+            for obj in self._objects(prefix):
+                seen_any = True
+                yield obj.key, obj
+
+        for path, is_dir, obj in objectstore.walk_keys(keys(), prefix):
+            if is_dir:
+                yield RemoteEntry(path, True)
                 continue
             etag = obj.etag.strip('"')
             yield RemoteEntry(path, False, int(obj.size), float(obj.last_modified), _md5_of(etag, obj.type), etag)
@@ -234,7 +224,7 @@ class OSSProvider(Provider):
             raise TransientError(f"{what}: the checksum of the transfer did not match; it will be retried")
         headers = result.headers
         etag = str(result.etag or "").strip('"')
-        mtime = _parse_float(headers.get(MTIME_HEADER))
+        mtime = objectstore.parse_mtime(headers.get(MTIME_HEADER))
         if mtime is None:
             mtime = float(result.last_modified) if result.last_modified else None
         object_type = headers.get("x-oss-object-type")
@@ -243,8 +233,8 @@ class OSSProvider(Provider):
     def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
         """Single PUT up to one part size, multipart above; the returned mtime is the one kept in metadata."""
         what = f"writing /{path}"
-        headers = {MTIME_HEADER: _format_mtime(mtime), "x-oss-storage-class": self.storage_class}
-        first = _read_full(src, self.part_size + 1)
+        headers = {MTIME_HEADER: objectstore.format_mtime(mtime), "x-oss-storage-class": self.storage_class}
+        first = objectstore.read_full(src, self.part_size + 1)
         if len(first) <= self.part_size:
             result = self._call(what, "put_object", path, first, headers=headers)
             etag = str(result.etag or "").strip('"')  # oss2 has compared the CRC-64 of what was stored
@@ -260,14 +250,7 @@ class OSSProvider(Provider):
         try:
             parts: list[Any] = []
             total = 0
-            pending = first
-            while pending:
-                body, pending = pending[: self.part_size], pending[self.part_size :]
-                if len(pending) < self.part_size:
-                    pending += _read_full(src, self.part_size - len(pending) + 1)
-                number = len(parts) + 1
-                if number > MAX_PARTS:
-                    raise QuotaExceeded(f"{what}: more than {MAX_PARTS} parts; raise option 'part_size'")
+            for number, body in objectstore.parts(src, first, self.part_size, what):
                 result = self._call(what, "upload_part", path, upload_id, number, body)
                 parts.append(PartInfo(number, result.etag, size=len(body), part_crc=result.crc))
                 total += len(body)
@@ -305,17 +288,14 @@ class OSSProvider(Provider):
         """
         folder = folder.strip("/")
         now = time.time()
-        with _cleanup_lock:
-            key = (self.endpoint, self.bucket_name, folder)
-            if now - _last_cleanup.get(key, 0.0) < CLEANUP_INTERVAL:
-                return 0
-            _last_cleanup[key] = now
+        if not _cleanups.due(self.endpoint, self.bucket_name, folder):
+            return 0
         what = f"cleaning unfinished uploads in /{folder}"
         prefix = folder + "/" if folder else ""
         result = self._call(what, "list_multipart_uploads", prefix=prefix, max_uploads=1000)
         removed = 0
         for upload in result.upload_list:
-            if now - float(upload.initiation_date) >= STALE_UPLOAD_AGE:
+            if now - float(upload.initiation_date) >= objectstore.STALE_UPLOAD_AGE:
                 self._call(what, "abort_multipart_upload", upload.key, upload.upload_id)
                 removed += 1
         return removed
@@ -326,28 +306,7 @@ class OSSProvider(Provider):
             self._bucket = None
 
 
-_cleanup_lock = threading.Lock()
-_last_cleanup: dict[tuple[str, str, str], float] = {}
+_cleanups = objectstore.CleanupGate()
 
 
-def _read_full(src: BinaryIO, n: int) -> bytes:
-    """Up to `n` bytes, fewer only at EOF (a raw stream may return short reads)."""
-    chunks: list[bytes] = []
-    while n > 0:
-        chunk = src.read(n)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
 
-
-def _format_mtime(mtime: float) -> str:
-    return f"{mtime:.6f}".rstrip("0").rstrip(".")
-
-
-def _parse_float(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

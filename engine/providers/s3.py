@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO, ClassVar
 
+from engine.providers import objectstore
 from engine.providers.base import (
     AuthError,
     Capabilities,
@@ -43,11 +43,8 @@ from engine.providers.base import (
 MIB = 1 << 20
 MIN_PART_MIB = 5  # S3's smallest part (all but the last)
 MAX_PART_MIB = 5 * 1024  # S3's largest part
-MAX_PARTS = 10_000
 CHUNK = MIB
 MTIME_KEY = "mtime"  # sent as x-amz-meta-mtime
-STALE_UPLOAD_AGE = 24 * 3600
-CLEANUP_INTERVAL = 24 * 3600
 
 _AUTH_CODES = frozenset(
     {
@@ -72,41 +69,11 @@ _TRANSIENT_CODES = frozenset(
         "Throttling",
     }
 )
-_MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
 
 
-def etag_hash(etag: str) -> str | None:
-    """The MD5 an ETag holds, or None for multipart ("<hex>-<parts>") and other opaque ETags."""
-    etag = etag.strip('"').lower()
-    return etag if _MD5_ETAG.match(etag) else None
+etag_hash = objectstore.etag_md5
+walk_keys = objectstore.walk_keys
 
-
-def walk_keys(keys: Iterator[tuple[str, dict[str, Any]]], prefix: str) -> Iterator[tuple[str, bool, dict[str, Any]]]:
-    """Turn (key, listing item) pairs under `prefix` into (relative path, is_dir, item), once per path.
-
-    Folder markers "x/" become folder "x"; folders implied by deeper keys are reported the first time a key
-    runs through them (with an empty item). Empty path segments ("/abs", "a//b") are left to the engine's
-    path checks, except that no empty folder name is ever synthesised.
-    """
-    seen_dirs: set[str] = set()
-    for key, item in keys:
-        rel = key[len(prefix) :]
-        if not rel:
-            continue  # the listed folder's own marker
-        is_marker = rel.endswith("/")
-        path = rel[:-1] if is_marker else rel
-        parts = path.split("/")
-        for i in range(1, len(parts)):
-            parent = "/".join(parts[:i])
-            if parts[i - 1] and parent not in seen_dirs:
-                seen_dirs.add(parent)
-                yield parent, True, {}
-        if is_marker:
-            if path and path not in seen_dirs:
-                seen_dirs.add(path)
-                yield path, True, item
-        else:
-            yield path, False, item
 
 
 class S3Provider(Provider):
@@ -172,7 +139,7 @@ class S3Provider(Provider):
             hash_kind=HashKind.MD5,
             mtime_mode=MtimeMode.METADATA,
             canonical_order=False,  # S3 lists in UTF-8 byte order, where "a-b" comes before "a/x"
-            max_file_size=min(MAX_PARTS * self.part_size, 5 * 1024**4),
+            max_file_size=min(objectstore.MAX_PARTS * self.part_size, 5 * 1024**4),
             multipart_threshold=self.part_size,
         )
         self._client: Any = None
@@ -395,7 +362,7 @@ class S3Provider(Provider):
         finally:
             body.close()
         etag = str(response.get("ETag", ""))
-        mtime = _parse_mtime(response.get("Metadata", {}).get(MTIME_KEY))
+        mtime = objectstore.parse_mtime(response.get("Metadata", {}).get(MTIME_KEY))
         if mtime is None and response.get("LastModified") is not None:
             mtime = response["LastModified"].timestamp()
         return RemoteEntry(path, False, int(response.get("ContentLength", 0)), mtime, etag_hash(etag), etag.strip('"'))
@@ -404,8 +371,8 @@ class S3Provider(Provider):
         """Single PUT up to one part size, multipart above; the returned mtime is the one kept in metadata."""
         self._ensure_bucket()
         what = f"writing /{path}"
-        meta = {MTIME_KEY: _format_mtime(mtime)}
-        first = _read_full(src, self.part_size + 1)
+        meta = {MTIME_KEY: objectstore.format_mtime(mtime)}
+        first = objectstore.read_full(src, self.part_size + 1)
         if len(first) <= self.part_size:
             response = self._call(
                 what,
@@ -429,14 +396,7 @@ class S3Provider(Provider):
         try:
             parts: list[dict[str, Any]] = []
             total = 0
-            pending = first
-            while pending:
-                body, pending = pending[: self.part_size], pending[self.part_size :]
-                if len(pending) < self.part_size:
-                    pending += _read_full(src, self.part_size - len(pending) + 1)
-                number = len(parts) + 1
-                if number > MAX_PARTS:
-                    raise QuotaExceeded(f"{what}: more than {MAX_PARTS} parts; raise option 'part_size'")
+            for number, body in objectstore.parts(src, first, self.part_size, what):
                 response = self._call(
                     what,
                     "upload_part",
@@ -493,19 +453,16 @@ class S3Provider(Provider):
         Once a day per bucket and folder in a process, so a poll normally costs just the listing.
         """
         folder = folder.strip("/")
-        key = (self.endpoint, self.bucket, folder)
         now = time.time()
-        with _cleanup_lock:
-            if now - _last_cleanup.get(key, 0.0) < CLEANUP_INTERVAL:
-                return 0
-            _last_cleanup[key] = now
+        if not _cleanups.due(self.endpoint, self.bucket, folder):
+            return 0
         what = f"cleaning unfinished uploads in /{folder}"
         prefix = folder + "/" if folder else ""
         page = self._call(what, "list_multipart_uploads", Prefix=prefix, MaxUploads=1000)
         removed = 0
         for upload in page.get("Uploads", ()):
             started = upload.get("Initiated")
-            if started is None or now - started.timestamp() < STALE_UPLOAD_AGE:
+            if started is None or now - started.timestamp() < objectstore.STALE_UPLOAD_AGE:
                 continue
             self._call(what, "abort_multipart_upload", Key=upload["Key"], UploadId=upload["UploadId"])
             removed += 1
@@ -559,8 +516,7 @@ class JDCloudProvider(S3Provider):
         return f"https://s3.{options.get('region') or cls.DEFAULT_REGION}.jdcloud-oss.com"
 
 
-_cleanup_lock = threading.Lock()
-_last_cleanup: dict[tuple[str, str, str], float] = {}
+_cleanups = objectstore.CleanupGate()
 _session_lock = threading.Lock()
 _session: Any = None
 
@@ -580,24 +536,4 @@ def _content_md5(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
-def _read_full(src: BinaryIO, n: int) -> bytes:
-    """Up to `n` bytes, fewer only at EOF (a raw stream may return short reads)."""
-    chunks: list[bytes] = []
-    while n > 0:
-        chunk = src.read(n)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
 
-
-def _format_mtime(mtime: float) -> str:
-    return f"{mtime:.6f}".rstrip("0").rstrip(".")
-
-
-def _parse_mtime(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

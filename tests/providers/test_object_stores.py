@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 from engine.cli import main
-from engine.providers import provider_class
+from engine.providers import objectstore, provider_class
 from engine.providers.base import InvalidOption, ProviderError
 
 from .servers import cos, jdcloud, oss, s3
@@ -137,8 +137,8 @@ def test_unfinished_multipart_uploads_are_aborted(monkeypatch: pytest.MonkeyPatc
         client = _client(options)
         client.create_multipart_upload(Bucket=options["bucket"], Key="task/half.bin")
         client.create_multipart_upload(Bucket=options["bucket"], Key="elsewhere/other.bin")
-        monkeypatch.setattr(s3_module, "STALE_UPLOAD_AGE", -1)  # pretend they are a day old
-        monkeypatch.setattr(s3_module, "_last_cleanup", {})
+        monkeypatch.setattr(objectstore, "STALE_UPLOAD_AGE", -1)  # pretend they are a day old
+        monkeypatch.setattr(s3_module, "_cleanups", objectstore.CleanupGate())
         p = provider_class("s3")(options)
         assert p.clean_interrupted("task") == 1
         assert p.clean_interrupted("task") == 0  # once a day per folder
@@ -155,7 +155,7 @@ def test_day_old_unfinished_uploads_are_aborted_and_young_ones_kept(kind: str, m
 
     from tests.fakes.object_store import Upload
 
-    monkeypatch.setattr(importlib.import_module(f"engine.providers.{kind}"), "_last_cleanup", {})
+    monkeypatch.setattr(importlib.import_module(f"engine.providers.{kind}"), "_cleanups", objectstore.CleanupGate())
     server = SERVERS[kind]
     with server.serve(pathlib.Path()) as options:
         uploads = server.fake().store.uploads

@@ -1,0 +1,110 @@
+"""Pieces every S3-style object store (s3, jdcloud, oss, cos) needs the same way; not a provider itself.
+
+Keys to folders and files, multipart slicing, mtime metadata text, and the once-a-day cleanup of unfinished
+multipart uploads. Providers never import each other; they share this instead.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+from engine.providers.base import QuotaExceeded
+
+MAX_PARTS = 10_000  # the most parts one multipart upload may have (S3, OSS and COS alike)
+STALE_UPLOAD_AGE = 24 * 3600  # an unfinished upload older than this is a killed pass's, not a running one
+CLEANUP_INTERVAL = 24 * 3600  # look for them at most this often per bucket and folder
+
+_MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
+
+
+def etag_md5(etag: str) -> str | None:
+    """The MD5 an ETag stands for: single-part uploads only ("abc...-3" multipart ETags have none)."""
+    etag = etag.strip('"').lower()
+    return etag if _MD5_ETAG.match(etag) else None
+
+
+def walk_keys(keys: Iterator[tuple[str, Any]], prefix: str) -> Iterator[tuple[str, bool, Any]]:
+    """Turn (key, listing item) pairs under `prefix` into (relative path, is_dir, item), once per path.
+
+    Folder markers "x/" become folder "x"; folders implied by deeper keys are reported the first time a key
+    runs through them (with item None). Empty path segments ("/abs", "a//b") are left to the engine's
+    path checks, except that no empty folder name is ever synthesised.
+    """
+    seen_dirs: set[str] = set()
+    for key, item in keys:
+        rel = key[len(prefix) :]
+        if not rel:
+            continue  # the listed folder's own marker
+        is_marker = rel.endswith("/")
+        path = rel[:-1] if is_marker else rel
+        parts = path.split("/")
+        for i in range(1, len(parts)):
+            parent = "/".join(parts[:i])
+            if parts[i - 1] and parent not in seen_dirs:
+                seen_dirs.add(parent)
+                yield parent, True, None
+        if is_marker:
+            if path and path not in seen_dirs:
+                seen_dirs.add(path)
+                yield path, True, item
+        else:
+            yield path, False, item
+
+
+def read_full(src: BinaryIO, n: int) -> bytes:
+    """Up to `n` bytes, fewer only at EOF (a raw stream may return short reads)."""
+    chunks: list[bytes] = []
+    while n > 0:
+        chunk = src.read(n)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def parts(src: BinaryIO, first: bytes, part_size: int, what: str) -> Iterator[tuple[int, bytes]]:
+    """(part number, body) of a multipart upload, starting with `first` (already read) and reading ahead one
+    byte so the last part is known to be last; refuses more than MAX_PARTS."""
+    pending = first
+    number = 0
+    while pending:
+        body, pending = pending[:part_size], pending[part_size:]
+        if len(pending) < part_size:
+            pending += read_full(src, part_size - len(pending) + 1)
+        number += 1
+        if number > MAX_PARTS:
+            raise QuotaExceeded(f"{what}: more than {MAX_PARTS} parts; raise option 'part_size'")
+        yield number, body
+
+
+def format_mtime(mtime: float) -> str:
+    """The mtime as kept in object metadata: seconds with up to microseconds, no trailing zeros."""
+    return f"{mtime:.6f}".rstrip("0").rstrip(".")
+
+
+def parse_mtime(value: str | None) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
+
+
+class CleanupGate:
+    """Lets an unfinished-upload cleanup run once per CLEANUP_INTERVAL per (service, bucket, folder)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[tuple[str, ...], float] = {}
+
+    def due(self, *key: str) -> bool:
+        now = time.time()
+        with self._lock:
+            if now - self._last.get(key, 0.0) < CLEANUP_INTERVAL:
+                return False
+            self._last[key] = now
+            return True
