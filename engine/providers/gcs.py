@@ -41,7 +41,7 @@ MTIME_KEY = "mtime"
 STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE")
 # The client retries transient failures for up to 120 s by default; the engine retries failed items itself,
 # so keep each call's own retrying short.
-RETRY_SECONDS = 5.0
+RETRY_SECONDS = 3.0
 EARLY_DELETION_WARNING = (
     "Nearline and Coldline storage are meant for data that rarely changes: editing or deleting a file soon "
     "after upload may incur early deletion charges."
