@@ -120,11 +120,19 @@ class EngineHost:
     def _one_pass(self, task: str) -> None:
         from engine.events import PassFinished, PassStarted
 
+        finished = False
+
+        def on_event(event: Event) -> None:
+            nonlocal finished
+            finished = finished or isinstance(event, PassFinished)
+            self._emit(event)
+
         try:
-            bridge.run_pass(self.home_path, task, dry_run=False, on_event=self._emit)
-        except Exception as exc:  # show the one-line reason; the pass itself already logged the details
-            self._emit(PassStarted(task, False))
-            self._emit(PassFinished(task, {}, False, str(exc) or exc.__class__.__name__))
+            bridge.run_pass(self.home_path, task, dry_run=False, on_event=on_event)
+        except Exception as exc:  # the pass reports its own failures; only one that never started needs words here
+            if not finished:
+                self._emit(PassStarted(task, False))
+                self._emit(PassFinished(task, {}, False, str(exc) or exc.__class__.__name__))
 
     def dry_run(self, task: str, on_event: Callable[[Event], None]) -> Any:
         return bridge.run_pass(self.home_path, task, dry_run=True, on_event=on_event)

@@ -429,3 +429,20 @@ async def test_the_log_view_stays_bounded_and_filters_by_kind(home_dir: Path) ->
         app.screen.query_one("#log-kind", Select).value = "error"
         await wait_for(pilot, lambda: table.row_count == VIEW_MAX and table.get_row_at(0)[3] == "f2000",
                        what="errors only")
+
+
+async def test_a_failed_pass_is_reported_once_and_marks_the_task(home_dir: Path, tmp_path: Path) -> None:
+    local, cloud = tmp_path / "local", tmp_path / "cloud"
+    write_tree(local, {"a.txt": b"a"})
+    with_connection(home_dir, cloud, task=Task("t1", "cloud", str(local), "/"))
+    import shutil
+
+    shutil.rmtree(local)  # the task's folder is gone (an unmounted disk?): the pass stops before changing anything
+    app = make_app(home_dir, start_engine=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("s")
+        await wait_for(pilot, lambda: app.status.get("tasks", {}).get("t1", {}).get("state") == "error",
+                       what="task in error")
+        stopped = [n for n in app._notifications if n.title == "Pass stopped"]
+        assert len(stopped) == 1 and "is missing" in stopped[0].message
+        assert "is missing" in text_of(app.screen.query_one("#overview-status", Static))

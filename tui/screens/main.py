@@ -6,7 +6,6 @@ run as workers that `await push_screen_wait`, so the screen never blocks.
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -602,9 +601,3 @@ class MainScreen(Screen[None]):
 
     def on_schedule_grid_changed(self, _event: ScheduleGrid.Changed) -> None:
         self.query_one("#schedule-status", Label).update("Changed: Ctrl+S or Apply saves.")
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return True
-
-    def now(self) -> float:
-        return time.time()
