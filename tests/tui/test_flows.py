@@ -19,7 +19,7 @@ from tui.screens.main import MainScreen
 from tui.screens.selective_sync import SelectiveSyncScreen
 from tui.screens.settings import SettingsScreen
 from tui.screens.task_wizard import TaskForm
-from tui.widgets.check_tree import CheckTree
+from tui.widgets.check_tree import CheckTree, FolderTree
 from tui.widgets.fields import Field
 from tui.widgets.schedule_grid import ScheduleGrid
 
@@ -446,3 +446,58 @@ async def test_a_failed_pass_is_reported_once_and_marks_the_task(home_dir: Path,
         stopped = [n for n in app._notifications if n.title == "Pass stopped"]
         assert len(stopped) == 1 and "is missing" in stopped[0].message
         assert "is missing" in text_of(app.screen.query_one("#overview-status", Static))
+
+
+async def test_connection_settings_tab_saves_polling_and_traffic_limits(home_dir: Path, tmp_path: Path) -> None:
+    with_connection(home_dir, tmp_path / "cloud")
+    app = make_app(home_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: bool(app.screen.query("#polling")), what="settings form")
+        await type_into(pilot, "#polling", "86401")
+        await pilot.press("ctrl+s")
+        assert "86,400" in text_of(app.screen.query_one("#conn-settings-status", Label))
+        await type_into(pilot, "#polling", "86400")
+        await type_into(pilot, "#download-limit", "1024")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: Home(str(home_dir)).connection("cloud").download_limit == 1024, what="saved")
+        assert Home(str(home_dir)).connection("cloud").polling_period == 86_400
+        await pilot.press("escape")
+        assert app.screen.query_one("#connections").has_focus
+
+
+async def test_remote_browser_creates_a_folder_and_selective_sync_shows_either_side(home_dir: Path,
+                                                                                   tmp_path: Path) -> None:
+    from tui.screens.pickers import RemoteFolderBrowser
+
+    local, cloud = tmp_path / "local", tmp_path / "cloud"
+    write_tree(local, {"l1/a.txt": b"a"})
+    write_tree(cloud, {"data/r1/x.txt": b"x", "data/r2/": b""})
+    with_connection(home_dir, cloud, task=Task("t1", "cloud", str(local), "/data"))
+    app = make_app(home_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        browser = RemoteFolderBrowser(str(home_dir), "cloud")
+        app.push_screen(browser)
+        await wait_for(pilot, lambda: bool(browser.query(FolderTree)) and len(
+            browser.query_one(FolderTree).root.children) == 1, what="remote root listed")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: bool(app.screen.query("#prompt")), what="prompt")
+        await type_into(pilot, "#prompt", "new-folder")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: (cloud / "new-folder").is_dir(), what="folder created")
+        tree = browser.query_one(FolderTree)
+        await wait_for(pilot, lambda: [str(c.label) for c in tree.root.children] == ["data", "new-folder"],
+                       what="tree reloaded")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="main")
+
+        await pilot.press("2", "o")
+        await wait_for(pilot, lambda: isinstance(app.screen, SelectiveSyncScreen), what="selective sync")
+        side = app.screen
+        await wait_for(pilot, lambda: [str(c.label) for c in side.query_one(CheckTree).root.children] == ["l1"],
+                       what="local folders")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: [str(c.label) for c in side.query_one(CheckTree).root.children] == [
+            "r1", "r2"], what="remote folders")
+        await pilot.press("down", "down", "space", "ctrl+s")
+        await wait_for(pilot, lambda: Home(str(home_dir)).task("t1").exclude_folders == ["r2"], what="saved")
