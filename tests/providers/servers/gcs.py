@@ -14,6 +14,8 @@ import json
 import logging
 import os
 import pathlib
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -22,35 +24,53 @@ KIND = "gcs"
 EXTRA = {"multipart_hash": "exact"}  # resumable uploads still end as one object with its MD5
 
 _lock = threading.Lock()
-_server: Any = None
-_port = 0
+_state: dict[str, Any] = {}
 _counter = itertools.count()
 
 
+def _emulator() -> Any:
+    """An in-memory emulator on a free port of 127.0.0.1 (not started)."""
+    from gcp_storage_emulator.server import create_server
+
+    logging.getLogger("gcp_storage_emulator").setLevel(logging.WARNING)
+    server = create_server("127.0.0.1", 0, in_memory=True)
+    server._api.daemon = True  # a non-daemon server thread would keep its process alive at exit
+    # The emulator re-serialises the metadata of every object after each write, even in memory, so a write
+    # costs O(objects) and 1,000 uploads take a minute; nothing reads that file back in memory mode.
+    server._storage._write_config_to_file = lambda: None
+    return server
+
+
 def _stop() -> None:
-    global _server
-    if _server is not None:
-        _server.stop()
-        _server = None
+    proc = _state.pop("proc", None)
+    if proc is not None:
+        proc.stdin.close()  # the emulator exits when its stdin closes (also if this process dies)
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def endpoint() -> str:
-    global _server, _port
+    """The session's emulator, started on first use in a child process: its single-threaded HTTP server
+    then runs on the second core instead of competing with the tests for this process's GIL."""
     with _lock:
-        if _server is None:
-            from gcp_storage_emulator.server import create_server
-
-            logging.getLogger("gcp_storage_emulator").setLevel(logging.WARNING)
-            _server = create_server("127.0.0.1", 0, in_memory=True)
-            _server._api.daemon = True  # a non-daemon server thread would keep the test process alive
-            # The emulator re-serialises the metadata of every object after each write, even in memory, so a
-            # write costs O(objects) and 1,000 uploads take a minute; nothing reads that file back in memory
-            # mode, so skip it.
-            _server._storage._write_config_to_file = lambda: None
-            _server.start()
-            _port = _server._api._httpd.server_address[1]
+        if "url" not in _state:
+            repo = str(pathlib.Path(__file__).resolve().parents[3])
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.providers.servers.gcs"],
+                cwd=repo, env={**os.environ, "PYTHONPATH": repo},
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            )  # fmt: skip
+            _state["proc"] = proc
             atexit.register(_stop)
-    return f"http://127.0.0.1:{_port}"
+            line = proc.stdout.readline().decode().strip() if proc.stdout else ""
+            if not line.startswith("http://"):
+                _stop()
+                raise RuntimeError("the GCS emulator did not start")
+            _state["url"] = line
+        return _state["url"]
 
 
 @contextlib.contextmanager
@@ -106,3 +126,11 @@ def missing_container(options: dict[str, str]) -> dict[str, str]:
 
 def unreachable(options: dict[str, str], address: str) -> dict[str, str]:
     return {**options, "endpoint": f"http://{address}"}
+
+
+if __name__ == "__main__":  # the session emulator's child process: serve until stdin closes
+    emulator = _emulator()
+    emulator.start()
+    print(f"http://127.0.0.1:{emulator._api._httpd.server_address[1]}", flush=True)
+    sys.stdin.read()
+    emulator.stop()
