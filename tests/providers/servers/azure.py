@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import itertools
 import os
 import pathlib
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -68,6 +70,12 @@ def _stop() -> None:
         _server = None
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM Azurite if the test process dies without cleaning up."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def port() -> int:
     """The port of the session's Azurite, started on first use."""
     global _server
@@ -81,6 +89,8 @@ def port() -> int:
                 [binary, "--blobHost", "127.0.0.1", "--blobPort", str(p), "--inMemoryPersistence",
                  "--silent", "--disableTelemetry", "--skipApiVersionCheck"],
                 cwd=location,
+                # PDEATHSIG fires when the forking *thread* ends, so only tie Azurite to the main thread.
+                preexec_fn=_die_with_parent if threading.current_thread() is threading.main_thread() else None,
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )  # fmt: skip
             _server = (proc, p, location)
