@@ -160,7 +160,9 @@ class MainScreen(Screen[None]):
                     transfers: DataTable[str] = DataTable(id="transfers", cursor_type="none")
                     transfers.add_columns("File", "Progress", "Rate")
                     yield transfers
-                with TabPane("2 Tasks", id="tasks"):
+                    yield Label("s sync · P pause all · x remove · k key · , settings",
+                                id="overview-hint", classes="hint")
+                with TabPane("2 Task list", id="tasks"):
                     tasks: DataTable[str] = DataTable(id="task-table", cursor_type="row", zebra_stripes=True)
                     tasks.add_column("Task", key="name")
                     tasks.add_column("State", key="state")
@@ -237,7 +239,9 @@ class MainScreen(Screen[None]):
         overview = self.query_one("#overview-status", Static)
         transfers = self.query_one("#transfers", DataTable)
         transfers.clear()
-        transfers.display = self.query_one("#transfers-title").display = conn is not None
+        shown = conn is not None
+        transfers.display = self.query_one("#transfers-title").display = shown
+        self.query_one("#overview-hint").display = shown
         if conn is None:
             overview.update(Text.from_markup(
                 "[b]No connections yet.[/b]\n\nPress [b]n[/b] to create one: choose a cloud service, fill in its "
