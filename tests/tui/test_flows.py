@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -150,10 +151,19 @@ async def test_sync_now_shows_files_arriving_and_log_lines(home_dir: Path, tmp_p
         await wait_for(pilot, lambda: table.row_count == 1, what="search filter")
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="main again")
-        overview = text_of(app.screen.query_one("#overview-status", Static))
         await wait_for(pilot, lambda: "last pass" in text_of(app.screen.query_one("#overview-status", Static)),
                        what="last pass shown")
-        del overview
+
+        # unlinking keeps the files and forgets the task's sync state, as `skysync task remove` does
+        db = sqlite3.connect(Home(str(home_dir)).setting("database-path"))
+        assert db.execute("SELECT COUNT(*) FROM tasks WHERE name = 't1'").fetchone()[0] == 1
+        await pilot.press("2", "u")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not Home(str(home_dir)).has_task("t1"), what="unlinked")
+        assert db.execute("SELECT COUNT(*) FROM tasks WHERE name = 't1'").fetchone()[0] == 0
+        db.close()
+    assert (cloud / "a.txt").exists() and (local / "a.txt").exists()
 
 
 async def test_real_engine_syncs_and_stops_cleanly_on_quit(home_dir: Path, tmp_path: Path) -> None:
