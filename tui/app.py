@@ -131,7 +131,9 @@ class SkysyncApp(App[int]):
         if event.state != WorkerState.SUCCESS:
             return
         if group == "engine-start":
-            if not event.worker.result:
+            if self.host.remote:
+                self.notify("Connected to the engine already running for this home (skysync run).", timeout=6)
+            elif not event.worker.result:
                 self.notify(f"Background sync is off: {self.host.fallback_reason}. Sync now still works.",
                             severity="warning", timeout=8)
             self.poll_status()

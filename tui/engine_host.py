@@ -8,11 +8,12 @@ changes for the screens.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from engine.config import Home
-from engine.errors import SkysyncError
+from engine.errors import LockedError, SkysyncError, UsageError
 from engine.events import Event
 from tui import bridge
 
@@ -51,6 +52,8 @@ class EngineHost:
         self._last: dict[str, dict[str, Any]] = {}
         self._unsubscribe: Callable[[], None] | None = None
         self.fallback_reason = ""
+        self.remote = False  # True when another process's engine (skysync run) does the syncing
+        self._seen_log = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> bool:
@@ -67,6 +70,11 @@ class EngineHost:
             if self._unsubscribe is not None:
                 self._unsubscribe()
                 self._unsubscribe = None
+            if isinstance(exc, LockedError) and self._ask({"cmd": "ping"}) is not None:
+                # `skysync run` already syncs this home: drive it through its control socket instead
+                self.remote = True
+                self._seen_log = time.time()
+                return True
             self.fallback_reason = str(exc) or "the engine service is not available"
             return False
         self._engine = engine
@@ -104,8 +112,36 @@ class EngineHost:
         for listener in listeners:
             listener(event)
 
-    # -- actions ---------------------------------------------------------------------------------------------
+    # -- the engine of another process, through its control socket ---------------------------------------------
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        from engine.control import query
+
+        try:
+            return query(self.home_path, request)
+        except OSError:
+            return None
+
+    def _tell(self, request: dict[str, Any]) -> None:
+        answer = self._ask(request)
+        if answer is None:
+            raise UsageError("the engine of this home (skysync run) stopped answering")
+        if not answer.get("ok"):
+            raise UsageError(str(answer.get("error") or "the engine refused the request"))
+
+    def _pump_history(self) -> None:
+        """The other engine's log lines reach us through the state database: emit the new ones."""
+        home = Home(self.home_path)
+        fresh = [r for r in bridge.load_history(home, limit=1000) if r.time > self._seen_log]
+        for record in fresh:
+            self._seen_log = max(self._seen_log, record.time)
+            self._emit(record)
+
+    # -- actions ------------------------------------------------------------------------------------------------
     def sync_now(self, tasks: list[str]) -> None:
+        if self.remote:
+            for task in tasks:
+                self._tell({"cmd": "sync-now", "task": task})
+            return
         if self._running and self._engine is not None:
             for task in tasks:
                 self._engine.sync_now(task)
@@ -138,19 +174,32 @@ class EngineHost:
         return bridge.run_pass(self.home_path, task, dry_run=True, on_event=on_event)
 
     def pause_task(self, task: str, paused: bool) -> None:
-        if self._running and self._engine is not None:
+        if self.remote:
+            self._tell({"cmd": "pause" if paused else "resume", "task": task})
+        elif self._running and self._engine is not None:
             (self._engine.pause_task if paused else self._engine.resume_task)(task)
 
     def pause_connection(self, connection: str, paused: bool) -> None:
-        if self._running and self._engine is not None:
+        if self.remote:
+            self._tell({"cmd": "pause" if paused else "resume", "connection": connection})
+        elif self._running and self._engine is not None:
             (self._engine.pause_connection if paused else self._engine.resume_connection)(connection)
 
     def reload(self) -> None:
-        if self._running and self._engine is not None:
+        if self.remote:
+            self._tell({"cmd": "reload"})
+        elif self._running and self._engine is not None:
             self._engine.reload()
 
     def status(self) -> dict:
         """The engine's status, or one derived from the config and the fallback passes."""
+        if self.remote:
+            answer = self._ask({"cmd": "status"})
+            if answer is not None and answer.get("ok"):
+                self._pump_history()
+                return dict(answer.get("status") or {k: v for k, v in answer.items() if k != "ok"})
+            self.remote = False  # it stopped: from now on passes run here, on demand
+            self.fallback_reason = "the engine of this home (skysync run) stopped"
         if self._running and self._engine is not None:
             return self._engine.status()
         home = Home(self.home_path)

@@ -339,20 +339,26 @@ async def test_encrypted_task_asks_for_a_password_then_edit_keeps_encryption(hom
     assert task.encrypt and task.direction == "download"
 
 
-async def test_a_second_engine_on_the_home_leaves_the_app_in_on_demand_mode(home_dir: Path, tmp_path: Path) -> None:
+async def test_with_skysync_run_on_the_home_the_app_drives_that_engine(home_dir: Path, tmp_path: Path) -> None:
     from engine.service import Engine
 
     local, cloud = tmp_path / "local", tmp_path / "cloud"
     write_tree(local, {"a.txt": b"a"})
     with_connection(home_dir, cloud, task=Task("t1", "cloud", str(local), "/", direction="upload", paused=True))
-    daemon = Engine(str(home_dir), watch=False, control=False)
-    daemon.start()  # as `skysync run` would
+    daemon = Engine(str(home_dir), watch=False)  # as `skysync run` would, with its control socket
+    daemon.start()
     try:
-        app = SkysyncApp(str(home_dir), steady=True, hostname="test", poll_interval=60)
+        app = SkysyncApp(str(home_dir), steady=True, hostname="test", poll_interval=0.3)
         async with app.run_test(size=(80, 24)) as pilot:
-            await wait_for(pilot, lambda: bool(app.host.fallback_reason), what="engine start refused")
-            assert not app.host.running
-            assert any("Background sync is off" in n.message for n in app._notifications)
+            await wait_for(pilot, lambda: app.host.remote, what="connected to the running engine")
+            assert not app.host.running  # this process runs no engine of its own
+            await wait_for(pilot, lambda: app.status.get("tasks", {}).get("t1", {}).get("state") == "paused",
+                           what="the daemon's status")
+            await pilot.press("2", "p")  # resume, through the control socket
+            await wait_for(pilot, lambda: not Home(str(home_dir)).task("t1").paused, what="resumed in config")
+            await pilot.press("s")
+            await wait_for(pilot, lambda: (cloud / "a.txt").exists(), timeout=20, what="the daemon synced")
+            await wait_for(pilot, lambda: any(r.path == "a.txt" for r in app.records), what="its log lines")
     finally:
         daemon.stop()
 
