@@ -228,7 +228,8 @@ class MainScreen(Screen[None]):
         conn = home.connection(name) if name and home.has_connection(name) else None
         self._show_overview(home, conn)
         self._show_tasks(home, conn)
-        self.run_worker(self.query_one("#conn-settings", ConnectionSettingsForm).show(conn), group="settings-form")
+        self.run_worker(self.query_one("#conn-settings", ConnectionSettingsForm).show(conn), group="settings-form",
+                        exclusive=True)
         grid = self.query_one("#schedule-grid", ScheduleGrid)
         if conn is not None and getattr(grid, "connection", None) != conn.name:
             grid.set_value(conn.schedule)
