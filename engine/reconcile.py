@@ -184,7 +184,12 @@ def plan(
     lkey = order_key(lent_next.path) if lent_next is not None else None
     rkey = order_key(rpair_next[0]) if rpair_next is not None else None
     while skey is not None or lkey is not None or rkey is not None:
-        key = min(k for k in (skey, lkey, rkey) if k is not None)
+        # The smallest head key (None means that stream is exhausted); spelled out: this runs once per path.
+        key = skey
+        if lkey is not None and (key is None or lkey < key):
+            key = lkey
+        if rkey is not None and (key is None or rkey < key):
+            key = rkey
         srow: StateRow | None = None
         lent: LocalEntry | None = None
         rent: RemoteEntry | None = None
@@ -224,14 +229,7 @@ def plan(
             close_frames(path)
 
         # The common case, first and cheap: nothing changed on either side.
-        if (
-            srow is not None
-            and lent is not None
-            and rent is not None
-            and lent.signature() == srow.local_signature()
-            and rent.signature() == srow.remote_signature()
-            and (verify is None or lent.is_dir or verify(lent, rent, srow))
-        ):
+        if srow is not None and lent is not None and rent is not None and _unchanged(srow, lent, rent, verify):
             _note(frames, True, True)
             if lent.is_dir:
                 frames.append(_Frame(path, True, True, None))
@@ -290,6 +288,27 @@ def plan(
             out.actions.append(pending)
     close_frames(None)
     return out
+
+
+def _unchanged(
+    srow: StateRow,
+    lent: LocalEntry,
+    rent: RemoteEntry,
+    verify: Callable[[LocalEntry, RemoteEntry, StateRow], bool] | None,
+) -> bool:
+    """Both sides still match the last synced state (the signatures, compared field by field)."""
+    if srow.is_dir:
+        return lent.is_dir and rent.is_dir
+    if lent.is_dir or rent.is_dir or lent.size != srow.lsize or lent.mtime_ns != srow.lmtime:
+        return False
+    if rent.size != srow.rsize:
+        return False
+    if rent.revision is not None:
+        if rent.revision != srow.rrev:
+            return False
+    elif srow.rrev is not None or rent.mtime != srow.rmtime:
+        return False
+    return verify is None or verify(lent, rent, srow)
 
 
 def _note(frames: list[_Frame], local_after: bool, remote_after: bool) -> None:

@@ -21,6 +21,7 @@ from engine.events import Event, LogRecord, PassFinished, PassStarted
 from engine.executor import Executor
 from engine.localfs import FileSystem, LocalEntry, LocalTree, Skipped
 from engine.policy import PathPolicy
+from engine.prefetch import prefetch
 from engine.providers import UnknownProvider, provider_class
 from engine.providers.base import (
     ContainerNotFound,
@@ -313,14 +314,15 @@ def _prepare(
         return any(path == u or path.startswith(u + "/") for u in unreadable)
 
     def local_stream() -> Iterator[LocalEntry]:
-        return tree.scan(on_skip=on_skip, on_temp=temps.append, on_error=on_error,
-                         prune=home_policy.is_excluded_folder)
+        # Walked ahead in its own thread too: stat calls release the GIL, so both walks overlap the merge.
+        return prefetch(tree.scan(on_skip=on_skip, on_temp=temps.append, on_error=on_error,
+                                  prune=home_policy.is_excluded_folder), name="skysync-scan")
 
     def remote_stream(sort: bool) -> Iterator[tuple[str, RemoteEntry]]:
         entries = _remote_pairs(provider, remote_root, first, home_policy, skipped)
         if sort:
             return iter(sorted(entries, key=lambda pair: order_key(pair[0])))
-        return entries
+        return prefetch(entries)  # the remote listing is fetched while the local side is walked
 
     verify = None
     if task.consistency_check and provider.capabilities.hash_kind != HashKind.NONE:

@@ -384,3 +384,23 @@ def test_a_file_that_vanishes_mid_pass_is_not_fatal(env):
     assert r.failed == 1 and (env.cloud / "stays.txt").exists()
     assert env.sync().exit_code == 0
     assert sorted(os.listdir(env.cloud)) == ["stays.txt"]
+
+
+class UnreadableFolderFS(FileSystem):
+    """One local folder cannot be listed (an I/O error, a permission problem root cannot provoke)."""
+
+    def scandir(self, path: str):
+        if os.path.basename(path) == "locked":
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return super().scandir(path)
+
+
+def test_an_unreadable_local_folder_never_deletes_its_remote_copy(env):
+    for i in range(3):
+        write(env.local / "locked" / f"f{i}", "x")
+    write(env.local / "open.txt", "o")
+    env.sync()
+    r = env.sync(fs=UnreadableFolderFS())
+    assert r.summary.get("deleted-remote", 0) == 0
+    assert sorted(os.listdir(env.cloud / "locked")) == ["f0", "f1", "f2"]
+    assert env.sync().summary == {}
