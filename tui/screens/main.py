@@ -85,11 +85,11 @@ class ConnectionSettingsForm(VerticalScroll):
         info = next((p for p in bridge.providers() if self.conn and p.kind == self.conn.provider), None)
         return [s for s in (info.options if info else ()) if s.name in bridge.ADVANCED_OPTIONS]
 
-    async def show(self, conn: Connection | None) -> None:
+    def show(self, conn: Connection | None) -> None:
         if conn == self.conn:
             return
         self.conn = conn
-        await self.recompose()
+        self.refresh(recompose=True)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "conn-settings-apply":
@@ -228,8 +228,7 @@ class MainScreen(Screen[None]):
         conn = home.connection(name) if name and home.has_connection(name) else None
         self._show_overview(home, conn)
         self._show_tasks(home, conn)
-        self.run_worker(self.query_one("#conn-settings", ConnectionSettingsForm).show(conn), group="settings-form",
-                        exclusive=True)
+        self.query_one("#conn-settings", ConnectionSettingsForm).show(conn)
         grid = self.query_one("#schedule-grid", ScheduleGrid)
         if conn is not None and getattr(grid, "connection", None) != conn.name:
             grid.set_value(conn.schedule)
