@@ -1,18 +1,18 @@
 """How many files of the local folder each file-filter rule would exclude (the filter screen's live preview).
 
-The rules mean what the engine's policy means: an extension matches the part after the last dot, a name glob
-matches the file name, the maximum size excludes larger files; case-insensitive matching folds both sides.
+Counting goes through the engine's own filter, so the preview means exactly what a pass will do: an extension
+is a suffix ("tar.gz" too), a name glob matches any name on the path, larger files than the maximum are left.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from engine.errors import UsageError
+from engine.policy.filters import Filters
 
 SCAN_LIMIT = 200_000  # a preview, not an audit: stop walking after this many files
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$", re.IGNORECASE)
@@ -51,44 +51,38 @@ class Preview:
     truncated: bool = False
 
 
-def _walk(root: str, skip: tuple[str, ...]) -> Iterator[tuple[str, int]]:
+def _walk(root: str, skip: tuple[str, ...]) -> Iterator[tuple[list[str], int]]:
     for dirpath, dirnames, filenames in os.walk(root):
         rel = os.path.relpath(dirpath, root)
-        rel = "" if rel == "." else rel.replace(os.sep, "/")
-        dirnames[:] = [d for d in dirnames if (f"{rel}/{d}" if rel else d) not in skip]
+        parts = [] if rel == "." else rel.split(os.sep)
+        dirnames[:] = [d for d in dirnames if "/".join([*parts, d]) not in skip]
         for name in filenames:
             try:
                 size = os.stat(os.path.join(dirpath, name), follow_symlinks=False).st_size
             except OSError:
                 continue
-            yield name, size
+            yield [*parts, name], size
 
 
 def preview(root: str, rules: Rules, skip_folders: tuple[str, ...] = ()) -> Preview:
-    fold = str.casefold if rules.case_insensitive else (lambda s: s)
-    exts = {fold(e): e for e in rules.exts}
-    names = [(fold(g), g) for g in rules.names]
-    counts = {f".{e}": 0 for e in rules.exts} | {g: 0 for g in rules.names}
-    size_key = f"> {rules.max_size:,} bytes"
+    """Count with the engine's own filter (engine.policy.filters), one rule at a time and all together."""
+    ci = rules.case_insensitive
+    single: dict[str, Filters] = {f".{e}": Filters.build(exts=[e], case_insensitive=ci) for e in rules.exts}
+    single |= {g: Filters.build(names=[g], case_insensitive=ci) for g in rules.names}
     if rules.max_size:
-        counts[size_key] = 0
-    out = Preview(by_rule=counts)
-    for name, size in _walk(root, tuple(f.strip("/") for f in skip_folders)):
+        single[f"> {rules.max_size:,} bytes"] = Filters.build(max_size=rules.max_size)
+    together = Filters.build(names=rules.names, exts=rules.exts, max_size=rules.max_size, case_insensitive=ci)
+    out = Preview(by_rule=dict.fromkeys(single, 0))
+    counts = out.by_rule
+    assert counts is not None
+    for parts, size in _walk(root, tuple(f.strip("/") for f in skip_folders)):
         if out.files >= SCAN_LIMIT:
             out.truncated = True
             break
         out.files += 1
-        hit = False
-        _, dot, ext = name.rpartition(".")
-        if dot and fold(ext) in exts:
-            counts[f".{exts[fold(ext)]}"] += 1
-            hit = True
-        for pattern, original in names:
-            if fnmatch.fnmatchcase(fold(name), pattern):
-                counts[original] += 1
-                hit = True
-        if rules.max_size and size > rules.max_size:
-            counts[size_key] += 1
-            hit = True
-        out.excluded += hit
+        for rule, one in single.items():
+            if one.reason(parts, False, size) is not None:
+                counts[rule] += 1
+        if together.reason(parts, False, size) is not None:
+            out.excluded += 1
     return out

@@ -101,3 +101,10 @@ def test_folder_index_lists_once_and_answers_every_level(tmp_path: Path) -> None
     index.forget("a")
     assert index.children("a") == ["b", "d", "new"]
     assert calls == ["", "a"]
+
+
+def test_filter_preview_means_what_the_engine_means(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"a.tar.gz": b"1", "b.gz": b"2", "cache/x.bin": b"3", "cache/y.bin": b"4", "z.bin": b"5"})
+    result = preview(str(tmp_path), Rules(exts=("tar.gz",), names=("cache",)))
+    # a multi-part extension is a suffix, and a name glob that matches a folder takes the files inside it
+    assert (result.excluded, result.by_rule) == (3, {".tar.gz": 1, "cache": 2})
