@@ -40,6 +40,20 @@ class Skipped:
     reason: str
 
 
+def _load_syncfs():
+    try:
+        import ctypes
+        import ctypes.util
+
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.syncfs
+    except (OSError, AttributeError):
+        return None
+
+
+_libc_syncfs = _load_syncfs()
+
+
 class OutsideRoot(PermissionError):
     """A path that would resolve outside the folder being synced."""
 
@@ -79,6 +93,16 @@ class FileSystem:
     def fsync(self, f: BinaryIO) -> None:
         f.flush()
         os.fsync(f.fileno())
+
+    def syncfs(self, path: str) -> None:
+        """Flush everything written to the file system that holds `path` (one call for many files)."""
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            if _libc_syncfs is not None and _libc_syncfs(fd) == 0:
+                return
+            os.sync()
+        finally:
+            os.close(fd)
 
 
 class LocalTree:
@@ -191,10 +215,14 @@ class LocalTree:
         parent = os.path.dirname(self.abspath(rel))
         return os.path.join(parent, TEMP_PREFIX + secrets.token_hex(6))
 
-    def write_atomic(self, rel: str, fill: Callable[[BinaryIO], None], mtime_ns: int | None) -> LocalEntry:
-        """Write through a temporary name in the same folder, fsync, set the mtime, then rename into place.
+    def write_atomic(
+        self, rel: str, fill: Callable[[BinaryIO], None], mtime_ns: int | None, durable: bool = True
+    ) -> LocalEntry:
+        """Write through a temporary name in the same folder, set the mtime, then rename into place.
 
-        No partial file is ever visible under `rel`; on any failure the temporary file is removed.
+        No partial file is ever visible under `rel`; on any failure the temporary file is removed. With
+        `durable` the data is fsynced before the rename; without, the caller must call `flush()` before it
+        records the write as done (the executor does, once per batch).
         """
         target = self.checked_path(rel)
         self.fs.mkdir(os.path.dirname(target))
@@ -202,7 +230,8 @@ class LocalTree:
         try:
             with self.fs.open_new(tmp) as f:
                 fill(f)
-                self.fs.fsync(f)
+                if durable:
+                    self.fs.fsync(f)
             if mtime_ns is not None:
                 self.fs.utime(tmp, mtime_ns)
             self.fs.replace(tmp, target)
@@ -213,6 +242,10 @@ class LocalTree:
         entry = self.stat_entry(rel)
         assert entry is not None
         return entry
+
+    def flush(self) -> None:
+        """Make every write so far durable (syncfs on the root's file system)."""
+        self.fs.syncfs(self.root)
 
     def move_into_place(self, tmp: str, rel: str) -> LocalEntry:
         target = self.checked_path(rel)

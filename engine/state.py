@@ -142,6 +142,20 @@ class StateDB:
                 ),
             )
 
+    def put_many(self, task: int, rows: list[StateRow]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO entries (task, key, path, is_dir, lsize, lmtime, rsize, rrev, rmtime, "
+                "rhash, rname) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (task, _key(r.path), r.path, int(r.is_dir), r.lsize, r.lmtime, r.rsize, r.rrev, r.rmtime,
+                     r.rhash, r.rname)
+                    for r in rows
+                ],
+            )
+            self._db.execute("COMMIT")
+
     def delete(self, task: int, path: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM entries WHERE task = ? AND key = ?", (task, _key(path)))

@@ -102,6 +102,9 @@ class EncryptedProvider(Provider):
     def clean_interrupted(self, folder: str) -> int:
         return self.inner.clean_interrupted(folder)
 
+    def flush(self) -> None:
+        self.inner.flush()
+
     def changes_cursor(self) -> str | None:
         return self.inner.changes_cursor()
 

@@ -213,6 +213,12 @@ class Provider(ABC):
         """
         return 0
 
+    def flush(self) -> None:  # noqa: B027 - optional: most services are durable when an upload returns
+        """Make completed uploads durable; the engine calls it before it records a batch of them as synced.
+
+        Services are durable once an upload returns; a provider that writes to a disk of its own flushes it.
+        """
+
     def file_hash(self, path: str) -> str | None:
         """The hash of one file, for providers whose listings do not carry it; None when unknown."""
         return None

@@ -112,7 +112,7 @@ class LocalProvider(Provider):
                 f.write(chunk)
 
         try:
-            entry = self.tree.write_atomic(path, fill, round(mtime * 1e9))
+            entry = self.tree.write_atomic(path, fill, round(mtime * 1e9), durable=False)
         except InterruptedError:  # a cancelled transfer, not a failure of the folder
             raise
         except OSError as exc:
@@ -142,6 +142,12 @@ class LocalProvider(Provider):
                 raise ProviderError(f"removing folder /{path}: it is not empty")
         except OSError as exc:
             raise _translate(exc, f"removing folder /{path}") from None
+
+    def flush(self) -> None:
+        try:
+            self.tree.flush()
+        except OSError as exc:
+            raise _translate(exc, "flushing the folder to disk") from None
 
     def clean_interrupted(self, folder: str) -> int:
         removed = 0
