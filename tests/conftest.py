@@ -1,14 +1,22 @@
-"""Project-wide test configuration: SVG snapshots (pytest-textual-snapshot) live in the repo's snapshots/."""
+"""Project-wide test configuration: SVG snapshots (pytest-textual-snapshot) live in the repo's snapshots/, and
+hypothesis runs fixed examples under CI."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from syrupy.assertion import SnapshotAssertion
 from syrupy.location import PyTestLocation
 
 SNAPSHOT_DIR = Path(__file__).resolve().parent.parent / "snapshots"
+
+# CI replays a fixed set of property-test examples so a landing never depends on luck; local runs explore.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI") == "true":
+    settings.load_profile("ci")
 
 
 class _RepoSnapshots(SnapshotAssertion):
