@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -151,11 +151,20 @@ class Executor:
                     return
                 self._guarded(a, fn)
             return
+        # At most a few actions per worker are queued at a time: a pass of 100,000 uploads must not hold
+        # 100,000 futures (memory) before the first one finishes.
+        in_flight: set[Future[None]] = set()
+        limit = self.concurrency * 4
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="skysync-xfer") as pool:
-            futures = []
             for a in actions:
-                futures.append(pool.submit(self._guarded, a, fn))
-            for f in as_completed(futures):
+                if self.cancel.is_set():
+                    break
+                if len(in_flight) >= limit:
+                    done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        f.result()
+                in_flight.add(pool.submit(self._guarded, a, fn))
+            for f in in_flight:
                 f.result()
 
     def _guarded(self, action: Action, fn: Callable[[Action], None]) -> None:

@@ -111,6 +111,7 @@ class LocalTree:
     def __init__(self, root: str, fs: FileSystem | None = None) -> None:
         self.root = os.path.abspath(root)
         self.fs = fs or FileSystem()
+        self._inside: set[str] = set()
 
     def abspath(self, rel: str) -> str:
         return os.path.join(self.root, *rel.split("/")) if rel else self.root
@@ -126,10 +127,14 @@ class LocalTree:
             raise OutsideRoot(f"refusing unsafe path {rel!r}")
         target = os.path.join(self.root, *parts)
         parent = os.path.dirname(target)
+        if parent in self._inside:
+            return target
         real_root = os.path.realpath(self.root)
         real_parent = os.path.realpath(parent)
         if real_parent != real_root and not real_parent.startswith(real_root + os.sep):
             raise OutsideRoot(f"refusing to write {rel!r}: it would land outside {self.root}")
+        if len(self._inside) < 10_000:  # folders already resolved inside the root; cleared at every flush
+            self._inside.add(parent)
         return target
 
     def exists(self) -> bool:
@@ -246,6 +251,7 @@ class LocalTree:
     def flush(self) -> None:
         """Make every write so far durable (syncfs on the root's file system)."""
         self.fs.syncfs(self.root)
+        self._inside.clear()
 
     def move_into_place(self, tmp: str, rel: str) -> LocalEntry:
         target = self.checked_path(rel)

@@ -404,3 +404,13 @@ def test_an_unreadable_local_folder_never_deletes_its_remote_copy(env):
     assert r.summary.get("deleted-remote", 0) == 0
     assert sorted(os.listdir(env.cloud / "locked")) == ["f0", "f1", "f2"]
     assert env.sync().summary == {}
+
+
+def test_a_local_folder_swapped_for_a_symlink_never_leads_writes_outside(env, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    write(env.cloud / "a" / "x.txt", "remote")
+    os.symlink(outside, env.local / "a")
+    r = env.sync()
+    assert os.listdir(outside) == []
+    assert r.failed >= 1 or r.summary.get("skipped")
