@@ -87,8 +87,8 @@ class TokenBucket:
             time.sleep(min(WAIT_SLICE, max(remaining, 0.0)))
 
 
-class MeteredReader:
-    """Wraps a readable file: throttles, reports progress, and can be cancelled between chunks."""
+class _Metered:
+    """What a metered file shares: the bucket, progress reporting and cancellation."""
 
     def __init__(
         self,
@@ -102,6 +102,13 @@ class MeteredReader:
         self._progress = progress
         self._cancelled = cancelled
         self.count = 0
+
+    def __getattr__(self, name: str):  # seek/tell/fileno/flush for SDKs that need them
+        return getattr(self._f, name)
+
+
+class MeteredReader(_Metered):
+    """Wraps a readable file: throttles, reports progress, and can be cancelled between chunks."""
 
     def read(self, n: int = -1) -> bytes:
         if self._cancelled and self._cancelled():
@@ -120,25 +127,9 @@ class MeteredReader:
                 self._progress(self.count)
         return data
 
-    def __getattr__(self, name: str):  # seek/tell/fileno for SDKs that need them
-        return getattr(self._f, name)
 
-
-class MeteredWriter:
+class MeteredWriter(_Metered):
     """Wraps a writable file the same way, for downloads."""
-
-    def __init__(
-        self,
-        f: BinaryIO,
-        bucket: TokenBucket | None,
-        progress: Callable[[int], None] | None = None,
-        cancelled: Callable[[], bool] | None = None,
-    ) -> None:
-        self._f = f
-        self._bucket = bucket
-        self._progress = progress
-        self._cancelled = cancelled
-        self.count = 0
 
     def write(self, data: bytes) -> int:
         view = memoryview(data)
@@ -160,6 +151,3 @@ class MeteredWriter:
             if total == 0:
                 break
         return total
-
-    def __getattr__(self, name: str):
-        return getattr(self._f, name)
