@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import operator
 import os
 import secrets
 import stat
@@ -20,6 +21,9 @@ TEMP_PREFIX = ".skysync-tmp-"
 
 def is_temp_name(name: str) -> bool:
     return name.startswith(TEMP_PREFIX)
+
+
+_name = operator.attrgetter("name")
 
 
 class LocalEntry(NamedTuple):
@@ -164,16 +168,17 @@ class LocalTree:
                 continue
             name = child.name
             rel = f"{rel_dir}/{name}" if rel_dir else name
-            if is_temp_name(name):
+            if name.startswith(TEMP_PREFIX):
                 if on_temp:
                     on_temp(rel)
                 continue
-            try:
-                name.encode("utf-8")
-            except UnicodeEncodeError:
-                if on_skip:
-                    on_skip(Skipped(rel, "the name is not valid UTF-8"))
-                continue
+            if not name.isascii():  # ASCII is valid UTF-8; only other names need the (slower) check
+                try:
+                    name.encode("utf-8")
+                except UnicodeEncodeError:
+                    if on_skip:
+                        on_skip(Skipped(rel, "the name is not valid UTF-8"))
+                    continue
             try:
                 st = child.stat(follow_symlinks=False)
             except OSError as exc:
@@ -202,7 +207,7 @@ class LocalTree:
             if on_error:
                 on_error(rel, exc)
             return []
-        children.sort(key=lambda d: d.name)
+        children.sort(key=_name)
         return children
 
     def stat_entry(self, rel: str) -> LocalEntry | None:

@@ -69,8 +69,8 @@ def safe_remote_path(path: str) -> bool:
     """True when a remote path can only ever name something inside the local folder."""
     if not path or path[0] == "/" or path[-1] == "/" or "\\" in path or "\x00" in path or "//" in path:
         return False
-    if "." not in path:
-        return True
+    if "/." not in "/" + path:
+        return True  # no part starts with a dot, so none is "." or ".."
     return all(part not in (".", "..") for part in path.split("/"))
 
 
@@ -314,15 +314,18 @@ def _prepare(
         return any(path == u or path.startswith(u + "/") for u in unreadable)
 
     def local_stream() -> Iterator[LocalEntry]:
-        # Walked ahead in its own thread too: stat calls release the GIL, so both walks overlap the merge.
-        return prefetch(tree.scan(on_skip=on_skip, on_temp=temps.append, on_error=on_error,
-                                  prune=home_policy.is_excluded_folder), name="skysync-scan")
+        # Walked in this thread: a stat walk is mostly Python work, and a second thread contending for the GIL
+        # made the no-change pass of a local provider twice as slow (measured: 0.67 s against 0.35 s, 10k files).
+        return tree.scan(on_skip=on_skip, on_temp=temps.append, on_error=on_error,
+                         prune=home_policy.is_excluded_folder)
 
     def remote_stream(sort: bool) -> Iterator[tuple[str, RemoteEntry]]:
         entries = _remote_pairs(provider, remote_root, first, home_policy, skipped)
         if sort:
             return iter(sorted(entries, key=lambda pair: order_key(pair[0])))
-        return prefetch(entries)  # the remote listing is fetched while the local side is walked
+        if provider.capabilities.remote_listing:
+            return prefetch(entries)  # the next page is fetched while the local side is walked
+        return entries
 
     verify = None
     if task.consistency_check and provider.capabilities.hash_kind != HashKind.NONE:

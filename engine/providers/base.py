@@ -44,6 +44,9 @@ class Capabilities:
     folders: bool = True
     # False when listed sizes are not the plaintext sizes (client-side encryption): sizes cannot be compared.
     plain_sizes: bool = True
+    # True when list() waits on a network: the engine then reads it ahead in a thread, overlapping the wait with
+    # the local walk. A listing that is CPU-bound stat calls gains nothing from a thread and loses to the GIL.
+    remote_listing: bool = True
 
 
 @dataclass(frozen=True, slots=True)
