@@ -132,13 +132,16 @@ class Executor:
             self._guarded(a, self._state_only)
         self.barrier()
         self._parallel(file_deletes, self._delete_file)
+        blocked: set[int] = set()  # files whose folder on the other side could not be removed
         for a in sorted(dir_deletes, key=lambda a: a.path.count("/"), reverse=True):
-            if not self.cancel.is_set():
-                self._guarded(a, self._delete_dir)
-        for a in structure:
+            if not self.cancel.is_set() and not self._guarded(a, self._delete_dir) and a.kind in (UPLOAD, DOWNLOAD):
+                blocked.add(id(a))
+        # Shallowest first (a stable sort keeps the plan's order otherwise): a folder that a type conflict
+        # restores is decided after its subtree, but must exist before anything is made inside it.
+        for a in sorted(structure, key=lambda a: a.path.count("/")):
             if not self.cancel.is_set():
                 self._guarded(a, self._structure)
-        self._parallel(transfers, self._transfer)
+        self._parallel([a for a in transfers if id(a) not in blocked], self._transfer)
         self.barrier()
         return self.outcome
 
@@ -167,33 +170,34 @@ class Executor:
             for f in in_flight:
                 f.result()
 
-    def _guarded(self, action: Action, fn: Callable[[Action], None]) -> None:
-        """Run one action with retries; one failing item never stops the pass."""
+    def _guarded(self, action: Action, fn: Callable[[Action], None]) -> bool:
+        """Run one action with retries; one failing item never stops the pass. True when it was done."""
         if self.cancel.is_set():
-            return
+            return False
         delay = self.backoff
         for attempt in range(1, RETRIES + 1):
             try:
                 fn(action)
-                return
+                return True
             except (Cancelled, InterruptedError):
-                return
+                return False
             except ChangedDuringPass as exc:
                 self._log("skipped", action.path, str(exc) or "changed during the pass; next pass will sync it")
-                return
+                return False
             except ProviderError as exc:
                 if self.cancel.is_set():
-                    return  # whatever a stopped transfer raised, it is a cancellation, not a failure
+                    return False  # whatever a stopped transfer raised, it is a cancellation, not a failure
                 if exc.retryable and attempt < RETRIES and not self.cancel.is_set():
                     time.sleep(delay * (1 + random.random() / 2))
                     delay *= 2
                     continue
                 self._fail(action, str(exc))
-                return
+                return False
             except OSError as exc:
                 if not self.cancel.is_set():
                     self._fail(action, _os_message(exc))
-                return
+                return False
+        return False
 
     def _fail(self, action: Action, message: str) -> None:
         with self._lock:
@@ -270,9 +274,12 @@ class Executor:
 
     def _local_unchanged(self, a: Action) -> bool:
         now = self.tree.stat_entry(a.path)
-        if a.local is None:
+        expected = a.local
+        if a.kind == DOWNLOAD and self._replaces_dir(a):
+            expected = None  # the folder phase removed the folder this file takes the place of
+        if expected is None:
             return now is None
-        return now is not None and now.signature() == a.local.signature()
+        return now is not None and now.signature() == expected.signature()
 
     def _progress(self, path: str, direction: str, total: int) -> Callable[[int], None]:
         last = [0.0]

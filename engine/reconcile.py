@@ -168,6 +168,13 @@ def plan(
                 elif d.kind == DELETE_REMOTE and f.need_remote:
                     d = None
                     f.remote_after = True
+                elif table == "bidirectional" and (
+                    (d.kind == UPLOAD and f.need_remote) or (d.kind == DOWNLOAD and f.need_local)
+                ):
+                    # A file replaced the folder on one side while something inside it changed on the other:
+                    # the folder and what changed in it stay, the file is kept as a conflict copy.
+                    d.kind = COMPARE
+                    f.local_after = f.remote_after = True
                 if d is not None:
                     out.actions.append(d)
             if frames:
@@ -273,6 +280,8 @@ def plan(
             remote_after = False
             if is_dir:
                 pending = action
+        elif _replaces_folder(action):
+            pending = action  # the folder on the other side goes only if nothing inside it must stay
 
         if kind is not None and pending is None:
             out.actions.append(action)
@@ -288,6 +297,15 @@ def plan(
             out.actions.append(pending)
     close_frames(None)
     return out
+
+
+def _replaces_folder(a: Action) -> bool:
+    """A file that is to take the place of a folder on the other side."""
+    if a.kind == UPLOAD:
+        return a.local is not None and not a.local.is_dir and a.remote is not None and a.remote.is_dir
+    if a.kind == DOWNLOAD:
+        return a.remote is not None and not a.remote.is_dir and a.local is not None and a.local.is_dir
+    return False
 
 
 def _unchanged(

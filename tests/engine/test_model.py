@@ -110,6 +110,23 @@ class SyncModel(RuleBasedStateMachine):
         if os.path.isdir(path):
             shutil.rmtree(path)
 
+    @rule(side=st.sampled_from(SIDES), folder=st.sampled_from(DIRS[1:]))
+    def folder_becomes_file(self, side: str, folder: str) -> None:
+        """A type change: the folder goes (with what is in it) and a file takes its name."""
+        path = self._path(side, folder)
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+            n = next(self.counter)
+            with open(path, "wb") as f:
+                f.write(f"{side}:{folder}:file-v{n}".encode())
+
+    @rule(side=st.sampled_from(SIDES), folder=st.sampled_from(DIRS[1:]), name=st.sampled_from(FILES))
+    def file_becomes_folder(self, side: str, folder: str, name: str) -> None:
+        path = self._path(side, folder)
+        if os.path.isfile(path):
+            os.remove(path)
+            self.write(side, folder, name)
+
     @rule()
     def sync(self) -> None:
         before = {side: snapshot(root) for side, root in self.roots.items()}

@@ -135,6 +135,28 @@ def test_folder_deleted_locally_goes_remotely_after_its_files():
     assert [(a.kind, a.path) for a in p.actions] == [("delete-remote", "d/a"), ("delete-remote", "d")]
 
 
+def test_folder_replaced_by_a_file_becomes_a_type_conflict_when_a_file_inside_changed_remotely():
+    state = [StateRow("d", True, None, None, None, None, None, None, None),
+             StateRow("d/a", False, 1, 1, 1, "r", 1.0, None, None),
+             StateRow("d/b", False, 1, 1, 1, "r", 1.0, None, None)]
+    local = [LocalEntry("d", False, 3, 3)]
+    remote = [("d", RemoteEntry("d", True)), ("d/a", RemoteEntry("d/a", False, 1, 1.0, None, "r")),
+              ("d/b", RemoteEntry("d/b", False, 5, 2.0, None, "r2"))]
+    p = plan(state, local, remote, "bidirectional", PathPolicy("local"))
+    assert [(a.kind, a.path) for a in p.actions] == [
+        ("delete-remote", "d/a"), ("download", "d/b"), ("compare", "d")  # the folder stays, the file moves aside
+    ]
+
+
+def test_folder_replaced_by_a_file_replaces_it_when_nothing_inside_changed():
+    state = [StateRow("d", True, None, None, None, None, None, None, None),
+             StateRow("d/a", False, 1, 1, 1, "r", 1.0, None, None)]
+    local = [LocalEntry("d", False, 3, 3)]
+    remote = [("d", RemoteEntry("d", True)), ("d/a", RemoteEntry("d/a", False, 1, 1.0, None, "r"))]
+    p = plan(state, local, remote, "bidirectional", PathPolicy("local"))
+    assert [(a.kind, a.path) for a in p.actions] == [("delete-remote", "d/a"), ("upload", "d")]
+
+
 def test_unreadable_local_folder_is_never_treated_as_deleted():
     state = [StateRow("d", True, None, None, None, None, None, None, None),
              StateRow("d/a", False, 1, 1, 1, "r", 1.0, None, None)]

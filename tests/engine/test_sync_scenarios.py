@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import threading
 from collections.abc import Iterator
 
@@ -129,6 +130,42 @@ def test_type_changes_both_ways(env):
     assert (env.cloud / "thing/now-a-folder.txt").read_text() == "x"
     assert (env.cloud / "box").read_text() == "now a file"
     assert env.local_tree() == env.cloud_tree()
+    assert env.sync().summary == {}
+
+
+@pytest.mark.parametrize("file_side", ["local", "cloud"])
+def test_folder_replaced_by_file_while_a_child_changed_on_the_other_side(env, file_side):
+    """The changed child keeps its folder; the file that replaced the folder survives as a conflict copy;
+    the unchanged sibling follows the deletion of its folder."""
+    write(env.local / "A/x.txt", "base x")
+    write(env.local / "A/y.txt", "base y")
+    env.sync()
+    file_root, folder_root = (env.local, env.cloud) if file_side == "local" else (env.cloud, env.local)
+    shutil.rmtree(file_root / "A")
+    write(file_root / "A", "now a file")
+    write(folder_root / "A/x.txt", "edited x", mtime=2_000_000_000)
+    write(folder_root / "A/new/z.txt", "new z")  # a folder made inside it is restored too
+    r = env.sync()
+    assert r.exit_code == 0 and r.summary.get("conflict") == 1, r
+    tree = env.local_tree()
+    assert tree == env.cloud_tree()
+    assert tree["A/x.txt"] == b"edited x" and tree["A/new/z.txt"] == b"new z"
+    assert "A/y.txt" not in tree
+    copies = [k for k in tree if k.startswith("A_testhost_Conflict_")]
+    assert len(copies) == 1 and tree[copies[0]] == b"now a file"
+    assert env.sync().summary == {}
+
+
+@pytest.mark.parametrize("file_side", ["local", "cloud"])
+def test_empty_folder_replaced_by_file(env, file_side):
+    (env.local / "A").mkdir()
+    env.sync()
+    file_root = env.local if file_side == "local" else env.cloud
+    (file_root / "A").rmdir()
+    write(file_root / "A", "a file now")
+    r = env.sync()
+    assert r.exit_code == 0 and "conflict" not in r.summary, r
+    assert env.local_tree() == env.cloud_tree() == {"A": b"a file now"}
     assert env.sync().summary == {}
 
 
