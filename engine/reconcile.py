@@ -127,7 +127,7 @@ def _advance(path: str | None, previous: str) -> str | None:
     """The order key of a stream's next path, checking that the stream ascends."""
     if path is None:
         return None
-    key = order_key(path)
+    key = path.replace("/", "\x00")  # order_key, inlined: this runs three times per path
     if key <= previous:
         raise OrderViolation(path)
     return key

@@ -111,9 +111,7 @@ class StateDB:
             "WHERE task = ? ORDER BY key",
             (task,),
         )
-        make = StateRow._make
-        for r in cur:
-            yield make(r)
+        return map(StateRow._make, cur)
 
     def counts(self, task: int) -> tuple[int, int]:
         """(files, folders) tracked for a task."""

@@ -311,7 +311,7 @@ def _prepare(
         skipped[path] = f"cannot be read: {exc.strerror or exc}"
 
     def frozen(path: str) -> bool:
-        return any(path == u or path.startswith(u + "/") for u in unreadable)
+        return bool(unreadable) and any(path == u or path.startswith(u + "/") for u in unreadable)
 
     def local_stream() -> Iterator[LocalEntry]:
         # Walked in this thread: a stat walk is mostly Python work, and a second thread contending for the GIL
@@ -332,9 +332,10 @@ def _prepare(
         verify = _consistency_verifier(tree, provider, remote_root)
 
     def state_stream() -> Iterator[StateRow]:
-        for row in db.rows(task_id):
-            if not _under_excluded(home_policy, row.path):
-                yield row
+        rows = db.rows(task_id)
+        if not home_policy.exclude_folders:
+            return rows
+        return (row for row in rows if not _under_excluded(home_policy, row.path))
 
     sort_remote = not provider.capabilities.canonical_order
     while True:
