@@ -54,6 +54,7 @@ class EngineHost:
         self.fallback_reason = ""
         self.remote = False  # True when another process's engine (skysync run) does the syncing
         self._seen_log = 0.0
+        self._remote_transfers: dict[tuple[str, str], dict[str, Any]] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> bool:
@@ -136,6 +137,24 @@ class EngineHost:
             self._seen_log = max(self._seen_log, record.time)
             self._emit(record)
 
+    def _pump_transfers(self, status: dict[str, Any]) -> None:
+        """The other engine's running transfers come with its status: replay them as progress events, and
+        end the ones that are no longer there, so the Overview shows them as it does for its own engine."""
+        from engine.events import TransferProgress
+
+        now: dict[tuple[str, str], dict[str, Any]] = {}
+        for task, info in (status.get("tasks") or {}).items():
+            for t in info.get("transfers") or []:
+                now[(task, str(t.get("path", "")))] = t
+        for key in self._remote_transfers.keys() - now.keys():
+            gone = self._remote_transfers[key]
+            total = int(gone.get("total") or 0)
+            self._emit(TransferProgress(key[0], key[1], str(gone.get("direction", "up")), total, total))
+        for (task, path), t in now.items():
+            self._emit(TransferProgress(task, path, str(t.get("direction", "up")), int(t.get("done") or 0),
+                                        int(t.get("total") or 0)))
+        self._remote_transfers = now
+
     # -- actions ------------------------------------------------------------------------------------------------
     def sync_now(self, tasks: list[str]) -> None:
         if self.remote:
@@ -197,7 +216,9 @@ class EngineHost:
             answer = self._ask({"cmd": "status"})
             if answer is not None and answer.get("ok"):
                 self._pump_history()
-                return dict(answer.get("status") or {k: v for k, v in answer.items() if k != "ok"})
+                status = dict(answer.get("status") or {k: v for k, v in answer.items() if k != "ok"})
+                self._pump_transfers(status)
+                return status
             self.remote = False  # it stopped: from now on passes run here, on demand
             self.fallback_reason = "the engine of this home (skysync run) stopped"
         if self._running and self._engine is not None:

@@ -343,8 +343,13 @@ async def test_with_skysync_run_on_the_home_the_app_drives_that_engine(home_dir:
     from engine.service import Engine
 
     local, cloud = tmp_path / "local", tmp_path / "cloud"
-    write_tree(local, {"a.txt": b"a"})
-    with_connection(home_dir, cloud, task=Task("t1", "cloud", str(local), "/", direction="upload", paused=True))
+    write_tree(local, {"a.txt": b"a", "big.bin": b"x" * (2 << 20)})
+    home = with_connection(home_dir, cloud, task=Task("t1", "cloud", str(local), "/", direction="upload",
+                                                      paused=True))
+    conn = home.connection("cloud")
+    conn.upload_limit = 512  # KiB/s: the big file takes ~4 s, long enough to be seen in flight
+    home.put_connection(conn, {})
+    home.save()
     daemon = Engine(str(home_dir), watch=False)  # as `skysync run` would, with its control socket
     daemon.start()
     try:
@@ -357,8 +362,12 @@ async def test_with_skysync_run_on_the_home_the_app_drives_that_engine(home_dir:
             await pilot.press("2", "p")  # resume, through the control socket
             await wait_for(pilot, lambda: not Home(str(home_dir)).task("t1").paused, what="resumed in config")
             await pilot.press("s")
-            await wait_for(pilot, lambda: (cloud / "a.txt").exists(), timeout=20, what="the daemon synced")
+            await wait_for(pilot, lambda: ("t1", "big.bin") in app.transfers, timeout=20,
+                           what="the daemon's transfer in flight, from its status")
+            await wait_for(pilot, lambda: (cloud / "big.bin").exists(), timeout=20, what="the daemon synced")
+            assert (cloud / "a.txt").exists()
             await wait_for(pilot, lambda: any(r.path == "a.txt" for r in app.records), what="its log lines")
+            await wait_for(pilot, lambda: not app.transfers, what="the finished transfer leaves the table")
     finally:
         daemon.stop()
 
