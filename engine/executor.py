@@ -40,6 +40,7 @@ from engine.throttle import MeteredReader, MeteredWriter, TokenBucket
 
 CHUNK = 1 << 20
 RETRIES = 3
+INLINE_BELOW = 1 << 20  # bytes: below this a transfer to a non-network provider runs in the calling thread
 BARRIER_ROWS = 500  # state rows waiting for one durability barrier, at most
 BARRIER_SECONDS = 2.0  # and at most this long
 
@@ -148,6 +149,17 @@ class Executor:
     def _parallel(self, actions: list[Action], fn: Callable[[Action], None]) -> None:
         if not actions:
             return
+        if not self.caps.network:
+            # Small files of a local "cloud" go one after another in this thread; large ones still share the
+            # pool (a traffic limit is split between them as it would be for a real service).
+            inline = [a for a in actions if _transfer_size(a) < INLINE_BELOW]
+            actions = [a for a in actions if _transfer_size(a) >= INLINE_BELOW]
+            for a in inline:
+                if self.cancel.is_set():
+                    return
+                self._guarded(a, fn)
+            if not actions:
+                return
         if self.concurrency == 1 or len(actions) == 1:
             for a in actions:
                 if self.cancel.is_set():
@@ -562,6 +574,11 @@ def _same_file(a: str, b: str) -> bool:
                 return False
             if not x:
                 return True
+
+
+def _transfer_size(a: Action) -> int:
+    sizes = [e.size for e in (a.local, a.remote) if e is not None and not e.is_dir]
+    return max(sizes, default=0)
 
 
 def _os_message(exc: OSError) -> str:

@@ -323,7 +323,7 @@ def _prepare(
         entries = _remote_pairs(provider, remote_root, first, home_policy, skipped)
         if sort:
             return iter(sorted(entries, key=lambda pair: order_key(pair[0])))
-        if provider.capabilities.remote_listing:
+        if provider.capabilities.network:
             return prefetch(entries)  # the next page is fetched while the local side is walked
         return entries
 

@@ -44,9 +44,11 @@ class Capabilities:
     folders: bool = True
     # False when listed sizes are not the plaintext sizes (client-side encryption): sizes cannot be compared.
     plain_sizes: bool = True
-    # True when list() waits on a network: the engine then reads it ahead in a thread, overlapping the wait with
-    # the local walk. A listing that is CPU-bound stat calls gains nothing from a thread and loses to the GIL.
-    remote_listing: bool = True
+    # True when the service is reached over a network: its listing is read ahead in a thread (overlapping the
+    # wait with the local walk) and small files travel in parallel. For a local folder both are CPU-bound
+    # system calls that gain nothing from threads and lose to the GIL (measured: 4 threads took 13.6 s of CPU
+    # for 10,000 small files, 1 thread 6.0 s).
+    network: bool = True
 
 
 @dataclass(frozen=True, slots=True)

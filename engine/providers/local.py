@@ -58,7 +58,7 @@ class LocalProvider(Provider):
         mtime_mode=MtimeMode.NATIVE,
         canonical_order=True,
         hash_in_listing=False,
-        remote_listing=False,
+        network=False,
     )
 
     def __init__(self, options: Mapping[str, str], fs: FileSystem | None = None) -> None:
