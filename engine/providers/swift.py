@@ -72,9 +72,33 @@ def _translate(exc: Exception, what: str) -> ProviderError:
         if status == 0:
             return NetworkError(f"{what}: Swift could not be reached")
         return ProviderError(f"{what}: Swift answered {status}")
+    keystone = _keystone_error(exc, what)
+    if keystone is not None:
+        return keystone
     if isinstance(exc, requests.RequestException | OSError):
         return NetworkError(f"{what}: Swift could not be reached")
     raise exc
+
+
+def _keystone_error(exc: Exception, what: str) -> ProviderError | None:
+    try:
+        from keystoneauth1 import exceptions as ks
+    except ImportError:
+        return None
+    if not isinstance(exc, ks.ClientException):
+        return None
+    if isinstance(exc, ks.Unauthorized):
+        return AuthError(f"{what}: Keystone refused the user name or password")
+    if isinstance(exc, ks.Forbidden):
+        return PermissionDenied(f"{what}: Keystone denied access to the project")
+    if isinstance(exc, ks.EndpointNotFound):
+        return ProviderError(f"{what}: Keystone lists no object storage (Swift) for this project in that region")
+    if isinstance(exc, ks.ConnectionError):
+        return NetworkError(f"{what}: Keystone could not be reached")
+    status = getattr(exc, "http_status", None) or 0
+    if status >= 500 or status == 429:
+        return TransientError(f"{what}: Keystone is busy ({status}), try again later")
+    return ProviderError(f"{what}: Keystone answered {status or type(exc).__name__}")
 
 
 def _parents(rel: str) -> Iterator[str]:
@@ -117,11 +141,13 @@ class SwiftProvider(Provider):
     kind = "swift"
     title = "OpenStack Swift"
     option_specs = (
-        OptionSpec("auth_url", "authentication URL, e.g. https://host/auth/v1.0 (TempAuth)", required=True),
+        OptionSpec("auth_url", "authentication URL: https://host/auth/v1.0 (TempAuth) or a Keystone one "
+                   "ending in /v3 or /v2.0", required=True),
         OptionSpec("user", "user name", required=True),
         OptionSpec("key", "key or password", secret=True, required=True),
         OptionSpec("tenant", "tenant / project (account) name"),
         OptionSpec("region", "region name"),
+        OptionSpec("domain", "Keystone v3 domain of the user and the project", default="Default"),
         OptionSpec("container", "the container to sync with", required=True),
         OptionSpec("segment_size", "files above this many MiB are uploaded as segments of that size", default="1024"),
     )
@@ -167,14 +193,10 @@ class SwiftProvider(Provider):
             raise InvalidOption("a Swift container name cannot exceed 255 characters or include '/'")
         cls._segment_size(options)
         auth = options["auth_url"].rstrip("/")
-        if not auth.endswith(("/v1.0", "/v1")) and not cls._keystone_available():
-            raise InvalidOption("Keystone (v2/v3) authentication needs python-keystoneclient; use a v1.0 auth URL")
-
-    @staticmethod
-    def _keystone_available() -> bool:
-        import importlib.util
-
-        return importlib.util.find_spec("keystoneclient") is not None
+        if not auth.endswith(("/v1.0", "/v1", "/v2.0", "/v3")):
+            raise InvalidOption(
+                "option 'auth_url' must end in /v1.0 (TempAuth), /v3 or /v2.0 (Keystone), as the service documents it"
+            )
 
     @classmethod
     def identity(cls, options: Mapping[str, str]) -> str:
@@ -199,16 +221,32 @@ class SwiftProvider(Provider):
                     retries=2, starting_backoff=0.5, max_backoff=2, timeout=30,
                 )  # fmt: skip
             else:
-                version = "3" if auth_url.endswith("/v3") else "2.0"
+                # Keystone through keystoneauth1's session: swiftclient takes the token and the object-store
+                # endpoint of the region from it (and asks for a new token when one expires).
                 conn = Connection(
-                    auth_url, self.options["user"], self.options["key"], auth_version=version,
-                    tenant_name=tenant or None, os_options={**os_options, "project_name": tenant or None},
+                    session=self._keystone_session(auth_url, tenant),
+                    os_options={**os_options, "service_type": "object-store", "interface": "public"},
                     retries=2, starting_backoff=0.5, max_backoff=2, timeout=30,
                 )  # fmt: skip
             self._local.conn = conn
             with self._lock:
                 self._connections.append(conn)
         return conn
+
+    def _keystone_session(self, auth_url: str, tenant: str) -> Any:
+        from keystoneauth1 import session
+        from keystoneauth1.identity import v2, v3
+
+        user, key = self.options["user"], self.options["key"]
+        if auth_url.endswith("/v2.0"):
+            auth = v2.Password(auth_url=auth_url, username=user, password=key, tenant_name=tenant or None)
+        else:
+            domain = self.options.get("domain") or "Default"
+            auth = v3.Password(
+                auth_url=auth_url, username=user, password=key, project_name=tenant or None,
+                user_domain_name=domain, project_domain_name=domain,
+            )  # fmt: skip
+        return session.Session(auth=auth, timeout=30)
 
     def _call(self, what: str, method: str, *args: Any, **kwargs: Any) -> Any:
         try:

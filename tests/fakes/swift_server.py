@@ -17,7 +17,13 @@ What it speaks (enough for the `swift` provider and its contract suite):
   `Etag` the quoted MD5 of their concatenated ETags, as Swift does; its listing entry keeps the manifest's
   own size (0) and hash.
 
-What it does not cover: Keystone v2/v3 auth, Static Large Objects, `Range` and conditional (`If-*`) requests,
+- Keystone v3 password auth: `POST /v3/auth/tokens` with a password identity (user name in the `Default`
+  domain) scoped to a project by name; the user is `<project>:<user>` of the same table as TempAuth. Answers
+  201 with `X-Subject-Token` and a token whose catalog has one `object-store` endpoint (public, in region
+  `REGION`), or 401 with Keystone's JSON error.
+
+What it does not cover: Keystone v2 and version discovery, user or project ids instead of names, domains other
+than `Default`, token expiry and revocation, Static Large Objects, `Range` and conditional (`If-*`) requests,
 `COPY`, account/container metadata and ACLs, object versioning, expiring objects, bulk operations, storage
 policies, rate limiting, and Swift's eventual consistency (every write is visible at once).
 """
@@ -35,6 +41,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+REGION = "RegionOne"
 
 
 @dataclass
@@ -148,6 +156,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def do_POST(self) -> None:
+        if urlsplit(self.path).path.rstrip("/") == "/v3/auth/tokens":
+            self._keystone_v3()
+            return
         self._dispatch()
 
     def do_DELETE(self) -> None:
@@ -165,6 +176,45 @@ class _Handler(BaseHTTPRequestHandler):
         host, port = self.server.server_address[:2]
         url = f"http://{host}:{port}/v1/{quote(account)}"
         self._reply(200, b"", {"X-Storage-Url": url, "X-Auth-Token": token, "X-Storage-Token": token})
+
+    def _keystone_v3(self) -> None:
+        try:
+            auth = json.loads(self._body())["auth"]
+            password = auth["identity"]["password"]["user"]
+            user, key = password["name"], password["password"]
+            user_domain = password.get("domain", {}).get("name") or password.get("domain", {}).get("id")
+            project = auth["scope"]["project"]
+            project_domain = project.get("domain", {}).get("name") or project.get("domain", {}).get("id")
+            project_name = project["name"]
+        except (ValueError, KeyError, TypeError):
+            self._reply(400, b'{"error": {"code": 400, "title": "Bad Request", "message": "malformed"}}',
+                        {"Content-Type": "application/json"})
+            return
+        known = self.state.users.get(f"{project_name}:{user}")
+        domains_ok = {user_domain, project_domain} <= {"Default", "default"}
+        if known is None or not domains_ok or not secrets.compare_digest(known, key):
+            body = json.dumps({"error": {"code": 401, "title": "Unauthorized",
+                                         "message": "The request you have made requires authentication."}}).encode()
+            self._reply(401, body, {"Content-Type": "application/json"})
+            return
+        account = "AUTH_" + project_name
+        token = "gAAAA" + secrets.token_hex(16)
+        self.state.tokens[token] = account
+        self.state.containers.setdefault(account, {})
+        host, port = self.server.server_address[:2]
+        domain = {"id": "default", "name": "Default"}
+        now = time.time()
+        stamp = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(t))  # noqa: E731
+        body = {"token": {
+            "methods": ["password"], "issued_at": stamp(now), "expires_at": stamp(now + 3600),
+            "user": {"id": "u-" + user, "name": user, "domain": domain},
+            "project": {"id": "p-" + project_name, "name": project_name, "domain": domain},
+            "catalog": [{"type": "object-store", "name": "swift", "id": "swift-service", "endpoints": [{
+                "id": "swift-public", "interface": "public", "region": REGION, "region_id": REGION,
+                "url": f"http://{host}:{port}/v1/{quote(account)}",
+            }]}],
+        }}
+        self._reply(201, json.dumps(body).encode(), {"Content-Type": "application/json", "X-Subject-Token": token})
 
     def _dispatch(self) -> None:
         account, container, obj, query = self._route()

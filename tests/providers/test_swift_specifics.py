@@ -86,3 +86,52 @@ def test_container_rule(container: str) -> None:
     with pytest.raises(InvalidOption):
         SwiftProvider.validate_options({"auth_url": "http://h/auth/v1.0", "user": "u", "key": "k",
                                         "container": container})  # fmt: skip
+
+
+@pytest.fixture
+def keystone_options(tmp_path: pathlib.Path) -> Iterator[dict[str, str]]:
+    """The shared fake, reached through its Keystone v3 endpoint instead of TempAuth."""
+    with server.serve(tmp_path) as options:
+        yield {**options, "auth_url": options["auth_url"].replace("/auth/v1.0", "/v3"), "region": "RegionOne"}
+
+
+def test_keystone_v3_auth_then_objects_round_trip(keystone_options: dict[str, str]) -> None:
+    p = SwiftProvider(keystone_options)
+    try:
+        p.check()
+        p.upload("k/a.txt", io.BytesIO(b"through keystone"), 16, 1_600_000_000.0)
+        assert [e.path for e in p.list("") if not e.is_dir] == ["k/a.txt"]
+        out = io.BytesIO()
+        p.download("k/a.txt", out)
+        assert out.getvalue() == b"through keystone"
+    finally:
+        p.close()
+
+
+def test_keystone_v3_refused_password_is_an_auth_error_without_the_secret(keystone_options: dict[str, str]) -> None:
+    from engine.providers.base import AuthError
+
+    p = SwiftProvider({**keystone_options, "key": "not-the-password"})
+    try:
+        with pytest.raises(AuthError) as info:
+            p.check()
+        assert "not-the-password" not in str(info.value)
+    finally:
+        p.close()
+
+
+def test_keystone_v3_region_without_object_store_is_one_clear_error(keystone_options: dict[str, str]) -> None:
+    from engine.providers.base import ProviderError
+
+    p = SwiftProvider({**keystone_options, "region": "Elsewhere"})
+    try:
+        with pytest.raises(ProviderError, match="no object storage"):
+            p.check()
+    finally:
+        p.close()
+
+
+def test_auth_url_must_name_its_auth_version() -> None:
+    with pytest.raises(InvalidOption, match="auth_url"):
+        SwiftProvider.validate_options({"auth_url": "https://keystone.example:5000", "user": "u", "key": "k",
+                                        "container": "c"})
