@@ -192,10 +192,10 @@ async def test_edit_filters_with_live_preview(home_dir: Path, tmp_path: Path) ->
         await type_into(pilot, "#exts", "tmp")
         await type_into(pilot, "#names", "thumbs*")
         await type_into(pilot, "#max-size", "4K")
-        await wait_for(pilot, lambda: screen.last_preview is not None and screen.last_preview.excluded == 2,
-                       what="case-sensitive preview")
-        assert screen.last_preview is not None and screen.last_preview.by_rule == {
-            ".tmp": 1, "thumbs*": 0, "> 4,096 bytes": 1}
+        # Wait for the preview of the whole "4K": the one of the half-typed "4" excludes the same two files.
+        await wait_for(pilot, lambda: screen.last_preview is not None and screen.last_preview.by_rule == {
+            ".tmp": 1, "thumbs*": 0, "> 4,096 bytes": 1}, what="case-sensitive preview")
+        assert screen.last_preview is not None and screen.last_preview.excluded == 2
         screen.query_one("#case").focus()
         await pilot.press("space")  # case-insensitive: b.TMP and Thumbs.db now match too
         await wait_for(pilot, lambda: screen.last_preview is not None and screen.last_preview.excluded == 4,
