@@ -93,7 +93,7 @@ def test_cancel_interrupts_a_long_wait():
     t0 = time.monotonic()
     with pytest.raises(InterruptedError):
         writer.write(bytes(64 * 1024))
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 < 2.0  # not the minute the write would take (slack for a loaded CI machine)
 
 
 def test_writer_pays_large_writes_piecewise_and_reports_progress():
@@ -106,7 +106,7 @@ def test_writer_pays_large_writes_piecewise_and_reports_progress():
     elapsed = time.monotonic() - t0
     assert out.getvalue() == bytes(2 * MiB)
     assert len(seen) >= 4 and seen[-1] == 2 * MiB  # several progress steps, not one
-    assert 0.3 < elapsed < 1.0, elapsed  # ~0.5 s at 4 MiB/s
+    assert 0.3 < elapsed < 2.0, elapsed  # ~0.5 s at 4 MiB/s; the upper bound only leaves room for a loaded machine
 
 
 def test_reader_passes_file_methods_through():
