@@ -34,6 +34,7 @@ from engine.reconcile import (
     UPLOAD,
     Action,
     Plan,
+    replaces_folder,
 )
 from engine.state import StateDB, StateRow
 from engine.throttle import MeteredReader, MeteredWriter, TokenBucket
@@ -122,7 +123,7 @@ class Executor:
         file_deletes = [a for a in actions if a.kind in (DELETE_LOCAL, DELETE_REMOTE) and not a.is_dir]
         dir_deletes = [a for a in actions if a.kind in (DELETE_LOCAL, DELETE_REMOTE) and a.is_dir]
         # A file replacing a folder on the other side: the folder goes once its content is gone.
-        dir_deletes += [a for a in actions if a.kind in (UPLOAD, DOWNLOAD) and self._replaces_dir(a)]
+        dir_deletes += [a for a in actions if a.kind in (UPLOAD, DOWNLOAD) and replaces_folder(a)]
         structure = [a for a in actions if a.kind in (UPLOAD, DOWNLOAD, COMPARE) and self._is_structural(a)]
         structural_ids = {id(a) for a in structure}
         transfers = [
@@ -231,11 +232,6 @@ class Executor:
         prefix = self.remote_root + "/" if self.remote_root else ""
         return entry.path[len(prefix) :] if prefix and entry.path.startswith(prefix) else entry.path
 
-    def _replaces_dir(self, a: Action) -> bool:
-        if a.kind == UPLOAD:
-            return a.local is not None and not a.local.is_dir and a.remote is not None and a.remote.is_dir
-        return a.remote is not None and not a.remote.is_dir and a.local is not None and a.local.is_dir
-
     def _is_structural(self, a: Action) -> bool:
         if a.kind == UPLOAD:
             return a.local is not None and a.local.is_dir
@@ -287,7 +283,7 @@ class Executor:
     def _local_unchanged(self, a: Action) -> bool:
         now = self.tree.stat_entry(a.path)
         expected = a.local
-        if a.kind == DOWNLOAD and self._replaces_dir(a):
+        if a.kind == DOWNLOAD and replaces_folder(a):
             expected = None  # the folder phase removed the folder this file takes the place of
         if expected is None:
             return now is None

@@ -280,7 +280,7 @@ def plan(
             remote_after = False
             if is_dir:
                 pending = action
-        elif _replaces_folder(action):
+        elif replaces_folder(action):
             pending = action  # the folder on the other side goes only if nothing inside it must stay
 
         if kind is not None and pending is None:
@@ -299,7 +299,7 @@ def plan(
     return out
 
 
-def _replaces_folder(a: Action) -> bool:
+def replaces_folder(a: Action) -> bool:
     """A file that is to take the place of a folder on the other side."""
     if a.kind == UPLOAD:
         return a.local is not None and not a.local.is_dir and a.remote is not None and a.remote.is_dir
