@@ -51,7 +51,7 @@ def test_socket_is_private_and_answers_status(running):
 
 def test_commands_reach_the_engine(running):
     setup, fake, e = running
-    assert fake.wait_count(1) and e.wait_idle(2)
+    assert fake.wait_count(1) and e.wait_idle(10)
     assert control.query(setup.path, {"cmd": "sync-now", "task": "t"}) == {"ok": True}
     assert fake.wait_count(2)
     assert control.query(setup.path, {"cmd": "pause", "task": "t"}) == {"ok": True}
@@ -89,7 +89,7 @@ def test_a_deep_home_gets_its_socket_in_a_private_temp_folder(tmp_path):
     try:
         assert stat.S_IMODE(os.stat(os.path.dirname(path)).st_mode) == 0o700
         assert stat.S_IMODE(os.stat(os.path.dirname(os.path.dirname(path))).st_mode) == 0o700
-        answer = wait_for(lambda: control.query(setup.path, {"cmd": "ping"}), 2)
+        answer = wait_for(lambda: control.query(setup.path, {"cmd": "ping"}), 10)
         assert answer == {"ok": True, "pid": os.getpid()}
     finally:
         e.stop(3)

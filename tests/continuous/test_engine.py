@@ -52,7 +52,7 @@ def test_one_pass_per_task_at_start_and_buckets_are_per_connection(tmp_path, eng
     fake = FakePass()
     e = start(engines, setup.path, fake=fake)
     assert fake.wait_count(3)
-    assert e.wait_idle(3)
+    assert e.wait_idle(10)
     assert sorted(c.task for c in fake.calls) == ["a", "b", "x"]
     by_task = {c.task: c.buckets for c in fake.calls}
     assert by_task["a"][0] is by_task["b"][0] and by_task["a"][1] is by_task["b"][1]  # shared per connection
@@ -72,7 +72,7 @@ def test_a_trigger_during_a_pass_runs_exactly_one_more_pass(tmp_path, engines):
         e.sync_now("t")
     fake.release.set()
     assert fake.wait_count(2)
-    assert e.wait_idle(3)
+    assert e.wait_idle(10)
     assert fake.count() == 2  # ...are all picked up by one following pass, and nothing more runs
 
 
@@ -81,12 +81,12 @@ def test_poll_timer_triggers_passes_at_the_polling_period(tmp_path, engines):
     clock = FakeClock(MON_0830)
     fake = FakePass(clock)
     e = start(engines, setup.path, clock, fake)
-    assert fake.wait_count(1) and e.wait_idle(3)
+    assert fake.wait_count(1) and e.wait_idle(10)
     clock.advance(100)
     assert not fake.wait_count(2, timeout=0.6)  # not yet due
     clock.advance(25)
     assert fake.wait_count(2)
-    assert e.wait_idle(3)
+    assert e.wait_idle(10)
     assert e.status()["tasks"]["t"]["last_pass"]["reasons"] == ["poll"]
     assert e.status()["connections"]["c"]["next_poll_in"] == pytest.approx(120, abs=1)
 
@@ -110,15 +110,15 @@ def test_no_pass_starts_outside_the_schedule_and_work_resumes_when_the_window_op
     assert fake.wait_count(1)
     first = fake.calls[0]
     clock.set(MON_0830.replace(hour=10, minute=0, second=1))  # ...and closes while the pass runs
-    assert wait_for(lambda: first.cancelled, 3), "the running pass was cancelled at the hour boundary"
-    assert wait_for(lambda: e.status()["tasks"]["t"]["state"] == "waiting-schedule", 3)
+    assert wait_for(lambda: first.cancelled, 10), "the running pass was cancelled at the hour boundary"
+    assert wait_for(lambda: e.status()["tasks"]["t"]["state"] == "waiting-schedule", 10)
     assert e.status()["tasks"]["t"]["last_pass"]["cancelled"] == "schedule"
     assert not fake.wait_count(2, timeout=0.6)  # the leftover work does not start outside the window
 
     fake.release.set()
     clock.set(MON_0830.replace(hour=9, minute=5) + timedelta(days=7))  # next Monday's window
     assert fake.wait_count(2)
-    assert e.wait_idle(3)
+    assert e.wait_idle(10)
     for call in fake.calls:  # no pass ever started outside allowed hours
         assert sched.allowed(grid, datetime.fromtimestamp(call.at))
 
@@ -131,8 +131,8 @@ def test_pause_cancels_the_running_pass_and_resume_runs_again(tmp_path, engines)
     assert fake.wait_count(2)
     call_a = next(c for c in fake.calls if c.task == "a")
     e.pause_task("a")
-    assert wait_for(lambda: call_a.cancelled, 2)
-    assert wait_for(lambda: e.status()["tasks"]["a"]["state"] == "paused", 2)
+    assert wait_for(lambda: call_a.cancelled, 10)
+    assert wait_for(lambda: e.status()["tasks"]["a"]["state"] == "paused", 10)
     assert e.status()["tasks"]["b"]["state"] == "syncing"  # other tasks are not touched
     fake.release.set()
     e.sync_now("a")
@@ -155,17 +155,17 @@ def test_errors_back_off_exponentially_then_recover(tmp_path, engines):
     fake.raises = [TransientError("the service said 503"), TransientError("the service said 503")]
     e = start(engines, setup.path, clock, fake, backoff_base=10, backoff_max=100)
     assert fake.wait_count(1)
-    assert wait_for(lambda: e.status()["tasks"]["t"]["state"] == "error", 2)
+    assert wait_for(lambda: e.status()["tasks"]["t"]["state"] == "error", 10)
     st = e.status()["tasks"]["t"]
     assert st["error"] == "the service said 503" and st["retry_in"] == pytest.approx(10, abs=0.5)
     clock.advance(11)
     assert fake.wait_count(2)
-    assert wait_for(lambda: e.status()["tasks"]["t"]["retry_in"] == pytest.approx(20, abs=0.5), 2)
+    assert wait_for(lambda: e.status()["tasks"]["t"]["retry_in"] == pytest.approx(20, abs=0.5), 10)
     clock.advance(15)
     assert not fake.wait_count(3, timeout=0.5)  # the second wait is twice as long
     clock.advance(6)
     assert fake.wait_count(3)
-    assert wait_for(lambda: e.status()["tasks"]["t"]["state"] == "idle", 2)
+    assert wait_for(lambda: e.status()["tasks"]["t"]["state"] == "idle", 10)
     assert e.status()["tasks"]["t"]["error"] is None
 
 
@@ -175,7 +175,7 @@ def test_failed_items_are_retried_with_backoff(tmp_path, engines):
     fake = FakePass(clock)
     fake.failed_items = [2]
     e = start(engines, setup.path, clock, fake, backoff_base=30)
-    assert fake.wait_count(1) and wait_for(lambda: e.status()["tasks"]["t"]["retry_in"], 2)
+    assert fake.wait_count(1) and wait_for(lambda: e.status()["tasks"]["t"]["retry_in"], 10)
     assert not fake.wait_count(2, timeout=0.4)
     clock.advance(31)
     assert fake.wait_count(2)
@@ -188,7 +188,7 @@ def test_a_guard_stops_the_task_until_forced(tmp_path, engines):
     fake.raises = [GuardError("40 of 50 files would be deleted; nothing was changed")]
     e = start(engines, setup.path, clock, fake, backoff_base=600)
     assert fake.wait_count(1)
-    assert wait_for(lambda: e.status()["tasks"]["t"]["state"] == "error", 2)
+    assert wait_for(lambda: e.status()["tasks"]["t"]["state"] == "error", 10)
     assert "nothing was changed" in e.status()["tasks"]["t"]["error"]
     e.sync_now("t", force=True)
     assert fake.wait_count(2)
@@ -202,7 +202,7 @@ def test_locked_task_is_retried_shortly_without_an_error(tmp_path, engines):
     fake.raises = [LockedError("task 't' is already being synced by another process")]
     e = start(engines, setup.path, clock, fake)
     assert fake.wait_count(1)
-    assert wait_for(lambda: e.status()["tasks"]["t"]["pending"], 2)
+    assert wait_for(lambda: e.status()["tasks"]["t"]["pending"], 10)
     assert e.status()["tasks"]["t"]["state"] == "idle"
     clock.advance(6)
     assert fake.wait_count(2)
@@ -230,7 +230,7 @@ def test_refused_credentials_mark_only_that_connection(tmp_path, engines):
     fake = FakePass()
     e = start(engines, setup.path, fake=fake, provider_factory=factory, backoff_base=60)
     assert fake.wait_count(1, task="good")
-    assert wait_for(lambda: e.status()["connections"]["nope"]["state"] == "error", 2)
+    assert wait_for(lambda: e.status()["connections"]["nope"]["state"] == "error", 10)
     st = e.status()
     assert st["connections"]["nope"]["error"] == "credentials refused: the access key was refused"
     assert st["connections"]["ok"]["state"] == "ok"
@@ -242,7 +242,7 @@ def test_refused_credentials_mark_only_that_connection(tmp_path, engines):
     _Provider.broken = set()  # the user fixed the key
     e.reload()
     assert fake.wait_count(1, task="bad")
-    assert wait_for(lambda: e.status()["connections"]["nope"]["state"] == "ok", 2)
+    assert wait_for(lambda: e.status()["connections"]["nope"]["state"] == "ok", 10)
 
 
 def test_auth_error_during_a_pass_marks_the_connection(tmp_path, engines):
@@ -254,12 +254,12 @@ def test_auth_error_during_a_pass_marks_the_connection(tmp_path, engines):
 
     fake = FakePass()
     e = start(engines, setup.path, fake=fake, provider_factory=factory, backoff_base=60)
-    assert fake.wait_count(1) and e.wait_idle(2)
+    assert fake.wait_count(1) and e.wait_idle(10)
     _Provider.broken = {"c"}
     fake.raises = [AuthError("the token expired")]
     e.sync_now()
     assert fake.wait_count(2)
-    assert wait_for(lambda: e.status()["connections"]["c"]["state"] == "error", 3)
+    assert wait_for(lambda: e.status()["connections"]["c"]["state"] == "error", 10)
     assert "credentials refused" in e.status()["connections"]["c"]["error"]
 
 
@@ -278,14 +278,14 @@ def test_events_fan_out_to_subscribers_and_a_broken_one_does_not_matter(tmp_path
     e.subscribe(seen_b.append)
     e.start()
     engines.append(e)
-    assert fake.wait_count(1) and e.wait_idle(2)
-    assert wait_for(lambda: any(isinstance(ev, PassFinished) for ev in seen_a), 2)
+    assert fake.wait_count(1) and e.wait_idle(10)
+    assert wait_for(lambda: any(isinstance(ev, PassFinished) for ev in seen_a), 10)
     assert any(isinstance(ev, LogRecord) and "engine started" in ev.message for ev in seen_b)
     unsubscribe_a()
     n = len(seen_a)
     e.sync_now()
-    assert fake.wait_count(2) and e.wait_idle(2)
-    assert wait_for(lambda: sum(isinstance(ev, PassFinished) for ev in seen_b) >= 2, 2)
+    assert fake.wait_count(2) and e.wait_idle(10)
+    assert wait_for(lambda: sum(isinstance(ev, PassFinished) for ev in seen_b) >= 2, 10)
     assert len(seen_a) == n
 
 
@@ -304,7 +304,7 @@ def test_reload_applies_limits_live_and_picks_up_new_tasks(tmp_path, engines):
     setup = make_home(str(tmp_path))
     fake = FakePass()
     e = start(engines, setup.path, fake=fake)
-    assert fake.wait_count(1) and e.wait_idle(2)
+    assert fake.wait_count(1) and e.wait_idle(10)
     up, down = fake.calls[0].buckets
     assert up.rate == 0 and down.rate == 0
     home = Home(setup.path)
@@ -355,11 +355,11 @@ def test_auth_error_wrapped_by_the_pass_still_marks_the_connection(tmp_path, eng
 
     fake = FakePass()
     e = start(engines, setup.path, fake=fake, provider_factory=factory, backoff_base=60)
-    assert fake.wait_count(1) and e.wait_idle(2)
+    assert fake.wait_count(1) and e.wait_idle(10)
     _Provider.broken = {"c"}
     fake.raises = [wrapped()]
     e.sync_now()
-    assert wait_for(lambda: e.status()["connections"]["c"]["state"] == "error", 3)
+    assert wait_for(lambda: e.status()["connections"]["c"]["state"] == "error", 10)
     assert e.status()["tasks"]["t"]["state"] == "error"
 
 
@@ -384,13 +384,13 @@ def test_change_feed_polls_pass_only_when_the_feed_reports_changes(tmp_path, eng
     fake = FakePass(clock)
     factory = lambda home, name: _FeedProvider(home.all_options(name))  # noqa: E731
     e = start(engines, setup.path, clock, fake, provider_factory=factory)
-    assert fake.wait_count(1) and e.wait_idle(2)
+    assert fake.wait_count(1) and e.wait_idle(10)
     assert e.status()["connections"]["c"]["change_feed"] is True
     clock.advance(61)
-    assert wait_for(lambda: _FeedProvider.asked == 1, 2)
+    assert wait_for(lambda: _FeedProvider.asked == 1, 10)
     assert not fake.wait_count(2, timeout=0.5)  # nothing changed: the poll cost no pass
     _FeedProvider.version += 1
     clock.advance(61)
     assert fake.wait_count(2)
-    assert e.wait_idle(2)
+    assert e.wait_idle(10)
     assert e.status()["tasks"]["t"]["last_pass"]["reasons"] == ["poll"]
