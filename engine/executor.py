@@ -325,13 +325,29 @@ class Executor:
     def _delete_dir(self, a: Action) -> None:
         if a.kind == DELETE_LOCAL or (a.kind == DOWNLOAD):
             if not self.tree.remove_dir(a.path):
+                if a.kind == DOWNLOAD and a.on_differ == KEEP_LOCAL_COPY:
+                    # Download-only: the remote's file wins the name; what the local folder still holds
+                    # (local edits, skipped or excluded files) stays together under a conflict name.
+                    copy = self._unique_conflict_name(a.path)
+                    self.tree.move_into_place(self.tree.checked_path(a.path), copy)
+                    self._log("conflict", a.path, f"a file took this folder's place remotely; the local folder, "
+                              f"which still held files, is kept as {copy}")
+                    return
                 raise ChangedDuringPass("the local folder still holds files; not deleted")
             if a.kind == DELETE_LOCAL:
                 self.db.delete(self.task_id, a.path)
                 self._log("deleted-local", a.path, "folder deleted remotely")
         else:
             assert a.remote is not None or a.kind == DELETE_REMOTE
-            self.provider.rmdir(self._full(a.remote_path))
+            try:
+                self.provider.rmdir(self._full(a.remote_path))
+            except ProviderError as exc:
+                if a.kind != UPLOAD or a.on_differ != KEEP_REMOTE_COPY or exc.retryable:
+                    raise
+                raise ProviderError(
+                    f"{exc}: a local file is to take this folder's place, but files changed in the remote folder "
+                    "are never deleted by an upload-only task; move or delete them there"
+                ) from None
             if a.kind == DELETE_REMOTE:
                 self.db.delete(self.task_id, a.path)
                 self._log("deleted-remote", a.path, "folder deleted locally")

@@ -169,6 +169,43 @@ def test_empty_folder_replaced_by_file(env, file_side):
     assert env.sync().summary == {}
 
 
+def test_download_only_folder_replaced_remotely_keeps_local_edits_in_a_conflict_folder(make_env):
+    env = make_env(direction="download")
+    write(env.cloud / "A/x.txt", "base x")
+    write(env.cloud / "A/y.txt", "base y")
+    env.sync()
+    write(env.local / "A/x.txt", "local edit", mtime=2_000_000_000)
+    write(env.local / "A/new.txt", "local only")
+    shutil.rmtree(env.cloud / "A")
+    write(env.cloud / "A", "now a file")
+    r = env.sync()
+    assert r.exit_code == 0 and r.summary.get("conflict") == 1, r
+    local = env.local_tree()
+    assert local["A"] == b"now a file"
+    kept = [k for k in local if k.startswith("A_testhost_Conflict_") and local[k] is None]
+    assert len(kept) == 1
+    assert local[kept[0] + "/x.txt"] == b"local edit" and local[kept[0] + "/new.txt"] == b"local only"
+    assert kept[0] + "/y.txt" not in local  # unchanged, and deleted by the remote: it follows the remote
+    assert env.cloud_tree() == {"A": b"now a file"}  # download-only never changes the remote
+    assert env.sync().summary == {}
+
+
+def test_upload_only_folder_replaced_locally_never_deletes_remote_edits(make_env):
+    env = make_env(direction="upload")
+    write(env.local / "A/x.txt", "base x")
+    env.sync()
+    write(env.cloud / "A/x.txt", "remote edit", mtime=2_000_000_000)
+    shutil.rmtree(env.local / "A")
+    write(env.local / "A", "now a file")
+    r = env.sync()
+    assert r.exit_code == 1 and r.summary.get("failed") == 1, r
+    assert (env.cloud / "A/x.txt").read_text() == "remote edit" and (env.local / "A").read_text() == "now a file"
+    db = StateDB(Home(env.home.path).setting("database-path"))
+    errors = db.read_log(kinds=("error",))
+    db.close()
+    assert errors and "never deleted by an upload-only task" in errors[0].message
+
+
 def test_upload_only_never_changes_local(make_env):
     env = make_env("upload")
     write(env.local / "a.txt", "a")
