@@ -86,8 +86,7 @@ def test_schedule_window_with_an_injectable_clock(short_base, engines):
     assert e.status()["tasks"]["t"]["state"] == "waiting-schedule"
 
     clock.set(datetime(2026, 11, 25, 14, 0, 1))  # the window opens
-    assert wait_for(lambda: os.path.exists(os.path.join(cloud, "later.txt")), 5)
-    assert os.path.exists(os.path.join(cloud, "report.pdf"))
+    assert wait_for(lambda: all(os.path.exists(os.path.join(cloud, n)) for n in ("later.txt", "report.pdf")), 10)
     assert e.wait_idle(5)
 
     clock.set(datetime(2026, 11, 25, 15, 0, 1))  # closed again: new saves wait for next Wednesday

@@ -27,6 +27,14 @@ async def ready(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+async def settle(pilot: Pilot) -> None:
+    """Let late refreshes land before the picture is taken: on a loaded machine a table's widened column was
+    once drawn on every line but the cursor's (one pause is not always enough)."""
+    await pilot.pause()
+    await pilot.pause(0.1)
+    await pilot.pause()
+
+
 def pressing(
     *keys: str, until: Callable[[Pilot], bool] | None = None, then: tuple[str, ...] = ()
 ) -> Callable[[Pilot], Awaitable[None]]:
@@ -36,7 +44,7 @@ def pressing(
         if until is not None:
             await wait_for(pilot, lambda: until(pilot), what="screen content")
         await pilot.press(*then)
-        await pilot.pause()
+        await settle(pilot)
 
     return run
 
@@ -48,7 +56,7 @@ def pushing(make: Callable[[], Any], until: Callable[[Pilot], bool] | None = Non
         await pilot.pause()
         if until is not None:
             await wait_for(pilot, lambda: until(pilot), what="screen content")
-        await pilot.pause()
+        await settle(pilot)
 
     return run
 
