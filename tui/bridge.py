@@ -20,8 +20,6 @@ from engine.providers import kinds, provider_class
 from engine.providers.base import OptionSpec, Provider
 from engine.state import StateDB
 
-# Options shown on the wizard's "advanced settings" step rather than on the main form (spec: advanced settings).
-ADVANCED_OPTIONS = frozenset({"storage_class", "part_size", "segment_size", "block_size", "addressing_style"})
 # Options that name the bucket/container: checked against the provider's bucket-name rules as the user types.
 BUCKET_OPTIONS = frozenset({"bucket", "container"})
 

@@ -130,7 +130,9 @@ class AzureProvider(Provider):
         OptionSpec("account_name", "storage account name (when no connection string is given)"),
         OptionSpec("account_key", "storage account key (when no connection string is given)", secret=True),
         OptionSpec("endpoint", "blob service URL; default https://<account>.blob.core.windows.net"),
-        OptionSpec("block_size", "files above this many MiB are uploaded in blocks of that size", default="8"),
+        OptionSpec(
+            "block_size", "files above this many MiB are uploaded in blocks of that size", default="8", advanced=True
+        ),
     )
 
     def __init__(self, options: Mapping[str, str]) -> None:
@@ -167,9 +169,7 @@ class AzureProvider(Provider):
                 "an Azure container name must be 3-63 lowercase letters, digits or single hyphens, "
                 "starting and ending with a letter or digit"
             )
-        if not options.get("connection_string") and not (
-            options.get("account_name") and options.get("account_key")
-        ):
+        if not options.get("connection_string") and not (options.get("account_name") and options.get("account_key")):
             raise InvalidOption("give either option 'connection_string' or 'account_name' and 'account_key'")
         cls._block_size(options)
 

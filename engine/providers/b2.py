@@ -165,7 +165,7 @@ class B2Provider(Provider):
         OptionSpec("bucket", "the bucket to sync with", required=True),
         OptionSpec("key_id", "application key ID", required=True),
         OptionSpec("application_key", "application key", secret=True, required=True),
-        OptionSpec("part_size", "large files are uploaded in parts of this many MiB", default="100"),
+        OptionSpec("part_size", "large files are uploaded in parts of this many MiB", default="100", advanced=True),
         OptionSpec("endpoint", "B2 API address (realm URL); default: Backblaze's production realm"),
     )
 

@@ -59,6 +59,9 @@ class OptionSpec:
     required: bool = False
     default: str | None = None
     choices: tuple[str, ...] | None = None
+    # Tuning a user rarely needs (storage class, part sizes...): the wizard shows it on its "advanced settings"
+    # step, as the product we replace does.
+    advanced: bool = False
 
 
 class RemoteEntry(NamedTuple):

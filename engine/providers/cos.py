@@ -83,11 +83,14 @@ class COSProvider(Provider):
         OptionSpec("bucket", "the bucket, as <name>-<APPID>", required=True),
         OptionSpec("secret_id", "the SecretId", required=True),
         OptionSpec("secret_key", "the SecretKey", secret=True, required=True),
-        OptionSpec("storage_class", "storage class of uploads: STANDARD or STANDARD_IA", default="STANDARD"),
+        OptionSpec(
+            "storage_class", "storage class of uploads: STANDARD or STANDARD_IA", default="STANDARD", advanced=True
+        ),
         OptionSpec(
             "part_size",
             f"multipart part size in MiB ({MIN_PART_MIB}..{MAX_PART_MIB})",
             default=str(DEFAULT_PART_MIB),
+            advanced=True,
         ),
     )
 
@@ -383,6 +386,3 @@ def _http_to_unix(text: str | None) -> float | None:
         return parsedate_to_datetime(text).timestamp() if text else None
     except (TypeError, ValueError):
         return None
-
-
-

@@ -114,6 +114,7 @@ class GCSProvider(Provider):
             "storage_class",
             "storage class of uploaded files; " + EARLY_DELETION_WARNING,
             choices=STORAGE_CLASSES,
+            advanced=True,
         ),
     )
     capabilities = Capabilities(

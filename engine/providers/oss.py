@@ -75,11 +75,12 @@ class OSSProvider(Provider):
         OptionSpec("bucket", "the bucket", required=True),
         OptionSpec("access_key_id", "the AccessKey ID", required=True),
         OptionSpec("access_key_secret", "the AccessKey secret", secret=True, required=True),
-        OptionSpec("storage_class", "storage class of uploads: Standard or IA", default="Standard"),
+        OptionSpec("storage_class", "storage class of uploads: Standard or IA", default="Standard", advanced=True),
         OptionSpec(
             "part_size",
             f"multipart part size in MiB ({MIN_PART_MIB}..{MAX_PART_MIB})",
             default=str(DEFAULT_PART_MIB),
+            advanced=True,
         ),
     )
 

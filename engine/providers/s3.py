@@ -75,7 +75,6 @@ etag_hash = objectstore.etag_md5
 walk_keys = objectstore.walk_keys
 
 
-
 class S3Provider(Provider):
     kind = "s3"
     title = "Amazon S3 and S3-compatible services"
@@ -112,13 +111,21 @@ class S3Provider(Provider):
             "storage_class",
             "storage class of uploads: STANDARD, STANDARD_IA or REDUCED_REDUNDANCY",
             default="STANDARD",
+            advanced=True,
         ),
         OptionSpec(
             "part_size",
             f"multipart part size in MiB ({MIN_PART_MIB}..{MAX_PART_MIB})",
             default=str(DEFAULT_PART_MIB),
+            advanced=True,
         ),
-        OptionSpec("addressing_style", "auto, path or virtual", default="auto", choices=("auto", "path", "virtual")),
+        OptionSpec(
+            "addressing_style",
+            "auto, path or virtual",
+            default="auto",
+            choices=("auto", "path", "virtual"),
+            advanced=True,
+        ),
         OptionSpec(
             "create_bucket",
             "create the bucket when it does not exist",
@@ -490,13 +497,20 @@ class JDCloudProvider(S3Provider):
         OptionSpec("bucket", "the bucket", required=True),
         OptionSpec("access_key_id", "the access key ID", required=True),
         OptionSpec("secret_access_key", "the secret access key", secret=True, required=True),
-        OptionSpec("storage_class", "storage class of uploads: STANDARD", default="STANDARD"),
+        OptionSpec("storage_class", "storage class of uploads: STANDARD", default="STANDARD", advanced=True),
         OptionSpec(
             "part_size",
             f"multipart part size in MiB ({MIN_PART_MIB}..{MAX_PART_MIB})",
             default=str(S3Provider.DEFAULT_PART_MIB),
+            advanced=True,
         ),
-        OptionSpec("addressing_style", "auto, path or virtual", default="auto", choices=("auto", "path", "virtual")),
+        OptionSpec(
+            "addressing_style",
+            "auto, path or virtual",
+            default="auto",
+            choices=("auto", "path", "virtual"),
+            advanced=True,
+        ),
         OptionSpec(
             "create_bucket",
             "create the bucket when it does not exist",
@@ -534,6 +548,3 @@ def _shared_session() -> Any:
 
 def _content_md5(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()
-
-
-

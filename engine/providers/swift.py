@@ -141,15 +141,23 @@ class SwiftProvider(Provider):
     kind = "swift"
     title = "OpenStack Swift"
     option_specs = (
-        OptionSpec("auth_url", "authentication URL: https://host/auth/v1.0 (TempAuth) or a Keystone one "
-                   "ending in /v3 or /v2.0", required=True),
+        OptionSpec(
+            "auth_url",
+            "authentication URL: https://host/auth/v1.0 (TempAuth) or a Keystone one ending in /v3 or /v2.0",
+            required=True,
+        ),
         OptionSpec("user", "user name", required=True),
         OptionSpec("key", "key or password", secret=True, required=True),
         OptionSpec("tenant", "tenant / project (account) name"),
         OptionSpec("region", "region name"),
         OptionSpec("domain", "Keystone v3 domain of the user and the project", default="Default"),
         OptionSpec("container", "the container to sync with", required=True),
-        OptionSpec("segment_size", "files above this many MiB are uploaded as segments of that size", default="1024"),
+        OptionSpec(
+            "segment_size",
+            "files above this many MiB are uploaded as segments of that size",
+            default="1024",
+            advanced=True,
+        ),
     )
 
     def __init__(self, options: Mapping[str, str]) -> None:

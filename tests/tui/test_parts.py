@@ -108,3 +108,14 @@ def test_filter_preview_means_what_the_engine_means(tmp_path: Path) -> None:
     result = preview(str(tmp_path), Rules(exts=("tar.gz",), names=("cache",)))
     # a multi-part extension is a suffix, and a name glob that matches a folder takes the files inside it
     assert (result.excluded, result.by_rule) == (3, {".tar.gz": 1, "cache": 2})
+
+
+def test_advanced_settings_are_what_each_provider_declares() -> None:
+    infos = {p.kind: p for p in bridge.providers()}
+    advanced = {kind: {s.name for s in info.options if s.advanced} for kind, info in infos.items()}
+    assert advanced["s3"] == {"storage_class", "part_size", "addressing_style"}
+    assert advanced["swift"] == {"segment_size"} and advanced["azure"] == {"block_size"}
+    assert advanced["local"] == set()
+    secrets_and_required = [s.name for info in infos.values() for s in info.options if s.advanced and
+                            (s.secret or s.required)]
+    assert secrets_and_required == []  # the main form must be enough to connect

@@ -107,7 +107,7 @@ class ConnectionForm(ModalScreen[ConnectionDraft | str | None]):
         self._advance = False  # a passing test from Next (not from Test) moves on
 
     def main_specs(self) -> list[OptionSpec]:
-        return [s for s in self.specs if s.name not in bridge.ADVANCED_OPTIONS]
+        return [s for s in self.specs if not s.advanced]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -157,8 +157,9 @@ class ConnectionForm(ModalScreen[ConnectionDraft | str | None]):
             elif isinstance(widget, Field) and widget.value.strip():
                 out[spec.name] = widget.value.strip()
         # advanced options chosen earlier in this wizard are kept (Back from step 3)
+        advanced = {spec.name for spec in self.specs if spec.advanced}
         for k, v in self.draft.options.items():
-            if k in bridge.ADVANCED_OPTIONS:
+            if k in advanced:
                 out[k] = v
         return out
 
@@ -240,7 +241,7 @@ class AdvancedStep(ModalScreen[ConnectionDraft | str | None]):
         super().__init__()
         self.draft = draft
         info = next((p for p in bridge.providers() if p.kind == draft.kind), None)
-        self.specs = [s for s in (info.options if info else ()) if s.name in bridge.ADVANCED_OPTIONS]
+        self.specs = [s for s in (info.options if info else ()) if s.advanced]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):

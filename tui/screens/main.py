@@ -83,7 +83,7 @@ class ConnectionSettingsForm(VerticalScroll):
 
     def specs(self) -> list[Any]:
         info = next((p for p in bridge.providers() if self.conn and p.kind == self.conn.provider), None)
-        return [s for s in (info.options if info else ()) if s.name in bridge.ADVANCED_OPTIONS]
+        return [s for s in (info.options if info else ()) if s.advanced]
 
     def show(self, conn: Connection | None) -> None:
         if conn == self.conn:
