@@ -53,12 +53,9 @@ def normalise_storage_class(value: str) -> str:
     name = value.strip().upper().replace("-", "_").replace(" ", "_")
     name = {"IA": "STANDARD_IA", "INFREQUENT_ACCESS": "STANDARD_IA"}.get(name, name)
     if name in REFUSED_CLASSES:
-        raise InvalidOption(
-            f"storage class {value} is not supported: files in archive storage cannot be synced"
-            f" (use one of {', '.join(STORAGE_CLASSES)})"
-        )
+        raise objectstore.archive_class_refused(value, STORAGE_CLASSES)
     if name not in STORAGE_CLASSES:
-        raise InvalidOption(f"option 'storage_class' must be one of: {', '.join(STORAGE_CLASSES)}")
+        raise objectstore.unknown_class(STORAGE_CLASSES)
     return name
 
 
@@ -100,7 +97,8 @@ class COSProvider(Provider):
         self.bucket = self.options["bucket"]
         self.region = self.options["region"]
         self.storage_class = normalise_storage_class(self.options.get("storage_class") or "STANDARD")
-        self.part_size = int(self.options.get("part_size") or self.DEFAULT_PART_MIB) * MIB
+        part_mib = objectstore.part_size_mib(self.options, self.DEFAULT_PART_MIB, MIN_PART_MIB, MAX_PART_MIB)
+        self.part_size = part_mib * MIB
         self.capabilities = Capabilities(
             hash_kind=HashKind.MD5,
             mtime_mode=MtimeMode.METADATA,
@@ -116,9 +114,7 @@ class COSProvider(Provider):
     def validate_options(cls, options: Mapping[str, str]) -> None:
         super().validate_options(options)
         normalise_storage_class(options.get("storage_class") or "STANDARD")
-        part = options.get("part_size") or str(cls.DEFAULT_PART_MIB)
-        if not part.isdigit() or not MIN_PART_MIB <= int(part) <= MAX_PART_MIB:
-            raise InvalidOption(f"option 'part_size' must be a whole number of MiB, {MIN_PART_MIB}..{MAX_PART_MIB}")
+        objectstore.part_size_mib(options, cls.DEFAULT_PART_MIB, MIN_PART_MIB, MAX_PART_MIB)
         endpoint = options.get("endpoint") or ""
         if "://" in endpoint and not endpoint.startswith(("http://", "https://")):
             raise InvalidOption("option 'endpoint' must be an http:// or https:// URL or a host name")

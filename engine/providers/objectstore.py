@@ -9,16 +9,36 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, BinaryIO
 
-from engine.providers.base import QuotaExceeded
+from engine.providers.base import InvalidOption, QuotaExceeded
 
 MAX_PARTS = 10_000  # the most parts one multipart upload may have (S3, OSS and COS alike)
 STALE_UPLOAD_AGE = 24 * 3600  # an unfinished upload older than this is a killed pass's, not a running one
 CLEANUP_INTERVAL = 24 * 3600  # look for them at most this often per bucket and folder
 
 _MD5_ETAG = re.compile(r"^[0-9a-f]{32}$")
+
+
+def part_size_mib(options: Mapping[str, str], default: int, low: int, high: int) -> int:
+    """The connection's `part_size` option: a whole number of MiB within the service's limits."""
+    raw = options.get("part_size") or str(default)
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidOption(f"option 'part_size' must be a whole number of MiB, {low}..{high}")
+    return int(raw)
+
+
+def archive_class_refused(value: str, allowed: tuple[str, ...]) -> InvalidOption:
+    """Spec notes 23-24: files in archive storage cannot be read back at once, so they cannot be synced."""
+    return InvalidOption(
+        f"storage class {value} is not supported: files in archive storage cannot be synced"
+        f" (use one of {', '.join(allowed)})"
+    )
+
+
+def unknown_class(allowed: tuple[str, ...]) -> InvalidOption:
+    return InvalidOption(f"option 'storage_class' must be one of: {', '.join(allowed)}")
 
 
 def etag_md5(etag: str) -> str | None:

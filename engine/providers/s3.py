@@ -141,7 +141,8 @@ class S3Provider(Provider):
         self.region = self.options.get("region") or self._preset()[1]
         self.endpoint = self.resolve_endpoint(self.options)
         self.storage_class = self.normalise_storage_class(self.options.get("storage_class") or "STANDARD")
-        self.part_size = int(self.options.get("part_size") or self.DEFAULT_PART_MIB) * MIB
+        part_mib = objectstore.part_size_mib(self.options, self.DEFAULT_PART_MIB, MIN_PART_MIB, MAX_PART_MIB)
+        self.part_size = part_mib * MIB
         self.capabilities = Capabilities(
             hash_kind=HashKind.MD5,
             mtime_mode=MtimeMode.METADATA,
@@ -171,21 +172,16 @@ class S3Provider(Provider):
         name = value.strip().upper().replace("-", "_").replace(" ", "_")
         name = cls.STORAGE_ALIASES.get(name, name)
         if name in cls.REFUSED_CLASSES or name.startswith("GLACIER"):
-            raise InvalidOption(
-                f"storage class {value} is not supported: files in archive storage cannot be synced"
-                f" (use one of {', '.join(cls.STORAGE_CLASSES)})"
-            )
+            raise objectstore.archive_class_refused(value, cls.STORAGE_CLASSES)
         if name not in cls.STORAGE_CLASSES:
-            raise InvalidOption(f"option 'storage_class' must be one of: {', '.join(cls.STORAGE_CLASSES)}")
+            raise objectstore.unknown_class(cls.STORAGE_CLASSES)
         return name
 
     @classmethod
     def validate_options(cls, options: Mapping[str, str]) -> None:
         super().validate_options(options)
         cls.normalise_storage_class(options.get("storage_class") or "STANDARD")
-        part = options.get("part_size") or str(cls.DEFAULT_PART_MIB)
-        if not part.isdigit() or not MIN_PART_MIB <= int(part) <= MAX_PART_MIB:
-            raise InvalidOption(f"option 'part_size' must be a whole number of MiB, {MIN_PART_MIB}..{MAX_PART_MIB}")
+        objectstore.part_size_mib(options, cls.DEFAULT_PART_MIB, MIN_PART_MIB, MAX_PART_MIB)
         if (options.get("preset") == "other") and not options.get("endpoint"):
             raise InvalidOption("option 'endpoint' is required with preset 'other'")
         endpoint = options.get("endpoint") or ""
