@@ -291,24 +291,24 @@ class COSProvider(Provider):
     ) -> RemoteEntry:
         created = self._call(what, "create_multipart_upload", Key=path, Metadata=meta, StorageClass=self.storage_class)
         upload_id = created["UploadId"]
-        try:
-            parts: list[dict[str, Any]] = []
-            total = 0
-            for number, body in objectstore.parts(src, first, self.part_size, what):
-                response = self._call(
-                    what, "upload_part", Key=path, Body=body, PartNumber=number, UploadId=upload_id, EnableMD5=True
-                )
-                parts.append({"PartNumber": number, "ETag": _header(response, "etag")})
-                total += len(body)
+
+        def upload_part(number: int, body: bytes) -> dict[str, Any]:
             response = self._call(
-                what, "complete_multipart_upload", Key=path, UploadId=upload_id, MultipartUpload={"Part": parts}
+                what, "upload_part", Key=path, Body=body, PartNumber=number, UploadId=upload_id, EnableMD5=True
             )
-        except BaseException:
-            try:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=path, UploadId=upload_id)
-            except Exception:
-                pass  # best effort: the upload failed already, and that is the error worth reporting
-            raise
+            return {"PartNumber": number, "ETag": _header(response, "etag")}
+
+        response, total = objectstore.multipart(
+            src,
+            first,
+            self.part_size,
+            what,
+            upload_part,
+            lambda done: self._call(
+                what, "complete_multipart_upload", Key=path, UploadId=upload_id, MultipartUpload={"Part": done}
+            ),
+            lambda: self.client.abort_multipart_upload(Bucket=self.bucket, Key=path, UploadId=upload_id),
+        )
         etag = str(response.get("ETag", "")).strip('"')
         return RemoteEntry(path, False, total, mtime, _md5_of(etag), etag)
 

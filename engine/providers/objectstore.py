@@ -6,13 +6,17 @@ multipart uploads. Providers never import each other; they share this instead.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any, BinaryIO
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, BinaryIO, TypeVar
 
 from engine.providers.base import InvalidOption, QuotaExceeded
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 MAX_PARTS = 10_000  # the most parts one multipart upload may have (S3, OSS and COS alike)
 STALE_UPLOAD_AGE = 24 * 3600  # an unfinished upload older than this is a killed pass's, not a running one
@@ -100,6 +104,33 @@ def parts(src: BinaryIO, first: bytes, part_size: int, what: str) -> Iterator[tu
         if number > MAX_PARTS:
             raise QuotaExceeded(f"{what}: more than {MAX_PARTS} parts; raise option 'part_size'")
         yield number, body
+
+
+def multipart(
+    src: BinaryIO,
+    first: bytes,
+    part_size: int,
+    what: str,
+    upload_part: Callable[[int, bytes], T],
+    complete: Callable[[list[T]], R],
+    abort: Callable[[], object],
+) -> tuple[R, int]:
+    """Send every part in order, then complete the upload: (what `complete` returned, bytes sent).
+
+    On any failure (or a cancel) the upload is aborted, best effort, so the service does not bill its parts,
+    and the original error is raised.
+    """
+    done: list[T] = []
+    total = 0
+    try:
+        for number, body in parts(src, first, part_size, what):
+            done.append(upload_part(number, body))
+            total += len(body)
+        return complete(done), total
+    except BaseException:
+        with contextlib.suppress(Exception):  # the upload failed already: that is the error worth reporting
+            abort()
+        raise
 
 
 def format_mtime(mtime: float) -> str:

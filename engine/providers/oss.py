@@ -244,20 +244,20 @@ class OSSProvider(Provider):
         from oss2.models import PartInfo
 
         upload_id = self._call(what, "init_multipart_upload", path, headers=headers).upload_id
-        try:
-            parts: list[Any] = []
-            total = 0
-            for number, body in objectstore.parts(src, first, self.part_size, what):
-                result = self._call(what, "upload_part", path, upload_id, number, body)
-                parts.append(PartInfo(number, result.etag, size=len(body), part_crc=result.crc))
-                total += len(body)
-            result = self._call(what, "complete_multipart_upload", path, upload_id, parts)
-        except BaseException:
-            try:
-                self.bucket.abort_multipart_upload(path, upload_id)
-            except Exception:
-                pass  # best effort: the upload failed already, and that is the error worth reporting
-            raise
+
+        def upload_part(number: int, body: bytes) -> Any:
+            result = self._call(what, "upload_part", path, upload_id, number, body)
+            return PartInfo(number, result.etag, size=len(body), part_crc=result.crc)
+
+        result, total = objectstore.multipart(
+            src,
+            first,
+            self.part_size,
+            what,
+            upload_part,
+            lambda done: self._call(what, "complete_multipart_upload", path, upload_id, done),
+            lambda: self.bucket.abort_multipart_upload(path, upload_id),
+        )
         etag = str(result.etag or "").strip('"')
         return RemoteEntry(path, False, total, mtime, _md5_of(etag, "Multipart"), etag)
 

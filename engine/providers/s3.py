@@ -396,34 +396,30 @@ class S3Provider(Provider):
         upload_id = self._call(
             what, "create_multipart_upload", Key=path, Metadata=meta, StorageClass=self.storage_class
         )["UploadId"]
-        try:
-            parts: list[dict[str, Any]] = []
-            total = 0
-            for number, body in objectstore.parts(src, first, self.part_size, what):
-                response = self._call(
-                    what,
-                    "upload_part",
-                    Key=path,
-                    UploadId=upload_id,
-                    PartNumber=number,
-                    Body=body,
-                    ContentMD5=_content_md5(body),
-                )
-                parts.append({"ETag": response["ETag"], "PartNumber": number})
-                total += len(body)
+
+        def upload_part(number: int, body: bytes) -> dict[str, Any]:
             response = self._call(
                 what,
-                "complete_multipart_upload",
+                "upload_part",
                 Key=path,
                 UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
+                PartNumber=number,
+                Body=body,
+                ContentMD5=_content_md5(body),
             )
-        except BaseException:
-            try:
-                self.client.abort_multipart_upload(Bucket=self.bucket, Key=path, UploadId=upload_id)
-            except Exception:
-                pass  # best effort: the upload failed already, and that is the error worth reporting
-            raise
+            return {"ETag": response["ETag"], "PartNumber": number}
+
+        response, total = objectstore.multipart(
+            src,
+            first,
+            self.part_size,
+            what,
+            upload_part,
+            lambda done: self._call(
+                what, "complete_multipart_upload", Key=path, UploadId=upload_id, MultipartUpload={"Parts": done}
+            ),
+            lambda: self.client.abort_multipart_upload(Bucket=self.bucket, Key=path, UploadId=upload_id),
+        )
         etag = str(response.get("ETag", "")).strip('"')
         return RemoteEntry(path, False, total, mtime, etag_hash(etag), etag)
 
