@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 
@@ -170,7 +171,12 @@ class ObjectStoreFake:
         raise NotImplementedError
 
     def init_upload_body(self, bucket: str, key: str, upload_id: str) -> bytes:
-        raise NotImplementedError
+        """InitiateMultipartUpload, the same XML at both services."""
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<InitiateMultipartUploadResult>'
+            f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key><UploadId>{upload_id}</UploadId>"
+            "</InitiateMultipartUploadResult>"
+        ).encode()
 
     def uploads_body(self, bucket: str, query: dict[str, str]) -> bytes:
         """ListMultipartUploads, the same XML at both services (all in one page: tests start only a few)."""
@@ -204,11 +210,21 @@ class ObjectStoreFake:
         out.append("</ListMultipartUploadsResult>")
         return "".join(out).encode()
 
-    def complete_body(self, bucket: str, key: str, etag: str) -> bytes:
+    def object_location(self, bucket: str, key: str) -> str:
         raise NotImplementedError
 
+    def complete_body(self, bucket: str, key: str, etag: str) -> bytes:
+        """CompleteMultipartUpload's answer: the same XML at both services, but for where the object is."""
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<CompleteMultipartUploadResult>'
+            f"<Location>{self.object_location(bucket, key)}</Location>"
+            f'<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key><ETag>"{etag}"</ETag>'
+            "</CompleteMultipartUploadResult>"
+        ).encode()
+
     def parse_complete(self, body: bytes) -> list[tuple[int, str]]:
-        raise NotImplementedError
+        root = ElementTree.fromstring(body)
+        return [(int(p.findtext("PartNumber", "0")), p.findtext("ETag", "")) for p in root.iter("Part")]
 
     # -- the HTTP side -------------------------------------------------------------------------------------
 

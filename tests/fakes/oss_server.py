@@ -18,7 +18,6 @@ import base64
 import re
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import quote
-from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
 import crcmod
@@ -106,21 +105,5 @@ class OSSFake(ObjectStoreFake):
         out.append("</ListBucketResult>")
         return "".join(out).encode()
 
-    def init_upload_body(self, bucket: str, key: str, upload_id: str) -> bytes:
-        return (
-            '<?xml version="1.0" encoding="UTF-8"?>\n<InitiateMultipartUploadResult>'
-            f"<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key><UploadId>{upload_id}</UploadId>"
-            "</InitiateMultipartUploadResult>"
-        ).encode()
-
-    def complete_body(self, bucket: str, key: str, etag: str) -> bytes:
-        return (
-            '<?xml version="1.0" encoding="UTF-8"?>\n<CompleteMultipartUploadResult>'
-            f"<Location>http://{self.address}/{escape(bucket)}/{escape(key)}</Location>"
-            f'<Bucket>{escape(bucket)}</Bucket><Key>{escape(key)}</Key><ETag>"{etag}"</ETag>'
-            "</CompleteMultipartUploadResult>"
-        ).encode()
-
-    def parse_complete(self, body: bytes) -> list[tuple[int, str]]:
-        root = ElementTree.fromstring(body)
-        return [(int(p.findtext("PartNumber", "0")), p.findtext("ETag", "")) for p in root.iter("Part")]
+    def object_location(self, bucket: str, key: str) -> str:
+        return f"http://{self.address}/{escape(bucket)}/{escape(key)}"
