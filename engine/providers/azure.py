@@ -228,6 +228,19 @@ class AzureProvider(Provider):
         except Exception as exc:
             raise _translate(exc, f"opening container {self.options['container']}") from None
 
+    def server_time(self) -> float | None:
+        """The `Date` of a Get Container Properties answer, refused or not (the hook sees every answer)."""
+        seen: list[str] = []
+
+        def hook(response: Any) -> None:
+            seen.append(response.http_response.headers.get("Date") or "")
+
+        try:
+            self._container().get_container_properties(raw_response_hook=hook)
+        except Exception:  # a refusal still went through the hook; unreachable leaves nothing to compare
+            pass
+        return self.http_date(seen[-1] if seen else None)
+
     def list(self, folder: str) -> Iterator[RemoteEntry]:
         folder = folder.strip("/")
         prefix = folder + "/" if folder else ""

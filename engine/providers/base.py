@@ -231,6 +231,27 @@ class Provider(ABC):
         """The hash of one file, for providers whose listings do not carry it; None when unknown."""
         return None
 
+    def server_time(self) -> float | None:
+        """The service's clock (POSIX seconds), read from the `Date` header of one cheap request, for the clock
+        skew check of `skysync doctor`; None when there is no clock to compare (a local folder, or an SDK that
+        hides the answer's headers). An error answer carries a `Date` too, and a refused signature is exactly when
+        the skew matters, so providers read it from failed answers as well. Never raises."""
+        return None
+
+    @staticmethod
+    def http_date(value: object) -> float | None:
+        """An HTTP `Date` header ("Tue, 01 Jul 2025 10:00:00 GMT") as POSIX seconds; None when absent or bad."""
+        import datetime as dt
+        from email.utils import parsedate_to_datetime
+
+        if not isinstance(value, str) or not value:
+            return None
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()  # HTTP dates are GMT
+
     def changes_cursor(self) -> str | None:
         """A cursor for the service's change feed, or None when the provider has none."""
         return None

@@ -213,6 +213,14 @@ class COSProvider(Provider):
     def check(self) -> None:
         self._call("checking the bucket", "list_objects", MaxKeys=1)
 
+    def server_time(self) -> float | None:
+        """The `Date` of a HEAD Bucket answer (the SDK hands back a successful answer's headers only)."""
+        try:
+            headers = self.client.head_bucket(Bucket=self.bucket)
+        except Exception:  # refused or unreachable: no clock to compare; check() reports why
+            return None
+        return self.http_date(next((v for k, v in headers.items() if k.lower() == "date"), None))
+
     def _objects(self, prefix: str) -> Iterator[dict[str, Any]]:
         marker = ""
         while True:

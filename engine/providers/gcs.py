@@ -214,6 +214,19 @@ class GCSProvider(Provider):
         for _ in self._blobs(""):
             break
 
+    def server_time(self) -> float | None:
+        """The `Date` of an unsigned request for the bucket's name: the service dates its refusal too, and a
+        skewed clock would already fail the service account's token exchange."""
+        import requests
+
+        base = (self.options.get("endpoint") or "https://storage.googleapis.com").rstrip("/")
+        try:
+            answer = requests.get(f"{base}/storage/v1/b/{self.options['bucket']}", params={"fields": "name"},
+                                  timeout=10)
+        except Exception:  # unreachable: no clock to compare; check() reports why
+            return None
+        return self.http_date(answer.headers.get("Date"))
+
     def list(self, folder: str) -> Iterator[RemoteEntry]:
         folder = folder.strip("/")
         prefix = folder + "/" if folder else ""

@@ -178,6 +178,18 @@ class OSSProvider(Provider):
     def check(self) -> None:
         self._call("checking the bucket", "list_objects", max_keys=1)
 
+    def server_time(self) -> float | None:
+        """The `Date` of a one-key listing's answer, refused or not."""
+        import oss2
+
+        try:
+            headers = self.bucket.list_objects(max_keys=1).headers
+        except oss2.exceptions.OssError as exc:
+            headers = exc.headers
+        except Exception:  # unreachable: no clock to compare; check() reports why
+            return None
+        return self.http_date((headers or {}).get("date"))
+
     def _objects(self, prefix: str) -> Iterator[Any]:
         marker = ""
         while True:

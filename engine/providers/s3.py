@@ -311,6 +311,18 @@ class S3Provider(Provider):
         self._ensure_bucket()
         self._call("checking the bucket", "list_objects_v2", MaxKeys=1)
 
+    def server_time(self) -> float | None:
+        """The `Date` of a HEAD Bucket answer, refused or not (a skewed clock gets RequestTimeTooSkewed)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            answer = exc.response
+        except Exception:  # unreachable: no clock to compare; check() reports why
+            return None
+        return self.http_date(answer.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("date"))
+
     def _keys(self, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
         token: str | None = None
         while True:

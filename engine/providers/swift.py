@@ -323,6 +323,18 @@ class SwiftProvider(Provider):
         except Exception as exc:
             raise _translate(exc, f"opening container {self.container}") from None
 
+    def server_time(self) -> float | None:
+        """The `Date` of a HEAD Container answer, refused or not."""
+        from swiftclient.exceptions import ClientException
+
+        try:
+            headers = self._conn().head_container(self.container)
+        except ClientException as exc:
+            headers = exc.http_response_headers or {}
+        except Exception:  # unreachable (or no token): no clock to compare; check() reports why
+            return None
+        return self.http_date(next((v for k, v in headers.items() if k.lower() == "date"), None))
+
     def list(self, folder: str) -> Iterator[RemoteEntry]:
         folder = folder.strip("/")
         prefix = folder + "/" if folder else ""

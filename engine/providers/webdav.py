@@ -196,6 +196,13 @@ class WebDAVProvider(Provider):
         if info.get("type") != "directory":
             raise ContainerNotFound("the WebDAV URL is not a folder")
 
+    def server_time(self) -> float | None:
+        """The `Date` of an OPTIONS answer on the root URL (any status: a 401 is dated too)."""
+        try:
+            return self.http_date(self._dav().http.options(self.url).headers.get("date"))
+        except Exception:  # unreachable: no clock to compare; check() reports why
+            return None
+
     def list(self, folder: str) -> Iterator[RemoteEntry]:
         from webdav4.client import ResourceNotFound
 
