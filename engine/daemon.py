@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from engine.errors import SkysyncError
 from engine.events import Event, LogRecord, PassFinished, PassStarted, TransferProgress
+from engine.names import shown
 from engine.service import Engine
 
 STOP_TIMEOUT = 5.0  # "stop within a few seconds": passes are cancelled, then joined for at most this long
@@ -27,6 +28,7 @@ def _stamp(t: float | None = None) -> str:
 
 def _value(text: str) -> str:
     """A value that stays one token for grep and cut: quoted (JSON rules) only when it has to be."""
+    text = shown(text)
     if text and not any(c.isspace() or c in "\"'=\\" or not c.isprintable() for c in text):
         return text
     return json.dumps(text, ensure_ascii=False)

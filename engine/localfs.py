@@ -10,11 +10,14 @@ import contextlib
 import errno
 import operator
 import os
+import re
 import secrets
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, NamedTuple
+
+from engine.names import is_valid_utf8
 
 TEMP_PREFIX = ".skysync-tmp-"
 
@@ -91,6 +94,9 @@ class FileSystem:
     def mkdir(self, path: str) -> None:
         os.makedirs(path, exist_ok=True)
 
+    def mount_points_below(self, root: str) -> frozenset[str]:
+        return mount_points_below(root)
+
     def utime(self, path: str, mtime_ns: int) -> None:
         os.utime(path, ns=(mtime_ns, mtime_ns))
 
@@ -109,11 +115,51 @@ class FileSystem:
             os.close(fd)
 
 
+def _unescape_mountinfo(field: str) -> str:
+    # mountinfo writes space, tab, newline and backslash in paths as three-digit octal escapes.
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def mount_points_below(root: str, mountinfo: str = "/proc/self/mountinfo") -> frozenset[str]:
+    """Mount points strictly inside `root` (a resolved path), bind mounts included.
+
+    A bind mount of a folder of the same disk keeps the device number, so comparing `st_dev` misses it; the
+    kernel's mount table names it (spec note 6). An unreadable table (not Linux) leaves device numbers only.
+    """
+    try:
+        with open(mountinfo, encoding="utf-8", errors="surrogateescape") as f:
+            lines = f.readlines()
+    except OSError:
+        return frozenset()
+    prefix = root.rstrip("/") + "/"
+    found = set()
+    for line in lines:
+        fields = line.split(" ")
+        if len(fields) > 4:
+            point = _unescape_mountinfo(fields[4])
+            if point.startswith(prefix):
+                found.add(point)
+    return frozenset(found)
+
+
+def device_of(path: str) -> str | None:
+    """`major:minor` of the file system holding `path` (None when it cannot be read)."""
+    try:
+        dev = os.stat(path).st_dev
+    except OSError:
+        return None
+    return f"{os.major(dev)}:{os.minor(dev)}"
+
+
 class LocalTree:
-    """A folder on disk addressed by relative paths; used for a task's local side and by the local provider."""
+    """A folder on disk addressed by relative paths; used for a task's local side and by the local provider.
+
+    The root is resolved once, when the tree is made: a root that is a symbolic link (a synced folder moved to
+    a bigger disk, a link left behind) is followed, and its device and mounts are those of the real folder.
+    """
 
     def __init__(self, root: str, fs: FileSystem | None = None) -> None:
-        self.root = os.path.abspath(root)
+        self.root = os.path.realpath(os.path.abspath(root))
         self.fs = fs or FileSystem()
         self._inside: set[str] = set()
 
@@ -133,7 +179,7 @@ class LocalTree:
         parent = os.path.dirname(target)
         if parent in self._inside:
             return target
-        real_root = os.path.realpath(self.root)
+        real_root = self.root
         real_parent = os.path.realpath(parent)
         if real_parent != real_root and not real_parent.startswith(real_root + os.sep):
             raise OutsideRoot(f"refusing to write {rel!r}: it would land outside {self.root}")
@@ -153,11 +199,13 @@ class LocalTree:
     ) -> Iterator[LocalEntry]:
         """Every file and folder below the root in canonical order (depth first, siblings sorted by name).
 
-        Symbolic links, special files and anything on another device (mount points) are reported to `on_skip`;
-        the engine's own temporary files to `on_temp`; unreadable entries to `on_error`. A folder for which
-        `prune(path)` is true is reported but not entered.
+        Symbolic links, special files, names that are not UTF-8 and folders that are mount points (another
+        device, or a bind mount of the same one) are reported to `on_skip` and not entered; the engine's own
+        temporary files to `on_temp`; unreadable entries to `on_error`. A folder for which `prune(path)` is
+        true is reported but not entered.
         """
         root_dev = self.fs.stat(self.root).st_dev
+        mounts = self.fs.mount_points_below(self.root)
         # Depth first with one sorted iterator per open folder: a folder is followed directly by its subtree.
         stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = [("", iter(self._children("", on_error)))]
         while stack:
@@ -172,13 +220,10 @@ class LocalTree:
                 if on_temp:
                     on_temp(rel)
                 continue
-            if not name.isascii():  # ASCII is valid UTF-8; only other names need the (slower) check
-                try:
-                    name.encode("utf-8")
-                except UnicodeEncodeError:
-                    if on_skip:
-                        on_skip(Skipped(rel, "the name is not valid UTF-8"))
-                    continue
+            if not is_valid_utf8(name):
+                if on_skip:
+                    on_skip(Skipped(rel, "the name is not valid UTF-8; rename it to sync it"))
+                continue
             try:
                 st = child.stat(follow_symlinks=False)
             except OSError as exc:
@@ -189,7 +234,7 @@ class LocalTree:
             if stat.S_ISREG(mode):
                 yield LocalEntry(rel, False, st.st_size, st.st_mtime_ns)
             elif stat.S_ISDIR(mode):
-                if st.st_dev != root_dev:
+                if st.st_dev != root_dev or (mounts and child.path in mounts):
                     if on_skip:
                         on_skip(Skipped(rel, "mount point or another device"))
                     continue

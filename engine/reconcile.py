@@ -148,7 +148,7 @@ def plan(
     `remote` yields (local path, entry) pairs: the engine maps remote names to local ones before planning.
     `verify(local, remote, state)` (the consistency check) returns False when hashes reveal a change that
     size and mtime did not; such a path is treated as changed on both sides, so nothing is lost.
-    `frozen(path)` is true for paths the local walk could not read this time: they are left alone.
+    `frozen(path)` is true for paths one of the walks did not look at this time: they are left alone.
     """
     table = direction
     if table not in _TABLES:
@@ -228,12 +228,13 @@ def plan(
                 _note(frames, lent is not None or srow is not None, rent is not None)
                 continue
             skipped_dir = None
-        if frozen is not None and frozen(path):
-            # Unreadable on this pass: whatever the listings say, nothing here is touched or forgotten.
-            _note(frames, lent is not None or srow is not None, rent is not None)
-            continue
         if frames and not path.startswith(frames[-1].path + "/"):
             close_frames(path)
+        if frozen is not None and frozen(path):
+            # Not looked at on this pass (unreadable, a link, a mount...): whatever the listings say, nothing
+            # here is touched or forgotten, and the folders around it stay.
+            _note(frames, lent is not None or srow is not None, rent is not None)
+            continue
 
         # The common case, first and cheap: nothing changed on either side.
         if srow is not None and lent is not None and rent is not None and _unchanged(srow, lent, rent, verify):

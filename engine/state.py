@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 from engine.events import LogRecord
+from engine.names import shown
 from engine.providers.base import order_key
 
 SCHEMA = """
@@ -36,6 +37,9 @@ CREATE TABLE IF NOT EXISTS skipped (
 CREATE TABLE IF NOT EXISTS log (
     id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, task TEXT NOT NULL, kind TEXT NOT NULL,
     path TEXT NOT NULL, message TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS pairings (
+    task INTEGER PRIMARY KEY, identity TEXT NOT NULL, device TEXT
 );
 CREATE TABLE IF NOT EXISTS passes (
     task TEXT PRIMARY KEY, started REAL, finished REAL, ok INTEGER, summary TEXT, error TEXT
@@ -97,11 +101,38 @@ class StateDB:
             if not row:
                 return
             self._db.execute("BEGIN")
-            for table in ("entries", "skipped"):
+            for table in ("entries", "skipped", "pairings"):
                 self._db.execute(f"DELETE FROM {table} WHERE task = ?", (row[0],))
             self._db.execute("DELETE FROM tasks WHERE id = ?", (row[0],))
             self._db.execute("DELETE FROM passes WHERE task = ?", (name,))
             self._db.execute("COMMIT")
+
+    # -- the pairing a task's state belongs to ---------------------------------------------------------------
+    def pairing(self, task: int) -> str | None:
+        row = self._db.execute("SELECT identity FROM pairings WHERE task = ?", (task,)).fetchone()
+        return str(row[0]) if row else None
+
+    def set_pairing(self, task: int, identity: str, device: str | None, forget: bool) -> None:
+        """Remember which local and remote folder the task's state is about; with `forget`, the state of the
+        earlier pairing goes in the same transaction, so no pass can ever read it against the new folders."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            if forget:
+                for table in ("entries", "skipped"):
+                    self._db.execute(f"DELETE FROM {table} WHERE task = ?", (task,))
+            self._db.execute(
+                "INSERT INTO pairings (task, identity, device) VALUES (?, ?, ?) "
+                "ON CONFLICT(task) DO UPDATE SET identity = excluded.identity, device = excluded.device",
+                (task, identity, device),
+            )
+            self._db.execute("COMMIT")
+
+    def pairing_device(self, task_name: str) -> str | None:
+        """The device (`major:minor`) the task's local folder was on at its last pass, if recorded."""
+        row = self._db.execute(
+            "SELECT p.device FROM pairings p JOIN tasks t ON t.id = p.task WHERE t.name = ?", (task_name,)
+        ).fetchone()
+        return str(row[0]) if row and row[0] else None
 
     # -- entries -------------------------------------------------------------------------------------------
     def rows(self, task: int) -> Iterator[StateRow]:
@@ -168,7 +199,7 @@ class StateDB:
             self._db.execute("DELETE FROM skipped WHERE task = ?", (task,))
             self._db.executemany(
                 "INSERT INTO skipped (task, path, reason) VALUES (?, ?, ?)",
-                [(task, p, r) for p, r in skipped.items()],
+                [(task, shown(p), shown(r)) for p, r in skipped.items()],
             )
             self._db.execute("COMMIT")
 
@@ -180,7 +211,7 @@ class StateDB:
             self._db.execute("BEGIN")
             cur = self._db.executemany(
                 "INSERT INTO log (time, task, kind, path, message) VALUES (?, ?, ?, ?, ?)",
-                [(r.time, r.task, r.kind, r.path, r.message) for r in records],
+                [(r.time, r.task, r.kind, shown(r.path), shown(r.message)) for r in records],
             )
             del cur
             last = self._db.execute("SELECT MAX(id) FROM log").fetchone()[0] or 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import socket
 import threading
@@ -19,7 +20,8 @@ from engine.config import Home, Task
 from engine.errors import ConnectionFailed, GuardError, LockedError, UsageError
 from engine.events import Event, LogRecord, PassFinished, PassStarted
 from engine.executor import Executor
-from engine.localfs import FileSystem, LocalEntry, LocalTree, Skipped
+from engine.localfs import FileSystem, LocalEntry, LocalTree, Skipped, device_of
+from engine.names import shown
 from engine.policy import PathPolicy
 from engine.prefetch import prefetch
 from engine.providers import UnknownProvider, provider_class
@@ -37,6 +39,41 @@ from engine.state import StateDB, StateRow
 from engine.throttle import TokenBucket
 
 UNSAFE_REASON = "unsafe remote name (it could write outside the local folder)"
+UNLISTED_REASON = "a remote folder whose name the service does not list (spec note 25); left as it is"
+CLASH_REASON = (
+    "the cloud holds both a file and a folder under this name; neither is synced until one of them is renamed "
+    "in the cloud (nothing is changed on either side meanwhile)"
+)
+
+
+class BlindSpots:
+    """Paths the engine did not look at this pass; each covers its whole subtree.
+
+    Checked for every path of a pass, so the test walks the path's own ancestors (a few set lookups) rather
+    than every blind spot.
+    """
+
+    def __init__(self) -> None:
+        self._paths: set[str] = set()
+
+    def add(self, path: str) -> None:
+        self._paths.add(path)
+
+    def clear(self) -> None:
+        self._paths.clear()
+
+    def covers(self, path: str) -> bool:
+        if not self._paths:
+            return False
+        if path in self._paths:
+            return True
+        cut = path.rfind("/")
+        while cut > 0:
+            path = path[:cut]
+            if path in self._paths:
+                return True
+            cut = path.rfind("/")
+        return False
 
 
 @dataclass
@@ -201,7 +238,8 @@ def _run(
         db.pass_started(task.name)
     try:
         guard = (int(home.setting("mass-delete-percent")), int(home.setting("mass-delete-min-files")))
-        the_plan, tree, temps, task_id = _prepare(task, db, provider, fs, force, dry_run, guard)
+        pairing = Pairing.of(home, task)
+        the_plan, tree, temps, task_id = _prepare(task, db, provider, fs, force, dry_run, guard, pairing)
     except (GuardError, UsageError, ProviderError) as exc:
         result.error = str(exc)
         emit(LogRecord(clock(), task.name, "error", "", result.error))
@@ -217,10 +255,13 @@ def _run(
         result.summary = the_plan.summary()
         result.planned = [(a.kind, a.path, a.reason or ("as " + a.remote_path if a.remote_path != a.path else ""))
                           for a in the_plan.actions]
-        result.planned += [("skip", p, r) for p, r in sorted(the_plan.skipped.items())]
+        result.planned += [("skip", shown(p), r) for p, r in sorted(the_plan.skipped.items())]
         emit(PassFinished(task.name, result.summary, True))
         return result
 
+    if pairing.is_new:
+        emit(LogRecord(clock(), task.name, "info", "", f"new pairing: {pairing.describe()}; the task's earlier "
+                       "sync state was forgotten, and this pass compares both sides and deletes nothing"))
     for tmp in temps:  # left behind by a killed pass; never user data
         with contextlib.suppress(OSError):
             os.unlink(tree.abspath(tmp))
@@ -275,6 +316,7 @@ def _prepare(
     force: bool,
     dry_run: bool,
     guard: tuple[int, int],
+    pairing: Pairing,
 ) -> tuple[Plan, LocalTree, list[str], int]:
     tree = LocalTree(task.local, fs)
     if not tree.exists():
@@ -282,12 +324,33 @@ def _prepare(
             f"the local folder {task.local} is missing (unmounted disk?); nothing was changed"
         )
     task_id = db.task_id(task.name)
-    tracked_files, tracked_dirs = db.counts(task_id)
+    pairing.settle(db, task_id, tree, dry_run)
+    tracked_files, tracked_dirs = (0, 0) if pairing.is_new else db.counts(task_id)
     home_policy = _policy_for(task, provider)
     remote_root = task.remote_folder
 
+    skipped: dict[str, str] = {}
+    temps: list[str] = []
+    # What the engine did not look at on either side (a symlink, a mount, an undecodable name, an unreadable
+    # folder, a remote name it refuses): that path and everything below it is left exactly as it is this pass.
+    blind = BlindSpots()
+
+    def on_skip(s: Skipped) -> None:
+        skipped[s.path] = s.reason
+        blind.add(s.path)
+
+    def on_error(path: str, exc: OSError) -> None:
+        if not path:
+            raise GuardError(f"the local folder {task.local} cannot be read: {exc.strerror or exc}")
+        skipped[path] = f"cannot be read: {exc.strerror or exc}"
+        blind.add(path)
+
+    def on_remote_skip(path: str, reason: str) -> None:
+        skipped[path] = reason
+        blind.add(path)
+
     try:
-        first = _first_remote(provider, remote_root)
+        first = _first_remote(provider, remote_root, on_remote_skip)
     except ContainerNotFound:
         if tracked_files or tracked_dirs:
             raise GuardError(
@@ -297,22 +360,6 @@ def _prepare(
             provider.mkdir(remote_root)
         first = None
 
-    skipped: dict[str, str] = {}
-    temps: list[str] = []
-    unreadable: list[str] = []
-
-    def on_skip(s: Skipped) -> None:
-        skipped[s.path] = s.reason
-
-    def on_error(path: str, exc: OSError) -> None:
-        if not path:
-            raise GuardError(f"the local folder {task.local} cannot be read: {exc.strerror or exc}")
-        unreadable.append(path)
-        skipped[path] = f"cannot be read: {exc.strerror or exc}"
-
-    def frozen(path: str) -> bool:
-        return bool(unreadable) and any(path == u or path.startswith(u + "/") for u in unreadable)
-
     def local_stream() -> Iterator[LocalEntry]:
         # Walked in this thread: a stat walk is mostly Python work, and a second thread contending for the GIL
         # made the no-change pass of a local provider twice as slow (measured: 0.67 s against 0.35 s, 10k files).
@@ -320,18 +367,20 @@ def _prepare(
                          prune=home_policy.is_excluded_folder)
 
     def remote_stream(sort: bool) -> Iterator[tuple[str, RemoteEntry]]:
-        entries = _remote_pairs(provider, remote_root, first, home_policy, skipped)
+        entries = _remote_pairs(provider, remote_root, first, home_policy, on_remote_skip)
         if sort:
-            return iter(sorted(entries, key=lambda pair: order_key(pair[0])))
-        if provider.capabilities.network:
-            return prefetch(entries)  # the next page is fetched while the local side is walked
-        return entries
+            entries = iter(sorted(entries, key=lambda pair: order_key(pair[0])))
+        elif provider.capabilities.network:
+            entries = prefetch(entries)  # the next page is fetched while the local side is walked
+        return _file_folder_clashes(entries, on_remote_skip)
 
     verify = None
     if task.consistency_check and provider.capabilities.hash_kind != HashKind.NONE:
         verify = _consistency_verifier(tree, provider, remote_root)
 
     def state_stream() -> Iterator[StateRow]:
+        if pairing.is_new:  # a dry run of a new pairing: the old state is not read, nor yet forgotten
+            return iter(())
         rows = db.rows(task_id)
         if not home_policy.exclude_folders:
             return rows
@@ -341,24 +390,61 @@ def _prepare(
     while True:
         skipped.clear()
         temps.clear()
-        unreadable.clear()
+        blind.clear()
         try:
             the_plan = plan(
                 state_stream(), local_stream(), remote_stream(sort_remote), task.direction, home_policy,
-                no_delete=task.no_delete, verify=verify, frozen=frozen,
+                no_delete=task.no_delete, verify=verify, frozen=blind.covers,
             )
             break
         except OrderViolation:
             if sort_remote:
                 raise
             sort_remote = True
-            first = _first_remote(provider, remote_root)
+            first = _first_remote(provider, remote_root, on_remote_skip)
     the_plan.skipped = {**skipped, **the_plan.skipped}
 
     if not force:
         _guard_empty(task, the_plan)
         _guard_mass_delete(the_plan, *guard)
     return the_plan, tree, temps, task_id
+
+
+@dataclass
+class Pairing:
+    """Which local folder a task pairs with which remote folder of which account and bucket.
+
+    The state of a pass is about one pairing only: read against other folders, its rows would make every file
+    of the new folder that is missing on one side look deleted. Stored as a digest (the location string
+    holds account ids).
+    """
+
+    identity: str
+    local: str
+    remote: str
+    is_new: bool = False
+
+    @classmethod
+    def of(cls, home: Home, task: Task) -> Pairing:
+        conn = home.connection(task.connection)
+        try:
+            location = provider_class(conn.provider).location(home.all_options(conn.name))
+        except UnknownProvider as exc:
+            raise UsageError(str(exc)) from None
+        local = os.path.realpath(os.path.expanduser(task.local))
+        digest = hashlib.sha256("\0".join((location, task.remote_folder, local)).encode("utf-8", "surrogateescape"))
+        return cls(digest.hexdigest(), local, f"{conn.name}:/{task.remote_folder}")
+
+    def describe(self) -> str:
+        return f"{self.local} <-> {self.remote}"
+
+    def settle(self, db: StateDB, task_id: int, tree: LocalTree, dry_run: bool) -> None:
+        """Compare with the pairing the state belongs to; a different one starts over as a first pass."""
+        stored = db.pairing(task_id)
+        # A state written before pairings were recorded is taken to be this pairing's (nothing else to go by).
+        self.is_new = stored is not None and stored != self.identity
+        if not dry_run:
+            db.set_pairing(task_id, self.identity, device_of(tree.root), forget=self.is_new)
 
 
 def _policy_for(task: Task, provider: Provider) -> PathPolicy:
@@ -395,12 +481,16 @@ class _Peeked:
         yield from self.it
 
 
-def _first_remote(provider: Provider, root: str) -> _Peeked:
-    return _Peeked(iter(provider.list(root)))
+def _first_remote(provider: Provider, root: str, on_skip: Callable[[str, str], None]) -> _Peeked:
+    return _Peeked(iter(provider.list_reporting(root, on_skip)))
 
 
 def _remote_pairs(
-    provider: Provider, root: str, listing: _Peeked | None, policy: PathPolicy, skipped: dict[str, str]
+    provider: Provider,
+    root: str,
+    listing: _Peeked | None,
+    policy: PathPolicy,
+    on_skip: Callable[[str, str], None],
 ) -> Iterator[tuple[str, RemoteEntry]]:
     if listing is None:
         return
@@ -411,17 +501,48 @@ def _remote_pairs(
         unlisted = None
         if entry.is_dir and policy.remote_folder_unlisted(entry.path.rpartition("/")[2]):
             unlisted = entry.path
+            on_skip(entry.path, UNLISTED_REASON)
             continue
         if not safe_remote_path(entry.path):
-            skipped[entry.path] = UNSAFE_REASON
+            on_skip(entry.path, UNSAFE_REASON)
             continue
         local = policy.local_name(entry.path)
         if local != entry.path and not safe_remote_path(local):
-            skipped[entry.path] = UNSAFE_REASON
+            on_skip(entry.path, UNSAFE_REASON)
             continue
         if _under_excluded(policy, local):
             continue
         yield local, entry
+
+
+def _file_folder_clashes(
+    pairs: Iterator[tuple[str, RemoteEntry]], on_skip: Callable[[str, str], None]
+) -> Iterator[tuple[str, RemoteEntry]]:
+    """Drop a name the cloud holds both as a file and as a folder (`X` and `X/child`, legal in S3 and its
+    relatives), with everything below it, and report it once; the rest of the listing goes on.
+
+    The pairs arrive in canonical order, so a folder's content directly follows the folder, and a file and a
+    folder of the same name are neighbours.
+    """
+    held: tuple[str, RemoteEntry] | None = None
+    clash: str | None = None
+    for pair in pairs:
+        path = pair[0]
+        if clash is not None:
+            if path == clash or path.startswith(clash + "/"):
+                continue
+            clash = None
+        if held is not None:
+            held_path, held_entry = held
+            if path == held_path or (not held_entry.is_dir and path.startswith(held_path + "/")):
+                clash = held_path
+                held = None
+                on_skip(held_path, CLASH_REASON)
+                continue
+            yield held
+        held = pair
+    if held is not None:
+        yield held
 
 
 def _consistency_verifier(tree: LocalTree, provider: Provider, root: str):
@@ -475,8 +596,9 @@ def _log_skips(
 ) -> None:
     """One log record per skipped path when it is first skipped (or for a new reason), not on every poll."""
     before = db.skipped(task_id)
-    for path, reason in sorted(p.skipped.items()):
+    now = {shown(path): reason for path, reason in p.skipped.items()}  # as stored: a name may not be UTF-8
+    for path, reason in sorted(now.items()):
         if before.get(path) != reason:
             emit(LogRecord(clock(), task, "skipped", path, reason))
-    if before != p.skipped:
-        db.replace_skipped(task_id, p.skipped)
+    if before != now:
+        db.replace_skipped(task_id, now)

@@ -19,7 +19,7 @@ import dataclasses
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import BinaryIO, cast
 
 from engine.crypto.errors import CryptoError
@@ -119,9 +119,15 @@ class EncryptedProvider(Provider):
 
     # -- listing ----------------------------------------------------------------------------------
     def list(self, folder: str) -> Iterator[RemoteEntry]:
+        return self.list_reporting(folder, lambda path, reason: None)
+
+    def list_reporting(self, folder: str, on_skip: Callable[[str, str], None]) -> Iterator[RemoteEntry]:
+        return self._visible(folder, self.inner.list_reporting(folder, on_skip))
+
+    def _visible(self, folder: str, listing: Iterator[RemoteEntry]) -> Iterator[RemoteEntry]:
         at_root = not folder.strip("/")
         hidden = SYSTEM_FOLDER + "/"
-        for entry in self.inner.list(folder):
+        for entry in listing:
             if at_root and (entry.path == SYSTEM_FOLDER or entry.path.startswith(hidden)):
                 if entry.path == SYSTEM_FOLDER:
                     self._system_ready = True  # seen: no need to check for it before the first write

@@ -123,6 +123,7 @@ def _mtime(metadata: Mapping[str, str] | None, fallback: Any) -> float | None:
 
 class AzureProvider(Provider):
     kind = "azure"
+    location_options = ("container",)
     title = "Microsoft Azure Blob Storage"
     option_specs = (
         OptionSpec("container", "the container to sync with (3-63 characters)", required=True),

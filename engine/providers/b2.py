@@ -160,6 +160,7 @@ class _Window(io.RawIOBase):
 
 class B2Provider(Provider):
     kind = "b2"
+    location_options = ("bucket",)
     title = "Backblaze B2"
     option_specs = (
         OptionSpec("bucket", "the bucket to sync with", required=True),

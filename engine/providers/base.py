@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO, ClassVar, NamedTuple
 
@@ -156,6 +156,8 @@ def join(*parts: str) -> str:
 
 class Provider(ABC):
     kind: ClassVar[str]
+    # The options that pick a place inside the account (bucket, container...): see `location()`.
+    location_options: ClassVar[tuple[str, ...]] = ()
     title: ClassVar[str]
     option_specs: ClassVar[tuple[OptionSpec, ...]] = ()
     capabilities: Capabilities
@@ -178,6 +180,12 @@ class Provider(ABC):
         """The credential this connection uses; the spec allows one connection per credential."""
         return f"{cls.kind}:" + ",".join(f"{k}={options.get(k, '')}" for k in sorted(options) if k != "preset")
 
+    @classmethod
+    def location(cls, options: Mapping[str, str]) -> str:
+        """Where this connection's data lives: the account (`identity`) and the bucket, container or folder
+        inside it. A task whose connection comes to point elsewhere is a new pairing (its state is forgotten)."""
+        return cls.identity(options) + "".join(f"|{k}={options.get(k, '')}" for k in cls.location_options)
+
     @abstractmethod
     def check(self) -> None:
         """Reach the service with the credentials (connection test). Raise a ProviderError on failure."""
@@ -189,6 +197,12 @@ class Provider(ABC):
         Raise ContainerNotFound when `folder` (or the bucket) does not exist. Implicit folders of object stores
         (a key "a/b" with no "a/" marker) are reported as folders too.
         """
+
+    def list_reporting(self, folder: str, on_skip: Callable[[str, str], None]) -> Iterator[RemoteEntry]:
+        """`list()`, telling `on_skip(path, reason)` about each entry the service holds but the listing leaves
+        out (a link, an unreadable folder, a name it cannot carry), so the engine never mistakes an entry it
+        was not shown for one that was deleted. Override where a listing can leave something out."""
+        return iter(self.list(folder))
 
     @abstractmethod
     def download(self, path: str, out: BinaryIO) -> RemoteEntry:

@@ -72,6 +72,7 @@ def _header(headers: Mapping[str, Any], name: str) -> str | None:
 
 class COSProvider(Provider):
     kind = "cos"
+    location_options = ("bucket",)
     title = "Tencent Cloud COS"
     DEFAULT_PART_MIB = 16
     option_specs = (

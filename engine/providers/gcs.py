@@ -103,6 +103,7 @@ def _parents(rel: str) -> Iterator[str]:
 
 class GCSProvider(Provider):
     kind = "gcs"
+    location_options = ("bucket",)
     title = "Google Cloud Storage"
     option_specs = (
         OptionSpec("bucket", "the bucket to sync with", required=True),

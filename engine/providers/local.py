@@ -10,7 +10,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import BinaryIO
 
 from engine.localfs import FileSystem, LocalEntry, LocalTree
@@ -83,12 +83,19 @@ class LocalProvider(Provider):
             raise PermissionDenied(f"the folder {self.tree.root} is not writable")
 
     def list(self, folder: str) -> Iterator[RemoteEntry]:
+        return self.list_reporting(folder, lambda path, reason: None)
+
+    def list_reporting(self, folder: str, on_skip: Callable[[str, str], None]) -> Iterator[RemoteEntry]:
         sub = LocalTree(self.tree.abspath(folder), self.tree.fs)
         if not sub.exists():
             raise ContainerNotFound(f"the remote folder /{folder} does not exist")
+        return self._scan(folder, sub, on_skip)
+
+    def _scan(self, folder: str, sub: LocalTree, on_skip: Callable[[str, str], None]) -> Iterator[RemoteEntry]:
         errors: list[tuple[str, OSError]] = []
         temps: list[str] = []
-        for e in sub.scan(on_error=lambda p, exc: errors.append((p, exc)), on_temp=temps.append):
+        for e in sub.scan(on_skip=lambda s: on_skip(s.path, s.reason),
+                          on_error=lambda p, exc: errors.append((p, exc)), on_temp=temps.append):
             yield _entry(e)
         self._temps[folder] = temps
         if errors:

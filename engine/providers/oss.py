@@ -65,6 +65,7 @@ def _md5_of(etag: str, object_type: str | None) -> str | None:
 
 class OSSProvider(Provider):
     kind = "oss"
+    location_options = ("bucket",)
     title = "Alibaba Cloud OSS"
     DEFAULT_PART_MIB = 16
     option_specs = (

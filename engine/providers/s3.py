@@ -77,6 +77,7 @@ walk_keys = objectstore.walk_keys
 
 class S3Provider(Provider):
     kind = "s3"
+    location_options = ("bucket",)
     title = "Amazon S3 and S3-compatible services"
     # preset -> (endpoint, default region); "" means boto3's own AWS endpoint resolution.
     PRESETS: ClassVar[dict[str, tuple[str, str]]] = {

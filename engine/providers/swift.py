@@ -139,6 +139,7 @@ class _Hashing:
 
 class SwiftProvider(Provider):
     kind = "swift"
+    location_options = ("container", "region")
     title = "OpenStack Swift"
     option_specs = (
         OptionSpec(

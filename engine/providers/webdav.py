@@ -114,6 +114,7 @@ def _proppatch_body(mtime: float) -> bytes:
 
 class WebDAVProvider(Provider):
     kind = "webdav"
+    location_options = ("url", "preset")
     title = "WebDAV (Cubby, Yandex Disk, ownCloud, Nextcloud...)"
     option_specs = (
         OptionSpec("url", "server URL, including the folder to use as the root"),
