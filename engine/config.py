@@ -1,83 +1,313 @@
 """The home folder: connections, tasks and settings in `config.toml`, secrets in `secrets.toml` (mode 0600).
 
-The config is rewritten with tomlkit so a user's comments and layout survive; secrets never enter config.toml.
+What is read is checked against one typed schema (the pydantic models below): a hand-edited value of the wrong
+type, out of range or under an unknown key is refused at load time with one line naming the key, the value and
+what is expected, so every command (and `skysync run`) reports a broken config the same way. The config is
+rewritten with tomlkit so a user's comments and layout survive; secrets never enter config.toml.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import pwd
+import re
+import stat
 import tomllib
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import asdict, dataclass, field
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import tomlkit
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from engine.errors import UsageError
+from engine.names import shown
 
 CONFIG_NAME = "config.toml"
 SECRETS_NAME = "secrets.toml"
 DIRECTIONS = ("bidirectional", "upload", "download")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_RULE = "must start with a letter or digit and use only letters, digits, '.', '_', '-' (at most 64)"
 
-# setting name -> (default, parser/validator); the spec's admin settings plus the safety guard's threshold.
 LOG_MIN, LOG_MAX = 5, 100_000
-
-
-def _int_range(lo: int, hi: int, what: str):
-    def parse(value: str | int) -> int:
-        try:
-            n = int(value)
-        except (TypeError, ValueError):
-            raise UsageError(f"{what} must be a whole number from {lo} to {hi}") from None
-        if not lo <= n <= hi:
-            raise UsageError(f"{what} must be from {lo} to {hi}, not {n}")
-        return n
-
-    return parse
-
-
-def _path(value: str | int) -> str:
-    text = str(value)
-    if not text or not os.path.isabs(os.path.expanduser(text)):
-        raise UsageError("database-path must be an absolute path")
-    return os.path.expanduser(text)
-
-
-SETTINGS: dict[str, tuple[Any, Any]] = {
-    "concurrency": (4, _int_range(1, 20, "concurrency")),
-    "log-max-records": (10_000, _int_range(LOG_MIN, LOG_MAX, "log-max-records")),
-    "database-path": ("", _path),
-    "mass-delete-percent": (50, _int_range(1, 100, "mass-delete-percent")),
-    "mass-delete-min-files": (10, _int_range(0, 1_000_000, "mass-delete-min-files")),
-    "admin-order": ("user", lambda v: _choice(v, ("user", "cloud-type"), "admin-order")),
-}
-
-
-def _choice(value: str, choices: tuple[str, ...], what: str) -> str:
-    if value not in choices:
-        raise UsageError(f"{what} must be one of: {', '.join(choices)}")
-    return value
-
-
 POLLING_MIN, POLLING_MAX, POLLING_DEFAULT = 10, 86_400, 60
+LIMIT_MAX = 10_000_000  # KiB/s
+MAX_SIZE_MAX = 2**63 - 1
 CONNECTION_COMMON = ("polling_period", "upload_limit", "download_limit", "schedule")
 ALWAYS = "1" * 168  # 7 days x 24 hours, Monday 00:00 first
 
 
+# -- the schema ----------------------------------------------------------------------------------------------
+# Each field's description is the "expected ..." of its error line. Strict: a TOML string is never read as a
+# number or a boolean ("false" is not false), and a string is never read as a list ("ab" is not ["a", "b"]).
+
+
+def _absolute(value: str) -> str:
+    path = os.path.expanduser(value)
+    if not os.path.isabs(path):
+        raise ValueError("an absolute path")
+    return path
+
+
+def _database_path(value: str) -> str:
+    if not value:
+        return ""
+    path = os.path.expanduser(value)
+    if not os.path.isabs(path):
+        raise ValueError('an absolute path (or "" for state.db in the home)')
+    return path
+
+
+def _known_kind(value: str) -> str:
+    from engine.providers import kinds
+
+    known = kinds()
+    if value not in known:
+        raise ValueError("one of " + ", ".join(known))
+    return value
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+Bool = Annotated[bool, Field(description="true or false (a TOML boolean, without quotes)")]
+Strings = Annotated[list[str], Field(description='a list of strings, such as ["a", "b"]')]
+Scalar = str | int | float | bool
+
+
+class CommonTable(_Table):
+    """The settings every connection has, whatever its provider."""
+
+    polling_period: Annotated[int, Field(
+        ge=POLLING_MIN, le=POLLING_MAX,
+        description=f"a whole number of seconds from {POLLING_MIN} to {POLLING_MAX}",
+    )] = POLLING_DEFAULT
+    upload_limit: Annotated[int, Field(
+        ge=0, le=LIMIT_MAX, description=f"a whole number of KiB/s from 0 (unlimited) to {LIMIT_MAX}"
+    )] = 0
+    download_limit: Annotated[int, Field(
+        ge=0, le=LIMIT_MAX, description=f"a whole number of KiB/s from 0 (unlimited) to {LIMIT_MAX}"
+    )] = 0
+    schedule: Annotated[str, Field(
+        pattern=r"^[01]{168}$",
+        description="168 characters of 0 and 1 (7 days x 24 hours, Monday 00:00 first)",
+    )] = ALWAYS
+
+
+class ConnectionTable(CommonTable):
+    provider: Annotated[str, AfterValidator(_known_kind), Field(description="a provider kind")]
+    options: Annotated[dict[str, Scalar], Field(
+        description="a table of option = value (a string, a number or true/false)"
+    )] = {}
+
+
+class TaskTable(_Table):
+    connection: Annotated[str, Field(description="the name of a connection")]
+    local: Annotated[str, AfterValidator(_absolute), Field(description="an absolute path")]
+    remote: Annotated[str, Field(description='a path inside the connection, such as "/photos"')]
+    direction: Annotated[Literal["bidirectional", "upload", "download"], Field(
+        description='one of "bidirectional", "upload", "download"'
+    )] = "bidirectional"
+    no_delete: Bool = False
+    consistency_check: Bool = False
+    exclude_folders: Strings = []
+    exclude_names: Strings = []
+    exclude_exts: Strings = []
+    max_size: Annotated[int, Field(
+        ge=0, le=MAX_SIZE_MAX, description="a whole number of bytes (0 = no limit)"
+    )] = 0
+    case_insensitive: Bool = False
+    encrypt: Bool = False
+    paused: Bool = False
+
+
+class SettingsTable(_Table):
+    concurrency: Annotated[int, Field(alias="concurrency", ge=1, le=20, description="a whole number from 1 to 20")] = 4
+    log_max_records: Annotated[int, Field(
+        alias="log-max-records", ge=LOG_MIN, le=LOG_MAX, description=f"a whole number from {LOG_MIN} to {LOG_MAX}"
+    )] = 10_000
+    database_path: Annotated[str, AfterValidator(_database_path), Field(
+        alias="database-path", description='an absolute path (or "" for state.db in the home)'
+    )] = ""
+    mass_delete_percent: Annotated[int, Field(
+        alias="mass-delete-percent", ge=1, le=100, description="a whole number from 1 to 100"
+    )] = 50
+    mass_delete_min_files: Annotated[int, Field(
+        alias="mass-delete-min-files", ge=0, le=1_000_000, description="a whole number from 0 to 1000000"
+    )] = 10
+    admin_order: Annotated[Literal["user", "cloud-type"], Field(
+        alias="admin-order", description='"user" or "cloud-type"'
+    )] = "user"
+
+
+class ConfigFile(_Table):
+    connections: Annotated[dict[str, ConnectionTable], Field(
+        description="a table of connections ([connections.NAME] sections)"
+    )] = {}
+    tasks: Annotated[dict[str, TaskTable], Field(description="a table of tasks ([tasks.NAME] sections)")] = {}
+    settings: Annotated[SettingsTable, Field(description="a table of settings ([settings])")] = SettingsTable()
+
+
+class SecretsFile(_Table):
+    connections: Annotated[dict[str, dict[str, str]], Field(
+        description="a table of connections, each a table of secret = \"value\""
+    )] = {}
+
+
+SETTINGS: tuple[str, ...] = tuple(f.alias or n for n, f in SettingsTable.model_fields.items())
+_SETTING_FIELDS = {f.alias or n: n for n, f in SettingsTable.model_fields.items()}
+
+
+# -- one line per problem --------------------------------------------------------------------------------------
+
+
+def _key_text(parts: tuple[Any, ...]) -> str:
+    """A TOML key path: tasks.photos.exclude_folders, tasks."a b".local."""
+    return ".".join(p if re.fullmatch(r"[A-Za-z0-9_-]+", p) else json.dumps(p, ensure_ascii=False)
+                    for p in map(str, parts))
+
+
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, dict):
+        return "a table"
+    text = json.dumps(value, ensure_ascii=False, default=str) if isinstance(value, str | list) else str(value)
+    text = shown(text)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _kind_text(value: Any) -> str:
+    """What a value is, without showing it (secrets, provider options that may hold one)."""
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
+def _is_model(tp: Any) -> bool:
+    return isinstance(tp, type) and issubclass(tp, BaseModel)
+
+
+def _field(model: type[BaseModel], key: Any) -> Any:
+    for name, f in model.model_fields.items():
+        if (f.alias or name) == key:
+            return f
+    return None
+
+
+def _locate(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[int, str, type[BaseModel] | None]:
+    """How many parts of an error location name the key, what that key expects, and the model of the table
+    an unknown key was found in (None when the key is known)."""
+    i = 0
+    while i < len(loc):
+        f = _field(model, loc[i])
+        if f is None:
+            return i + 1, "", model
+        i += 1
+        tp = f.annotation
+        if _is_model(tp):
+            model = tp
+            continue
+        if get_origin(tp) is dict and i < len(loc):
+            value_type = get_args(tp)[1]
+            i += 1  # the name under the table
+            if _is_model(value_type):
+                if i == len(loc):
+                    return i, "a table", None
+                model = value_type
+                continue
+        return i, f.description or "another value", None
+    return i, "a table", None
+
+
+def _get(data: Any, parts: tuple[Any, ...]) -> Any:
+    for p in parts:
+        if not isinstance(data, dict | list):
+            return None
+        try:
+            data = data[p]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
+def problem(exc: ValidationError, model: type[BaseModel], data: Any, *, hide_values: bool = False) -> str:
+    """One line for the first error: the key with its table, the value and what is expected."""
+    err = exc.errors(include_url=False)[0]
+    loc = tuple(err["loc"])
+    n, expected, table = _locate(model, loc)
+    key = _key_text(loc[:n])
+    if table is not None:
+        known = ", ".join(f.alias or name for name, f in table.model_fields.items())
+        return f"{key}: unknown key (known keys here: {known})"
+    if err["type"] == "missing":
+        return f"{key}: missing; expected {expected}"
+    if err["type"] == "value_error" and err.get("ctx", {}).get("error"):
+        expected = str(err["ctx"]["error"])
+    value = _get(data, loc[:n])
+    hidden = hide_values or "options" in loc[:n]  # provider options may hold a secret put there by hand
+    got = _kind_text(value) if hidden else _value_text(value)
+    return f"{key}: expected {expected}, got {got}"
+
+
+def _validate(model: type[BaseModel], data: Any, where: str, *, hide_values: bool = False) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise UsageError(f"{where}{problem(exc, model, data, hide_values=hide_values)}") from None
+
+
+def _plain(item: Any) -> Any:
+    """A tomlkit item as plain Python values (what the schema validates)."""
+    unwrap = getattr(item, "unwrap", None)
+    return unwrap() if unwrap is not None else item
+
+
+def _text_to_field(model: type[BaseModel], key: str, value: Any) -> Any:
+    """A value typed on the command line (always text) as the type the field holds in the TOML file."""
+    f = _field(model, key)
+    if f is None or f.annotation is not int or not isinstance(value, str):
+        return value
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise UsageError(f"{key}: expected {f.description}, got {_value_text(value)}") from None
+
+
+def _check_field(model: type[BaseModel], key: str, value: Any) -> Any:
+    """One setting or common connection field typed by a person: converted, checked, returned."""
+    value = _text_to_field(model, key, value)
+    checked = _validate(model, {key: value}, "")
+    return getattr(checked, _field_name(model, key))
+
+
+def _field_name(model: type[BaseModel], key: str) -> str:
+    for name, f in model.model_fields.items():
+        if (f.alias or name) == key:
+            return name
+    raise KeyError(key)
+
+
 def parse_polling(value: str | int) -> int:
-    return _int_range(POLLING_MIN, POLLING_MAX, "polling_period (seconds)")(value)
+    return _check_field(CommonTable, "polling_period", value)
 
 
-def parse_limit(value: str | int) -> int:
-    return _int_range(0, 10_000_000, "a traffic limit (KiB/s, 0 = unlimited)")(value)
+def parse_limit(value: str | int, key: str = "upload_limit") -> int:
+    return _check_field(CommonTable, key, value)
 
 
 def parse_schedule(value: str) -> str:
-    value = str(value).strip()
-    if len(value) != 168 or set(value) - {"0", "1"}:
-        raise UsageError("schedule must be 168 characters of 0 and 1 (7 days x 24 hours, Monday 00:00 first)")
-    return value
+    return _check_field(CommonTable, "schedule", str(value).strip())
+
+
+# -- the public records -----------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -120,6 +350,12 @@ class Task:
         return self.remote.strip("/")
 
 
+def _option_text(value: Scalar) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def default_home() -> str:
     import platformdirs
 
@@ -129,6 +365,51 @@ def default_home() -> str:
 def resolve_home(explicit: str | None) -> str:
     home = explicit or os.environ.get("SKYSYNC_HOME") or default_home()
     return os.path.abspath(os.path.expanduser(home))
+
+
+def _owner(uid: int) -> str:
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def check_home_permissions(path: str) -> None:
+    """Refuse a home that is not the caller's, or that other users could change or read secrets from: one line
+    saying what is wrong and the command that fixes it. A home that does not exist yet is fine."""
+    me = os.geteuid()
+    shown_path = shown(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise UsageError(f"the home {shown_path} cannot be used: {exc.strerror or exc}") from None
+    if not stat.S_ISDIR(st.st_mode):
+        raise UsageError(f"the home {shown_path} is not a folder; give a folder with --home DIR or $SKYSYNC_HOME")
+    checks = (
+        (path, st, 0o022, "can be changed by other users", f"chmod go-w {shown_path}"),
+        (os.path.join(path, CONFIG_NAME), None, 0o022, "can be changed by other users",
+         f"chmod go-w {shown(os.path.join(path, CONFIG_NAME))}"),
+        (os.path.join(path, SECRETS_NAME), None, 0o077, "can be read by other users (it holds your secrets)",
+         f"chmod 600 {shown(os.path.join(path, SECRETS_NAME))}"),
+    )
+    for where, info, mask, what, fix in checks:
+        if info is None:
+            try:
+                info = os.stat(where)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise UsageError(f"{shown(where)} cannot be read: {exc.strerror or exc}") from None
+        if info.st_uid != me:
+            raise UsageError(
+                f"{shown(where)} belongs to {_owner(info.st_uid)}, not to you ({_owner(me)}); run skysync as "
+                "that user, or use a home of your own (--home DIR)"
+            )
+        if info.st_mode & mask:
+            mode = oct(stat.S_IMODE(info.st_mode))[2:]
+            raise UsageError(f"{shown(where)} {what} (mode {mode}); fix it with: {fix}")
 
 
 def _atomic_write(path: str, text: str, mode: int) -> None:
@@ -147,6 +428,28 @@ def _atomic_write(path: str, text: str, mode: int) -> None:
         raise
 
 
+def _inside(path: str, folder: str) -> bool:
+    """`path` is `folder` or lies inside it (both real paths)."""
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def database_inside_task(database_path: str, tasks: list[Task]) -> Task | None:
+    """The task whose local folder holds the state database (it would be synced on every pass), if any."""
+    db = os.path.realpath(database_path)
+    for task in tasks:
+        if _inside(db, os.path.realpath(task.local)):
+            return task
+    return None
+
+
+def database_inside_message(database_path: str, task: Task) -> str:
+    return (
+        f"the state database {shown(database_path)} would be inside the local folder of task '{task.name}' "
+        f"({shown(task.local)}) and be synced on every pass; keep database-path outside every task's folder "
+        "(skysync settings set database-path /ABSOLUTE/PATH)"
+    )
+
+
 class Home:
     """One skysync home: load, change and save its config and secrets."""
 
@@ -155,31 +458,64 @@ class Home:
         self.config_path = os.path.join(path, CONFIG_NAME)
         self.secrets_path = os.path.join(path, SECRETS_NAME)
         self._doc = self._load_doc()
+        self._check_doc()
         self._secrets = self._load_secrets()
 
     # -- files ---------------------------------------------------------------------------------------------
-    def _load_doc(self) -> tomlkit.TOMLDocument:
+    def _read(self, path: str) -> str | None:
         try:
-            with open(self.config_path, encoding="utf-8") as f:
-                text = f.read()
+            with open(path, encoding="utf-8") as f:
+                return f.read()
         except FileNotFoundError:
+            return None
+        except UnicodeDecodeError:
+            raise UsageError(f"{shown(path)} is not UTF-8 text; save it as UTF-8") from None
+        except IsADirectoryError:
+            raise UsageError(f"{shown(path)} is a folder, not a file") from None
+        except NotADirectoryError:
+            raise UsageError(f"the home {shown(self.path)} is not a folder") from None
+        except OSError as exc:
+            raise UsageError(f"{shown(path)} cannot be read: {exc.strerror or exc}") from None
+
+    def _load_doc(self) -> tomlkit.TOMLDocument:
+        text = self._read(self.config_path)
+        if text is None:
             doc = tomlkit.document()
             doc.add(tomlkit.comment("skysync configuration; secrets live in secrets.toml (mode 0600)"))
             return doc
         try:
             return tomlkit.parse(text)
         except Exception as exc:  # tomlkit raises several types; all mean the same to the user
-            raise UsageError(f"{self.config_path} is not valid TOML: {exc}") from None
+            raise UsageError(f"{shown(self.config_path)} is not valid TOML: {shown(str(exc))}") from None
+
+    def _check_doc(self) -> None:
+        """The whole file against the schema, then what one table says about another."""
+        where = f"{shown(self.config_path)}: "
+        data = _plain(self._doc)
+        config = _validate(ConfigFile, data, where)
+        for table, names in (("connections", config.connections), ("tasks", config.tasks)):
+            for name in names:
+                if not NAME_RE.match(name):
+                    kind = table[:-1]
+                    raise UsageError(f"{where}{_key_text((table, name))}: a {kind} name {NAME_RULE}")
+        for name, task in config.tasks.items():
+            if task.connection not in config.connections:
+                known = ", ".join(config.connections) or "none"
+                raise UsageError(
+                    f"{where}{_key_text(('tasks', name, 'connection'))}: no connection named "
+                    f"{_value_text(task.connection)} (known: {known})"
+                )
 
     def _load_secrets(self) -> dict[str, dict[str, str]]:
-        try:
-            with open(self.secrets_path, "rb") as f:
-                data = tomllib.load(f)
-        except FileNotFoundError:
+        text = self._read(self.secrets_path)
+        if text is None:
             return {}
+        try:
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
-            raise UsageError(f"{self.secrets_path} is not valid TOML: {exc}") from None
-        return {k: dict(v) for k, v in data.get("connections", {}).items()}
+            raise UsageError(f"{shown(self.secrets_path)} is not valid TOML: {exc}") from None
+        secrets = _validate(SecretsFile, data, f"{shown(self.secrets_path)}: ", hide_values=True)
+        return {k: dict(v) for k, v in secrets.connections.items()}
 
     def save(self) -> None:
         os.makedirs(self.path, mode=0o700, exist_ok=True)
@@ -199,22 +535,30 @@ class Home:
         return self._doc[key]
 
     # -- settings ------------------------------------------------------------------------------------------
+    def _settings(self) -> SettingsTable:
+        return _validate(SettingsTable, _plain(self._doc.get("settings", {})), f"{shown(self.config_path)}: settings.")
+
     def setting(self, key: str) -> Any:
-        if key not in SETTINGS:
-            raise UsageError(f"unknown setting '{key}' (known: {', '.join(SETTINGS)})")
-        default, parse = SETTINGS[key]
-        value = self._doc.get("settings", {}).get(key, default)
+        if key not in _SETTING_FIELDS:
+            raise UsageError(f"unknown setting '{shown(key)}' (known: {', '.join(SETTINGS)})")
+        value = getattr(self._settings(), _SETTING_FIELDS[key])
         if key == "database-path" and not value:
             return os.path.join(self.path, "state.db")
-        return parse(value) if value != default else default
+        return value
 
     def settings(self) -> dict[str, Any]:
         return {k: self.setting(k) for k in SETTINGS}
 
-    def set_setting(self, key: str, value: str) -> Any:
-        if key not in SETTINGS:
-            raise UsageError(f"unknown setting '{key}' (known: {', '.join(SETTINGS)})")
-        parsed = SETTINGS[key][1](value)
+    def set_setting(self, key: str, value: str | int) -> Any:
+        """Set one setting from what a person typed; refused with one line naming it when it does not fit."""
+        if key not in _SETTING_FIELDS:
+            raise UsageError(f"unknown setting '{shown(key)}' (known: {', '.join(SETTINGS)})")
+        parsed = _check_field(SettingsTable, key, value.strip() if isinstance(value, str) else value)
+        if key == "database-path":
+            path = parsed or os.path.join(self.path, "state.db")
+            inside = database_inside_task(path, self.tasks())
+            if inside is not None:
+                raise UsageError(database_inside_message(path, inside))
         self._table("settings")[key] = parsed
         return parsed
 
@@ -223,20 +567,22 @@ class Home:
         return [self._connection(name, t) for name, t in self._doc.get("connections", {}).items()]
 
     def _connection(self, name: str, t: Any) -> Connection:
+        where = f"{shown(self.config_path)}: {_key_text(('connections', name))}."
+        table = _validate(ConnectionTable, _plain(t), where)
         return Connection(
             name=name,
-            provider=str(t.get("provider", "")),
-            options={str(k): str(v) for k, v in t.get("options", {}).items()},
-            polling_period=int(t.get("polling_period", POLLING_DEFAULT)),
-            upload_limit=int(t.get("upload_limit", 0)),
-            download_limit=int(t.get("download_limit", 0)),
-            schedule=str(t.get("schedule", ALWAYS)),
+            provider=table.provider,
+            options={str(k): _option_text(v) for k, v in table.options.items()},
+            polling_period=table.polling_period,
+            upload_limit=table.upload_limit,
+            download_limit=table.download_limit,
+            schedule=table.schedule,
         )
 
     def connection(self, name: str) -> Connection:
         t = self._doc.get("connections", {}).get(name)
         if t is None:
-            raise UsageError(f"no connection named '{name}'")
+            raise UsageError(f"no connection named '{shown(name)}'")
         return self._connection(name, t)
 
     def has_connection(self, name: str) -> bool:
@@ -250,17 +596,24 @@ class Home:
         return {**self.connection(name).options, **self.secrets(name)}
 
     def put_connection(self, conn: Connection, secrets: dict[str, str]) -> None:
-        t = tomlkit.table()
-        t["provider"] = conn.provider
-        opts = tomlkit.table()
-        for k, v in conn.options.items():
-            opts[k] = v
-        t["options"] = opts
-        t["polling_period"] = conn.polling_period
-        t["upload_limit"] = conn.upload_limit
-        t["download_limit"] = conn.download_limit
+        data: dict[str, Any] = {
+            "provider": conn.provider,
+            "options": dict(conn.options),
+            "polling_period": conn.polling_period,
+            "upload_limit": conn.upload_limit,
+            "download_limit": conn.download_limit,
+        }
         if conn.schedule != ALWAYS:
-            t["schedule"] = conn.schedule
+            data["schedule"] = conn.schedule
+        _validate(ConnectionTable, data, f"{_key_text(('connections', conn.name))}.")
+        t = tomlkit.table()
+        for k, v in data.items():
+            if k == "options":
+                opts = tomlkit.table()
+                for ok, ov in v.items():
+                    opts[ok] = ov
+                v = opts
+            t[k] = v
         existing = self._table("connections").get(conn.name)
         if existing is not None:
             for k in ("provider", "options", "polling_period", "upload_limit", "download_limit", "schedule"):
@@ -286,17 +639,14 @@ class Home:
         return [t for t in out if connection is None or t.connection == connection]
 
     def _task(self, name: str, t: Any) -> Task:
-        kwargs: dict[str, Any] = {"name": name}
-        for f in fields(Task):
-            if f.name != "name" and f.name in t:
-                value = t[f.name]
-                kwargs[f.name] = list(value) if isinstance(value, list) else value
-        return Task(**kwargs)
+        where = f"{shown(self.config_path)}: {_key_text(('tasks', name))}."
+        table = _validate(TaskTable, _plain(t), where)
+        return Task(name=name, **table.model_dump())
 
     def task(self, name: str) -> Task:
         t = self._doc.get("tasks", {}).get(name)
         if t is None:
-            raise UsageError(f"no task named '{name}'")
+            raise UsageError(f"no task named '{shown(name)}'")
         return self._task(name, t)
 
     def has_task(self, name: str) -> bool:
@@ -305,6 +655,7 @@ class Home:
     def put_task(self, task: Task) -> None:
         data = task.public_dict()
         data.pop("name")
+        _validate(TaskTable, data, f"{_key_text(('tasks', task.name))}.")
         existing = self._table("tasks").get(task.name)
         if existing is None:
             t = tomlkit.table()
@@ -321,3 +672,4 @@ class Home:
 
     def iter_task_names(self) -> Iterator[str]:
         yield from self._doc.get("tasks", {})
+

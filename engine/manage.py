@@ -6,31 +6,32 @@ Each function validates first and changes the Home only when everything holds; t
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 
 from engine.config import (
     CONNECTION_COMMON,
     DIRECTIONS,
+    MAX_SIZE_MAX,
+    NAME_RE,
+    NAME_RULE,
     Connection,
     Home,
     Task,
+    database_inside_message,
+    database_inside_task,
     parse_limit,
     parse_polling,
     parse_schedule,
 )
 from engine.errors import UsageError
+from engine.names import shown
 from engine.providers import UnknownProvider, provider_class
 from engine.providers.base import InvalidOption, Provider
-
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 def check_name(kind: str, name: str) -> None:
     if not NAME_RE.match(name):
-        raise UsageError(
-            f"{kind} name '{name}' must start with a letter or digit and use only letters, digits, '.', '_', '-'"
-        )
+        raise UsageError(f"{kind} name '{shown(name)}' {NAME_RULE}")
 
 
 def _provider(kind: str) -> type[Provider]:
@@ -82,9 +83,9 @@ def _apply_common(conn: Connection, common: Mapping[str, str]) -> None:
     if "polling_period" in common:
         conn.polling_period = parse_polling(common["polling_period"])
     if "upload_limit" in common:
-        conn.upload_limit = parse_limit(common["upload_limit"])
+        conn.upload_limit = parse_limit(common["upload_limit"], "upload_limit")
     if "download_limit" in common:
-        conn.download_limit = parse_limit(common["download_limit"])
+        conn.download_limit = parse_limit(common["download_limit"], "download_limit")
     if "schedule" in common:
         conn.schedule = parse_schedule(common["schedule"])
 
@@ -149,14 +150,14 @@ def remove_connection(home: Home, name: str) -> list[str]:
 def normalize_remote(remote: str) -> str:
     parts = [p for p in remote.replace("\\", "/").split("/") if p]
     if any(p in (".", "..") or "\x00" in p for p in parts):
-        raise UsageError(f"remote path '{remote}' must not contain '.' or '..' parts")
+        raise UsageError(f"remote path '{shown(remote)}' must not contain '.' or '..' parts")
     return "/" + "/".join(parts)
 
 
 def normalize_relative(path: str, what: str) -> str:
     parts = [p for p in path.strip().split("/") if p]
     if not parts or any(p in (".", "..") for p in parts):
-        raise UsageError(f"{what} '{path}' must be a path relative to the task folder, without '..'")
+        raise UsageError(f"{what} '{shown(path)}' must be a path relative to the task folder, without '..'")
     return "/".join(parts)
 
 
@@ -177,10 +178,10 @@ def validate_task(home: Home, task: Task, replacing: str | None = None) -> Task:
         raise UsageError("--no-delete applies to one-way tasks only (upload or download)")
     local = os.path.abspath(os.path.expanduser(task.local))
     if not os.path.isdir(local):
-        raise UsageError(f"local folder {task.local} does not exist or is not a folder")
+        raise UsageError(f"local folder {shown(task.local)} does not exist or is not a folder")
     task.local = os.path.realpath(local)
     task.remote = normalize_remote(task.remote)
-    if task.max_size < 0:
+    if not 0 <= task.max_size <= MAX_SIZE_MAX:
         raise UsageError("--max-size must be 0 (no limit) or a number of bytes")
     task.exclude_folders = [normalize_relative(f, "excluded folder") for f in task.exclude_folders]
     task.exclude_exts = [e.strip().lstrip(".") for e in task.exclude_exts if e.strip().lstrip(".")]
@@ -191,12 +192,17 @@ def validate_task(home: Home, task: Task, replacing: str | None = None) -> Task:
         other_local = os.path.realpath(other.local)
         if _inside(task.local, other_local) or _inside(other_local, task.local):
             raise UsageError(
-                f"local folder {task.local} overlaps task '{other.name}' ({other.local}) in the same connection"
+                f"local folder {shown(task.local)} overlaps task '{other.name}' ({shown(other.local)}) in the same "
+                "connection"
             )
         if _inside(task.remote, other.remote) or _inside(other.remote, task.remote):
             raise UsageError(
-                f"remote folder {task.remote} overlaps task '{other.name}' ({other.remote}) in the same connection"
+                f"remote folder {shown(task.remote)} overlaps task '{other.name}' ({shown(other.remote)}) in the same "
+                "connection"
             )
+    database = home.setting("database-path")
+    if database_inside_task(database, [task]):
+        raise UsageError(database_inside_message(database, task))
     return task
 
 
@@ -236,3 +242,212 @@ def remove_task(home: Home, name: str) -> Task:
     return task
 
 
+
+
+# -- sign-in ------------------------------------------------------------------------------------------------------
+
+
+def login(home: Home, name: str) -> None:
+    """`connection login`: the browser sign-in of an OAuth connection. No provider of this build signs in through
+    a browser, so this says what the connection uses instead (one line, exit 2) rather than pretend."""
+    conn = home.connection(name)
+    cls = _provider(conn.provider)
+    specs = {s.name: s for s in cls.option_specs}
+    if "token" in specs:
+        raise UsageError(
+            f"connection '{name}' ({conn.provider}) signs in through a browser, which this build cannot do yet; "
+            f"give it a token from 'rclone authorize' with: skysync connection edit {name} --option token=-"
+        )
+    secrets = [s.name for s in specs.values() if s.secret]
+    if not secrets:
+        raise UsageError(f"connection '{name}' ({conn.provider}) needs no sign-in; nothing to do")
+    what = "a password" if any("password" in s for s in secrets) else "keys"
+    raise UsageError(f"connection '{name}' ({conn.provider}) signs in with {what}, not a browser; nothing to do")
+
+
+# -- rclone remotes -----------------------------------------------------------------------------------------------
+
+RCLONE_DEFAULT_CONFIG = "~/.config/rclone/rclone.conf"
+# rclone's fixed key for "obscured" passwords (fs/config/obscure): obfuscation, not encryption.
+_RCLONE_OBSCURE_KEY = bytes.fromhex("9c935b48730a554d6bfd7c63c886a92bd390198eb8128afbf4de162b8b95f638")
+RCLONE_TYPES = ("s3", "b2", "azureblob", "google cloud storage", "swift", "webdav", "local")
+
+
+def rclone_config_path(explicit: str | None) -> str:
+    return os.path.expanduser(explicit or os.environ.get("RCLONE_CONFIG") or RCLONE_DEFAULT_CONFIG)
+
+
+def reveal_rclone_password(obscured: str) -> str:
+    """The password behind rclone's `obscure` (AES-CTR under a key published in rclone's source)."""
+    import base64
+    import binascii
+
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+    try:
+        raw = base64.urlsafe_b64decode(obscured + "=" * (-len(obscured) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError("not base64") from None
+    if len(raw) < 16:
+        raise ValueError("too short")
+    decryptor = Cipher(algorithms.AES(_RCLONE_OBSCURE_KEY), modes.CTR(raw[:16])).decryptor()
+    plain = decryptor.update(raw[16:]) + decryptor.finalize()
+    return plain.decode("utf-8")
+
+
+def read_rclone_remote(path: str, remote: str) -> dict[str, str]:
+    """The options of one remote of an rclone config file (an INI file, one section per remote)."""
+    import configparser
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise UsageError(f"there is no rclone config at {shown(path)}; give one with --config FILE") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise UsageError(f"the rclone config {shown(path)} cannot be read: {reason}") from None
+    if "RCLONE_ENCRYPT_V0:" in text:
+        raise UsageError(
+            f"the rclone config {shown(path)} is encrypted; decrypt it first (rclone config encryption remove) "
+            "or give a plain copy with --config FILE"
+        )
+    parser = configparser.ConfigParser(interpolation=None, strict=False, default_section="\x00")
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # rclone's keys are case-sensitive
+    try:
+        parser.read_string(text, source=path)
+    except configparser.Error as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UsageError(f"the rclone config {shown(path)} is not valid: {shown(first)}") from None
+    if not parser.has_section(remote):
+        known = ", ".join(parser.sections()) or "none"
+        raise UsageError(f"no remote named '{shown(remote)}' in {shown(path)} (remotes there: {shown(known)})")
+    return {k: v.strip() for k, v in parser.items(remote)}
+
+
+def _true(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("true", "1", "yes")
+
+
+def rclone_connection(remote: str, values: dict[str, str], target: str) -> tuple[str, dict[str, str], list[str]]:
+    """(provider kind, options with secrets, notes) for an rclone remote; `target` is what follows the colon in
+    REMOTE:target (the bucket or container, and a folder in it). Refuses what cannot be carried over faithfully."""
+    rtype = values.get("type", "")
+    label = f"rclone remote '{shown(remote)}'"
+    bucket, _, folder = target.strip("/").partition("/")
+    notes: list[str] = []
+    used: set[str] = {"type"}
+
+    def take(mapping: dict[str, str]) -> dict[str, str]:
+        out = {}
+        for theirs, ours in mapping.items():
+            if values.get(theirs):
+                out[ours] = values[theirs]
+            used.add(theirs)
+        return out
+
+    def refuse_if(key: str, why: str) -> None:
+        if values.get(key) and (key not in ("env_auth", "use_msi", "use_emulator") or _true(values[key])):
+            raise UsageError(f"{label} {why}; skysync cannot use that: add the connection with skysync connection add")
+
+    def needs_bucket(what: str) -> None:
+        if not bucket:
+            raise UsageError(
+                f"{label} ({rtype}) names no {what}: give it after a colon, as in {shown(remote)}:MY-{what.upper()}"
+            )
+        if folder:
+            notes.append(f"the folder /{folder} is chosen per task: skysync task add ... --remote /{folder}")
+
+    if rtype == "s3":
+        refuse_if("env_auth", "takes its S3 keys from the environment (env_auth)")
+        needs_bucket("bucket")
+        options = take({"access_key_id": "access_key_id", "secret_access_key": "secret_access_key",
+                        "region": "region", "endpoint": "endpoint", "storage_class": "storage_class"})
+        used.add("provider")
+        options["preset"] = "aws" if values.get("provider", "AWS") == "AWS" else "other"
+        if values.get("force_path_style"):
+            options["addressing_style"] = "path" if _true(values["force_path_style"]) else "virtual"
+            used.add("force_path_style")
+        options["bucket"] = bucket
+        kind = "s3"
+    elif rtype == "b2":
+        needs_bucket("bucket")
+        options = take({"account": "key_id", "key": "application_key", "endpoint": "endpoint"})
+        options["bucket"] = bucket
+        kind = "b2"
+    elif rtype == "azureblob":
+        for key, why in (("sas_url", "signs in with a SAS URL"), ("env_auth", "signs in from the environment"),
+                         ("use_msi", "signs in with a managed identity"),
+                         ("service_principal_file", "signs in with a service principal"),
+                         ("client_secret", "signs in with a service principal"),
+                         ("use_emulator", "points at the storage emulator")):
+            refuse_if(key, why)
+        needs_bucket("container")
+        options = take({"account": "account_name", "key": "account_key", "endpoint": "endpoint"})
+        options["container"] = bucket
+        kind = "azure"
+    elif rtype in ("google cloud storage", "gcs"):
+        refuse_if("env_auth", "takes its Google credentials from the environment (env_auth)")
+        if not values.get("service_account_file") and not values.get("service_account_credentials"):
+            raise UsageError(
+                f"{label} signs in to Google Cloud Storage with an OAuth token; skysync's gcs connection needs a "
+                "service account (service_account_file)"
+            )
+        needs_bucket("bucket")
+        options = take({"service_account_file": "credentials_file", "service_account_credentials": "credentials_json",
+                        "project_number": "project", "storage_class": "storage_class", "endpoint": "endpoint"})
+        used.add("token")
+        options["bucket"] = bucket
+        kind = "gcs"
+    elif rtype == "swift":
+        refuse_if("env_auth", "takes its Swift credentials from the environment (env_auth)")
+        refuse_if("auth_token", "signs in with a fixed token (auth_token)")
+        refuse_if("application_credential_id", "signs in with an application credential")
+        needs_bucket("container")
+        options = take({"auth": "auth_url", "user": "user", "key": "key", "tenant": "tenant",
+                        "region": "region", "domain": "domain"})
+        options["container"] = bucket
+        kind = "swift"
+    elif rtype == "webdav":
+        refuse_if("bearer_token", "signs in with a bearer token")
+        refuse_if("bearer_token_command", "signs in with a bearer token command")
+        options = take({"url": "url", "user": "user"})
+        if values.get("pass"):
+            try:
+                options["password"] = reveal_rclone_password(values["pass"])
+            except ValueError:
+                raise UsageError(f"{label}: its password (pass) is not in rclone's obscured form") from None
+        used.add("pass")
+        if target.strip("/"):
+            notes.append(f"the folder /{target.strip('/')} is chosen per task: --remote /{target.strip('/')}")
+        kind = "webdav"
+    elif rtype == "local":
+        root = os.path.expanduser(target) if target else ""
+        if not root or not os.path.isabs(root):
+            raise UsageError(
+                f"{label} (local) needs the folder that plays the cloud: give it as {shown(remote)}:/ABSOLUTE/PATH"
+            )
+        options = {"root": root}
+        kind = "local"
+    else:
+        raise UsageError(
+            f"{label} is of type '{shown(rtype or '(none)')}', which skysync cannot import "
+            f"(it imports {', '.join(RCLONE_TYPES)} remotes)"
+        )
+    ignored = sorted(k for k, v in values.items() if k not in used and v)
+    if ignored:
+        notes.append(f"rclone options not carried over: {', '.join(ignored)}")
+    return kind, options, notes
+
+
+def import_rclone(home: Home, config: str | None, remote: str, name: str | None) -> tuple[Connection, list[str]]:
+    """Add a connection from an rclone remote (REMOTE or REMOTE:bucket/folder); returns it and notes."""
+    remote_name, _, target = remote.partition(":")
+    if not remote_name:
+        raise UsageError(f"'{shown(remote)}' is not an rclone remote name (REMOTE or REMOTE:BUCKET)")
+    values = read_rclone_remote(rclone_config_path(config), remote_name)
+    kind, options, notes = rclone_connection(remote_name, values, target)
+    name = name or remote_name
+    if not NAME_RE.match(name):
+        raise UsageError(f"connection name '{shown(name)}' {NAME_RULE}; give another one: ... {shown(remote)} NAME")
+    return add_connection(home, name, kind, options), notes
