@@ -14,13 +14,15 @@ Checks, in the order they print:
 
 `collect()` returns the findings and takes its probes (the /proc paths, statvfs, the provider factory, the
 clock) as arguments, so tests provoke each finding without root or a real disk; `run_doctor()` prints them.
-It writes nothing: the state database is opened read-only.
+It changes nothing: the integrity check opens the state database read-only, and only a database that passed it
+is opened through `StateDB` to read the recorded devices.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sqlite3
 import stat
@@ -182,22 +184,13 @@ def check_database(home: Home) -> tuple[Finding, bool]:
 # -- local folders and their devices ---------------------------------------------------------------------------
 
 
-def _unescape_mount(field_: str) -> str:
+def _unescape_mount(written: str) -> str:
     """/proc/self/mountinfo writes space, tab, newline and backslash as octal escapes (\\040...)."""
-    out, i = [], 0
-    while i < len(field_):
-        digits = field_[i + 1 : i + 4]
-        if field_[i] == "\\" and len(digits) == 3 and digits.isdigit():
-            out.append(chr(int(field_[i + 1 : i + 4], 8)))
-            i += 4
-        else:
-            out.append(field_[i])
-            i += 1
-    return "".join(out)
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), written)
 
 
-def _mounts(mountinfo_path: str) -> list[tuple[str, str, str]]:
-    """(major:minor, mount point as written, source) of every mount, in the file's order."""
+def _mounts(mountinfo_path: str) -> list[tuple[str, str]]:
+    """(mount point as written, source) of every mount, in the file's order; [] when it cannot be read."""
     try:
         with open(mountinfo_path, encoding="utf-8", errors="surrogateescape") as f:
             lines = f.read().splitlines()
@@ -205,13 +198,12 @@ def _mounts(mountinfo_path: str) -> list[tuple[str, str, str]]:
         return []
     mounts = []
     for line in lines:
+        # id parent major:minor root mount-point options [optional fields...] - fstype source super-options
         fields = line.split(" ")
-        if len(fields) < 7 or "-" not in fields[6:]:
-            continue
-        sep = fields.index("-", 6)
-        if len(fields) < sep + 3:
-            continue
-        mounts.append((fields[2], fields[4], fields[sep + 2]))
+        if "-" in fields[6:]:
+            sep = fields.index("-", 6)
+            if len(fields) > sep + 2:
+                mounts.append((fields[4], fields[sep + 2]))
     return mounts
 
 
@@ -226,9 +218,8 @@ def local_device_id(path: str, mountinfo_path: str = MOUNTINFO_PATH) -> str:
     real = os.path.realpath(path)
     st = os.stat(real)
     devno = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
-    best: tuple[str, str] = ("?", "?")
-    best_len = -1
-    for _dev, mount, source in _mounts(mountinfo_path):
+    best, best_len = ("?", "?"), -1
+    for mount, source in _mounts(mountinfo_path):
         point = _unescape_mount(mount)
         inside = real == point or real.startswith(point.rstrip("/") + "/")
         if inside and len(point) >= best_len:
@@ -304,7 +295,10 @@ def check_devices(home: Home, tasks: list[Task], db_readable: bool, probes: Prob
                     task.name,
                 )
                 continue
-            earlier = recorded(task.name) if recorded is not None else None
+            try:
+                earlier = recorded(task.name) if recorded is not None else None
+            except Exception:  # an older schema, a database busy with a pass: nothing to compare
+                earlier = None
             if earlier is None:
                 yield _finding(
                     "device", OK, f"task '{task.name}': no earlier pass recorded its device (now {current})", task.name
@@ -584,7 +578,7 @@ def _guarded(check: str, run: Callable[[], Iterable[Finding]]) -> list[Finding]:
 
 
 def collect(home: Home, probes: Probes | None = None) -> list[Finding]:
-    """Every finding about `home` and this machine, in a fixed order; nothing is written."""
+    """Every finding about `home` and this machine, in a fixed order; nothing is changed."""
     probes = probes or Probes()
     findings = _guarded("home", lambda: check_permissions(home, probes))
     readable: list[bool] = []
