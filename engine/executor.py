@@ -54,13 +54,31 @@ class ChangedDuringPass(Exception):
     """The local file changed after it was listed; the next pass will look at it again."""
 
 
+class LocalFailure(Exception):
+    """The local disk failed (full, unreadable), not the service; the message names the local path."""
+
+
+def _local_failure(verb: str, path: str, exc: OSError) -> LocalFailure:
+    return LocalFailure(f"{verb} {path}: {(exc.strerror or str(exc)).lower()}")
+
+
 def conflict_name(path: str, hostname: str, when: datetime) -> str:
     """`<stem>_<hostname>_Conflict_<YYYYMMDD-HHMMSS><suffix>` in the same folder (design notes, section 1)."""
     folder, _, name = path.rpartition("/")
-    dot = name.rfind(".")
-    stem, suffix = (name[:dot], name[dot:]) if dot > 0 else (name, "")
+    stem, suffix = _stem_suffix(name)
     new = f"{stem}_{hostname}_Conflict_{when:%Y%m%d-%H%M%S}{suffix}"
     return f"{folder}/{new}" if folder else new
+
+
+def _stem_suffix(name: str) -> tuple[str, str]:
+    dot = name.rfind(".")
+    return (name[:dot], name[dot:]) if dot > 0 else (name, "")
+
+
+def is_conflict_copy_of(name: str, original: str) -> bool:
+    """True when `name` is a conflict copy of `original` (same folder), made by any computer at any time."""
+    stem, suffix = _stem_suffix(original)
+    return name.startswith(stem + "_") and "_Conflict_" in name[len(stem):] and name.endswith(suffix)
 
 
 def _hasher(kind: HashKind):
@@ -196,6 +214,10 @@ class Executor:
                 return False
             except ChangedDuringPass as exc:
                 self._log("skipped", action.path, str(exc) or "changed during the pass; next pass will sync it")
+                return False
+            except LocalFailure as exc:
+                if not self.cancel.is_set():
+                    self._fail(action, str(exc))
                 return False
             except ProviderError as exc:
                 if self.cancel.is_set():
@@ -378,10 +400,9 @@ class Executor:
         if a.local.is_dir and a.remote.is_dir:
             self._put(a.path, a.local, a.remote, a.remote_path)
             return
-        copy = self._unique_conflict_name(a.path)
         if a.local.is_dir:  # the remote file moves aside
             tmp, _ = self._download_to_temp(a.remote_path, a.path, a.remote)
-            self.tree.move_into_place(tmp, copy)
+            copy = self._place_conflict_copy(a.path, tmp)
             read_at, up = self._upload_file(copy, copy)
             self._put(copy, read_at, up, copy)
             self.provider.delete(self._full(a.remote_path))
@@ -390,6 +411,7 @@ class Executor:
         else:  # the local file moves aside
             if not self._local_unchanged(a):
                 raise ChangedDuringPass("changed locally during the pass")
+            copy = self._unique_conflict_name(a.path)
             self.tree.move_into_place(self.tree.abspath(a.path), copy)
             read_at, up = self._upload_file(copy, copy)
             self._put(copy, read_at, up, copy)
@@ -422,16 +444,22 @@ class Executor:
             reader = MeteredReader(
                 f, self.up_bucket, self._progress(path, "up", st.st_size), self.cancel.is_set
             )
-            entry = self.provider.upload(
-                self._full(remote_path), reader, st.st_size, st.st_mtime_ns / 1e9  # type: ignore[arg-type]
-            )
+            try:
+                entry = self.provider.upload(
+                    self._full(remote_path), reader, st.st_size, st.st_mtime_ns / 1e9  # type: ignore[arg-type]
+                )
+            except Exception:
+                if reader.local_error is not None:
+                    raise _local_failure("reading", self.tree.abspath(path), reader.local_error) from None
+                raise
         return before, entry
 
     def _download_to_temp(self, remote_path: str, local_path: str, listed: RemoteEntry) -> tuple[str, RemoteEntry]:
         target = self.tree.checked_path(local_path)
-        self.tree.fs.mkdir(os.path.dirname(target))
         tmp = self.tree.temp_path_for(local_path)
+        writer: MeteredWriter | None = None
         try:
+            self.tree.fs.mkdir(os.path.dirname(target))
             with self.tree.fs.open_new(tmp) as f:
                 writer = MeteredWriter(
                     f, self.down_bucket, self._progress(local_path, "down", listed.size), self.cancel.is_set
@@ -440,9 +468,14 @@ class Executor:
             mtime = entry.mtime if entry.mtime is not None else listed.mtime
             if mtime is not None:
                 self.tree.fs.utime(tmp, round(mtime * 1e9))
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(OSError):
                 self.tree.fs.unlink(tmp)
+            local_error = writer.local_error if writer is not None else None
+            if local_error is None and isinstance(exc, OSError) and not isinstance(exc, InterruptedError):
+                local_error = exc  # opening, closing (flushing) or dating the temporary file
+            if local_error is not None:
+                raise _local_failure("writing", target, local_error) from None
             raise
         # Keep the listed revision: it is what the next listing will report for this version.
         return tmp, RemoteEntry(listed.path, False, listed.size, listed.mtime, listed.hash, listed.revision)
@@ -453,17 +486,68 @@ class Executor:
         try:
             if not self._local_unchanged(a):
                 # Someone wrote the local file while we downloaded: keep both, never overwrite their work.
-                copy = self._unique_conflict_name(a.path)
-                self.tree.move_into_place(tmp, copy)
-                self._log("conflict", a.path, f"changed locally during the download; remote kept as {copy}")
-                return
+                if a.on_differ == KEEP_LOCAL_COPY:  # download-only: the remote wins the name
+                    if self.tree.stat_entry(a.path) is not None:
+                        copy = self._unique_conflict_name(a.path)
+                        self.tree.move_into_place(self.tree.abspath(a.path), copy)
+                        self._log("conflict", a.path, f"changed locally during the download; the local "
+                                  f"version is kept as {copy}")
+                else:
+                    copy = self._place_conflict_copy(a.path, tmp)
+                    tmp = None
+                    self._remember_seen(a.path, entry, a.remote_path)
+                    self._log("conflict", a.path, f"changed locally during the download; the remote version is "
+                              f"kept as {copy}")
+                    return
             placed = self.tree.move_into_place(tmp, a.path)
         except BaseException:
-            with contextlib.suppress(OSError):
-                self.tree.fs.unlink(tmp)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    self.tree.fs.unlink(tmp)
             raise
         self._put(a.path, placed, entry, a.remote_path)
         self._log("downloaded", a.path)
+
+    def _place_conflict_copy(self, path: str, tmp: str) -> str:
+        """Move `tmp`, another version of `path`, beside it under a conflict name; the name is returned.
+
+        A conflict copy of exactly this content may be there already: made by a pass that was killed before
+        it recorded the conflict, or by a download that met a local edit. It is reused, so no sequence of
+        edits, passes and kills makes two copies of one version.
+        """
+        existing = self._copy_with_content(path, tmp)
+        if existing is not None:
+            with contextlib.suppress(OSError):
+                self.tree.fs.unlink(tmp)
+            return existing
+        copy = self._unique_conflict_name(path)
+        self.tree.move_into_place(tmp, copy)
+        return copy
+
+    def _copy_with_content(self, path: str, tmp: str) -> str | None:
+        folder, _, name = path.rpartition("/")
+        size = os.stat(tmp).st_size
+        try:
+            siblings = self.tree.fs.scandir(self.tree.abspath(folder))
+        except OSError:
+            return None
+        for sib in sorted(siblings, key=lambda e: e.name):
+            if not is_conflict_copy_of(sib.name, name) or not sib.is_file(follow_symlinks=False):
+                continue
+            with contextlib.suppress(OSError):
+                if sib.stat(follow_symlinks=False).st_size == size and _same_file(tmp, sib.path):
+                    return f"{folder}/{sib.name}" if folder else sib.name
+        return None
+
+    def _remember_seen(self, path: str, remote: RemoteEntry, remote_path: str) -> None:
+        """Record the remote version as seen, with a local side that reads as changed: the next pass uploads
+        the local version and never makes a second copy of the remote one. Written once the copy is durable."""
+        self.tree.flush()
+        self.db.put(
+            self.task_id,
+            StateRow(path, False, -1, -1, remote.size, remote.revision, remote.mtime, remote.hash,
+                     remote_path if remote_path != path else None),
+        )
 
     # -- equal content is no conflict -----------------------------------------------------------------------
     def _compare(self, a: Action) -> None:
@@ -529,15 +613,9 @@ class Executor:
         assert a.local is not None and a.remote is not None
         if tmp is None:
             tmp, _ = self._download_to_temp(a.remote_path, a.path, a.remote)
-        copy = self._unique_conflict_name(a.path)
-        self.tree.move_into_place(tmp, copy)
-        self.tree.flush()
+        copy = self._place_conflict_copy(a.path, tmp)
         # The remote version is now safe locally; remember it as seen, so a crash here cannot make a second copy.
-        self.db.put(
-            self.task_id,
-            StateRow(a.path, False, -1, -1, a.remote.size, a.remote.revision, a.remote.mtime, a.remote.hash,
-                     a.remote_path if a.remote_path != a.path else None),
-        )
+        self._remember_seen(a.path, a.remote, a.remote_path)
         read_at, up = self._upload_file(copy, copy)
         self._put(copy, read_at, up, copy)
         read_at, entry = self._upload_file(a.path, a.remote_path)

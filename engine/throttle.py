@@ -102,6 +102,9 @@ class _Metered:
         self._progress = progress
         self._cancelled = cancelled
         self.count = 0
+        # A failure of the local file itself (a full disk, a read error), kept here because the provider
+        # around us may wrap it in an error of its own and blame the service.
+        self.local_error: OSError | None = None
 
     def __getattr__(self, name: str):  # seek/tell/fileno/flush for SDKs that need them
         return getattr(self._f, name)
@@ -118,7 +121,11 @@ class MeteredReader(_Metered):
         if self._bucket and self._bucket.rate:
             # Short reads are allowed by the file protocol; small ones keep the shared bucket fair and smooth.
             n = min(n, self._bucket.chunk())
-        data = self._f.read(n)
+        try:
+            data = self._f.read(n)
+        except OSError as exc:
+            self.local_error = exc
+            raise
         if data:
             if self._bucket:
                 self._bucket.consume(len(data), self._cancelled)
@@ -143,7 +150,11 @@ class MeteredWriter(_Metered):
             piece = view[pos : pos + max(step, 1)]
             if self._bucket:
                 self._bucket.consume(len(piece), self._cancelled)
-            self._f.write(piece)
+            try:
+                self._f.write(piece)
+            except OSError as exc:
+                self.local_error = exc
+                raise
             pos += len(piece)
             self.count += len(piece)
             if self._progress:

@@ -303,8 +303,8 @@ class HostileProvider(LocalProvider):
 
     HOSTILE = ["../escape", "/abs", "a/../../b", "back\\slash", "nul\x00byte", "./dot", "ok//double"]
 
-    def list(self, folder: str) -> Iterator[RemoteEntry]:
-        yield from super().list(folder)
+    def list_reporting(self, folder: str, on_skip) -> Iterator[RemoteEntry]:
+        yield from super().list_reporting(folder, on_skip)
         for key in self.HOSTILE:
             yield RemoteEntry(key, False, 3, 1.0, None, "h")
 
