@@ -7,14 +7,17 @@ or a safety guard. Heavy modules (cloud SDKs, Textual) are imported only by the 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
-from engine.errors import SkysyncError, UsageError
+from engine.errors import LockedError, SkysyncError, UsageError
+from engine.names import is_valid_utf8, shown
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,18 +32,43 @@ def _kv(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def _log_limit(text: str) -> int:
+    from engine.config import LOG_MAX
+
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= LOG_MAX:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {LOG_MAX}, not '{text}'")
+    return n
+
+
 def _task_options(p: argparse.ArgumentParser, required: bool) -> None:
     p.add_argument("--connection", required=required)
     p.add_argument("--local", required=required)
     p.add_argument("--remote", required=required)
     p.add_argument("--direction", choices=("bidirectional", "upload", "download"), required=required)
-    p.add_argument("--no-delete", action="store_true", default=None)
-    p.add_argument("--consistency-check", action="store_true", default=None)
+    editing = not required
+    flags = p.add_mutually_exclusive_group() if editing else p
+    flags.add_argument("--no-delete", action="store_true", default=None)
+    if editing:
+        flags.add_argument("--delete", dest="no_delete", action="store_false", default=None,
+                           help="undo --no-delete: deletions are applied at the destination again")
+    flags = p.add_mutually_exclusive_group() if editing else p
+    flags.add_argument("--consistency-check", action="store_true", default=None)
+    if editing:
+        flags.add_argument("--no-consistency-check", dest="consistency_check", action="store_false", default=None)
     p.add_argument("--exclude-folder", action="append", metavar="RELPATH")
     p.add_argument("--exclude-name", action="append", metavar="GLOB")
     p.add_argument("--exclude-ext", action="append", metavar="EXT")
     p.add_argument("--max-size", type=int, metavar="BYTES")
-    p.add_argument("--case-insensitive", action="store_true", default=None)
+    flags = p.add_mutually_exclusive_group() if editing else p
+    flags.add_argument("--case-insensitive", action="store_true", default=None)
+    if editing:
+        flags.add_argument("--case-sensitive", dest="case_insensitive", action="store_false", default=None)
+        p.add_argument("--clear-filters", action="store_true",
+                       help="no excluded folders, names or extensions and no size limit (before any given here)")
     p.add_argument("--encrypt", action="store_true", default=None)
     p.add_argument("--password-file")
 
@@ -72,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     x = cs.add_parser("export-key", help="export the encryption key (key.zip)")
     x.add_argument("name")
     x.add_argument("--out", required=True)
+    li = cs.add_parser("login", help="sign in through a browser (OAuth connections)")
+    li.add_argument("name")
+    ir = cs.add_parser("import-rclone", help="an rclone remote becomes a connection (options and secrets)")
+    ir.add_argument("--config", metavar="FILE", help="rclone config file (default: ~/.config/rclone/rclone.conf)")
+    ir.add_argument("remote", metavar="REMOTE", help="the remote's name, with its bucket: REMOTE:BUCKET")
+    ir.add_argument("name", metavar="NAME", nargs="?", help="the connection's name (default: the remote's)")
+    ir.add_argument("--no-test", action="store_true", help="do not contact the service before saving")
 
     task = sub.add_parser("task", help="manage sync tasks")
     ts = task.add_subparsers(dest="action", required=True, parser_class=_Parser)
@@ -94,13 +129,14 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--dry-run", action="store_true")
     sy.add_argument("--json", action="store_true")
     sy.add_argument("--force", action="store_true", help="pass the empty-folder and mass-delete guards once")
+    sy.add_argument("--no-wait", action="store_true", help="a task already syncing is an error (exit 2), not awaited")
 
     sub.add_parser("run", help="headless engine: watch, poll, schedule; stops on SIGINT/SIGTERM")
     st = sub.add_parser("status", help="state of every task")
     st.add_argument("--json", action="store_true")
     lg = sub.add_parser("log", help="the history log")
     lg.add_argument("--task")
-    lg.add_argument("--limit", type=int, default=50)
+    lg.add_argument("--limit", type=_log_limit, default=50, metavar="N")
     lg.add_argument("--json", action="store_true")
 
     pol = sub.add_parser("policy", help="explain the sync rules")
@@ -125,11 +161,25 @@ def build_parser() -> argparse.ArgumentParser:
     s2 = ss.add_parser("set")
     s2.add_argument("key")
     s2.add_argument("value")
+
+    dr = sub.add_parser("doctor", help="check permissions, the state database, limits, space, reachability, clocks")
+    dr.add_argument("--json", action="store_true")
     return p
 
 
+def _json_safe(data: Any) -> Any:
+    """Strings holding undecodable bytes (lone surrogates) escaped as \\xNN, so the output is valid JSON."""
+    if isinstance(data, str):
+        return data if data.isascii() or is_valid_utf8(data) else shown(data)
+    if isinstance(data, dict):
+        return {_json_safe(k): _json_safe(v) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_json_safe(v) for v in data]
+    return data
+
+
 def _print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, sort_keys=True, default=str))
+    print(json.dumps(_json_safe(data), indent=2, sort_keys=True, default=str))
 
 
 def _err(message: str) -> None:
@@ -139,10 +189,17 @@ def _err(message: str) -> None:
 # -- commands ----------------------------------------------------------------------------------------------
 
 
-def _home(args: argparse.Namespace):
-    from engine.config import Home, resolve_home
+def _home(args: argparse.Namespace, *, check_permissions: bool = True):
+    """The home of this command, its config checked against the schema and (unless told otherwise) its
+    permissions checked; remembers where its state database is, for a one-line message if that fails."""
+    from engine.config import Home, check_home_permissions, resolve_home
 
-    return Home(resolve_home(args.home))
+    path = resolve_home(args.home)
+    if check_permissions:
+        check_home_permissions(path)
+    home = Home(path)
+    args.database_path = home.setting("database-path")
+    return home
 
 
 def cmd_connection(args: argparse.Namespace) -> int:
@@ -163,14 +220,14 @@ def cmd_connection(args: argparse.Namespace) -> int:
             print("no connections; add one with: skysync connection add NAME --provider KIND --option KEY=VALUE")
         else:
             for c in conns:
-                print(f"{c.name:20} {c.provider:10} tasks: {len(home.tasks(c.name))}")
+                print(f"{shown(c.name):20} {c.provider:10} tasks: {len(home.tasks(c.name))}")
     elif args.action == "show":
         data = _conn_dict(home, args.name)
         if args.json:
             _print_json(data)
         else:
             for k, v in data.items():
-                print(f"{k}: {v}")
+                print(f"{k}: {shown(str(v))}")
     elif args.action == "edit":
         manage.edit_connection(home, args.name, dict(args.option))
         home.save()
@@ -185,6 +242,16 @@ def cmd_connection(args: argparse.Namespace) -> int:
         _test_connection(home, args.name, quiet=False)
     elif args.action == "export-key":
         return _export_key(home, args.name, args.out)
+    elif args.action == "login":
+        manage.login(home, args.name)
+    elif args.action == "import-rclone":
+        conn, notes = manage.import_rclone(home, args.config, args.remote, args.name)
+        if not args.no_test:
+            _test_connection(home, conn.name, quiet=True)
+        home.save()
+        print(f"connection '{conn.name}' added ({conn.provider}) from rclone remote '{shown(args.remote)}'")
+        for note in notes:
+            print(f"  {note}")
     return 0
 
 
@@ -235,6 +302,9 @@ def _task_changes(args: argparse.Namespace) -> dict[str, Any]:
         value = getattr(args, attr, None)
         if value is not None:
             changes[key] = value
+    if getattr(args, "clear_filters", False):
+        for key, empty in (("exclude_folders", []), ("exclude_names", []), ("exclude_exts", []), ("max_size", 0)):
+            changes.setdefault(key, empty)
     return changes
 
 
@@ -249,7 +319,8 @@ def cmd_task(args: argparse.Namespace) -> int:
         password = _encryption_password(args) if task.encrypt else None
         task = manage.add_task(home, task, password)
         home.save()
-        print(f"task '{task.name}' added: {task.local} <-> {task.connection}:{task.remote} ({task.direction})")
+        print(f"task '{task.name}' added: {shown(task.local)} <-> {task.connection}:{shown(task.remote)} "
+              f"({task.direction})")
     elif args.action == "list":
         tasks = home.tasks()
         if args.json:
@@ -260,14 +331,14 @@ def cmd_task(args: argparse.Namespace) -> int:
         else:
             for t in tasks:
                 paused = " (paused)" if t.paused else ""
-                print(f"{t.name:20} {t.direction:13} {t.local} <-> {t.connection}:{t.remote}{paused}")
+                print(f"{t.name:20} {t.direction:13} {shown(t.local)} <-> {t.connection}:{shown(t.remote)}{paused}")
     elif args.action == "show":
         task = home.task(args.name)
         if args.json:
             _print_json(task.public_dict())
         else:
             for k, v in task.public_dict().items():
-                print(f"{k}: {v}")
+                print(f"{k}: {shown(str(v))}")
     elif args.action == "edit":
         changes = _task_changes(args)
         changes.pop("password_file", None)
@@ -303,7 +374,7 @@ def _encryption_password(args: argparse.Namespace) -> str:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from engine.sync import run_pass
+    from engine.sync import PassResult
 
     home = _home(args)
     names = args.tasks or [t.name for t in home.tasks()]
@@ -315,10 +386,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
     worst = 0
     for name in names:
         try:
-            res = run_pass(home, name, dry_run=args.dry_run, force=args.force)
+            res = _pass_in_turn(home, name, args)
+        except LockedError:
+            res = PassResult(name, error="it is being synced by another process; not waiting for it (--no-wait)")
         except SkysyncError as exc:
-            from engine.sync import PassResult
-
             res = PassResult(name, error=str(exc))
         results.append(res)
         worst = max(worst, res.exit_code)
@@ -329,13 +400,51 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return worst
 
 
+def _pass_in_turn(home: Any, name: str, args: argparse.Namespace) -> Any:
+    """One pass of `name`; while another process syncs the task, wait for it (said once on stderr), unless
+    --no-wait (LockedError goes up)."""
+    from engine.config import Home
+    from engine.sync import TaskLock, run_pass
+
+    said = False
+    while True:
+        try:
+            return run_pass(home, name, dry_run=args.dry_run, force=args.force)
+        except LockedError:
+            if args.no_wait:
+                raise
+            if not said:
+                print(f"task '{name}' is being synced by another process; waiting for it to finish", file=sys.stderr,
+                      flush=True)
+                said = True
+        _wait_for_unlock(TaskLock(home, name).path)
+        home = Home(home.path)  # the config may have changed while we waited (the task edited or removed)
+
+
+def _wait_for_unlock(path: str) -> None:
+    """Block until the process holding the task's lock (flock) lets it go; the pass then takes it itself."""
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        time.sleep(0.5)
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+    time.sleep(0.05)  # another waiter may take it first: then we wait again
+
+
 def _print_result(res: Any, dry_run: bool) -> None:
     if res.error:
-        _err(f"task '{res.task}': {res.error}")
+        _err(f"task '{res.task}': {shown(res.error)}")
         return
     if dry_run:
         for kind, path, detail in res.planned:
-            print(f"would {kind:16} {path}{'  (' + detail + ')' if detail else ''}")
+            print(f"would {kind:16} {shown(path)}{'  (' + shown(detail) + ')' if detail else ''}")
     parts = [f"{v} {k}" for k, v in sorted(res.summary.items())] or ["nothing to do"]
     prefix = "dry run" if dry_run else "synced"
     print(f"{prefix} '{res.task}': {', '.join(parts)}")
@@ -348,9 +457,69 @@ def cmd_run(args: argparse.Namespace) -> int:
         from engine.daemon import run_forever
     except ImportError:
         raise UsageError("the headless engine is not available in this build") from None
-    from engine.config import resolve_home
 
-    return run_forever(resolve_home(args.home))
+    home = _home(args)  # a broken config or a loose home is refused here, as for every other command
+    return run_forever(home.path)
+
+
+def _lock_held(path: str) -> bool:
+    """Whether a process holds the flock on `path` (a task's lock), read from /proc/locks so that asking never
+    takes the lock itself (a pass starting at that moment would find it taken)."""
+    try:
+        st = os.stat(path)
+        with open("/proc/locks", encoding="ascii", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    me = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == me:  # "->" lines (waiters) have FLOCK later
+            return True
+    return False
+
+
+def task_state(task: Any, last: dict | None, live: dict | None, locked: bool) -> dict[str, Any]:
+    """What `status` says of a task: state is ok / failed / error / interrupted / never / paused / syncing."""
+    live = live or {}
+    if live.get("state") == "syncing" or locked:
+        return {"state": "syncing"}
+    if task.paused or live.get("state") == "paused":
+        return {"state": "paused"}
+    if live.get("state") == "error" and live.get("error"):
+        return {"state": "error", "error": live["error"]}
+    if not last or (not last.get("started") and last.get("finished") is None):
+        return {"state": "never"}
+    finished, started = last.get("finished"), last.get("started")
+    if finished is None or (started is not None and finished < started):
+        return {"state": "interrupted"}
+    if last.get("error"):
+        return {"state": "error", "error": last["error"]}
+    if last.get("ok") is False:
+        return {"state": "failed", "failed": int((last.get("summary") or {}).get("failed", 0))}
+    return {"state": "ok"}
+
+
+def _when(t: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "never"
+
+
+def _status_text(name: str, t: dict[str, Any]) -> str:
+    lp = t["last_pass"] or {}
+    state = t["state"]
+    if state == "syncing":
+        return "syncing now"
+    if state == "never":
+        return "last pass: never" + ("  (paused)" if t["paused"] else "")
+    if state == "interrupted":
+        return f"last pass: {_when(lp.get('started'))}  interrupted (it did not finish; the next pass completes it)"
+    if state == "paused":
+        return f"last pass: {_when(lp.get('finished'))}  paused"
+    if state == "error":
+        return f"last pass: {_when(lp.get('finished'))}  error: {shown(t['error'])}"
+    if state == "failed":
+        return f"last pass: {_when(lp.get('finished'))}  failed: {t['failed']} items (see skysync log --task {name})"
+    return f"last pass: {_when(lp.get('finished'))}  ok"
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -370,16 +539,21 @@ def cmd_status(args: argparse.Namespace) -> int:
         for t in home.tasks():
             tid = db.task_id(t.name)
             files, folders = db.counts(tid)
+            last = db.last_pass(t.name)
+            live_task = (live or {}).get("tasks", {}).get(t.name)
+            # the path TaskLock (engine/sync.py) locks while a pass runs
+            locked = _lock_held(os.path.join(home.path, "locks", f"{t.name}.lock"))
             tasks[t.name] = {
                 "connection": t.connection,
                 "direction": t.direction,
                 "paused": t.paused,
                 "tracked_files": files,
                 "tracked_folders": folders,
-                "last_pass": db.last_pass(t.name),
+                "last_pass": last,
+                **task_state(t, last, live_task, locked),
             }
-            if live and t.name in live.get("tasks", {}):
-                tasks[t.name]["live"] = live["tasks"][t.name]
+            if live_task is not None:
+                tasks[t.name]["live"] = live_task
         data = {"engine_running": bool(live), "tasks": tasks}
     finally:
         db.close()
@@ -390,10 +564,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not tasks:
         print("no tasks")
     for name, t in tasks.items():
-        lp = t["last_pass"]
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(lp["finished"])) if lp and lp["finished"] else "never"
-        state = "paused" if t["paused"] else ("error: " + lp["error"]) if lp and lp.get("error") else "ok"
-        print(f"{name:20} {t['tracked_files']:7} files  last pass: {when}  {state}")
+        print(f"{name:20} {t['tracked_files']:7} files  {_status_text(name, t)}")
     return 0
 
 
@@ -401,8 +572,6 @@ def cmd_log(args: argparse.Namespace) -> int:
     from engine.state import StateDB
 
     home = _home(args)
-    if args.limit < 1:
-        raise UsageError("--limit must be at least 1")
     if args.task:
         home.task(args.task)
     db = StateDB(home.setting("database-path"))
@@ -415,8 +584,10 @@ def cmd_log(args: argparse.Namespace) -> int:
                      for r in records])
         return 0
     for r in records:
+        # A name may hold a newline or an escape sequence: shown() keeps each record on one line of its own.
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r.time))
-        print(f"{stamp} {r.task} {r.kind:14} {r.path}{'  ' + r.message if r.message else ''}")
+        message = f"  {shown(r.message)}" if r.message else ""
+        print(f"{stamp} {shown(r.task)} {shown(r.kind):14} {shown(r.path)}{message}")
     return 0
 
 
@@ -469,15 +640,24 @@ def cmd_settings(args: argparse.Namespace) -> int:
     home = _home(args)
     if args.action == "get":
         if args.key:
-            print(home.setting(args.key))
+            print(shown(str(home.setting(args.key))))
         else:
             for k, v in home.settings().items():
-                print(f"{k} = {v}")
+                print(f"{k} = {shown(str(v))}")
         return 0
     value = home.set_setting(args.key, args.value)
     home.save()
-    print(f"{args.key} = {value}")
+    print(f"{args.key} = {shown(str(value))}")
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    try:
+        from engine.doctor import run_doctor
+    except ImportError:
+        raise UsageError("doctor is not available in this build") from None
+    # Not refused for loose permissions: finding those (and saying how to fix them) is the doctor's job.
+    return run_doctor(_home(args, check_permissions=False), as_json=args.json)
 
 
 COMMANDS = {
@@ -490,36 +670,85 @@ COMMANDS = {
     "policy": cmd_policy,
     "decrypt": cmd_decrypt,
     "settings": cmd_settings,
+    "doctor": cmd_doctor,
 }
+
+
+def _database_problem(exc: sqlite3.DatabaseError, path: str | None) -> str:
+    what = f"the state database {shown(path)}" if path else "the state database"
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    low = text.lower()
+    if "full" in low:
+        return (f"the disk holding {what} is full ({text}); free some space and run again: what was synced so "
+                "far is recorded")
+    if "not a database" in low or "malformed" in low or "corrupt" in low:
+        return (f"{what} is damaged ({text}); move it aside and run the task again: the next pass compares both "
+                "sides and deletes nothing")
+    if "readonly" in low or "read-only" in low:
+        return f"{what} cannot be written ({text}); make it and its folder writable by you"
+    if "unable to open" in low:
+        return (f"{what} cannot be opened ({text}); check that its folder exists and is yours, or choose another "
+                "place with: skysync settings set database-path /ABSOLUTE/PATH")
+    if "locked" in low or "busy" in low:
+        return f"{what} is held by another process ({text}); wait for it to finish and run again"
+    if "i/o error" in low:
+        return f"{what} could not be read or written ({text}); check the disk it is on (skysync doctor)"
+    return f"{what} cannot be used ({text}); check it with: skysync doctor"
+
+
+def _os_problem(exc: OSError) -> str:
+    where = " ".join(shown(str(p)) for p in (exc.filename, exc.filename2) if p) or "a file"
+    reason = exc.strerror or type(exc).__name__
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left for {where} ({reason}); free some space and run again"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied for {where}; check its owner and mode (skysync doctor)"
+    if exc.errno == errno.EROFS:
+        return f"{where} is on a read-only file system"
+    if exc.errno == errno.EIO:
+        return f"input/output error on {where}; check the disk it is on"
+    return f"{reason}: {where}"
 
 
 def main(argv: Sequence[str] | None = None, interactive: Callable[[str], int] | None = None) -> int:
     """Run one command. `interactive(home)` starts the terminal app when no command is given; the console
-    script (tui.launch) passes it in, so the engine never imports the UI."""
+    script (tui.launch) passes it in, so the engine never imports the UI.
+
+    Everything a user can cause (a bad config, a damaged or full state database, a full disk, a home with loose
+    permissions) ends as one line saying what is wrong and what to do; only a bug reaches "unexpected"."""
     args = build_parser().parse_args(argv)
     try:
         if args.command is None:
             if interactive is None:
                 raise UsageError("no command given and no terminal app in this build; see 'skysync --help'")
-            from engine.config import resolve_home
+            from engine.config import check_home_permissions, resolve_home
 
-            return interactive(resolve_home(args.home))
+            home = resolve_home(args.home)
+            check_home_permissions(home)
+            return interactive(home)
         return COMMANDS[args.command](args)
     except SkysyncError as exc:
-        _err(str(exc))
+        _err(shown(str(exc)))
         return exc.exit_code
     except KeyboardInterrupt:
         _err("interrupted")
         return 130
     except BrokenPipeError:
         return 0
+    except sqlite3.DatabaseError as exc:
+        _err(_database_problem(exc, getattr(args, "database_path", None)))
+        return 2
+    except OSError as exc:
+        _err(_os_problem(exc))
+        return 2
     except Exception as exc:
         from engine.providers.base import ProviderError
 
         if isinstance(exc, ProviderError):
-            _err(str(exc))
+            _err(shown(str(exc)))
             return 2
-        _err(f"unexpected {type(exc).__name__}: {exc}")
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        _err(f"unexpected {type(exc).__name__}: {shown(first)} (a bug: please report it)")
         return 2
 
 
