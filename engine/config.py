@@ -202,6 +202,17 @@ def _field(model: type[BaseModel], key: Any) -> Any:
     return None
 
 
+def _type_text(tp: Any) -> str:
+    """What a value under a table (not a field of its own) is expected to be."""
+    if tp is str:
+        return "a string"
+    if get_origin(tp) is dict:
+        return "a table"
+    if set(get_args(tp)) >= {str, int, bool}:
+        return "a string, a number or true/false"
+    return "another value"
+
+
 def _locate(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[int, str, type[BaseModel] | None]:
     """How many parts of an error location name the key, what that key expects, and the model of the table
     an unknown key was found in (None when the key is known)."""
@@ -211,19 +222,14 @@ def _locate(model: type[BaseModel], loc: tuple[Any, ...]) -> tuple[int, str, typ
         if f is None:
             return i + 1, "", model
         i += 1
-        tp = f.annotation
-        if _is_model(tp):
-            model = tp
-            continue
-        if get_origin(tp) is dict and i < len(loc):
-            value_type = get_args(tp)[1]
-            i += 1  # the name under the table
-            if _is_model(value_type):
-                if i == len(loc):
-                    return i, "a table", None
-                model = value_type
-                continue
-        return i, f.description or "another value", None
+        tp, expected = f.annotation, f.description or "another value"
+        while get_origin(tp) is dict and i < len(loc):  # a name under a table: tasks.NAME, options.KEY
+            tp = get_args(tp)[1]
+            i += 1
+            expected = "a table" if _is_model(tp) else _type_text(tp)
+        if not _is_model(tp) or i == len(loc):
+            return i, expected, None
+        model = tp
     return i, "a table", None
 
 
@@ -442,11 +448,10 @@ def database_inside_task(database_path: str, tasks: list[Task]) -> Task | None:
     return None
 
 
-def database_inside_message(database_path: str, task: Task) -> str:
+def database_inside_message(database_path: str, task: Task, advice: str) -> str:
     return (
         f"the state database {shown(database_path)} would be inside the local folder of task '{task.name}' "
-        f"({shown(task.local)}) and be synced on every pass; keep database-path outside every task's folder "
-        "(skysync settings set database-path /ABSOLUTE/PATH)"
+        f"({shown(task.local)}) and be synced on every pass; {advice}"
     )
 
 
@@ -558,7 +563,7 @@ class Home:
             path = parsed or os.path.join(self.path, "state.db")
             inside = database_inside_task(path, self.tasks())
             if inside is not None:
-                raise UsageError(database_inside_message(path, inside))
+                raise UsageError(database_inside_message(path, inside, "choose a path outside every task's folder"))
         self._table("settings")[key] = parsed
         return parsed
 

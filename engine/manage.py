@@ -202,7 +202,10 @@ def validate_task(home: Home, task: Task, replacing: str | None = None) -> Task:
             )
     database = home.setting("database-path")
     if database_inside_task(database, [task]):
-        raise UsageError(database_inside_message(database, task))
+        raise UsageError(database_inside_message(
+            database, task, "move the database out first (skysync settings set database-path /ABSOLUTE/PATH) or "
+            "choose another local folder"
+        ))
     return task
 
 
