@@ -7,6 +7,7 @@ multipart uploads. Providers never import each other; they share this instead.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import re
 import threading
 import time
@@ -159,3 +160,19 @@ class CleanupGate:
                 return False
             self._last[key] = now
             return True
+
+
+def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
+    """An HTTP Retry-After header (delta-seconds or an HTTP date) as seconds from now; None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))

@@ -15,6 +15,7 @@ service itself refuses a body damaged on the way.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import threading
 import time
@@ -67,8 +68,18 @@ _TRANSIENT_CODES = frozenset(
         "RequestTimeout",
         "RequestTimeTooSkewed",
         "Throttling",
+        "ThrottlingException",
+        "TooManyRequests",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
     }
 )
+# Low-level attempts per request (botocore's standard mode: exponential backoff with jitter, Retry-After honoured
+# through _honour_retry_after). Three, botocore's default, let one pass in a hundred fail its listing on a
+# service failing one request in five; the executor retries whole items on top of this.
+MAX_ATTEMPTS = 5
+RETRY_AFTER_CAP = 20.0  # seconds: a longer Retry-After is the executor's or the next pass's to wait out
 
 
 etag_hash = objectstore.etag_md5
@@ -209,7 +220,7 @@ class S3Provider(Provider):
                 config = Config(
                     region_name=self.region,
                     s3={"addressing_style": style},
-                    retries={"mode": "standard", "total_max_attempts": 3},
+                    retries={"mode": "standard", "total_max_attempts": MAX_ATTEMPTS},
                     connect_timeout=10,
                     read_timeout=120,
                     max_pool_connections=32,
@@ -225,6 +236,8 @@ class S3Provider(Provider):
                     aws_secret_access_key=self.options["secret_access_key"],
                     config=config,
                 )
+                # Before botocore's retry handler, so its backoff sees the service's Retry-After.
+                self._client.meta.events.register_first("needs-retry.s3", _honour_retry_after)
         return self._client
 
     def _where(self) -> str:
@@ -256,15 +269,18 @@ class S3Provider(Provider):
                 return PermissionDenied(f"{what}: access denied by {self.service_name}")
             if code in ("EntityTooLarge", "QuotaExceeded", "TooManyBuckets"):
                 return QuotaExceeded(f"{what}: {code}")
-            if code in _TRANSIENT_CODES or status >= 500:
+            if code in _TRANSIENT_CODES or status >= 500 or status == 429:
                 return TransientError(f"{what}: {self.service_name} is busy or failing ({code or status})")
             message = str(error.get("Message", "")).splitlines()[0:1]
             return ProviderError(f"{what}: {code or status}{': ' + message[0] if message else ''}")
         if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
             return AuthError(f"{self.service_name}: the access key is missing")
-        if isinstance(exc, bx.EndpointConnectionError | bx.ConnectionClosedError | bx.ConnectTimeoutError):
+        if isinstance(exc, bx.EndpointConnectionError | bx.ConnectTimeoutError):
             return NetworkError(f"cannot reach {self._where()}")
-        if isinstance(exc, bx.ReadTimeoutError | bx.ResponseStreamingError):
+        # A body cut short (IncompleteReadError) is the same broken connection seen from the other end; it was
+        # a permanent ProviderError, so a download cut once failed its item for the whole pass.
+        if isinstance(exc, bx.ReadTimeoutError | bx.ResponseStreamingError | bx.IncompleteReadError
+                      | bx.ConnectionClosedError):
             return NetworkError(f"{what}: the connection to {self._where()} broke off")
         if isinstance(exc, bx.HTTPClientError | OSError):
             return NetworkError(f"{what}: network error talking to {self._where()}")
@@ -406,9 +422,13 @@ class S3Provider(Provider):
     def _multipart(
         self, path: str, src: BinaryIO, first: bytes, meta: dict[str, str], what: str, mtime: float
     ) -> RemoteEntry:
-        upload_id = self._call(
+        asked = time.monotonic()
+        created = self._call(
             what, "create_multipart_upload", Key=path, Metadata=meta, StorageClass=self.storage_class
-        )["UploadId"]
+        )
+        upload_id = created["UploadId"]
+        if created.get("ResponseMetadata", {}).get("RetryAttempts"):
+            self._abort_lost_uploads(path, upload_id, time.monotonic() - asked)
 
         def upload_part(number: int, body: bytes) -> dict[str, Any]:
             response = self._call(
@@ -435,6 +455,31 @@ class S3Provider(Provider):
         )
         etag = str(response.get("ETag", "")).strip('"')
         return RemoteEntry(path, False, total, mtime, etag_hash(etag), etag)
+
+    def _abort_lost_uploads(self, key: str, ours: str, within: float) -> None:
+        """Abort the uploads a retried CreateMultipartUpload started but whose answer was lost on the way.
+
+        When the connection drops after the service created the upload, botocore asks again and we only learn
+        the second upload's id; the first would sit unfinished (and billed) until the daily cleanup, a day
+        later. Those are the uploads of the same key started at most `within` seconds (the call's duration,
+        retries included; plus a second of timestamp rounding) before ours, by the service's own clock. Only
+        called after a retry; best effort.
+        """
+        what = f"writing /{key}"
+        try:
+            page = self._call(what, "list_multipart_uploads", Prefix=key, MaxUploads=1000)
+        except ProviderError:
+            return  # the daily cleanup (clean_interrupted) gets what is left
+        uploads = [u for u in page.get("Uploads", ()) if u.get("Key") == key and u.get("Initiated")]
+        mine = next((u["Initiated"].timestamp() for u in uploads if u.get("UploadId") == ours), None)
+        if mine is None:
+            return
+        for upload in uploads:
+            started = upload["Initiated"].timestamp()
+            if upload["UploadId"] != ours and mine - within - 1 <= started <= mine + 1:
+                # One at a time: NotFound is an abort whose answer was lost in turn, not a reason to stop.
+                with contextlib.suppress(ProviderError):
+                    self._call(what, "abort_multipart_upload", Key=key, UploadId=upload["UploadId"])
 
     def delete(self, path: str) -> None:
         self._call(f"deleting /{path}", "delete_object", Key=path)  # S3 deletes are idempotent
@@ -553,3 +598,20 @@ def _shared_session() -> Any:
 
 def _content_md5(data: bytes) -> str:
     return base64.b64encode(hashlib.md5(data).digest()).decode()
+
+
+def _honour_retry_after(response: Any = None, **_: Any) -> None:
+    """botocore event hook (needs-retry): make its backoff wait at least what the service's Retry-After asks.
+
+    botocore's standard mode only reads its own `x-amz-retry-after` (milliseconds) and ignores HTTP's
+    `Retry-After`, which S3-compatible services (and proxies in front of S3) send with 503 SlowDown and 429;
+    retrying a throttled request sooner mostly earns another 503. The header is copied into the one botocore
+    reads (capped); botocore still adds no more than 5 s to its own backoff. Returns None, so the retry
+    decision stays botocore's.
+    """
+    http = response[0] if isinstance(response, tuple) and response else None
+    if http is None or http.status_code not in (429, 503) or "x-amz-retry-after" in http.headers:
+        return
+    seconds = objectstore.retry_after_seconds(http.headers.get("Retry-After"))
+    if seconds is not None:
+        http.headers["x-amz-retry-after"] = str(int(min(seconds, RETRY_AFTER_CAP) * 1000))
