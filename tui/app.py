@@ -25,6 +25,7 @@ from textual.worker import Worker, WorkerState
 from engine.config import Home
 from engine.errors import SkysyncError
 from engine.events import Event, LogRecord, PassFinished, PassStarted, TransferProgress
+from engine.names import shown
 from tui import bridge
 from tui.engine_host import EngineHost, EngineLike
 from tui.messages import LogBatchReady, PassChanged, TransferUpdated
@@ -123,7 +124,7 @@ class SkysyncApp(App[int]):
         group = event.worker.group
         if event.state == WorkerState.ERROR:
             if group == "engine-start":
-                self.notify(f"The engine did not start: {event.worker.error}", severity="error")
+                self.notify(shown(f"The engine did not start: {event.worker.error}"), severity="error", markup=False)
                 self.poll_status()
             elif group == "status" and not self._stopping:
                 self.set_timer(self.poll_interval, self.poll_status)
@@ -134,8 +135,8 @@ class SkysyncApp(App[int]):
             if self.host.remote:
                 self.notify("Connected to the engine already running for this home (skysync run).", timeout=6)
             elif not event.worker.result:
-                self.notify(f"Background sync is off: {self.host.fallback_reason}. Sync now still works.",
-                            severity="warning", timeout=8)
+                self.notify(shown(f"Background sync is off: {self.host.fallback_reason}. Sync now still works."),
+                            severity="warning", timeout=8, markup=False)
             self.poll_status()
         elif group == "history":
             older = list(event.worker.result or [])
@@ -209,7 +210,8 @@ class SkysyncApp(App[int]):
 
     def on_pass_changed(self, message: PassChanged) -> None:
         if message.finished and not message.ok and message.error:
-            self.notify(f"{message.task}: {message.error}", title="Pass stopped", severity="error")
+            self.notify(shown(f"{message.task}: {message.error}"), title="Pass stopped", severity="error",
+                        markup=False)
         self.poll_status()
 
     # -- app-wide actions ------------------------------------------------------------------------------------

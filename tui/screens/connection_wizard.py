@@ -23,6 +23,7 @@ from engine.config import POLLING_DEFAULT, POLLING_MAX, POLLING_MIN, Home
 from engine.errors import UsageError
 from engine.providers.base import OptionSpec
 from tui import bridge
+from tui.text import plain
 from tui.widgets.fields import Field, Required, WholeNumber, button, first_failure, number, select
 
 BACK: Final = "back"
@@ -165,7 +166,7 @@ class ConnectionForm(ModalScreen[ConnectionDraft | str | None]):
 
     def _status(self, text: str, kind: str = "") -> None:
         label = self.query_one("#form-status", Label)
-        label.update(text)
+        label.update(plain(text))
         label.set_classes(f"status {kind}")
 
     def _checked_values(self) -> dict[str, str] | None:

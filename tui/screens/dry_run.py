@@ -11,7 +11,9 @@ from textual.widgets import DataTable, Label
 from textual.worker import Worker, WorkerState
 
 from engine.events import Event, LogRecord, PassFinished
+from engine.names import shown
 from tui.screens.dialogs import DetailScreen
+from tui.text import cell, plain
 
 
 class DryRunScreen(ModalScreen[None]):
@@ -53,7 +55,7 @@ class DryRunScreen(ModalScreen[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         summary = self.query_one("#summary", Label)
         if event.state == WorkerState.ERROR:
-            summary.update(f"Dry run failed: {event.worker.error}")
+            summary.update(plain(f"Dry run failed: {event.worker.error}"))
             summary.set_classes("status error")
         elif event.state == WorkerState.SUCCESS:
             table = self.query_one("#plan", DataTable)
@@ -63,7 +65,7 @@ class DryRunScreen(ModalScreen[None]):
             self.planned = list(planned)
             counts: dict[str, int] = {}
             for kind, path, detail in planned:
-                table.add_row(kind, path + (f"  ({detail})" if detail else ""))
+                table.add_row(cell(kind), cell(path + (f"  ({detail})" if detail else "")))
                 counts[kind] = counts.get(kind, 0) + 1
             parts = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to do"
             summary.update(f"Would do: {parts}" + (" · Enter: details" if planned else ""))
@@ -76,7 +78,8 @@ class DryRunScreen(ModalScreen[None]):
         row = self.query_one("#plan", DataTable).cursor_row
         if 0 <= row < len(self.planned):
             kind, path, detail = self.planned[row]
-            self.app.push_screen(DetailScreen(f"Planned · {kind}", f"Path:    {path}\n\n{detail or 'No detail.'}"))
+            body = f"Path:    {shown(path)}\n\n{shown(detail) or 'No detail.'}"
+            self.app.push_screen(DetailScreen(f"Planned · {shown(kind)}", body))
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -16,6 +16,7 @@ from textual.widgets import Button, Checkbox, Label, Static
 from engine.config import Task
 from engine.errors import UsageError
 from tui.filter_preview import Preview, Rules, normalize_exts, parse_size, preview, split_list
+from tui.text import plain
 from tui.widgets.fields import Field, button
 
 
@@ -79,7 +80,7 @@ class FileFilterScreen(ModalScreen[Task | None]):
         try:
             rules = self.rules()
         except UsageError as exc:
-            status.update(str(exc))
+            status.update(plain(exc))
             status.set_classes("status error")
             return
         status.update("")
@@ -110,7 +111,7 @@ class FileFilterScreen(ModalScreen[Task | None]):
             rules = self.rules()
         except UsageError as exc:
             status = self.query_one("#form-status", Label)
-            status.update(str(exc))
+            status.update(plain(exc))
             status.set_classes("status error")
             return
         self.dismiss(

@@ -11,7 +11,9 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Select
 
 from engine.events import LogRecord
+from engine.names import shown
 from tui.screens.dialogs import DetailScreen
+from tui.text import cell
 from tui.widgets.fields import Field, select
 
 KINDS = ("uploaded", "downloaded", "deleted", "conflict", "skipped", "error", "renamed", "mkdir", "info")
@@ -74,7 +76,10 @@ class LogScreen(Screen[None]):
             return False
         if kind is not None and kind_group(record.kind) != kind:
             return False
-        return not text or text in record.path.casefold() or text in record.message.casefold()
+        if not text:
+            return True
+        # what is typed may be a name as it is, or as the table shows it (escaped)
+        return any(text in s.casefold() for s in (record.path, record.message, shown(record.path)))
 
     def refill(self) -> None:
         table = self.query_one("#log-table", DataTable)
@@ -90,7 +95,7 @@ class LogScreen(Screen[None]):
         for record in new:
             kind = record.kind
             style = {"error": "bold red", "conflict": "yellow", "skipped": "grey50"}.get(kind_group(kind), "")
-            table.add_row(fmt(record.time), record.task, f"[{style}]{kind}[/]" if style else kind, record.path)
+            table.add_row(fmt(record.time), cell(record.task), cell(kind, style), cell(record.path))
         self.shown.extend(new)
         overflow = len(self.shown) - VIEW_MAX
         if overflow > 0:  # a bounded view keeps a long-running session light
@@ -131,8 +136,8 @@ class LogScreen(Screen[None]):
         r = self.shown[table.cursor_row]
         body = (
             f"Time:    {self.app.format_time(r.time)}\n"  # type: ignore[attr-defined]
-            f"Task:    {r.task}\nKind:    {r.kind}\nPath:    {r.path}\n\n"
-            f"{r.message or 'No further detail was recorded.'}"
+            f"Task:    {shown(r.task)}\nKind:    {shown(r.kind)}\nPath:    {shown(r.path)}\n\n"
+            f"{shown(r.message) or 'No further detail was recorded.'}"
         )
         self.app.push_screen(DetailScreen(f"Log record · {r.kind}", body))
 

@@ -20,6 +20,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Label, Static, Ta
 
 from engine.config import Connection, Home, Task
 from engine.errors import SkysyncError, UsageError
+from engine.names import shown
 from tui import bridge
 from tui.screens.connection_wizard import (
     BACK,
@@ -36,6 +37,7 @@ from tui.screens.dry_run import DryRunScreen
 from tui.screens.filters import FileFilterScreen
 from tui.screens.selective_sync import SelectiveSyncScreen
 from tui.screens.task_wizard import DIRECTION_LABELS, TaskForm
+from tui.text import cell, plain
 from tui.widgets.connection_list import ConnectionList, badge, state_text
 from tui.widgets.fields import Field, button, first_failure, number
 from tui.widgets.schedule_grid import ScheduleGrid
@@ -114,7 +116,7 @@ class ConnectionSettingsForm(VerticalScroll):
         try:
             self.conn = bridge.update_connection(Home(self.app.home_path), self.conn.name, options, common)  # type: ignore[attr-defined]
         except UsageError as exc:
-            status.update(str(exc))
+            status.update(plain(exc))
             status.set_classes("status error")
             return
         status.update("Saved.")
@@ -215,7 +217,7 @@ class MainScreen(Screen[None]):
             home = self.home()
             conns = bridge.ordered_connections(home)
         except SkysyncError as exc:
-            self.query_one("#overview-status", Static).update(Text(str(exc), "red"))
+            self.query_one("#overview-status", Static).update(plain(exc, "red"))
             return
         self.query_one("#connections", ConnectionList).show(conns, self.status())
         self._show_connection(home)
@@ -239,9 +241,9 @@ class MainScreen(Screen[None]):
         overview = self.query_one("#overview-status", Static)
         transfers = self.query_one("#transfers", DataTable)
         transfers.clear()
-        shown = conn is not None
-        transfers.display = self.query_one("#transfers-title").display = shown
-        self.query_one("#overview-hint").display = shown
+        visible = conn is not None
+        transfers.display = self.query_one("#transfers-title").display = visible
+        self.query_one("#overview-hint").display = visible
         if conn is None:
             overview.update(Text.from_markup(
                 "[b]No connections yet.[/b]\n\nPress [b]n[/b] to create one: choose a cloud service, fill in its "
@@ -258,7 +260,7 @@ class MainScreen(Screen[None]):
         text.append("State: ")
         text.append_text(state_text(str(cstate.get("state", "…"))))
         if cstate.get("error"):
-            text.append(f"  {cstate['error']}", "red")
+            text.append(f"  {shown(str(cstate['error']))}", "red")
         limits = [
             f"up {conn.upload_limit} KiB/s" if conn.upload_limit else "up unlimited",
             f"down {conn.download_limit} KiB/s" if conn.download_limit else "down unlimited",
@@ -268,7 +270,7 @@ class MainScreen(Screen[None]):
         text.append(f" · schedule {'always' if hours == 168 else f'{hours}/168 h'}\n")
         where = {k: v for k, v in conn.options.items() if k in ("root", "bucket", "container", "url", "endpoint")}
         if where:
-            text.append(" · ".join(f"{k} {v}" for k, v in where.items()) + "\n", "dim")
+            text.append(" · ".join(f"{k} {shown(v)}" for k, v in where.items()) + "\n", "dim")
         text.append(f"\nTasks ({len(tasks)})\n", "bold")
         if not tasks:
             text.append("  none yet: press t to create one\n", "dim")
@@ -282,7 +284,7 @@ class MainScreen(Screen[None]):
             last = ts.get("last_pass") or {}
             error = ts.get("error") or last.get("error")
             if error:
-                text.append(f"    {error}\n", "red")
+                text.append(f"    {shown(str(error))}\n", "red")
         names = {t.name for t in tasks}
         problems = [r for r in reversed(self.app.records) if r.task in names  # type: ignore[attr-defined]
                     and r.kind in ("error", "conflict")][:3]
@@ -290,12 +292,12 @@ class MainScreen(Screen[None]):
             text.append("\nRecent problems (g: log)\n", "bold")
             for r in problems:
                 text.append(f"  {r.kind:<8} ", "red" if r.kind == "error" else "yellow")
-                text.append(f"{r.task}: {r.path or r.message}\n")
+                text.append(f"{shown(r.task)}: {shown(r.path or r.message)}\n")
         overview.update(text)
         for (task, path), info in sorted(self.app.transfers.items()):  # type: ignore[attr-defined]
             if task in {t.name for t in tasks}:
                 arrow = "↑" if info["direction"] == "up" else "↓"
-                transfers.add_row(f"{arrow} {path}", progress_bar(info["done"], info["total"]),
+                transfers.add_row(cell(f"{arrow} {path}"), progress_bar(info["done"], info["total"]),
                                   human_rate(info["rate"]))
         if transfers.row_count == 0:
             transfers.add_row("no transfer in progress", "", "")
@@ -318,8 +320,8 @@ class MainScreen(Screen[None]):
         states = self.status().get("tasks", {})
         for task in home.tasks(conn.name):
             state = str(states.get(task.name, {}).get("state", "paused" if task.paused else "…"))
-            table.add_row(task.name, state_text(state), DIRECTION_LABELS[task.direction].split(" ")[0],
-                          f"{task.local} → {task.remote}", key=task.name)
+            table.add_row(cell(task.name), state_text(state), DIRECTION_LABELS[task.direction].split(" ")[0],
+                          cell(f"{task.local} → {task.remote}"), key=task.name)
         names = [t.name for t in home.tasks(conn.name)]
         if current in names:
             table.move_cursor(row=names.index(current))
@@ -359,7 +361,7 @@ class MainScreen(Screen[None]):
         self.app.config_changed()  # type: ignore[attr-defined]
 
     def _failed(self, exc: Exception) -> None:
-        self.notify(str(exc), title="Refused", severity="error")
+        self.notify(shown(str(exc)), title="Refused", severity="error", markup=False)
 
     # -- connection flows ------------------------------------------------------------------------------------
     def action_new_connection(self) -> None:

@@ -18,6 +18,7 @@ from engine.config import Home
 from engine.providers.base import Provider
 from tui import bridge
 from tui.screens.dialogs import PromptScreen
+from tui.text import plain
 from tui.widgets.check_tree import Folder, FolderTree
 from tui.widgets.fields import Field
 
@@ -68,7 +69,7 @@ class LocalFolderPicker(ModalScreen[str | None]):
         if os.path.isdir(path):
             self.dismiss(os.path.abspath(path))
         else:
-            self.query_one("#picker-status", Label).update(f"{path} is not a folder")
+            self.query_one("#picker-status", Label).update(plain(f"{path} is not a folder"))
 
     def action_choose(self) -> None:
         self.on_input_submitted(Field.Submitted(self.query_one("#path", Field), self.query_one("#path", Field).value))
@@ -121,7 +122,7 @@ class RemoteFolderBrowser(ModalScreen[str | None]):
             self.query_one("#path", Field).value = "/" + data.path
 
     def on_folder_tree_listing_failed(self, event: FolderTree.ListingFailed) -> None:
-        self.query_one("#picker-status", Label).update(f"Cannot list /{event.path}: {event.error}")
+        self.query_one("#picker-status", Label).update(plain(f"Cannot list /{event.path}: {event.error}"))
 
     def current(self) -> str:
         node = self.query_one("#tree", FolderTree).cursor_node
@@ -150,7 +151,7 @@ class RemoteFolderBrowser(ModalScreen[str | None]):
         if event.worker.group != "remote-mkdir":
             return
         if event.state == WorkerState.ERROR:
-            self.query_one("#picker-status", Label).update(f"Cannot create the folder: {event.worker.error}")
+            self.query_one("#picker-status", Label).update(plain(f"Cannot create the folder: {event.worker.error}"))
         elif event.state == WorkerState.SUCCESS:
             self.query_one("#tree", FolderTree).reload_folder(str(event.worker.result))
 

@@ -11,6 +11,7 @@ from textual.widgets import Button, Label, Select
 from engine.config import LOG_MAX, LOG_MIN, Home
 from engine.errors import UsageError
 from tui import bridge
+from tui.text import plain
 from tui.widgets.fields import Field, Required, WholeNumber, button, first_failure, select
 
 ORDER_LABELS = (("By user (as created)", "user"), ("By cloud type", "cloud-type"))
@@ -56,7 +57,7 @@ class SettingsScreen(ModalScreen[bool]):
 
     def _error(self, text: str) -> None:
         status = self.query_one("#form-status", Label)
-        status.update(text)
+        status.update(plain(text))
         status.set_classes("status error")
 
     def action_apply(self) -> None:

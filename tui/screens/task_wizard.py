@@ -14,6 +14,7 @@ from engine.config import Home, Task
 from engine.errors import UsageError
 from tui import bridge
 from tui.screens.pickers import LocalFolderPicker, RemoteFolderBrowser
+from tui.text import plain
 from tui.widgets.fields import Field, Required, button, first_failure
 
 DIRECTION_LABELS = {
@@ -139,7 +140,7 @@ class TaskForm(ModalScreen[Task | None]):
         try:
             bridge.check_task(Home(self.home_path), task, replacing=task.name if self.editing else None)
         except UsageError as exc:
-            status.update(str(exc))
+            status.update(plain(exc))
             status.set_classes("status error")
             return
         self.password = self.query_one("#password", Field).value

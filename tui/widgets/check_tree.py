@@ -19,6 +19,8 @@ from textual.message import Message
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
+from tui.text import plain
+
 CHUNK = 500
 CHECKED, PARTIAL, UNCHECKED = "x", "-", " "
 
@@ -72,7 +74,10 @@ def toggle(path: str, excluded: set[str], siblings: Callable[[str], list[str] | 
 
 
 class FolderTree(Tree[Folder]):
-    """A lazily loaded folder tree; `lister(folder)` returns the names of the folders inside `folder`."""
+    """A lazily loaded folder tree; `lister(folder)` returns the names of the folders inside `folder`.
+
+    Labels show names escaped (`plain`), never as markup; a node is found by its `Folder.path`, not its label.
+    """
 
     BINDINGS = [
         Binding("right", "open", "Open", show=False),
@@ -94,7 +99,7 @@ class FolderTree(Tree[Folder]):
             self.error = error
 
     def __init__(self, label: str, lister: Callable[[str], list[str]], *, id: str | None = None) -> None:
-        super().__init__(label, data=Folder(""), id=id)
+        super().__init__(plain(label), data=Folder(""), id=id)
         self.lister = lister
         self.auto_expand = False
         self.show_root = True
@@ -128,7 +133,7 @@ class FolderTree(Tree[Folder]):
 
     def _failed(self, node: TreeNode[Folder], path: str, error: str) -> None:
         node.remove_children()
-        node.add_leaf(f"cannot list: {error}", data=Folder(path, loaded=True, placeholder=True))
+        node.add_leaf(plain(f"cannot list: {error}"), data=Folder(path, loaded=True, placeholder=True))
         self.post_message(self.ListingFailed(path, error))
 
     def _fill(self, node: TreeNode[Folder], path: str, names: list[str], start: int = 0) -> None:
@@ -136,7 +141,7 @@ class FolderTree(Tree[Folder]):
             node.remove_children()
         for name in names[start : start + CHUNK]:
             child_path = f"{path}/{name}" if path else name
-            node.add(name, data=Folder(child_path), allow_expand=True)
+            node.add(plain(name), data=Folder(child_path), allow_expand=True)
         if start + CHUNK < len(names):  # the rest on the next turn of the loop, so a huge folder never freezes
             self.call_later(self._fill, node, path, names, start + CHUNK)
             return
@@ -148,14 +153,17 @@ class FolderTree(Tree[Folder]):
         node = self._find(path)
         if node is None or node.data is None or not node.data.loaded:
             return None
-        return [str(c.label) for c in node.children if c.data is not None and not c.data.placeholder]
+        return [c.data.path.rsplit("/", 1)[-1] for c in node.children if c.data is not None and not c.data.placeholder]
 
     def _find(self, path: str) -> TreeNode[Folder] | None:
         node = self.root
         if not path:
             return node
-        for part in path.split("/"):
-            node = next((c for c in node.children if str(c.label) == part), None)
+        parts = path.split("/")
+        for depth in range(1, len(parts) + 1):
+            wanted = "/".join(parts[:depth])
+            node = next((c for c in node.children if c.data is not None and not c.data.placeholder
+                         and c.data.path == wanted), None)
             if node is None:
                 return None
         return node
