@@ -470,63 +470,41 @@ def _duration(seconds: float) -> str:
 
 
 def check_connection(home: Home, name: str, probes: Probes) -> list[Finding]:
-    from engine.providers.base import ProviderError
+    """Whether the connection answers its check, and how far its service's clock is from ours."""
+    from engine.providers.base import NetworkError, ProviderError
 
     opener = probes.open_provider
     if opener is None:
         from engine.sync import open_provider as opener
     secrets = list(home.secrets(name).values())
-    findings: list[Finding] = []
+    more = f"skysync connection test {shlex.quote(name)} tells more"
+
+    def failed(what: str, exc: Exception) -> Finding:
+        if isinstance(exc, ProviderError | SkysyncError):  # their messages are written for the user, secret-free
+            text = f"connection '{name}' {what}: {_redact(str(exc), secrets)}: {_advice(exc, name)}"
+        else:  # a provider bug: its message might hold anything, so only its kind is shown
+            text = f"connection '{name}' {what} ({type(exc).__name__}): {more}"
+        return _finding("connection", FAIL, text, name)
+
     try:
         provider = opener(home, name)
-    except (ProviderError, SkysyncError) as exc:
-        message = _redact(str(exc), secrets)
-        return [
-            _finding("connection", FAIL, f"connection '{name}' cannot be opened: {message}: {_advice(exc, name)}", name)
-        ]
-    except Exception as exc:  # a provider bug must not stop the other checks, nor print a secret
-        return [
-            _finding(
-                "connection",
-                FAIL,
-                f"connection '{name}' cannot be opened ({type(exc).__name__}): "
-                f"skysync connection test {shlex.quote(name)} tells more",
-                name,
-            )
-        ]
+    except Exception as exc:  # one connection's trouble never stops the other checks
+        return [failed("cannot be opened", exc)]
     try:
         try:
             provider.check()
-        except ProviderError as exc:
-            message = _redact(str(exc), secrets)
-            findings.append(
-                _finding(
-                    "connection",
-                    FAIL,
-                    f"connection '{name}' does not answer its check: {message}: {_advice(exc, name)}",
-                    name,
-                )
-            )
         except Exception as exc:
-            findings.append(
-                _finding(
-                    "connection",
-                    FAIL,
-                    f"connection '{name}' failed its check "
-                    f"({type(exc).__name__}): skysync connection test {shlex.quote(name)} tells "
-                    "more",
-                    name,
-                )
-            )
+            found = failed("does not answer its check", exc)
+            if isinstance(exc, NetworkError):  # nobody to ask the time (and asking would wait out the retries)
+                return [found, _finding("clock", OK, f"connection '{name}': no clock to compare (no answer)", name)]
         else:
-            findings.append(_finding("connection", OK, f"connection '{name}' answers", name))
-        findings.append(_clock(provider, name, probes))
+            found = _finding("connection", OK, f"connection '{name}' answers", name)
+        return [found, _clock(provider, name, probes)]
     finally:
         try:
             provider.close()
         except Exception:
             pass
-    return findings
 
 
 def _clock(provider: Any, name: str, probes: Probes) -> Finding:

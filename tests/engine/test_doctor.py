@@ -342,7 +342,7 @@ def test_an_s3_connection_to_a_closed_port_fails_and_never_shows_its_secret(sync
     assert bad[0]["message"].endswith("check the network, the endpoint and any proxy; the engine keeps retrying "
                                       "meanwhile")
     clock = [f for f in data["findings"] if f["check"] == "clock" and f["subject"] == "s"]
-    assert clock[0]["message"] == "connection 's': the service shows no clock to compare"
+    assert clock[0]["message"] == "connection 's': no clock to compare (no answer)"
 
 
 class SkewedProvider:
@@ -381,6 +381,43 @@ def test_clock_skew_against_the_service(synced, limits, capsys, skew, line):
                       clock=lambda: FIXED_NOW)
     assert line in lines, lines
     assert code == (0 if line.startswith("ok") else 1)
+
+
+class RefusingProvider(SkewedProvider):
+    """Refuses the credentials (as S3 does past 15 minutes of skew), or fails with a bug whose text holds a secret."""
+
+    def __init__(self, skew: float, error: Exception) -> None:
+        super().__init__(skew)
+        self.error = error
+
+    def check(self) -> None:
+        raise self.error
+
+
+def test_a_refused_check_still_reads_the_clock_that_explains_it(synced, limits, capsys):
+    from engine.providers.base import AuthError
+
+    refused = RefusingProvider(-20 * 60, AuthError("the S3 service at s3.example refused the access key "
+                                                   "(RequestTimeTooSkewed)"))
+    code, lines = run(synced, limits, capsys, open_provider=lambda _h, _n: refused, clock=lambda: FIXED_NOW)
+    assert code == 1
+    assert [line for line in lines if not line.startswith("ok ")] == [
+        "fail  connection: connection 'c' does not answer its check: the S3 service at s3.example refused the "
+        "access key (RequestTimeTooSkewed): fix the credentials: skysync connection edit c --option KEY=-",
+        "fail  clock: connection 'c': this machine's clock is 20 min 0 s ahead of the service's: turn on time "
+        "synchronisation (sudo timedatectl set-ntp true); S3 and the services that sign requests like it refuse "
+        "every request once the skew passes 15 minutes",
+    ]
+
+
+def test_an_unexpected_failure_shows_its_kind_and_never_its_text(synced, limits, capsys):
+    broken = RefusingProvider(0, KeyError("secret_access_key=hunter2-very-secret"))
+    code, lines = run(synced, limits, capsys, open_provider=lambda _h, _n: broken, clock=lambda: FIXED_NOW)
+    assert code == 1
+    assert only_problem(lines) == (
+        "fail  connection: connection 'c' does not answer its check (KeyError): skysync connection test c tells more"
+    )
+    assert not any("hunter2" in line for line in lines)
 
 
 def test_clock_skew_is_read_from_a_real_s3_answer(synced, limits, capsys):
