@@ -234,8 +234,8 @@ def cmd_connection(args: argparse.Namespace) -> int:
         print(f"connection '{args.name}' updated")
     elif args.action == "remove":
         removed = manage.remove_connection(home, args.name)
+        _forget_tasks(home, removed)  # first: if the state cannot be forgotten, the config stays as it was
         home.save()
-        _forget_tasks(home, removed)
         extra = f" and its tasks {', '.join(removed)} (files stay on both sides)" if removed else ""
         print(f"connection '{args.name}' removed{extra}")
     elif args.action == "test":
@@ -347,8 +347,8 @@ def cmd_task(args: argparse.Namespace) -> int:
         print(f"task '{args.name}' updated")
     elif args.action == "remove":
         manage.remove_task(home, args.name)
+        _forget_tasks(home, [args.name])  # first: if the state cannot be forgotten, the config stays as it was
         home.save()
-        _forget_tasks(home, [args.name])
         print(f"task '{args.name}' unlinked; its files stay on both sides")
     return 0
 
