@@ -431,7 +431,9 @@ class Pairing:
             location = provider_class(conn.provider).location(home.all_options(conn.name))
         except UnknownProvider as exc:
             raise UsageError(str(exc)) from None
-        local = os.path.realpath(os.path.expanduser(task.local))
+        # The folder as configured, not where a link at that path leads today: moving the synced folder to
+        # another disk and leaving a link behind is the same pairing (its state still describes those files).
+        local = os.path.normpath(os.path.abspath(os.path.expanduser(task.local)))
         digest = hashlib.sha256("\0".join((location, task.remote_folder, local)).encode("utf-8", "surrogateescape"))
         return cls(digest.hexdigest(), local, f"{conn.name}:/{task.remote_folder}")
 
