@@ -4,8 +4,8 @@ After every pass: both sides are equal; every version that was new or changed si
 exists somewhere; a file deleted on one side and unchanged on the other stays deleted; a second pass does
 nothing. Some operations only change what the engine can see (a local folder moved away with a link left in
 its place, the whole synced folder moved to another place with a link left behind): while a folder is hidden,
-a pass changes nothing of it on either side, and the rest still converges. CI runs a bounded number of examples; `SKYSYNC_MODEL_EXAMPLES=2000 pytest tests/engine/test_model.py`
-runs a long one.
+a pass changes nothing of it on either side, and the rest still converges. CI runs a bounded number of
+examples; `SKYSYNC_MODEL_EXAMPLES=2000 pytest tests/engine/test_model.py` runs a long one.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ class Cli:
 def files(root: pathlib.Path) -> dict[str, bytes]:
     """Every regular file below `root` (links not followed), by relative path."""
     out: dict[str, bytes] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
+    for dirpath, _, filenames in os.walk(root):
         for f in filenames:
             p = pathlib.Path(dirpath, f)
             if p.is_symlink():
