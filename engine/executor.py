@@ -20,7 +20,7 @@ from datetime import datetime
 
 from engine.events import Event, LogRecord, TransferProgress
 from engine.localfs import LocalEntry, LocalTree
-from engine.providers.base import HashKind, MtimeMode, Provider, ProviderError, RemoteEntry, join
+from engine.providers.base import HashKind, MtimeMode, Provider, ProviderError, RemoteEntry, join, sane_mtime
 from engine.reconcile import (
     COMPARE,
     CONFLICT,
@@ -52,6 +52,12 @@ class Cancelled(Exception):
 
 class ChangedDuringPass(Exception):
     """The local file changed after it was listed; the next pass will look at it again."""
+
+
+class ChangedRemotely(ProviderError):
+    """The remote file changed while it was read: worth another attempt, not a failure of the service."""
+
+    retryable = True
 
 
 class LocalFailure(Exception):
@@ -231,6 +237,11 @@ class Executor:
             except OSError as exc:
                 if not self.cancel.is_set():
                     self._fail(action, _os_message(exc))
+                return False
+            except Exception as exc:  # one item's surprise must never end the pass for all the others
+                if not self.cancel.is_set():
+                    self._fail(action, f"could not be synced ({type(exc).__name__}: {exc}); the rest of the pass "
+                               "went on, and the next pass tries it again")
                 return False
         return False
 
@@ -465,8 +476,12 @@ class Executor:
                     f, self.down_bucket, self._progress(local_path, "down", listed.size), self.cancel.is_set
                 )
                 entry = self.provider.download(self._full(remote_path), writer)  # type: ignore[arg-type]
+            if self.caps.plain_sizes and writer.count != entry.size:
+                # Rewritten in place while we read it (a torn copy); a later attempt reads it whole.
+                raise ChangedRemotely(f"changed in the cloud during the download ({writer.count} of "
+                                      f"{entry.size} bytes read); it is read again")
             mtime = entry.mtime if entry.mtime is not None else listed.mtime
-            if mtime is not None:
+            if sane_mtime(mtime) is not None:
                 self.tree.fs.utime(tmp, round(mtime * 1e9))
         except BaseException as exc:
             with contextlib.suppress(OSError):

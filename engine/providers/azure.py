@@ -31,6 +31,7 @@ from engine.providers.base import (
     QuotaExceeded,
     RemoteEntry,
     TransientError,
+    sane_mtime,
 )
 
 if TYPE_CHECKING:
@@ -115,10 +116,10 @@ def _md5_hex(content_settings: Any) -> str | None:
 
 
 def _mtime(metadata: Mapping[str, str] | None, fallback: Any) -> float | None:
-    try:
-        return float((metadata or {})[MTIME_KEY])
-    except (KeyError, ValueError):
-        return fallback.timestamp() if fallback is not None else None
+    kept = sane_mtime((metadata or {}).get(MTIME_KEY))
+    if kept is not None:
+        return kept
+    return fallback.timestamp() if fallback is not None else None
 
 
 class AzureProvider(Provider):

@@ -33,6 +33,7 @@ from engine.providers.base import (
     QuotaExceeded,
     RemoteEntry,
     TransientError,
+    sane_mtime,
 )
 
 if TYPE_CHECKING:
@@ -106,9 +107,10 @@ def _translate(exc: Exception, what: str) -> ProviderError:
 def _mtime(version: Any) -> float:
     millis = (version.file_info or {}).get(MTIME_KEY)
     try:
-        return int(millis) / 1000
-    except (TypeError, ValueError):
-        return version.upload_timestamp / 1000
+        kept = sane_mtime(int(millis) / 1000)  # B2's own convention: src_last_modified_millis
+    except (TypeError, ValueError, OverflowError):
+        kept = None
+    return kept if kept is not None else version.upload_timestamp / 1000
 
 
 def _hash(version: Any) -> str | None:

@@ -8,6 +8,7 @@ declares what it can do in a `Capabilities` record so the engine never has to as
 from __future__ import annotations
 
 import enum
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -83,6 +84,34 @@ class RemoteEntry(NamedTuple):
         if self.is_dir:
             return (True,)
         return (False, self.size, self.revision if self.revision is not None else self.mtime)
+
+
+# -- values read from a service: data written by anyone, never trusted ------------------------------------------
+
+_EPOCH_MAX = 253_402_300_799.0  # 9999-12-31T23:59:59Z, the last time a file system or datetime can hold
+# Other tools write mtimes in milliseconds, microseconds or nanoseconds: a value past this many seconds
+# (about the year 5138) is read in the next smaller unit.
+_UNIT_STEPS = (1e3, 1e6, 1e9)
+
+
+def sane_mtime(value: object) -> float | None:
+    """A modification time kept in a service's metadata, as seconds since the epoch, or None.
+
+    None for anything that is not a finite, plausible time: `inf`, `nan`, `1e30`, a negative number, text.
+    The caller then falls back to the service's own time for the entry. Milliseconds (and micro- and
+    nanoseconds) are recognised by their size and scaled.
+    """
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not math.isfinite(seconds) or seconds < 0:
+        return None
+    for step in _UNIT_STEPS:
+        if seconds <= _EPOCH_MAX:
+            break
+        seconds = float(value) / step  # type: ignore[arg-type]
+    return seconds if seconds <= _EPOCH_MAX else None
 
 
 # -- errors: every message is safe to show to the user (never a secret, never a traceback) --------------------

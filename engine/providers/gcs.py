@@ -32,6 +32,7 @@ from engine.providers.base import (
     QuotaExceeded,
     RemoteEntry,
     TransientError,
+    sane_mtime,
 )
 
 if TYPE_CHECKING:
@@ -89,10 +90,10 @@ def _md5_hex(blob: Any) -> str | None:
 
 
 def _mtime(blob: Any) -> float | None:
-    try:
-        return float((blob.metadata or {})[MTIME_KEY])
-    except (KeyError, ValueError):
-        return blob.updated.timestamp() if blob.updated is not None else None
+    kept = sane_mtime((blob.metadata or {}).get(MTIME_KEY))
+    if kept is not None:
+        return kept
+    return blob.updated.timestamp() if blob.updated is not None else None
 
 
 def _parents(rel: str) -> Iterator[str]:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO, TypeVar
 
-from engine.providers.base import InvalidOption, QuotaExceeded
+from engine.providers.base import InvalidOption, QuotaExceeded, sane_mtime
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -140,10 +140,7 @@ def format_mtime(mtime: float) -> str:
 
 
 def parse_mtime(value: str | None) -> float | None:
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None
+    return sane_mtime(value) if value else None
 
 
 class CleanupGate:

@@ -36,6 +36,7 @@ from engine.providers.base import (
     QuotaExceeded,
     RemoteEntry,
     TransientError,
+    sane_mtime,
 )
 
 if TYPE_CHECKING:
@@ -297,10 +298,7 @@ class SwiftProvider(Provider):
 
     def _entry_from_headers(self, path: str, headers: Mapping[str, str]) -> RemoteEntry:
         manifest = headers.get("x-object-manifest")
-        try:
-            mtime: float | None = float(headers[MTIME_HEADER])
-        except (KeyError, ValueError):
-            mtime = None
+        mtime = sane_mtime(headers.get(MTIME_HEADER))
         return RemoteEntry(
             path,
             False,
