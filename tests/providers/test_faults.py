@@ -11,6 +11,7 @@ user did, with no temporary files, no unfinished multipart uploads and no confli
 
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import random
@@ -177,8 +178,6 @@ def mutate(world: World, round_no: int) -> None:
     if round_no == 4:
         for path in [p for p in sorted(world.remote_owned) if p.startswith("remote/r0/")]:
             world.remote_delete(path)
-    # Make sure a local edit within the same second is still seen as a change.
-    time.sleep(0.01)
 
 
 def failures(cli: Any) -> list[str]:
@@ -188,7 +187,6 @@ def failures(cli: Any) -> list[str]:
 
 @pytest.mark.slow
 def test_faulty_passes_on_changing_data_then_a_clean_pass(tmp_path: pathlib.Path) -> None:
-    started = time.monotonic()
     upstream = _moto.endpoint()
     bucket = _moto.new_bucket("faults")
     client = boto3.client(
@@ -203,7 +201,9 @@ def test_faulty_passes_on_changing_data_then_a_clean_pass(tmp_path: pathlib.Path
     env = {**os.environ, "SKYSYNC_HOME": str(tmp_path / "home")}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([SKYSYNC, *args], env=env, capture_output=True, text=True, timeout=120)
+        p = subprocess.run([SKYSYNC, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert "Traceback" not in p.stderr, (args, p.stderr)
+        return p
 
     with FaultyProxy(upstream, seed=SEED) as proxy:
         added = cli(
@@ -227,7 +227,6 @@ def test_faulty_passes_on_changing_data_then_a_clean_pass(tmp_path: pathlib.Path
         for round_no in range(1, FAULTY_PASSES + 1):
             p = cli("sync", "t")
             codes.append(p.returncode)
-            assert "Traceback" not in p.stderr, p.stderr
             assert p.returncode in (0, 1), (round_no, p.returncode, p.stdout, p.stderr)
             # The pass's own start aborted every older unfinished upload (moto dates them all 2010, so they look
             # a day old): what is left now is this pass's, and none may sit beside an object it completed.
@@ -238,11 +237,10 @@ def test_faulty_passes_on_changing_data_then_a_clean_pass(tmp_path: pathlib.Path
 
         proxy.set_rate(0.0)
         clean = cli("sync", "t")
-        if clean.returncode != 0:  # a change made after the last faulty pass can need a second look
-            clean = cli("sync", "t")
         assert clean.returncode == 0, (codes, clean.stdout, clean.stderr, failures(cli), proxy.counts)
-        again = cli("sync", "t")  # and nothing is left to do
+        again = cli("sync", "t", "--json")  # and nothing is left to do
         assert again.returncode == 0, again.stderr
+        assert not json.loads(again.stdout)["tasks"][0]["summary"], again.stdout
 
     local_files = world.local_files()
     assert not [p for p in local_files if pathlib.PurePosixPath(p).name.startswith(".skysync-tmp-")]
@@ -258,7 +256,6 @@ def test_faulty_passes_on_changing_data_then_a_clean_pass(tmp_path: pathlib.Path
     leftover = [(key, upload) for key, upload in world.unfinished_uploads() if key in world.model]
     assert not leftover, leftover
     client.close()
-    assert time.monotonic() - started < 90
 
 
 # -- one fault at one step, straight through the provider ------------------------------------------------------
