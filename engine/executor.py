@@ -20,7 +20,16 @@ from datetime import datetime
 
 from engine.events import Event, LogRecord, TransferProgress
 from engine.localfs import LocalEntry, LocalTree
-from engine.providers.base import HashKind, MtimeMode, Provider, ProviderError, RemoteEntry, join, sane_mtime
+from engine.providers.base import (
+    HashKind,
+    MtimeMode,
+    NotFound,
+    Provider,
+    ProviderError,
+    RemoteEntry,
+    join,
+    sane_mtime,
+)
 from engine.reconcile import (
     COMPARE,
     CONFLICT,
@@ -117,6 +126,7 @@ class Executor:
         cancel: threading.Event | None = None,
         clock: Callable[[], float] = time.time,
         backoff: float = 0.5,
+        taken_names: set[str] | None = None,
     ) -> None:
         self.task = task
         self.task_id = task_id
@@ -132,6 +142,8 @@ class Executor:
         self.cancel = cancel or threading.Event()
         self.clock = clock
         self.backoff = backoff
+        # Conflict copy names already used in the cloud (from the listing) or given out in this pass.
+        self.taken_names = taken_names if taken_names is not None else set()
         self.outcome = Outcome()
         self._lock = threading.Lock()
         # Group commit: state rows of finished transfers wait here until a barrier has made their data
@@ -220,6 +232,12 @@ class Executor:
                 return False
             except ChangedDuringPass as exc:
                 self._log("skipped", action.path, str(exc) or "changed during the pass; next pass will sync it")
+                return False
+            except (NotFound, FileNotFoundError):
+                # Renamed or deleted (here or in the cloud) after the listing: gone, not failed; the next pass
+                # sees where it went.
+                self._log("skipped", action.path, "gone since it was listed (moved or deleted during the pass); "
+                          "the next pass looks again")
                 return False
             except LocalFailure as exc:
                 if not self.cancel.is_set():
@@ -614,13 +632,19 @@ class Executor:
         return h.hexdigest()
 
     def _unique_conflict_name(self, path: str) -> str:
+        """A conflict copy name free on both sides: not on the local disk, not in the remote listing of this
+        pass, and not given to another copy in this pass. (A remote copy made since the listing is caught by
+        the conditional write that creates it.)"""
         when = datetime.fromtimestamp(self.clock())
-        name = conflict_name(path, self.hostname, when)
+        first = conflict_name(path, self.hostname, when)
+        name = first
         n = 2
-        while self.tree.stat_entry(name) is not None:
-            stem, dot, suffix = conflict_name(path, self.hostname, when).rpartition(".")
-            name = f"{stem}-{n}.{suffix}" if dot and "/" not in suffix else f"{name}-{n}"
-            n += 1
+        with self._lock:
+            while name in self.taken_names or self.tree.stat_entry(name) is not None:
+                stem, dot, suffix = first.rpartition(".")
+                name = f"{stem}-{n}.{suffix}" if dot and "/" not in suffix else f"{first}-{n}"
+                n += 1
+            self.taken_names.add(name)
         return name
 
     def _conflict(self, a: Action, tmp: str | None) -> None:

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import secrets
 import socket
 import threading
 import time
@@ -239,7 +240,9 @@ def _run(
     try:
         guard = (int(home.setting("mass-delete-percent")), int(home.setting("mass-delete-min-files")))
         pairing = Pairing.of(home, task)
-        the_plan, tree, temps, task_id = _prepare(task, db, provider, fs, force, dry_run, guard, pairing)
+        conflict_names: set[str] = set()
+        the_plan, tree, temps, task_id = _prepare(task, db, provider, fs, force, dry_run, guard, pairing,
+                                                  conflict_names)
     except (GuardError, UsageError, ProviderError) as exc:
         result.error = str(exc)
         emit(LogRecord(clock(), task.name, "error", "", result.error))
@@ -276,12 +279,13 @@ def _run(
         provider=provider,
         tree=tree,
         remote_root=task.remote_folder,
-        hostname=hostname or socket.gethostname().split(".")[0],
+        hostname=hostname or computer_name(home),
         concurrency=int(home.setting("concurrency")),
         emit=emit,
         buckets=buckets,
         cancel=cancel,
         clock=clock,
+        taken_names=conflict_names,
     )
     flusher_stop = threading.Event()
 
@@ -317,6 +321,7 @@ def _prepare(
     dry_run: bool,
     guard: tuple[int, int],
     pairing: Pairing,
+    conflict_names: set[str],
 ) -> tuple[Plan, LocalTree, list[str], int]:
     tree = LocalTree(task.local, fs)
     if not tree.exists():
@@ -367,7 +372,7 @@ def _prepare(
                          prune=home_policy.is_excluded_folder)
 
     def remote_stream(sort: bool) -> Iterator[tuple[str, RemoteEntry]]:
-        entries = _remote_pairs(provider, remote_root, first, home_policy, on_remote_skip)
+        entries = _remote_pairs(provider, remote_root, first, home_policy, on_remote_skip, conflict_names)
         if sort:
             entries = iter(sorted(entries, key=lambda pair: order_key(pair[0])))
         elif provider.capabilities.network:
@@ -388,9 +393,6 @@ def _prepare(
 
     sort_remote = not provider.capabilities.canonical_order
     while True:
-        skipped.clear()
-        temps.clear()
-        blind.clear()
         try:
             the_plan = plan(
                 state_stream(), local_stream(), remote_stream(sort_remote), task.direction, home_policy,
@@ -401,6 +403,11 @@ def _prepare(
             if sort_remote:
                 raise
             sort_remote = True
+            # Start over; what the first listing reported (even while it was peeked at) is reported again.
+            skipped.clear()
+            temps.clear()
+            blind.clear()
+            conflict_names.clear()
             first = _first_remote(provider, remote_root, on_remote_skip)
     the_plan.skipped = {**skipped, **the_plan.skipped}
 
@@ -449,6 +456,28 @@ class Pairing:
             db.set_pairing(task_id, self.identity, device_of(tree.root), forget=self.is_new)
 
 
+def computer_name(home: Home) -> str:
+    """The host name with a short id of this computer, as conflict copies carry it: two computers that share
+    a host name (cloned systems, "raspberrypi") never make the same conflict copy name in the same second.
+    The id is made once per home and kept in it."""
+    host = socket.gethostname().split(".")[0] or "host"
+    path = os.path.join(home.path, "computer-id")
+    try:
+        with open(path, encoding="ascii") as f:
+            cid = f.read().strip()
+    except (OSError, UnicodeDecodeError):
+        cid = ""
+    if not (len(cid) == 6 and all(c in "0123456789abcdef" for c in cid)):
+        cid = secrets.token_hex(3)
+        with contextlib.suppress(OSError):
+            os.makedirs(home.path, exist_ok=True)
+            tmp = f"{path}.tmp-{os.getpid()}"
+            with open(tmp, "w", encoding="ascii") as f:
+                f.write(cid + "\n")
+            os.replace(tmp, path)
+    return f"{host}-{cid}"
+
+
 def _policy_for(task: Task, provider: Provider) -> PathPolicy:
     return PathPolicy(
         provider.kind,
@@ -493,6 +522,7 @@ def _remote_pairs(
     listing: _Peeked | None,
     policy: PathPolicy,
     on_skip: Callable[[str, str], None],
+    conflict_names: set[str],
 ) -> Iterator[tuple[str, RemoteEntry]]:
     if listing is None:
         return
@@ -514,6 +544,8 @@ def _remote_pairs(
             continue
         if _under_excluded(policy, local):
             continue
+        if "_Conflict_" in local:
+            conflict_names.add(local)
         yield local, entry
 
 

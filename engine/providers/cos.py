@@ -12,7 +12,7 @@ import ipaddress
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
@@ -232,6 +232,9 @@ class COSProvider(Provider):
             marker = page["NextMarker"]
 
     def list(self, folder: str) -> Iterator[RemoteEntry]:
+        return self.list_reporting(folder, lambda path, reason: None)
+
+    def list_reporting(self, folder: str, on_skip: Callable[[str, str], None]) -> Iterator[RemoteEntry]:
         folder = folder.strip("/")
         prefix = folder + "/" if folder else ""
         seen_any = False
@@ -242,7 +245,9 @@ class COSProvider(Provider):
                 seen_any = True
                 yield str(obj["Key"]), obj
 
-        for path, is_dir, obj in objectstore.walk_keys(keys(), prefix):
+        for path, is_dir, obj in objectstore.walk_keys(
+            keys(), prefix, lambda obj: int(obj.get("Size", 0)), on_skip
+        ):
             if is_dir:
                 yield RemoteEntry(path, True)
                 continue

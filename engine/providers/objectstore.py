@@ -52,12 +52,24 @@ def etag_md5(etag: str) -> str | None:
     return etag if _MD5_ETAG.match(etag) else None
 
 
-def walk_keys(keys: Iterator[tuple[str, Any]], prefix: str) -> Iterator[tuple[str, bool, Any]]:
+MARKER_WITH_DATA = (
+    "a folder marker object that holds data ({size} bytes); it is left as it is, with everything in the "
+    "folder, until it is emptied or renamed in the cloud"
+)
+
+
+def walk_keys(
+    keys: Iterator[tuple[str, Any]],
+    prefix: str,
+    size_of: Callable[[Any], int] | None = None,
+    on_skip: Callable[[str, str], None] | None = None,
+) -> Iterator[tuple[str, bool, Any]]:
     """Turn (key, listing item) pairs under `prefix` into (relative path, is_dir, item), once per path.
 
     Folder markers "x/" become folder "x"; folders implied by deeper keys are reported the first time a key
     runs through them (with item None). Empty path segments ("/abs", "a//b") are left to the engine's
-    path checks, except that no empty folder name is ever synthesised.
+    path checks, except that no empty folder name is ever synthesised. A marker that holds data (another
+    tool's, not ours) is not a folder to sync nor to delete: it goes to `on_skip` with its subtree.
     """
     seen_dirs: set[str] = set()
     for key, item in keys:
@@ -66,6 +78,10 @@ def walk_keys(keys: Iterator[tuple[str, Any]], prefix: str) -> Iterator[tuple[st
             continue  # the listed folder's own marker
         is_marker = rel.endswith("/")
         path = rel[:-1] if is_marker else rel
+        if is_marker and size_of is not None and on_skip is not None and path and size_of(item) > 0:
+            on_skip(path, MARKER_WITH_DATA.format(size=size_of(item)))
+            seen_dirs.add(path)
+            continue
         parts = path.split("/")
         for i in range(1, len(parts)):
             parent = "/".join(parts[:i])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO
 
 from engine.providers import objectstore
@@ -201,6 +201,9 @@ class OSSProvider(Provider):
             marker = page.next_marker
 
     def list(self, folder: str) -> Iterator[RemoteEntry]:
+        return self.list_reporting(folder, lambda path, reason: None)
+
+    def list_reporting(self, folder: str, on_skip: Callable[[str, str], None]) -> Iterator[RemoteEntry]:
         folder = folder.strip("/")
         prefix = folder + "/" if folder else ""
         seen_any = False
@@ -211,7 +214,7 @@ class OSSProvider(Provider):
                 seen_any = True
                 yield obj.key, obj
 
-        for path, is_dir, obj in objectstore.walk_keys(keys(), prefix):
+        for path, is_dir, obj in objectstore.walk_keys(keys(), prefix, lambda obj: int(obj.size), on_skip):
             if is_dir:
                 yield RemoteEntry(path, True)
                 continue

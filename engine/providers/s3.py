@@ -10,6 +10,16 @@ revision = ETag. hash = the ETag when it is an MD5 (single-part uploads); multip
 hash, as the spec's note 2 of the attribute table says. (Buckets encrypted with SSE-KMS or SSE-C have ETags that
 are not MD5s; there the consistency check would see every file as changed.) Uploads send Content-MD5, so the
 service itself refuses a body damaged on the way.
+
+Conditional writes (`expect`): If-Match: <ETag> / If-None-Match: * on PutObject and on CompleteMultipartUpload,
+which S3 checks as it commits the object, so another client's write while our data travels is caught. Before
+completing a multipart upload the object is also re-read (HEAD), for services that take the condition on
+PutObject only (moto ignores If-Match there): their window is the CompleteMultipartUpload round trip. A service
+that refuses conditional writes (501 NotImplemented) gets a HEAD before every conditional write instead
+(remembered per connection; its window is the PUT's duration); one that silently ignores the headers gets no
+protection, which cannot be told from here. Deletes re-read the object (HEAD) right before the DELETE: S3 has
+no conditional delete that compatible services honour, so a write landing in the round trip between the two
+requests is still deleted (in a versioned bucket it stays as a noncurrent version).
 """
 
 from __future__ import annotations
@@ -19,14 +29,16 @@ import contextlib
 import hashlib
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO, ClassVar
 
 from engine.providers import objectstore
 from engine.providers.base import (
     AuthError,
     Capabilities,
+    Conditional,
     ContainerNotFound,
+    Expect,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -34,6 +46,7 @@ from engine.providers.base import (
     NotFound,
     OptionSpec,
     PermissionDenied,
+    PreconditionFailed,
     Provider,
     ProviderError,
     QuotaExceeded,
@@ -161,7 +174,10 @@ class S3Provider(Provider):
             canonical_order=False,  # S3 lists in UTF-8 byte order, where "a-b" comes before "a/x"
             max_file_size=min(objectstore.MAX_PARTS * self.part_size, 5 * 1024**4),
             multipart_threshold=self.part_size,
+            conditional_writes=Conditional.SERVER,
+            conditional_deletes=Conditional.REREAD,
         )
+        self._unconditional = False  # the service refused If-Match / If-None-Match: re-read instead
         self._client: Any = None
         self._client_lock = threading.Lock()
         self._bucket_checked = self.options.get("create_bucket", "false") != "true"
@@ -257,6 +273,10 @@ class S3Provider(Provider):
                 return AuthError(f"{self.service_name} at {self._where()} refused the access key ({code})")
             if code == "NoSuchBucket":
                 return ContainerNotFound(f"the bucket '{self.bucket}' does not exist at {self._where()}")
+            if code == "PreconditionFailed" or status == 412:
+                return PreconditionFailed(f"{what}: another client changed it since it was listed")
+            if code == "ConditionalRequestConflict":  # S3's 409 for two conditional writes at once: try again
+                return TransientError(f"{what}: another client is writing it at the same moment")
             if code in ("NoSuchKey", "NoSuchUpload") or (status == 404 and code in ("", "404", "NotFound")):
                 return NotFound(f"{what}: not found")
             if code in ("PermanentRedirect", "IllegalLocationConstraintException") or status == 301:
@@ -354,6 +374,9 @@ class S3Provider(Provider):
                 return
 
     def list(self, folder: str) -> Iterator[RemoteEntry]:
+        return self.list_reporting(folder, lambda path, reason: None)
+
+    def list_reporting(self, folder: str, on_skip: Callable[[str, str], None]) -> Iterator[RemoteEntry]:
         self._ensure_bucket()
         folder = folder.strip("/")
         prefix = folder + "/" if folder else ""
@@ -365,7 +388,7 @@ class S3Provider(Provider):
                 seen += 1
                 yield key_item
 
-        for path, is_dir, item in walk_keys(counted(), prefix):
+        for path, is_dir, item in walk_keys(counted(), prefix, lambda item: int(item.get("Size", 0)), on_skip):
             if is_dir:
                 yield RemoteEntry(path, True)
             else:
@@ -399,16 +422,19 @@ class S3Provider(Provider):
             mtime = response["LastModified"].timestamp()
         return RemoteEntry(path, False, int(response.get("ContentLength", 0)), mtime, etag_hash(etag), etag.strip('"'))
 
-    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+    def upload(
+        self, path: str, src: BinaryIO, size: int, mtime: float, *, expect: Expect | None = None
+    ) -> RemoteEntry:
         """Single PUT up to one part size, multipart above; the returned mtime is the one kept in metadata."""
         self._ensure_bucket()
         what = f"writing /{path}"
         meta = {MTIME_KEY: objectstore.format_mtime(mtime)}
         first = objectstore.read_full(src, self.part_size + 1)
         if len(first) <= self.part_size:
-            response = self._call(
+            response = self._write(
                 what,
                 "put_object",
+                expect,
                 Key=path,
                 Body=first,
                 ContentMD5=_content_md5(first),  # the service refuses a body that arrived damaged
@@ -417,10 +443,11 @@ class S3Provider(Provider):
             )
             etag = str(response.get("ETag", "")).strip('"')
             return RemoteEntry(path, False, len(first), mtime, etag_hash(etag), etag)
-        return self._multipart(path, src, first, meta, what, mtime)
+        return self._multipart(path, src, first, meta, what, mtime, expect)
 
     def _multipart(
-        self, path: str, src: BinaryIO, first: bytes, meta: dict[str, str], what: str, mtime: float
+        self, path: str, src: BinaryIO, first: bytes, meta: dict[str, str], what: str, mtime: float,
+        expect: Expect | None = None,
     ) -> RemoteEntry:
         asked = time.monotonic()
         created = self._call(
@@ -448,9 +475,7 @@ class S3Provider(Provider):
             self.part_size,
             what,
             upload_part,
-            lambda done: self._call(
-                what, "complete_multipart_upload", Key=path, UploadId=upload_id, MultipartUpload={"Parts": done}
-            ),
+            lambda done: self._complete(what, expect, path, upload_id, done),
             lambda: self.client.abort_multipart_upload(Bucket=self.bucket, Key=path, UploadId=upload_id),
         )
         etag = str(response.get("ETag", "")).strip('"')
@@ -481,8 +506,60 @@ class S3Provider(Provider):
                 with contextlib.suppress(ProviderError):
                     self._call(what, "abort_multipart_upload", Key=key, UploadId=upload["UploadId"])
 
-    def delete(self, path: str) -> None:
-        self._call(f"deleting /{path}", "delete_object", Key=path)  # S3 deletes are idempotent
+    def _complete(self, what: str, expect: Expect | None, key: str, upload_id: str, parts: list[Any]) -> Any:
+        if expect is not None and not self._unconditional:
+            self._check(key, expect, what)  # for services that ignore the condition on completion
+        return self._write(what, "complete_multipart_upload", expect, Key=key, UploadId=upload_id,
+                           MultipartUpload={"Parts": parts})
+
+    def _write(self, what: str, method: str, expect: Expect | None, **kwargs: Any) -> Any:
+        """PutObject or CompleteMultipartUpload with `expect` sent as If-Match / If-None-Match: *."""
+        if expect is None:
+            return self._call(what, method, **kwargs)
+        if self._unconditional or (expect.seen is not None and not expect.seen.revision):
+            self._check(kwargs["Key"], expect, what)
+            return self._call(what, method, **kwargs)
+        revision = expect.seen.revision if expect.seen is not None else None
+        condition = {"IfMatch": f'"{revision}"'} if revision else {"IfNoneMatch": "*"}
+        try:
+            return getattr(self.client, method)(Bucket=self.bucket, **kwargs, **condition)
+        except Exception as exc:
+            answer = getattr(exc, "response", None) or {}
+            refused = answer.get("Error", {}).get("Code") == "NotImplemented" or answer.get(
+                "ResponseMetadata", {}).get("HTTPStatusCode") == 501
+            if not refused:
+                error = self._translate(exc, what)
+                # If-Match on a key that is gone: S3 answers NoSuchKey.
+                if isinstance(error, PreconditionFailed) or (isinstance(error, NotFound) and revision
+                                                             and method == "put_object"):
+                    raise expect.failed(what) from None
+                raise error from None
+        self._unconditional = True  # a compatible service that takes no conditional writes
+        self._check(kwargs["Key"], expect, what)
+        return self._call(what, method, **kwargs)
+
+    def _check(self, key: str, expect: Expect, what: str) -> None:
+        if not expect.met_by(self._head(key, what)):
+            raise expect.failed(what)
+
+    def _head(self, key: str, what: str) -> RemoteEntry | None:
+        """The object `key` as HEAD reports it (size, ETag), or None when there is none."""
+        try:
+            response = self._call(what, "head_object", Key=key)
+        except NotFound:
+            return None
+        etag = str(response.get("ETag", "")).strip('"')
+        return RemoteEntry(key, False, int(response.get("ContentLength", 0)), None, etag_hash(etag), etag)
+
+    def delete(self, path: str, *, expect: Expect | None = None) -> None:
+        what = f"deleting /{path}"
+        if expect is not None:
+            found = self._head(path, what)
+            if found is None:
+                return  # gone already
+            if not expect.met_by(found):
+                raise expect.failed(what)
+        self._call(what, "delete_object", Key=path)  # S3 deletes are idempotent
 
     def mkdir(self, path: str) -> RemoteEntry:
         path = path.strip("/")

@@ -93,3 +93,21 @@ def test_a_clash_that_appears_after_the_name_was_synced(setup: Setup) -> None:
         setup.run("sync", "t")
     assert (setup.local / "X/child.txt").read_bytes() == b"a child"
     assert setup.keys()["X/child.txt"] == b"a child" and setup.keys()["X"] == b"now also a file"
+
+
+def test_a_folder_marker_that_holds_data_is_reported_never_deleted(setup: Setup) -> None:
+    """Issue 21, case 4: an object `dir/` with content (another tool's) is not an empty folder to sync."""
+    setup.put("dir/", b"data some tool keeps in a folder marker")
+    setup.put("plain/", b"")
+    setup.put("fine.txt", b"fine")
+    setup.run("sync", "t")
+    assert (setup.local / "plain").is_dir() and (setup.local / "fine.txt").exists()
+    assert not (setup.local / "dir").exists()
+    log = setup.run("log", "--task", "t").stdout
+    assert "folder marker object that holds data" in log
+    (setup.local / "dir").mkdir()  # the user makes a folder of that name: still nothing is deleted or replaced
+    (setup.local / "dir" / "mine.txt").write_text("mine")
+    setup.run("sync", "t")
+    shutil.rmtree(setup.local / "dir")
+    setup.run("sync", "t")
+    assert setup.keys()["dir/"] == b"data some tool keeps in a folder marker"
