@@ -39,6 +39,8 @@ from engine.reconcile import DELETE_LOCAL, DELETE_REMOTE, OrderViolation, Plan, 
 from engine.state import StateDB, StateRow
 from engine.throttle import TokenBucket
 
+LISTING_ATTEMPTS = 3
+LISTING_RETRY_SECONDS = 1.0
 UNSAFE_REASON = "unsafe remote name (it could write outside the local folder)"
 UNLISTED_REASON = "a remote folder whose name the service does not list (spec note 25); left as it is"
 CLASH_REASON = (
@@ -241,8 +243,18 @@ def _run(
         guard = (int(home.setting("mass-delete-percent")), int(home.setting("mass-delete-min-files")))
         pairing = Pairing.of(home, task)
         conflict_names: set[str] = set()
-        the_plan, tree, temps, task_id = _prepare(task, db, provider, fs, force, dry_run, guard, pairing,
-                                                  conflict_names)
+        for attempt in range(LISTING_ATTEMPTS):
+            try:
+                the_plan, tree, temps, task_id = _prepare(task, db, provider, fs, force, dry_run, guard, pairing,
+                                                          conflict_names)
+                break
+            except ProviderError as exc:
+                # A listing that broke off (a busy service, a dropped connection) is read again from the start;
+                # nothing has been changed yet, and every step before the plan can be repeated.
+                if not exc.retryable or attempt == LISTING_ATTEMPTS - 1 or (cancel and cancel.is_set()):
+                    raise
+                conflict_names.clear()
+                time.sleep(LISTING_RETRY_SECONDS * 2**attempt)
     except (GuardError, UsageError, ProviderError) as exc:
         result.error = str(exc)
         emit(LogRecord(clock(), task.name, "error", "", result.error))
