@@ -45,7 +45,7 @@ class Setup:
     def put(self, key: str, body: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=body)
 
-    def keys(self) -> dict[str, bytes]:
+    def objects(self) -> dict[str, bytes]:
         out = {}
         for item in self.client.list_objects_v2(Bucket=self.bucket).get("Contents", ()):
             out[item["Key"]] = self.client.get_object(Bucket=self.bucket, Key=item["Key"])["Body"].read()
@@ -70,7 +70,7 @@ def test_a_file_and_a_folder_of_one_name(setup: Setup, marker: bool) -> None:
     if marker:
         setup.put("X/", b"")
     setup.put("fine.txt", b"fine")
-    before = setup.keys()
+    before = setup.objects()
     dry = setup.run("sync", "t", "--dry-run")
     assert "X" in dry.stdout and "both a file and a folder" in dry.stdout
     setup.run("sync", "t")
@@ -78,7 +78,7 @@ def test_a_file_and_a_folder_of_one_name(setup: Setup, marker: bool) -> None:
     assert not (setup.local / "X").exists()
     (setup.local / "new.txt").write_text("new")
     setup.run("sync", "t")
-    after = setup.keys()
+    after = setup.objects()
     assert {k: v for k, v in after.items() if k != "new.txt"} == before  # nothing under X changed or went
     assert "both a file and a folder" in setup.run("log", "--task", "t").stdout
 
@@ -93,7 +93,7 @@ def test_a_clash_that_appears_after_the_name_was_synced(setup: Setup) -> None:
     for _ in range(2):
         setup.run("sync", "t")
     assert (setup.local / "X/child.txt").read_bytes() == b"a child"
-    assert setup.keys()["X/child.txt"] == b"a child" and setup.keys()["X"] == b"now also a file"
+    assert setup.objects()["X/child.txt"] == b"a child" and setup.objects()["X"] == b"now also a file"
 
 
 def test_a_folder_marker_that_holds_data_is_reported_never_deleted(setup: Setup) -> None:
@@ -111,7 +111,7 @@ def test_a_folder_marker_that_holds_data_is_reported_never_deleted(setup: Setup)
     setup.run("sync", "t")
     shutil.rmtree(setup.local / "dir")
     setup.run("sync", "t")
-    assert setup.keys()["dir/"] == b"data some tool keeps in a folder marker"
+    assert setup.objects()["dir/"] == b"data some tool keeps in a folder marker"
 
 
 @pytest.mark.parametrize("value", ["inf", "nan", "1e30", "-1", "soon", "1700000000123"])
@@ -128,5 +128,5 @@ def test_foreign_mtime_metadata_never_wedges_a_task(setup: Setup, value: str) ->
         assert 1_600_000_000 < mtime < 4_000_000_000  # the service's own time, not year 2446 or an error
     (setup.local / "gone-later.txt").unlink()
     setup.run("sync", "t")  # state was written: a local deletion travels and never comes back
-    assert "gone-later.txt" not in setup.keys()
+    assert "gone-later.txt" not in setup.objects()
     assert not (setup.local / "gone-later.txt").exists()
