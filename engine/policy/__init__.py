@@ -18,7 +18,8 @@ stored remotely, so a rename that makes a name acceptable lets it sync.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -85,6 +86,7 @@ def _encoder(rows: tuple[ServiceRules, ...]) -> NameEncoder:
 
 
 _TAIL = tailchar.TAIL_CHARACTERS
+TAIL_REASON = "tail-character rule: a name ending in '.' or ' ' gets a suffix on the remote"
 
 
 def _split(path: str) -> list[str]:
@@ -97,6 +99,11 @@ class PathPolicy:
 
     Raises UsageError for an unknown provider kind or a connection option value it cannot use.
     `remote_root` (the task's folder on the service) only counts towards the services' path-length limits.
+    `rename_clock` dates the tail-character rename of a folder (the local time of the rename); None leaves
+    the date as YYYYMMDD-HHMMSS, for answers about a name alone (`skysync policy check`).
+
+    One policy serves one pass. It remembers the remote name of every renamed folder it has made or seen in
+    the remote listing (through `local_name`), so a folder and everything inside it keep one name.
     """
 
     def __init__(
@@ -109,6 +116,7 @@ class PathPolicy:
         max_size: int = 0,
         case_insensitive: bool = False,
         remote_root: str = "",
+        rename_clock: Callable[[], float] | None = time.time,
     ) -> None:
         options = dict(connection_options or {})
         self.provider_kind = provider_kind
@@ -118,6 +126,9 @@ class PathPolicy:
         self.encoder = _encoder(self.rows) if _flag(options, ENCODE_OPTION) else None
         self._encodable = self.encoder.chars if self.encoder else frozenset()
         self.remote_root = remote_root.strip("/")
+        self._rename_clock = rename_clock
+        # local folder path -> the remote name of its last component, for folders renamed by the tail rule
+        self._folder_names: dict[str, str] = {}
 
     def is_excluded_folder(self, path: str) -> bool:
         """Selective sync: the folder and everything under it is left alone on both sides."""
@@ -138,12 +149,13 @@ class PathPolicy:
     ) -> Verdict:
         """Would this task-relative path sync as is, under another remote name, or not at all?
 
-        `mtime` dates a tail-character rename (note 4); without it the date reads YYYYMMDD-HHMMSS.
-        `parent_remote`, when given, is the remote path the engine already uses for the parent folder (its
-        remembered pair). Without it, parent folders are mapped by the same rules as a folder checked with
-        mtime=None, so a folder and its children agree as long as folders are checked without an mtime (a
-        folder's mtime changes whenever its content does, so it makes a poor name anyway). Only the last
-        component of `remote_name` is this entry's own decision.
+        `mtime` dates a file's tail-character rename (note 4); a file without it reads YYYYMMDD-HHMMSS.
+        A folder checked without an mtime (as the engine checks folders: a folder's mtime changes whenever its
+        content does, so it makes a poor name) is dated with the time of its rename, once: the name is
+        remembered, as is the one of a renamed folder seen in the remote listing. `parent_remote`, when given,
+        is the remote path the engine already uses for the parent folder. Without it, parent folders are
+        mapped by the remembered names, or as a folder checked without an mtime, so a folder and its children
+        agree. Only the last component of `remote_name` is this entry's own decision.
         """
         parts = _split(path)
         if not parts:
@@ -164,8 +176,11 @@ class PathPolicy:
             remote_parts = [*_split(parent_remote), self._remote(parts[-1], is_dir, mtime, renamed)]
         else:
             last = len(parts) - 1
-            remote_parts = [self._remote(p, True, None, renamed) for p in parts[:last]]
-            remote_parts.append(self._remote(parts[last], is_dir, mtime, renamed))
+            remote_parts = [self._folder(parts, i, renamed) for i in range(last)]
+            if is_dir and mtime is None:
+                remote_parts.append(self._folder(parts, last, renamed))
+            else:
+                remote_parts.append(self._remote(parts[last], is_dir, mtime, renamed))
 
         remote_path = "/".join(remote_parts)
         full_len = len(remote_path) + (len(self.remote_root) + 1 if self.remote_root else 0)
@@ -178,10 +193,26 @@ class PathPolicy:
         reason = "; ".join(dict.fromkeys(renamed)) or "the parent folder is stored under another name"
         return Verdict("rename", reason, remote_path)
 
-    def _remote(self, name: str, is_dir: bool, mtime: float | None, renamed: list[str]) -> str:
-        out = tailchar.remote_name(name, mtime)
+    def _folder(self, parts: list[str], i: int, renamed: list[str]) -> str:
+        """The remote name of folder `parts[:i + 1]`: remembered, or made now (and remembered)."""
+        name = parts[i]
+        if not name.endswith(_TAIL):
+            return self._remote(name, True, None, renamed)
+        key = "/".join(parts[: i + 1])
+        known = self._folder_names.get(key)
+        if known is not None:
+            self._remote(name, True, None, renamed)  # for the reasons only: the same as when it was named
+            return known
+        made_at = self._rename_clock() if self._rename_clock is not None else None
+        out = self._remote(name, True, None, renamed, made_at=made_at)
+        return self._folder_names.setdefault(key, out)
+
+    def _remote(
+        self, name: str, is_dir: bool, mtime: float | None, renamed: list[str], made_at: float | None = None
+    ) -> str:
+        out = tailchar.remote_name(name, mtime) if made_at is None else tailchar.folder_remote_name(name, made_at)
         if out != name:
-            renamed.append("tail-character rule: a name ending in '.' or ' ' gets a suffix on the remote")
+            renamed.append(TAIL_REASON)
         if self.encoder:
             encoded = self.encoder.encode(out, is_file=not is_dir)
             if encoded != out:
@@ -193,7 +224,10 @@ class PathPolicy:
         """The local path for a remote path (undoes renames such as the tail-character rule)."""
         if tailchar.SUFFIX_END not in remote_path and (self.encoder is None or remote_path.isascii()):
             return remote_path  # the common case: look-alikes and the quote mark are never ASCII
-        parts = remote_path.split("/")
-        if self.encoder:
-            parts = [self.encoder.decode(p) for p in parts]
-        return "/".join(tailchar.local_name(p) for p in parts)
+        remote_parts = remote_path.split("/")
+        parts = [self.encoder.decode(p) for p in remote_parts] if self.encoder else remote_parts
+        local = [tailchar.local_name(p) for p in parts]
+        for i, (theirs, ours) in enumerate(zip(parts, local, strict=True)):
+            if theirs != ours:  # a renamed folder (or file) seen in the listing: its name is the one to keep
+                self._folder_names["/".join(local[: i + 1])] = remote_parts[i]
+        return "/".join(local)

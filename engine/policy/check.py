@@ -24,7 +24,8 @@ def policy_check(kind: str, paths: list[str], size: int | None, options: Mapping
     """One line per path ("syncs", "renamed to X (why)", "skipped: why") and the exit code."""
     if size is not None and size < 0:
         raise UsageError("--size must be a number of bytes, 0 or more")
-    policy = PathPolicy(kind, options)  # UsageError for an unknown kind or a bad option
+    # UsageError for an unknown kind or a bad option. A name alone has no rename time: the date is the pattern.
+    policy = PathPolicy(kind, options, rename_clock=None)
     lines: list[str] = []
     code = 0
     for path in paths:

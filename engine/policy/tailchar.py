@@ -4,10 +4,13 @@
  'file name._DiskStation_modified date_TailCharacterConflict'."
 
 Many services (and Windows) drop or refuse a trailing "." or " ", so the remote copy gets a suffix and the
-local name never changes. The modified date is written YYYYMMDD-HHMMSS in UTC (so that the name does not
-depend on the machine's time zone). The suffix is recognisable on its own, so mapping a remote name back to
-the local one needs no state; the engine's state keeps the pair so that later passes do not rename again
-with a newer date.
+local name never changes. A file's date is its modification time, written YYYYMMDD-HHMMSS in UTC (so that the
+name does not depend on the machine's time zone). A folder's modification time changes whenever its content
+does, so a folder is dated with the local time of its rename instead (`folder_remote_name`), and the pair is
+remembered: by the engine's state for the folder itself, and by `PathPolicy` for everything inside it (made
+in this pass, or learned back from the remote listing), so the name never changes in later passes. The
+suffix is recognisable on its own, so mapping a remote name back to the local one needs no state.
+YYYYMMDD-HHMMSS itself only ever shows in answers about a name alone (`skysync policy check`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,20 @@ def date_text(mtime: float | None) -> str:
     if mtime is None:
         return UNKNOWN_DATE
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime(mtime))
+
+
+def rename_date(when: float | None) -> str:
+    """A folder's rename date: the local time it was renamed (`when`, epoch seconds)."""
+    if when is None:
+        return UNKNOWN_DATE
+    return time.strftime("%Y%m%d-%H%M%S", time.localtime(when))
+
+
+def folder_remote_name(name: str, when: float | None) -> str:
+    """The remote name of a folder whose name ends in "." or " ", renamed at `when`; others are unchanged."""
+    if not needs_rename(name):
+        return name
+    return f"{name}{SUFFIX_MARK}{rename_date(when)}{SUFFIX_END}"
 
 
 def remote_name(name: str, mtime: float | None) -> str:

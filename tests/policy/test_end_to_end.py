@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 
 import pytest
 
@@ -112,7 +113,8 @@ def test_a_folder_ending_in_a_period_and_its_files(tmp_path: pathlib.Path) -> No
     write(env.local, "proj./a.txt", "a")
     write(env.local, "proj./sub/b.", "b", mtime=1_704_164_645)
     env.sync()
-    folder = "proj.._DiskStation_YYYYMMDD-HHMMSS_TailCharacterConflict"
+    (folder,) = os.listdir(env.cloud)  # dated with the local time of the rename: proj.._DiskStation_<date>_...
+    assert re.fullmatch(r"proj\.\._DiskStation_\d{8}-\d{6}_TailCharacterConflict", folder), folder
     assert env.files(env.cloud) == {
         f"{folder}/a.txt",
         f"{folder}/sub/b.._DiskStation_20240102-030405_TailCharacterConflict",
