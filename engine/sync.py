@@ -29,13 +29,14 @@ from engine.providers import UnknownProvider, provider_class
 from engine.providers.base import (
     ContainerNotFound,
     HashKind,
+    MtimeMode,
     Provider,
     ProviderError,
     RemoteEntry,
     join,
     order_key,
 )
-from engine.reconcile import DELETE_LOCAL, DELETE_REMOTE, OrderViolation, Plan, plan
+from engine.reconcile import DELETE_LOCAL, DELETE_REMOTE, HELD_DELETIONS, OrderViolation, Plan, plan
 from engine.state import StateDB, StateRow
 from engine.throttle import TokenBucket
 
@@ -86,12 +87,20 @@ class PassResult:
     failed: int = 0
     error: str | None = None
     planned: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, path, detail) for dry runs
+    stopped: bool = False  # cancelled before it finished (a signal, the schedule, a pause): the rest is left
+
+    @property
+    def held_deletions(self) -> int:
+        """Deletions the mass-delete guard held back (the rest of the pass ran); `sync --force` allows them."""
+        return int(self.summary.get(HELD_DELETIONS, 0))
 
     @property
     def exit_code(self) -> int:
+        """2: the pass did nothing (bad configuration, a guard that stops it); 1: it ran, but some items failed
+        or deletions were held back by the mass-delete guard (both still need the user); 0: all done."""
         if self.error:
             return 2
-        return 1 if self.failed else 0
+        return 1 if self.failed or self.held_deletions else 0
 
     def as_dict(self) -> dict:
         return {
@@ -100,6 +109,8 @@ class PassResult:
             "failed": self.failed,
             "error": self.error,
             "exit_code": self.exit_code,
+            "held_deletions": self.held_deletions,
+            **({"stopped": True} if self.stopped else {}),
             **({"planned": [{"action": k, "path": p, "detail": d} for k, p, d in self.planned]}
                if self.planned else {}),
         }
@@ -319,8 +330,13 @@ def _run(
     result.failed = outcome.failed
     if result.failed:
         result.summary["failed"] = result.failed
-    db.pass_finished(task.name, result.failed == 0, result.summary, None)
-    emit(PassFinished(task.name, result.summary, result.failed == 0))
+    result.stopped = cancel is not None and cancel.is_set()
+    ok = result.failed == 0 and not result.stopped
+    if not result.stopped:
+        db.pass_finished(task.name, ok, result.summary, None)
+    # A stopped pass is not recorded as finished: `status` then tells it as interrupted (the next pass completes
+    # it), never as ok. The engine fills in why it stopped the pass.
+    emit(PassFinished(task.name, result.summary, ok, stopped="stopped" if result.stopped else None))
     return result
 
 
@@ -409,6 +425,7 @@ def _prepare(
             the_plan = plan(
                 state_stream(), local_stream(), remote_stream(sort_remote), task.direction, home_policy,
                 no_delete=task.no_delete, verify=verify, frozen=blind.covers,
+                cheap_compare=_cheap_compare(provider),
             )
             break
         except OrderViolation:
@@ -424,8 +441,8 @@ def _prepare(
     the_plan.skipped = {**skipped, **the_plan.skipped}
 
     if not force:
-        _guard_empty(task, the_plan)
-        _guard_mass_delete(the_plan, *guard)
+        _guard_empty(task, the_plan)  # stops the pass
+        _guard_mass_delete(the_plan, *guard, task=task.name)  # holds the deletions back; the rest goes on
     return the_plan, tree, temps, task_id
 
 
@@ -450,11 +467,16 @@ class Pairing:
             location = provider_class(conn.provider).location(home.all_options(conn.name))
         except UnknownProvider as exc:
             raise UsageError(str(exc)) from None
-        # The folder as configured, not where a link at that path leads today: moving the synced folder to
-        # another disk and leaving a link behind is the same pairing (its state still describes those files).
+        # The folder as configured and the folder it leads to today. A link at the configured path that now
+        # leads elsewhere may be the same files moved to a bigger disk, or another folder altogether; nothing
+        # tells them apart, so it is a new pairing: a first pass copies differences and deletes nothing (the
+        # worst it can do is bring back what was deleted since the last pass; the other way loses files).
         local = os.path.normpath(os.path.abspath(os.path.expanduser(task.local)))
-        digest = hashlib.sha256("\0".join((location, task.remote_folder, local)).encode("utf-8", "surrogateescape"))
-        return cls(digest.hexdigest(), local, f"{conn.name}:/{task.remote_folder}")
+        real = os.path.realpath(local)
+        parts = (location, task.remote_folder, local, real)
+        digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape"))
+        return cls(digest.hexdigest(), local if real == local else f"{local} (at {real})",
+                   f"{conn.name}:/{task.remote_folder}")
 
     def describe(self) -> str:
         return f"{self.local} <-> {self.remote}"
@@ -625,16 +647,39 @@ def _guard_empty(task: Task, p: Plan) -> None:
         )
 
 
-def _guard_mass_delete(p: Plan, percent: int, min_files: int) -> None:
+def _guard_mass_delete(p: Plan, percent: int, min_files: int, task: str) -> None:
+    """A pass that would delete more than `percent` % of a side's files keeps those deletions back (files and
+    folders of that side); uploads, downloads, moves and the other side's deletions still run. The held paths
+    keep their state, so every pass plans them again until `sync --force` lets them through, or the files come
+    back. Moves are not deletions: a renamed folder holds nothing back."""
     if p.tracked_files < max(min_files, 1):
         return
+    kinds: list[str] = []
+    what: list[str] = []
     for kind, side in ((DELETE_REMOTE, "remote"), (DELETE_LOCAL, "local")):
         n = p.count(kind, files_only=True)
         if n * 100 > p.tracked_files * percent:
-            raise GuardError(
-                f"this pass would delete {n} of {p.tracked_files} files on the {side} side "
-                f"(more than {percent} %); nothing was changed. Check, then run with --force to allow it once"
-            )
+            kinds.append(kind)
+            what.append(f"{n} of {p.tracked_files} files on the {side} side")
+    if kinds:
+        p.hold(tuple(kinds), (
+            f"deletions held back: this pass would delete {' and '.join(what)} (more than {percent} %); they "
+            "are left as they are and the rest of the pass goes on. Check, then allow them once with: "
+            f"skysync sync --force {task}"
+        ))
+
+
+def _cheap_compare(provider: Provider) -> Callable[[RemoteEntry], bool]:
+    """Whether the executor tells equal content from this listed entry without downloading it (a hash, listed or
+    asked for, or an mtime the service keeps exactly): the reconcile then checks a file whose ctime alone moved."""
+    caps = provider.capabilities
+    hashes = caps.hash_kind != HashKind.NONE
+    native = caps.mtime_mode == MtimeMode.NATIVE
+
+    def cheap(remote: RemoteEntry) -> bool:
+        return native or (hashes and (remote.hash is not None or not caps.hash_in_listing))
+
+    return cheap
 
 
 def _log_skips(
