@@ -14,7 +14,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from engine.config import Home, Task
@@ -439,6 +439,7 @@ def _prepare(
             conflict_names.clear()
             first = _first_remote(provider, remote_root, on_remote_skip)
     the_plan.skipped = {**skipped, **the_plan.skipped}
+    _drop_hollow_folders(the_plan)
 
     if not force:
         _guard_empty(task, the_plan)  # stops the pass
@@ -510,6 +511,39 @@ def computer_name(home: Home) -> str:
                 f.write(cid + "\n")
             os.replace(tmp, path)
     return f"{host}-{cid}"
+
+
+def _drop_hollow_folders(p: Plan) -> None:
+    """A remote folder new to this side is made locally only if something in it is synced, or if it is empty
+    in the cloud too. One whose every entry is skipped (a key too long or unsafe for this disk) would leave
+    empty folders no one asked for, down to the depth of the key, that a user then removes in vain."""
+    new_dirs = [a for a in p.actions if a.kind == DOWNLOAD and a.local is None and a.state is None
+                and a.remote is not None and a.remote.is_dir]
+    if not new_dirs or not p.skipped:
+        return
+    has_skipped = _ancestors_of(p.skipped)
+    holding = _ancestors_of(a.path for a in p.actions if not (a.kind == DOWNLOAD and a.is_dir))
+    hollow: set[str] = set()
+    for a in sorted(new_dirs, key=lambda a: a.path.count("/"), reverse=True):  # deepest first
+        if a.path in holding or a.path not in has_skipped:
+            holding.update(_ancestors_of((a.path,)))  # a folder that is made holds its parents
+        else:
+            hollow.add(a.path)
+    if hollow:
+        p.actions = [a for a in p.actions if a.path not in hollow or a.kind != DOWNLOAD]
+
+
+def _ancestors_of(paths: Iterable[str]) -> set[str]:
+    out: set[str] = set()
+    for path in paths:
+        cut = path.rfind("/")
+        while cut > 0:
+            path = path[:cut]
+            if path in out:
+                break
+            out.add(path)
+            cut = path.rfind("/")
+    return out
 
 
 def _policy_for(task: Task, provider: Provider) -> PathPolicy:

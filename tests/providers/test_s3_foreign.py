@@ -130,3 +130,17 @@ def test_foreign_mtime_metadata_never_wedges_a_task(setup: Setup, value: str) ->
     setup.run("sync", "t")  # state was written: a local deletion travels and never comes back
     assert "gone-later.txt" not in setup.objects()
     assert not (setup.local / "gone-later.txt").exists()
+
+
+def test_keys_that_are_skipped_create_no_folders(setup: Setup) -> None:
+    """Issue 21, case 5: a key skysync skips makes nothing locally, not even its parent folders."""
+    setup.put("a//b", b"double slash")
+    setup.put("deep/er/" + "n" * 300, b"a name longer than a disk takes")
+    setup.put("mixed/" + "m" * 300, b"skipped")
+    setup.put("mixed/kept.txt", b"kept")
+    setup.put("empty-in-the-cloud/", b"")
+    setup.run("sync", "t")
+    made = sorted(str(p.relative_to(setup.local)) for p in setup.local.rglob("*"))
+    assert made == ["empty-in-the-cloud", "mixed", "mixed/kept.txt"], made
+    setup.run("sync", "t")  # and a second pass neither makes them nor fails
+    assert sorted(str(p.relative_to(setup.local)) for p in setup.local.rglob("*")) == made
