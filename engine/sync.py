@@ -36,7 +36,7 @@ from engine.providers.base import (
     join,
     order_key,
 )
-from engine.reconcile import DELETE_LOCAL, DELETE_REMOTE, HELD_DELETIONS, OrderViolation, Plan, plan
+from engine.reconcile import DELETE_LOCAL, DELETE_REMOTE, DOWNLOAD, HELD_DELETIONS, OrderViolation, Plan, plan
 from engine.state import StateDB, StateRow
 from engine.throttle import TokenBucket
 
