@@ -26,6 +26,10 @@ from typing import Any
 
 RUN_DIR = ".run"
 SOCKET_NAME = "engine.sock"
+# Written by the engine while some task's folders have no inotify watch (the kernel's limit is reached): JSON
+# {"pid", "limit", "rescan_every", "tasks": {name: {"since", "folder"}}}; removed when all are watched again.
+# `skysync doctor` reads it.
+INOTIFY_MARKER = "inotify-exhausted"
 MAX_REQUEST = 64 * 1024
 # sun_path holds 108 bytes on Linux (104 on BSD/macOS) including the NUL; stay clear of both.
 MAX_SUN_PATH = 100
@@ -33,7 +37,7 @@ MAX_SUN_PATH = 100
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
-def _private_dir(path: str) -> str:
+def private_dir(path: str) -> str:
     """Create `path` as a 0700 folder owned by us, refusing one that someone else could have planted."""
     os.makedirs(path, mode=0o700, exist_ok=True)
     st = os.lstat(path)
@@ -56,6 +60,11 @@ def socket_dir(home_path: str) -> str:
 
 def socket_path(home_path: str) -> str:
     return os.path.join(socket_dir(home_path), SOCKET_NAME)
+
+
+def inotify_marker_path(home_path: str) -> str:
+    """Always inside the home (a plain file has no path length limit, unlike the socket)."""
+    return os.path.join(os.path.abspath(home_path), RUN_DIR, INOTIFY_MARKER)
 
 
 def _peer_uid(conn: socket.socket) -> int | None:
@@ -96,8 +105,8 @@ class ControlServer:
         if os.path.dirname(folder) == home:
             os.makedirs(home, mode=0o700, exist_ok=True)
         else:
-            _private_dir(os.path.dirname(folder))  # /tmp/skysync-UID: checked, since /tmp is shared
-        _private_dir(folder)
+            private_dir(os.path.dirname(folder))  # /tmp/skysync-UID: checked, since /tmp is shared
+        private_dir(folder)
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

@@ -2,6 +2,7 @@
 
 Log lines are one event each, `key=value` after a local ISO timestamp, so `grep task=photos` or
 `grep ' error '` work:  2026-11-25T10:00:00 skysync task=photos uploaded path=a/b.jpg
+A pass stopped before its end says so:  ... task=photos pass-finished ok=0 stopped=1 reason=engine-stop uploaded=3
 """
 
 from __future__ import annotations
@@ -53,6 +54,8 @@ def format_event(event: Event) -> str | None:
     if isinstance(event, PassFinished):
         counts = " ".join(f"{k}={v}" for k, v in sorted(event.summary.items()))
         line = f"{_stamp()} skysync task={_value(event.task)} pass-finished ok={int(event.ok)}"
+        if event.stopped:  # stopped before its end (a signal, the schedule, a pause): the rest is left for later
+            line += f" stopped=1 reason={_value(event.stopped)}"
         if counts:
             line += " " + counts
         if event.error:

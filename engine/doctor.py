@@ -8,7 +8,9 @@ Checks, in the order they print:
 - `local-folder`, `device`: every task's local folder exists, is a folder, and sits on the device it was on at
   the last pass (`StateDB.pairing_device`, when the engine records it).
 - `free-space`: the disk of every local folder and of the state database.
-- `inotify`: the kernel's watch limit against the folders the tasks' watchers need (one watch per folder).
+- `inotify`: the kernel's watch limit against the folders the tasks' watchers need (one watch per folder), and
+  whether a running engine has actually run out of watches (it leaves `<home>/.run/inotify-exhausted` while
+  some task has folders without a watch; see `engine.watch`).
 - `connection`, `clock`: each connection answers its check, and the service's clock (its `Date` header) is
   within a minute of ours.
 
@@ -424,6 +426,62 @@ def check_inotify(tasks: list[Task], probes: Probes) -> Finding:
     return _finding("inotify", WARN, f"{text}, which it shares with the user's other programs: {how}")
 
 
+def check_inotify_reported(home: Home, probes: Probes) -> Iterator[Finding]:
+    """What the engine itself found: the tasks whose folders could not all get a watch (its marker file)."""
+    from engine.control import inotify_marker_path
+
+    try:
+        with open(inotify_marker_path(home.path), encoding="utf-8") as f:
+            data = json.load(f)
+        tasks = dict(data["tasks"])
+        pid = int(data.get("pid") or 0)
+        limit = data.get("limit")
+        every = float(data.get("rescan_every") or 30)
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        yield _finding("inotify", WARN, f"the engine's inotify report cannot be read ({exc}); it is rewritten "
+                       "when the engine next runs short of watches")
+        return
+    if not tasks:
+        return
+    running = pid > 0 and _alive(pid)
+    names = ", ".join(sorted(tasks))
+    since = min(float(t.get("since") or 0) for t in tasks.values())
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(since)) if since else "an unknown time"
+    shown_limit = f"{int(limit):,}" if isinstance(limit, int) else "unknown"
+    target = _suggested_limit(int(limit) if isinstance(limit, int) else 0)
+    how = (
+        f"raise it with: sudo sysctl fs.inotify.max_user_watches={target}, and keep it after a reboot with the "
+        f"line fs.inotify.max_user_watches={target} in {SYSCTL_FILE}"
+    )
+    if running:
+        yield _finding(
+            "inotify",
+            FAIL,
+            f"the running engine (pid {pid}) ran out of inotify watches (limit {shown_limit}) on {when} for "
+            f"task(s) {names}: changes in folders without a watch are found by a rescan every {every:g} s instead "
+            f"of at once; {how} (the engine watches them all as soon as there is room)",
+        )
+    else:
+        yield _finding(
+            "inotify",
+            WARN,
+            f"the last engine run (pid {pid}, no longer running) ran out of inotify watches (limit {shown_limit}) "
+            f"on {when} for task(s) {names}; {how}",
+        )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _suggested_limit(needed: int) -> int:
     """Twice the need, rounded up to a power of two, and never below the common 524,288."""
     target = 524_288
@@ -571,7 +629,7 @@ def collect(home: Home, probes: Probes | None = None) -> list[Finding]:
     findings += _guarded("local-folder", lambda: [check_local_folder(t) for t in tasks])
     findings += _guarded("device", lambda: check_devices(home, tasks, bool(readable and readable[0]), probes))
     findings += _guarded("free-space", lambda: check_free_space(home, tasks, probes))
-    findings += _guarded("inotify", lambda: [check_inotify(tasks, probes)])
+    findings += _guarded("inotify", lambda: [check_inotify(tasks, probes), *check_inotify_reported(home, probes)])
     findings += _guarded("connection", lambda: check_connections(home, probes))
     return findings
 

@@ -29,6 +29,9 @@ class PassFinished:
     summary: dict[str, int]  # counts by action kind, plus "failed" and "skipped"
     ok: bool
     error: str | None = None  # set when a guard or a fatal error stopped the pass
+    # Set when the pass was stopped on purpose before it finished (a signal, the schedule, a pause): why.
+    # Such a pass is not ok (work is left for the next one), and it is not an error either.
+    stopped: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,16 +15,26 @@ temporary name and a rename, so no partial file is left under a real name, and t
 the next pass when the window opens or the task resumes. (We chose this over finishing the current file: a
 multi-gigabyte file could otherwise run for hours past the hour the user reserved.)
 
-Errors: every failed pass (guards included: they re-check safely each time, so an unmounted disk that comes
-back resumes by itself) puts the task in "error" and retries with exponential backoff; sync_now(force=True)
-passes the mass-delete guard once. A connection whose credentials are refused (AuthError) is put in "error"
-with the reason, retried with backoff (and at once after reload), while other connections keep going.
+Errors: a pass that fails as a whole (the service unreachable, a guard: guards re-check safely each time, so
+an unmounted disk that comes back resumes by itself) puts the task in "error" and retries with exponential
+backoff; sync_now(force=True) passes the mass-delete guard once. A guard's refusal is logged once, and again
+only when its words change; the re-checks in between are silent (`status` shows it and how often it was
+checked). A connection whose credentials are refused (AuthError) is put in "error" with the reason, retried
+with backoff (and at once after reload), while other connections keep going.
+
+A pass that finishes with some items failed is not a failed pass: the task keeps reacting to changes at once,
+and each failing item gets a backoff of its own (5 s doubling up to 15 min, kept in memory). A retry pass
+runs when the earliest item is due. Passes run meanwhile for other changes try the item too (the pass plans
+every path), but a failure there does not count against its schedule, nor is its unchanged error logged again.
+So one unwritable or oversized file never delays anyone's other saves.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
+import json
 import os
 import threading
 import time
@@ -35,8 +45,9 @@ from typing import Any
 
 from engine import schedule as sched
 from engine.config import Connection, Home, Task
+from engine.control import inotify_marker_path
 from engine.errors import GuardError, LockedError, UsageError
-from engine.events import Event, LogRecord, PassFinished, TransferProgress
+from engine.events import Event, LogRecord, PassFinished, PassStarted, TransferProgress
 from engine.poll import ChangeFeed, PollTimer, clamp_period, poll_once
 from engine.providers.base import AuthError, Provider, ProviderError
 from engine.throttle import TokenBucket
@@ -47,6 +58,7 @@ CONFIG_CHECK_EVERY = 2.0  # seconds between looks at config.toml's mtime (auto r
 BACKOFF_BASE = 5.0
 BACKOFF_MAX = 900.0
 LOCKED_RETRY = 5.0
+MAX_FAILING_SHOWN = 20  # failing items listed in a task's status (the count is always given)
 
 PassFn = Callable[..., Any]
 ProviderFactory = Callable[[Home, str], Provider]
@@ -103,6 +115,39 @@ class EngineLock:
 
 
 @dataclass
+class _ItemRetry:
+    """One failing item's own retry schedule (engine clock seconds)."""
+
+    failures: int
+    due: float
+    message: str
+
+
+STOP_WORDS = {
+    "stop": "engine-stop",  # SIGINT/SIGTERM to `skysync run`, or the TUI closing
+    "schedule": "schedule",
+    "pause": "paused",
+    "connection error": "connection-error",
+    "removed": "task-removed",
+}
+
+
+def _stop_word(reason: str) -> str:
+    return STOP_WORDS.get(reason, reason.replace(" ", "-") or "stopped")
+
+
+def _refusal_echo(event: Event, text: str, first_line: str) -> bool:
+    """An event that only repeats a known guard refusal: the pass starting, the refusal, the pass ending."""
+    if isinstance(event, PassStarted):
+        return True
+    if isinstance(event, LogRecord):
+        return event.kind == "error" and not event.path and event.message in (text, first_line)
+    if isinstance(event, PassFinished):
+        return not event.ok and event.error in (text, first_line)
+    return False
+
+
+@dataclass
 class _TaskRun:
     task: Task
     dirty: bool = True  # the start trigger
@@ -121,6 +166,13 @@ class _TaskRun:
     passes: int = 0
     transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
     watcher: Any = None
+    # Failing items, each on its own retry schedule; "" stands for failures the pass did not name by path.
+    items: dict[str, _ItemRetry] = field(default_factory=dict)
+    items_due: float = 0.0  # the earliest due time among `items` (0 when there are none)
+    # The safety guard's last refusal: {"message", "since", "checks", "last_check"}; None when it let a pass run.
+    refusal: dict[str, Any] | None = None
+    # Set while the watcher has folders without an inotify watch: {"since", "limit", "rescan_every"}.
+    watch_limit: dict[str, Any] | None = None
 
     @property
     def name(self) -> str:
@@ -188,6 +240,8 @@ class Engine:
         self._control: Any = None
         self._config_stamp: tuple[float, float] = (0.0, 0.0)
         self._max_parallel = 1
+        self._marker_lock = threading.Lock()
+        self._limit_logged: set[str] = set()  # tasks whose inotify exhaustion was logged (once per run)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -198,6 +252,8 @@ class Engine:
         """
         self._lock.acquire()
         try:
+            with contextlib.suppress(OSError):
+                os.unlink(inotify_marker_path(self.home_path))  # the last run's; our watchers report afresh
             home = Home(self.home_path)
             with self._cond:
                 self._started_at = self._clock()
@@ -329,7 +385,8 @@ class Engine:
     def status(self) -> dict:
         """{"connections": {name: {"state": ..., "error": ...}},
         "tasks": {name: {"state": idle|syncing|paused|waiting-schedule|error, "last_pass": {...},
-        "transfers": [...]}}} plus "engine": {pid, home, started}."""
+        "transfers": [...], "failing": [...], "refused": {...}|None, "watch": {"mode": ...}|None}}}
+        plus "engine": {pid, home, started}. `last_pass.stopped` says why a pass was stopped before its end."""
         with self._cond:
             now = self._clock()
             conns = {c.name: self._conn_status(c, now) for c in self._conns.values()}
@@ -461,14 +518,77 @@ class Engine:
         def on_error(message: str) -> None:
             self._info(name, message, kind="error")
 
+        def on_limit(exhausted: bool, limit: int | None, rescan_every: float) -> None:
+            self._watch_limit(name, exhausted, limit, rescan_every)
+
         watcher = LocalWatcher(
             run.task.local,
             on_change,
             on_error=on_error,
+            on_limit=on_limit,
             rescan_interval=self._rescan_interval or RESCAN_INTERVAL,
         )
         watcher.start()
         return watcher
+
+    def _watch_limit(self, name: str, exhausted: bool, limit: int | None, rescan_every: float) -> None:
+        """A task's watcher ran out of inotify watches (or has them all again): log it once, show it in
+        status, and keep the home's marker (`skysync doctor` reads it) up to date."""
+        from engine.watch import limit_advice
+
+        with self._cond:
+            run = self._tasks.get(name)
+            if run is None:
+                return
+            if exhausted:
+                since = run.watch_limit["since"] if run.watch_limit else self._clock()
+                run.watch_limit = {"since": since, "limit": limit, "rescan_every": rescan_every}
+            else:
+                run.watch_limit = None
+            first = exhausted and name not in self._limit_logged
+            if first:
+                self._limit_logged.add(name)
+            local = run.task.local
+        self._write_limit_marker()
+        if first:
+            shown_limit = f"{limit:,}" if limit is not None else "unknown"
+            self._info(
+                name,
+                f"inotify watch limit reached (fs.inotify.max_user_watches = {shown_limit}): changes in folders "
+                f"of {local} without a watch are found by a full rescan every {rescan_every:g} s instead of at "
+                f"once; {limit_advice(limit)}",
+                kind="error",
+            )
+        elif not exhausted and name in self._limit_logged:
+            self._info(name, "inotify watches are available again: every folder is watched, changes are seen at once")
+
+    def _write_limit_marker(self) -> None:
+        """<home>/.run/inotify-exhausted: which tasks lack watches, for `skysync doctor` (gone when none)."""
+        with self._marker_lock:
+            with self._cond:
+                tasks = {
+                    r.name: {"since": r.watch_limit["since"], "folder": r.task.local}
+                    for r in self._tasks.values()
+                    if r.watch_limit
+                }
+                limits = [r.watch_limit["limit"] for r in self._tasks.values() if r.watch_limit]
+                every = max([r.watch_limit["rescan_every"] for r in self._tasks.values() if r.watch_limit] or [0])
+            path = inotify_marker_path(self.home_path)
+            try:
+                if not tasks:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(path)
+                    return
+                from engine.control import private_dir
+
+                private_dir(os.path.dirname(path))
+                data = {"pid": os.getpid(), "limit": limits[0], "rescan_every": every, "tasks": tasks}
+                tmp = f"{path}.tmp-{os.getpid()}"
+                with open(tmp, "w", encoding="utf-8") as f:
+                    json.dump(data, f)
+                os.replace(tmp, path)
+            except OSError as exc:  # a read-only home must not stop the watcher; the log line still says it
+                self._info(None, f"cannot record the inotify shortage for `skysync doctor`: {exc}", kind="error")
 
     def _config_mtimes(self) -> tuple[float, float]:
         stamps = []
@@ -524,6 +644,9 @@ class Engine:
                         self._mark(run, "poll")
                 else:
                     self._spawn_check(conn, feed_only=True)
+        for run in self._tasks.values():
+            if run.items and run.thread is None and not run.dirty and now >= run.items_due:
+                self._mark(run, "retry-items")  # the earliest failing item is due again
         running = sum(1 for r in self._tasks.values() if r.thread is not None)
         for run in self._tasks.values():
             if running >= self._max_parallel:
@@ -641,11 +764,42 @@ class Engine:
     ) -> None:
         name = run.name
         seen: set[str] = set()
+        failed: dict[str, str] = {}  # path -> message of the items this pass failed
+        with self._cond:
+            known = {path: (r.due, r.message) for path, r in run.items.items()}
+            refusal = run.refusal["message"] if run.refusal else None
+        # While a guard refuses, a pass's events are held until it does something else than refuse again.
+        held: list[Event] | None = [] if refusal is not None else None
+        held_lock = threading.Lock()
+        first_line = refusal.splitlines()[0] if refusal else ""
 
-        def on_event(event: Event) -> None:
-            seen.add(type(event).__name__)
+        def deliver(event: Event) -> None:
             self._track(run, event)
             self._emit(event)
+
+        def on_event(event: Event) -> None:
+            nonlocal held
+            seen.add(type(event).__name__)
+            if isinstance(event, LogRecord) and event.kind == "error" and event.path:
+                failed[event.path] = event.message
+                due, message = known.get(event.path, (0.0, None))
+                if message == event.message and self._clock() < due:
+                    # Tried early, in a pass for other changes, and failed the same way: its own schedule
+                    # stands, and the log has this line already.
+                    self._track(run, event)
+                    return
+            if isinstance(event, PassFinished) and event.stopped:
+                event = dataclasses.replace(event, stopped=_stop_word(run.cancel_reason))
+            if held is not None:
+                with held_lock:
+                    if held is not None:
+                        if refusal is not None and _refusal_echo(event, refusal, first_line):
+                            held.append(event)
+                            return
+                        pending, held = held, None
+                        for e in pending:
+                            deliver(e)
+            deliver(event)
 
         started = time.monotonic()
         result: Any = None
@@ -657,7 +811,16 @@ class Engine:
         except BaseException as exc:  # every outcome must reach the bookkeeping below
             error = exc
         duration = time.monotonic() - started
-        self._finish_pass(run, cancel, result, error, duration, reasons, seen)
+        repeated, closing, notes = self._finish_pass(run, cancel, result, error, duration, reasons, seen, failed)
+        with held_lock:
+            pending, held = held, None
+        if not repeated:
+            for e in pending or ():
+                deliver(e)
+        if closing is not None and not repeated:
+            deliver(closing)
+        for note in notes:
+            self._info(name, note)
 
     def _finish_pass(
         self,
@@ -668,10 +831,15 @@ class Engine:
         duration: float,
         reasons: list[str],
         seen: set[str],
-    ) -> None:
+        failed: dict[str, str],
+    ) -> tuple[bool, PassFinished | None, list[str]]:
+        """Bookkeeping after a pass. Returns (the pass only repeated the guard's known refusal, the PassFinished
+        to emit when the pass did not emit one, info lines to log)."""
         now = self._clock()
         message: str | None = None
         auth_failed = False
+        repeated = False
+        notes: list[str] = []
         with self._cond:
             run.provider_failed = False
             run.thread = None
@@ -679,6 +847,7 @@ class Engine:
             run.transfers = {}
             run.passes += 1
             cancelled = cancel.is_set()
+            n_failed = int(getattr(result, "failed", 0) or 0)
             if cancelled:
                 self._mark(run, "cancelled")  # the rest of the work waits for the next pass
             if error is not None:
@@ -698,28 +867,33 @@ class Engine:
                     # disk or a fixed config then resumes without the user having to ask.
                     self._failed(run, message, now)
                     run.provider_failed = isinstance(error, ProviderError) or isinstance(cause, ProviderError)
+                    if isinstance(error, GuardError):
+                        repeated = self._refused(run, str(error) or message, now)
             elif cancelled:
                 # Stopped on purpose (schedule, pause, stop): items abandoned mid-way are not failures.
                 run.state, run.error = "idle", None
             elif result is not None and getattr(result, "error", None):
                 message = str(result.error)
                 self._failed(run, message, now)
-            elif result is not None and getattr(result, "failed", 0):
-                # The pass finished but items failed: retry them with backoff; the state stays usable.
-                message = f"{result.failed} item(s) failed"
-                self._failed(run, message, now, keep_state=True)
             else:
-                run.state, run.error, run.failures, run.retry_at = "idle", None, 0, 0.0
+                # The pass ran to its end: the task is fine, whatever single items did.
+                run.state, run.failures, run.retry_at = "idle", 0, 0.0
+                self._item_outcome(run, failed, n_failed, now)
+                run.error = f"{n_failed} item(s) failed" if n_failed else None
+                if run.refusal is not None:
+                    run.refusal = None
+                    notes.append("the safety guard no longer refuses: syncing resumed")
             summary = dict(getattr(result, "summary", {}) or {})
             run.last_pass = {
                 "finished": now,
                 "duration": round(duration, 3),
                 "reasons": reasons,
                 "summary": summary,
-                "failed": int(getattr(result, "failed", 0) or 0),
+                "failed": n_failed,
                 "exit_code": getattr(result, "exit_code", None if error is None else getattr(error, "exit_code", 1)),
                 "error": message,
                 "cancelled": run.cancel_reason if cancelled else None,
+                "stopped": _stop_word(run.cancel_reason) if cancelled and error is None else None,
             }
             conn = self._conns.get(run.task.connection)
             if conn is not None and (
@@ -731,16 +905,55 @@ class Engine:
                 conn.needs_check = True
                 conn.ready = conn.ready and not auth_failed
             self._cond.notify_all()
+        closing = None
         if "PassFinished" not in seen:
-            ok = error is None and not (result is not None and (getattr(result, "error", None) or result.failed))
-            self._emit(PassFinished(run.name, summary, ok, message))
+            stopped = _stop_word(run.cancel_reason) if cancelled and error is None else None
+            whole = result is not None and getattr(result, "error", None)
+            ok = error is None and not stopped and not whole and not n_failed
+            closing = PassFinished(run.name, summary, ok, message, stopped)
+        return repeated, closing, notes
 
-    def _failed(self, run: _TaskRun, message: str, now: float, keep_state: bool = False) -> None:
+    def _failed(self, run: _TaskRun, message: str, now: float) -> None:
+        """The pass failed as a whole: the task backs off."""
         run.failures += 1
         run.retry_at = now + backoff(run.failures, *self._backoff)
         run.error = message
-        run.state = "idle" if keep_state else "error"
+        run.state = "error"
         self._mark(run, "retry")
+
+    def _refused(self, run: _TaskRun, text: str, now: float) -> bool:
+        """Record a guard's refusal; True when it is the one already known (nothing new to log)."""
+        known = run.refusal
+        if known is not None and known["message"] == text:
+            known["checks"] += 1
+            known["last_check"] = now
+            return True
+        run.refusal = {"message": text, "since": now, "checks": 1, "last_check": now}
+        return False
+
+    def _item_outcome(self, run: _TaskRun, failed: dict[str, str], n_failed: int, now: float) -> None:
+        """After a pass that ran to its end: each failing item moves on its own schedule; the others are done.
+
+        A failure counts (and doubles the item's wait) only when the item was due; one in an earlier pass, run
+        for other changes, leaves the schedule as it was.
+        """
+        named = dict(failed)
+        unnamed = n_failed - len(named)
+        if unnamed > 0:
+            named[""] = f"{unnamed} item(s) failed"  # a pass that did not say which
+        for path in [p for p in run.items if p not in named]:
+            del run.items[path]  # synced, gone, or no longer planned
+        for path, message in named.items():
+            item = run.items.get(path)
+            if item is None:
+                run.items[path] = _ItemRetry(1, now + backoff(1, *self._backoff), message)
+            elif now >= item.due:
+                item.failures += 1
+                item.due = now + backoff(item.failures, *self._backoff)
+                item.message = message
+            else:
+                item.message = message
+        run.items_due = min((i.due for i in run.items.values()), default=0.0)
 
     # -- events ----------------------------------------------------------------------------------------------
     def _track(self, run: _TaskRun, event: Event) -> None:
@@ -811,15 +1024,47 @@ class Engine:
         error = r.error if r.state == "error" or r.error else None
         if conn is not None and conn.error and state == "error" and not error:
             error = f"connection '{conn.name}': {conn.error}"
+        if r.retry_at > now:
+            retry_in: float | None = max(0.0, round(r.retry_at - now, 1))
+        elif r.items:
+            retry_in = max(0.0, round(r.items_due - now, 1))  # the next retry pass, for the earliest item
+        else:
+            retry_in = None
+        failing = sorted(r.items.items(), key=lambda kv: (kv[1].due, kv[0]))[:MAX_FAILING_SHOWN]
+        refusal = r.refusal
         return {
             "state": state,
             "connection": r.task.connection,
             "error": error,
             "pending": r.dirty,
-            "retry_in": max(0.0, round(r.retry_at - now, 1)) if r.retry_at > now else None,
+            "retry_in": retry_in,
             "passes": r.passes,
             "last_pass": r.last_pass,
             "transfers": list(r.transfers.values()),
+            # Items retried on their own schedule (the first MAX_FAILING_SHOWN, earliest due first).
+            "failing": [
+                {
+                    "path": path or None,
+                    "failures": item.failures,
+                    "retry_in": max(0.0, round(item.due - now, 1)),
+                    "error": item.message,
+                }
+                for path, item in failing
+            ],
+            "failing_count": len(r.items),
+            # A safety guard holding the task: what it says, since when, how often it was checked since.
+            "refused": None
+            if refusal is None
+            else {
+                "message": refusal["message"],
+                "since": refusal["since"],
+                "checks": refusal["checks"],
+                "last_check": refusal["last_check"],
+            },
+            # How local changes are seen: "events" (inotify), or "rescan" while watches are short.
+            "watch": None
+            if r.watcher is None
+            else ({"mode": "events"} if r.watch_limit is None else {"mode": "rescan", **r.watch_limit}),
         }
 
     # -- lookups ---------------------------------------------------------------------------------------------

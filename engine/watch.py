@@ -5,6 +5,13 @@
    "changed".
 2. A periodic full rescan compares a cheap signature of the whole tree (paths, sizes, mtimes) with the
    previous one, for whatever the kernel dropped (queue overflow, network file systems, a watcher restart).
+3. Running out of inotify watches (fs.inotify.max_user_watches) is silent in watchfiles: with
+   ignore_permission_denied it stops adding watches without an error, and folders made later get none either
+   way (checked with watchfiles 1.3 under a limit of 10). So after arming and after every batch of new folders
+   the watcher asks the kernel itself whether one more watch fits (`watch_room`). When none does, it says so
+   once through `on_limit`, rescans the whole tree every EXHAUSTED_RESCAN seconds instead of every ten minutes
+   (never spending more than a tenth of the time rescanning), and keeps looking for room; when there is room
+   again it re-arms, so every folder gets its watch, and says that too.
 
 The watcher only says *that* something changed; the sync pass itself scans and decides what to do, so a
 spurious notification costs one no-op pass and a missed one is caught by the rescan.
@@ -12,6 +19,8 @@ spurious notification costs one no-op pass and a missed one is caught by the res
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import heapq
 import itertools
@@ -26,12 +35,81 @@ from engine.localfs import LocalTree, is_temp_name
 
 ChangeCallback = Callable[[str, list[str]], None]  # (reason, relative paths) reason: local|new-folder|rescan
 ErrorCallback = Callable[[str], None]
+LimitCallback = Callable[[bool, "int | None", float], None]  # (exhausted?, the kernel's limit, rescan period)
+RoomProbe = Callable[[str], "bool | None"]
 
 DEBOUNCE_MS = 400  # the longest a burst of events is grouped before we hear of it
 STEP_MS = 50  # quiet time that ends a burst: a single save is reported ~50 ms after it lands
 NEW_FOLDER_RECHECK = 1.0
 RESCAN_INTERVAL = 600.0
 RETRY_MISSING_ROOT = 5.0
+EXHAUSTED_RESCAN = 30.0  # the full-rescan period of a tree with folders that have no watch
+EXHAUSTED_RECHECK = 60.0  # how often a watcher short of watches looks whether some are free again
+RESCAN_SHARE = 10  # ...but a rescan never runs more often than every RESCAN_SHARE times its own duration
+RUST_TIMEOUT_MS = 1000  # watchfiles hands control back this often, so the watcher can look at its limits
+INOTIFY_LIMIT_PATH = "/proc/sys/fs/inotify/max_user_watches"
+NAMESPACE_LIMIT_PATH = "/proc/sys/user/max_inotify_watches"  # a user namespace's own limit (containers)
+
+_IN_CLOEXEC = 0o2000000
+_IN_NONBLOCK = 0o4000
+_IN_DELETE_SELF = 0x400
+
+
+def _libc():
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+def watch_room(path: str) -> bool | None:
+    """Does one more inotify watch fit right now? False when the kernel refuses with ENOSPC (the user's
+    max_user_watches is reached), True when it fits, None when this cannot be told (no inotify, no such path,
+    no instance to spare). The probe watch is removed again at once, with its own inotify instance."""
+    libc = _LIBC
+    if libc is None or not hasattr(libc, "inotify_init1"):
+        return None
+    fd = libc.inotify_init1(_IN_CLOEXEC | _IN_NONBLOCK)
+    if fd < 0:
+        return None
+    try:
+        wd = libc.inotify_add_watch(fd, os.fsencode(path), _IN_DELETE_SELF)
+        if wd >= 0:
+            return True
+        return False if ctypes.get_errno() == errno.ENOSPC else None
+    finally:
+        os.close(fd)
+
+
+def read_watch_limit(paths: tuple[str, ...] = (INOTIFY_LIMIT_PATH, NAMESPACE_LIMIT_PATH)) -> int | None:
+    """The watch limit that applies to us: fs.inotify.max_user_watches, or a container's own smaller one."""
+    found = []
+    for path in paths:
+        try:
+            with open(path, encoding="ascii") as f:
+                found.append(int(f.read().strip()))
+        except (OSError, ValueError):
+            continue
+    return min(found, default=None)
+
+
+def limit_advice(limit: int | None) -> str:
+    """How to raise the limit, now and for good (the same words as `skysync doctor`)."""
+    from engine.doctor import SYSCTL_FILE, _suggested_limit
+
+    target = _suggested_limit(limit or 0)
+    return (
+        f"raise it with: sudo sysctl fs.inotify.max_user_watches={target}, and keep it after a reboot with the "
+        f"line fs.inotify.max_user_watches={target} in {SYSCTL_FILE}"
+    )
+
+
+def _is_limit_error(exc: BaseException) -> bool:
+    # watchfiles says "OS file watch limit reached" (notify's MaxFilesWatch) when it reports it at all.
+    return getattr(exc, "errno", None) == errno.ENOSPC or "watch limit" in str(exc).lower()
 
 
 def tree_signature(root: str) -> str:
@@ -63,6 +141,8 @@ class LocalWatcher:
         on_change: ChangeCallback,
         *,
         on_error: ErrorCallback | None = None,
+        on_limit: LimitCallback | None = None,
+        probe: RoomProbe | None = None,
         debounce_ms: int = DEBOUNCE_MS,
         step_ms: int = STEP_MS,
         new_folder_recheck: float = NEW_FOLDER_RECHECK,
@@ -73,6 +153,8 @@ class LocalWatcher:
         self.root = os.path.abspath(root)
         self._on_change = on_change
         self._on_error = on_error
+        self._on_limit = on_limit
+        self._probe = probe or (lambda path: watch_room(path))  # looked up when called: tests replace it
         self._debounce_ms = debounce_ms
         self._step_ms = step_ms
         self._recheck = new_folder_recheck
@@ -86,6 +168,9 @@ class LocalWatcher:
         self._threads: list[threading.Thread] = []
         self._signature = ""
         self.ready = threading.Event()  # set once the event watcher is armed (tests wait on it)
+        self.exhausted = False  # some folders may have no inotify watch: the tree is rescanned often
+        self._rescan_cost = 0.0  # seconds the last full rescan took
+        self._rescan_now_due = False
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -149,26 +234,89 @@ class LocalWatcher:
                 self._emit("local", [])  # the folder (re)appeared: worth a pass
             try:
                 self.ready.set()
-                for changes in watchfiles.watch(
-                    self.root,
-                    watch_filter=_relevant,
-                    debounce=self._debounce_ms,
-                    step=self._step_ms,
-                    stop_event=self._stop,
-                    rust_timeout=1000,
-                    yield_on_timeout=False,
-                    raise_interrupt=False,
-                    force_polling=self._force_polling,
-                    ignore_permission_denied=True,
-                ):
-                    self._handle(changes)
+                rearm = self._watch_once()
             except Exception as exc:  # the folder vanished, inotify limits...: report, wait, start over
                 if self._stop.is_set():
                     return
+                if _is_limit_error(exc):  # not even the top folder could be watched: rescans only
+                    self._set_exhausted(True)
+                    self._stop.wait(EXHAUSTED_RECHECK)
+                    continue
                 self._error(f"watching {self.root} failed: {exc}; retrying")
                 self._stop.wait(RETRY_MISSING_ROOT)
+                continue
+            if rearm:
+                self._rescan_soon()  # what changed while no watch was armed is found by a rescan
 
-    def _handle(self, changes: set[tuple[watchfiles.Change, str]]) -> None:
+    def _watch_once(self) -> bool:
+        """Arm watchfiles and hand its batches on until stopped; True when it should be armed again (watches
+        are free again after a shortage, so the folders that had none get theirs)."""
+        after_arming = True  # the first hand-back comes after every folder got (or did not get) its watch
+        check_room = True
+        next_recheck = 0.0
+        changes_iter = watchfiles.watch(
+            self.root,
+            watch_filter=_relevant,
+            debounce=self._debounce_ms,
+            step=self._step_ms,
+            stop_event=self._stop,
+            rust_timeout=RUST_TIMEOUT_MS,
+            yield_on_timeout=True,  # an empty batch every second: time to look at the limit
+            raise_interrupt=False,
+            force_polling=self._force_polling,
+            ignore_permission_denied=True,
+        )
+        try:
+            for changes in changes_iter:
+                if changes and self._handle(changes):
+                    check_room = True  # new folders: did they all get a watch?
+                if self._force_polling:
+                    continue
+                now = time.monotonic()
+                if check_room:
+                    check_room = False
+                    room = self._probe(self.root)
+                    if room is False:
+                        self._set_exhausted(True)
+                        next_recheck = now + EXHAUSTED_RECHECK
+                    elif room and after_arming:
+                        self._set_exhausted(False)  # armed with room to spare: every folder has its watch
+                    after_arming = False
+                elif self.exhausted and now >= next_recheck:
+                    next_recheck = now + EXHAUSTED_RECHECK
+                    if self._probe(self.root):
+                        return True
+        finally:
+            changes_iter.close()  # releases this arming's watches
+        return False
+
+    def _set_exhausted(self, exhausted: bool) -> None:
+        if exhausted == self.exhausted:
+            return
+        self.exhausted = exhausted
+        if exhausted:
+            self._rescan_soon()  # changes in folders that got no watch may be waiting already
+        with self._cond:
+            self._cond.notify_all()
+        if self._on_limit is not None:
+            try:
+                self._on_limit(exhausted, read_watch_limit(), self.rescan_period())
+            except Exception as exc:  # a subscriber bug must not kill the watcher
+                self._error(f"limit callback failed: {exc}")
+
+    def rescan_period(self) -> float:
+        """Seconds between full rescans: the safety net's period, or much shorter while watches are short."""
+        if not self.exhausted:
+            return self._rescan_interval
+        return min(self._rescan_interval, max(EXHAUSTED_RESCAN, RESCAN_SHARE * self._rescan_cost))
+
+    def _rescan_soon(self) -> None:
+        with self._cond:
+            self._rescan_now_due = True
+            self._cond.notify_all()
+
+    def _handle(self, changes: set[tuple[watchfiles.Change, str]]) -> bool:
+        """Report a batch; True when it holds new folders."""
         paths = sorted({self._rel(p) for _, p in changes})
         new_dirs = [p for c, p in changes if c == watchfiles.Change.added and os.path.isdir(p)]
         self._emit("local", paths)
@@ -178,15 +326,17 @@ class LocalWatcher:
                 for d in new_dirs:
                     heapq.heappush(self._timers, (due, next(self._seq), d, tree_signature(d)))
                 self._cond.notify_all()
+        return bool(new_dirs)
 
     def _timer_loop(self) -> None:
         # The first signature is taken here, not in start(): a large tree must not delay the engine's start.
         self._signature = tree_signature(self.root)
-        next_rescan = time.monotonic() + self._rescan_interval
+        last_rescan = time.monotonic()
         while not self._stop.is_set():
             now = time.monotonic()
             due_folders: list[tuple[str, str]] = []
             with self._cond:
+                next_rescan = now if self._rescan_now_due else last_rescan + self.rescan_period()
                 while self._timers and self._timers[0][0] <= now:
                     _, _, folder, sig = heapq.heappop(self._timers)
                     due_folders.append((folder, sig))
@@ -194,12 +344,16 @@ class LocalWatcher:
                 if not due_folders and now < next_rescan:
                     self._cond.wait(min(wake - now, 1.0))
                     continue
+                if now >= next_rescan:
+                    self._rescan_now_due = False
             changed = [self._rel(f) for f, sig in due_folders if tree_signature(f) != sig]
             if changed:
                 self._emit("new-folder", changed)
             if now >= next_rescan:
-                next_rescan = now + self._rescan_interval
+                started = time.monotonic()
                 try:
                     self.rescan_now()
                 except OSError as exc:
                     self._error(f"rescan of {self.root} failed: {exc}")
+                last_rescan = time.monotonic()
+                self._rescan_cost = last_rescan - started
