@@ -30,6 +30,7 @@ from engine.crypto.writer import EncryptingReader
 from engine.errors import UsageError
 from engine.providers.base import (
     ContainerNotFound,
+    Expect,
     HashKind,
     Provider,
     ProviderError,
@@ -89,8 +90,8 @@ class EncryptedProvider(Provider):
     def check(self) -> None:
         self.inner.check()
 
-    def delete(self, path: str) -> None:
-        self.inner.delete(path)
+    def delete(self, path: str, *, expect: Expect | None = None) -> None:
+        self.inner.delete(path, expect=expect)
 
     def mkdir(self, path: str) -> RemoteEntry:
         self._ensure_system_folder()
@@ -135,16 +136,19 @@ class EncryptedProvider(Provider):
             yield entry
 
     # -- transfers --------------------------------------------------------------------------------
-    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+    def upload(
+        self, path: str, src: BinaryIO, size: int, mtime: float, *, expect: Expect | None = None
+    ) -> RemoteEntry:
+        # `expect` passes as it is: listed revisions are the inner provider's (those of the ciphertext).
         self._ensure_system_folder()
         container = EncryptingReader(src, self.key, path.rpartition("/")[2])
         if self._streaming:
-            return self.inner.upload(path, cast(BinaryIO, container), UNKNOWN_SIZE, mtime)
+            return self.inner.upload(path, cast(BinaryIO, container), UNKNOWN_SIZE, mtime, expect=expect)
         # The container's size is known only once it is written (LZ4 compresses by content).
         with tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY) as spool:
             shutil.copyfileobj(container, spool, _COPY_CHUNK)
             spool.seek(0)
-            return self.inner.upload(path, cast(BinaryIO, spool), container.cipher_size, mtime)
+            return self.inner.upload(path, cast(BinaryIO, spool), container.cipher_size, mtime, expect=expect)
 
     def download(self, path: str, out: BinaryIO) -> RemoteEntry:
         sink = _Sink(DecryptingWriter(out, password=self.key.password, private_key=self.key.private_pem))

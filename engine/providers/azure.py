@@ -5,6 +5,10 @@ name the spec never syncs), reported as its folder and never as a file. Every bl
 its whole content in its content settings (Azure computes none for block uploads, so we compute it while
 streaming and commit it with the block list), and the file's mtime in blob metadata, since Azure only knows
 the upload time. Files up to `block_size` MiB go in one Put Blob; larger ones as blocks of that size.
+
+Conditional writes (`expect`): If-Match: <ETag> (or If-None-Match: * for a new name) on Put Blob, on Put Block
+List (blocks are staged first; the condition is checked when the list is committed) and on Delete Blob, all
+checked by the service itself, so another client's write while ours is on its way is never replaced.
 """
 
 from __future__ import annotations
@@ -18,7 +22,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from engine.providers.base import (
     AuthError,
     Capabilities,
+    Conditional,
     ContainerNotFound,
+    Expect,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -26,6 +32,7 @@ from engine.providers.base import (
     NotFound,
     OptionSpec,
     PermissionDenied,
+    PreconditionFailed,
     Provider,
     ProviderError,
     QuotaExceeded,
@@ -110,6 +117,32 @@ def _etag(value: str | None) -> str | None:
     return value.strip('"') if value else value
 
 
+def _condition(expect: Expect | None) -> dict[str, Any]:
+    """`expect` as the SDK's keyword arguments: If-Match: <ETag>, or If-None-Match: * for a free name."""
+    from azure.core import MatchConditions
+
+    if expect is None:
+        return {}
+    if expect.seen is None:
+        return {"match_condition": MatchConditions.IfMissing}
+    return {"etag": f'"{expect.seen.revision}"', "match_condition": MatchConditions.IfNotModified}
+
+
+def _failed(exc: Exception, expect: Expect | None, what: str) -> ProviderError:
+    """A refused condition (412, 409 BlobAlreadyExists, or 404 for If-Match on a blob gone meanwhile) as
+    PreconditionFailed; anything else as `_translate` says."""
+    from azure.core import exceptions as az
+
+    if expect is not None and isinstance(exc, az.HttpResponseError):
+        code = getattr(exc, "error_code", None) or ""
+        code = str(getattr(code, "value", code))
+        status = exc.status_code
+        gone = status == 404 and expect.seen is not None and code != "ContainerNotFound"
+        if status == 412 or (status == 409 and code == "BlobAlreadyExists") or gone:
+            return expect.failed(what)
+    return _translate(exc, what)
+
+
 def _md5_hex(content_settings: Any) -> str | None:
     md5 = getattr(content_settings, "content_md5", None)
     return bytes(md5).hex() if md5 else None
@@ -145,6 +178,8 @@ class AzureProvider(Provider):
             mtime_mode=MtimeMode.METADATA,
             max_file_size=int(4.75 * 2**40),
             multipart_threshold=self.block_size,
+            conditional_writes=Conditional.SERVER,
+            conditional_deletes=Conditional.SERVER,
         )
         self._client: ContainerClient | None = None
 
@@ -286,9 +321,12 @@ class AzureProvider(Provider):
             _etag(props.etag),
         )
 
-    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+    def upload(
+        self, path: str, src: BinaryIO, size: int, mtime: float, *, expect: Expect | None = None
+    ) -> RemoteEntry:
         from azure.storage.blob import BlobBlock, ContentSettings
 
+        condition = _condition(expect)
         blob = self._container().get_blob_client(path)
         metadata = {MTIME_KEY: repr(float(mtime))}
         md5 = hashlib.md5()
@@ -303,6 +341,7 @@ class AzureProvider(Provider):
                     overwrite=True,
                     metadata=metadata,
                     content_settings=ContentSettings(content_md5=bytearray(md5.digest())),
+                    **condition,
                 )
             else:
                 # Blocks are staged uncommitted; readers see the old blob until the block list is committed.
@@ -321,21 +360,31 @@ class AzureProvider(Provider):
                     blocks,
                     metadata=metadata,
                     content_settings=ContentSettings(content_md5=bytearray(md5.digest())),
+                    **condition,
                 )
         except Exception as exc:
-            raise _translate(exc, f"writing /{path}") from None
+            raise _failed(exc, expect, f"writing /{path}") from None
         return RemoteEntry(path, False, written, float(mtime), md5.hexdigest(), _etag(result["etag"]))
 
-    def delete(self, path: str) -> None:
+    def delete(self, path: str, *, expect: Expect | None = None) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            self._container().delete_blob(path, delete_snapshots="include")
+            self._container().delete_blob(path, delete_snapshots="include", **_condition(expect))
         except ResourceNotFoundError as exc:
             if getattr(exc, "error_code", "") == "ContainerNotFound":
                 raise _translate(exc, f"deleting /{path}") from None
         except Exception as exc:
-            raise _translate(exc, f"deleting /{path}") from None
+            error = _failed(exc, expect, f"deleting /{path}")
+            if isinstance(error, PreconditionFailed) and not self._exists(path):
+                return  # If-Match on a blob gone meanwhile is 412 too: gone is what we wanted
+            raise error from None
+
+    def _exists(self, path: str) -> bool:
+        try:
+            return bool(self._container().get_blob_client(path).exists())
+        except Exception as exc:
+            raise _translate(exc, f"reading /{path}") from None
 
     def mkdir(self, path: str) -> RemoteEntry:
         path = path.strip("/")

@@ -6,6 +6,11 @@ reported as their folder and never as files. The file's mtime lives in the `src_
 info (B2 itself only knows the upload time). Single-part uploads carry a sha1; large files uploaded in parts
 (`b2_upload_part`) have none (spec note 4 of the attribute table), so they are reported without a hash.
 Deleting a file hides it: B2 keeps the older versions (versioning), like the service's own "delete".
+
+Conditional writes (`expect`): B2 has no write condition, so the file's latest version is re-read (one
+b2_list_file_versions call) right before the upload or the hide. The window left is the whole upload: a version
+another client uploads while ours is on its way becomes the previous version of the file (B2 keeps it, but a
+sync no longer sees it); for a hide, one round trip.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from engine.providers.base import (
     AuthError,
     Capabilities,
+    Conditional,
     ContainerNotFound,
+    Expect,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -181,6 +188,8 @@ class B2Provider(Provider):
             versioning=True,
             max_file_size=10 * 10**12,
             multipart_threshold=self.part_size,
+            conditional_writes=Conditional.REREAD,
+            conditional_deletes=Conditional.REREAD,
         )
         self._lock = threading.Lock()
         self._bucket_obj: Bucket | None = None
@@ -273,10 +282,13 @@ class B2Provider(Provider):
             raise _translate(exc, f"reading /{path}") from None
         return self._entry(path, downloaded.download_version)
 
-    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+    def upload(
+        self, path: str, src: BinaryIO, size: int, mtime: float, *, expect: Expect | None = None
+    ) -> RemoteEntry:
         from b2sdk.v2 import UploadSourceStream, WriteIntent
 
         bucket = self._bucket()
+        self._check(path, expect, f"writing /{path}")
         if not src.seekable():
             spool = tempfile.SpooledTemporaryFile(max_size=8 * MIB)  # noqa: SIM115 -- closed below
             shutil.copyfileobj(src, spool, MIB)
@@ -309,10 +321,31 @@ class B2Provider(Provider):
                 src.close()
         return self._entry(path, version)
 
-    def delete(self, path: str) -> None:
+    def _latest(self, path: str, what: str) -> RemoteEntry | None:
+        """The file's latest version (None when there is none, or it is hidden)."""
+        try:
+            for version in self._bucket().list_file_versions(path, fetch_count=2):
+                if version.action == "start":
+                    continue  # another client's large file, still unfinished
+                return None if version.action != "upload" else self._entry(path, version)
+        except Exception as exc:
+            raise _translate(exc, what) from None
+        return None
+
+    def _check(self, path: str, expect: Expect | None, what: str) -> None:
+        if expect is not None and not expect.met_by(self._latest(path, what)):
+            raise expect.failed(what)
+
+    def delete(self, path: str, *, expect: Expect | None = None) -> None:
         from b2sdk.v2 import exception as b2e
 
         bucket = self._bucket()
+        if expect is not None:
+            found = self._latest(path, f"deleting /{path}")
+            if found is None:
+                return  # gone (or hidden) already
+            if not expect.met_by(found):
+                raise expect.failed(f"deleting /{path}")
         try:
             bucket.hide_file(path)
         except (b2e.FileNotPresent, b2e.FileAlreadyHidden, b2e.ResourceNotFound):

@@ -29,6 +29,18 @@ class MtimeMode(enum.StrEnum):
     NONE = "none"  # the service only knows the upload time
 
 
+class Conditional(enum.StrEnum):
+    """How a provider honours the `expect` of `upload()` and `delete()` (see `Expect`).
+
+    Each provider's docstring says how wide the window it leaves is.
+    """
+
+    SERVER = "server"  # the service checks the condition as it commits the write: nothing slips in between
+    REREAD = "reread"  # the provider re-reads the entry just before the write: a change made during the write's
+    #                    last request (for some services the whole upload) can still be overwritten
+    NONE = "none"  # `expect` is ignored: the write is unconditional
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     hash_kind: HashKind
@@ -39,6 +51,9 @@ class Capabilities:
     max_file_size: int | None = None
     multipart_threshold: int | None = None
     change_feed: bool = False
+    # True when `move()` renames a file on the service itself (a server-side copy and delete, or a real rename):
+    # a renamed file is not uploaded again.
+    server_side_move: bool = False
     # True when list() reports the hash of every single-part file; False when it has to be computed on request.
     hash_in_listing: bool = True
     # Folders exist as real objects (or markers) and empty folders survive.
@@ -50,6 +65,9 @@ class Capabilities:
     # system calls that gain nothing from threads and lose to the GIL (measured: 4 threads took 13.6 s of CPU
     # for 10,000 small files, 1 thread 6.0 s).
     network: bool = True
+    # How `expect` is honoured by upload() (replacing or creating a name) and by delete().
+    conditional_writes: Conditional = Conditional.NONE
+    conditional_deletes: Conditional = Conditional.NONE
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +102,47 @@ class RemoteEntry(NamedTuple):
         if self.is_dir:
             return (True,)
         return (False, self.size, self.revision if self.revision is not None else self.mtime)
+
+
+@dataclass(frozen=True, slots=True)
+class Expect:
+    """What a name must still hold for a conditional `upload()` or `delete()` to go ahead.
+
+    `Expect.absent()`: no file by that name (a new upload, a conflict copy). `Expect.entry(e)`: still the version
+    `e` the plan saw, told by its revision (ETag, generation, version id) or, where the service has none, by its
+    size and mtime. Other clients write to the same cloud folder while a pass runs; a write or delete whose
+    condition no longer holds raises `PreconditionFailed` instead of destroying their version.
+    """
+
+    seen: RemoteEntry | None  # None: the name must be free
+
+    @classmethod
+    def absent(cls) -> Expect:
+        return cls(None)
+
+    @classmethod
+    def entry(cls, entry: RemoteEntry) -> Expect:
+        return cls(entry)
+
+    def met_by(self, current: RemoteEntry | None) -> bool:
+        """Whether `current` (the file at the name as read now; None when there is none) is what was expected.
+
+        For providers that re-read the entry themselves. A name that now holds nothing does not meet
+        `Expect.entry`: the version the plan saw is gone, and whoever removed it may have had a reason.
+        """
+        if self.seen is None:
+            return current is None
+        if current is None or current.is_dir:
+            return False
+        if self.seen.revision is not None or current.revision is not None:
+            return current.revision == self.seen.revision
+        return current.size == self.seen.size and current.mtime == self.seen.mtime
+
+    def failed(self, what: str) -> PreconditionFailed:
+        """The error for `what` ("writing /a.txt") when the condition does not hold."""
+        if self.seen is None:
+            return PreconditionFailed(f"{what}: another client created it since it was listed")
+        return PreconditionFailed(f"{what}: another client changed or deleted it since it was listed")
 
 
 # -- values read from a service: data written by anyone, never trusted ------------------------------------------
@@ -153,6 +212,13 @@ class TransientError(ProviderError):
     """A temporary failure (throttling, 5xx); worth retrying."""
 
     retryable = True
+
+
+class PreconditionFailed(ProviderError):
+    """The name no longer holds what `expect` said (another client wrote or deleted it): nothing was changed.
+
+    Not a failure of the service and not worth a retry: the engine keeps both versions instead.
+    """
 
 
 class InvalidOption(ProviderError):
@@ -238,15 +304,22 @@ class Provider(ABC):
         """Write the content of file `path` to `out`; return its entry, with the stored mtime where kept."""
 
     @abstractmethod
-    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+    def upload(
+        self, path: str, src: BinaryIO, size: int, mtime: float, *, expect: Expect | None = None
+    ) -> RemoteEntry:
         """Store `src` (read to EOF) as file `path`, replacing any file there, atomically for readers.
 
-        Parent folders are created as needed. Returns the entry exactly as `list()` will report it.
+        Parent folders are created as needed. Returns the entry exactly as `list()` will report it. With
+        `expect`, nothing is replaced unless the name still holds what it says; otherwise `PreconditionFailed`
+        (as far as `capabilities.conditional_writes` allows: see `Conditional`).
         """
 
     @abstractmethod
-    def delete(self, path: str) -> None:
-        """Delete file `path`; a file that is already gone is not an error."""
+    def delete(self, path: str, *, expect: Expect | None = None) -> None:
+        """Delete file `path`; a file that is already gone is not an error.
+
+        With `expect`, a file that holds another version than expected is kept: `PreconditionFailed`.
+        """
 
     @abstractmethod
     def mkdir(self, path: str) -> RemoteEntry:
@@ -273,6 +346,17 @@ class Provider(ABC):
     def file_hash(self, path: str) -> str | None:
         """The hash of one file, for providers whose listings do not carry it; None when unknown."""
         return None
+
+    def move(self, src: str, dst: str, listed: RemoteEntry | None = None) -> RemoteEntry:
+        """Rename file `src` to `dst` on the service (optional: see `Capabilities.server_side_move`).
+
+        `listed` is `src` as the engine listed it: a provider moves only that version where it can tell (and
+        uses its size rather than asking again). `dst` is a name the listing did not hold; a provider that can
+        tell refuses to replace a file there. Parent folders are created as needed. Returns the moved entry
+        exactly as `list()` will report it. Any non-retryable ProviderError means "not moved" (nothing changed
+        at `src`): the engine then uploads the file under the new name and deletes the old one.
+        """
+        raise NotImplementedError(f"{self.kind} has no server-side move")
 
     def server_time(self) -> float | None:
         """The service's clock (POSIX seconds), read from the `Date` header of one cheap request, for the clock

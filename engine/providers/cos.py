@@ -4,6 +4,11 @@ The same layout as the S3 family: one object per file, zero-byte "dir/" markers 
 deeper keys reported too, the mtime in user metadata (x-cos-meta-mtime), and a listing that is one paginated
 GET Bucket walk with no request per object. COS ETags are MD5s for single-part objects; multipart objects
 ("...-N") carry no hash (spec, attribute table note 2).
+
+Conditional writes (`expect`): the SDK passes no write condition that COS documents, so the object is re-read
+(HEAD) just before the PUT Object or, for a multipart upload, just before Complete Multipart Upload. The window
+left is the PUT's duration (at most one part's worth of data) or the completion's round trip; deletes re-read
+the object just before the DELETE, a window of one round trip.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from engine.providers import objectstore
 from engine.providers.base import (
     AuthError,
     Capabilities,
+    Conditional,
     ContainerNotFound,
+    Expect,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -106,6 +113,8 @@ class COSProvider(Provider):
             canonical_order=False,
             max_file_size=min(objectstore.MAX_PARTS * self.part_size, 48_800 * 1024**3),
             multipart_threshold=self.part_size,
+            conditional_writes=Conditional.REREAD,
+            conditional_deletes=Conditional.REREAD,
         )
         self._client: Any = None
         self._client_lock = threading.Lock()
@@ -281,12 +290,15 @@ class COSProvider(Provider):
         size = int(_header(response, "content-length") or 0)
         return RemoteEntry(path, False, size, mtime, _md5_of(etag), etag)
 
-    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+    def upload(
+        self, path: str, src: BinaryIO, size: int, mtime: float, *, expect: Expect | None = None
+    ) -> RemoteEntry:
         """Single PUT up to one part size, multipart above; the returned mtime is the one kept in metadata."""
         what = f"writing /{path}"
         meta = {MTIME_HEADER: objectstore.format_mtime(mtime)}
         first = objectstore.read_full(src, self.part_size + 1)
         if len(first) <= self.part_size:
+            self._check(path, expect, what)
             response = self._call(
                 what,
                 "put_object",
@@ -298,10 +310,24 @@ class COSProvider(Provider):
             )
             etag = (_header(response, "etag") or "").strip('"')
             return RemoteEntry(path, False, len(first), mtime, _md5_of(etag), etag)
-        return self._multipart(path, src, first, meta, what, mtime)
+        return self._multipart(path, src, first, meta, what, mtime, expect)
+
+    def _head(self, path: str, what: str) -> RemoteEntry | None:
+        """The object `path` as HEAD reports it (size, ETag), or None when there is none."""
+        try:
+            headers = self._call(what, "head_object", Key=path)
+        except NotFound:
+            return None
+        etag = (_header(headers, "etag") or "").strip('"')
+        return RemoteEntry(path, False, int(_header(headers, "content-length") or 0), None, None, etag)
+
+    def _check(self, path: str, expect: Expect | None, what: str) -> None:
+        if expect is not None and not expect.met_by(self._head(path, what)):
+            raise expect.failed(what)
 
     def _multipart(
-        self, path: str, src: BinaryIO, first: bytes, meta: dict[str, str], what: str, mtime: float
+        self, path: str, src: BinaryIO, first: bytes, meta: dict[str, str], what: str, mtime: float,
+        expect: Expect | None = None,
     ) -> RemoteEntry:
         created = self._call(what, "create_multipart_upload", Key=path, Metadata=meta, StorageClass=self.storage_class)
         upload_id = created["UploadId"]
@@ -312,22 +338,33 @@ class COSProvider(Provider):
             )
             return {"PartNumber": number, "ETag": _header(response, "etag")}
 
+        def complete(done: list[dict[str, Any]]) -> Any:
+            self._check(path, expect, what)  # the parts took a while: look again
+            return self._call(
+                what, "complete_multipart_upload", Key=path, UploadId=upload_id, MultipartUpload={"Part": done}
+            )
+
         response, total = objectstore.multipart(
             src,
             first,
             self.part_size,
             what,
             upload_part,
-            lambda done: self._call(
-                what, "complete_multipart_upload", Key=path, UploadId=upload_id, MultipartUpload={"Part": done}
-            ),
+            complete,
             lambda: self.client.abort_multipart_upload(Bucket=self.bucket, Key=path, UploadId=upload_id),
         )
         etag = str(response.get("ETag", "")).strip('"')
         return RemoteEntry(path, False, total, mtime, _md5_of(etag), etag)
 
-    def delete(self, path: str) -> None:
-        self._call(f"deleting /{path}", "delete_object", Key=path)  # COS deletes are idempotent
+    def delete(self, path: str, *, expect: Expect | None = None) -> None:
+        what = f"deleting /{path}"
+        if expect is not None:
+            found = self._head(path, what)
+            if found is None:
+                return  # gone already
+            if not expect.met_by(found):
+                raise expect.failed(what)
+        self._call(what, "delete_object", Key=path)  # COS deletes are idempotent
 
     def mkdir(self, path: str) -> RemoteEntry:
         path = path.strip("/")

@@ -6,6 +6,12 @@ objects, which only have a CRC32C, are reported without a hash), the revision it
 lives in custom metadata because GCS only knows the upload time. Uploads never enable object versioning
 (spec note 14); the storage class applies to every object written (Nearline and Coldline charge early
 deletion, spec note 13: the wizard warns about it).
+
+Conditional writes (`expect`): `ifGenerationMatch` (0 for "no such object") on the upload and on the delete,
+which Google checks as it commits, so nothing another client writes meanwhile is lost. Emulators do not all
+enforce preconditions (gcp-storage-emulator ignores them), so the object is also re-read just before: against
+such a server the window left is the upload's duration; against Google's service the re-read costs one metadata
+request and changes nothing.
 """
 
 from __future__ import annotations
@@ -19,7 +25,9 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from engine.providers.base import (
     AuthError,
     Capabilities,
+    Conditional,
     ContainerNotFound,
+    Expect,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -123,6 +131,8 @@ class GCSProvider(Provider):
         hash_kind=HashKind.MD5,
         mtime_mode=MtimeMode.METADATA,
         max_file_size=5 * 10**12,
+        conditional_writes=Conditional.SERVER,
+        conditional_deletes=Conditional.SERVER,
     )
 
     def __init__(self, options: Mapping[str, str]) -> None:
@@ -261,26 +271,64 @@ class GCSProvider(Provider):
             raise _translate(exc, f"reading /{path}") from None
         return self._entry(path, blob)
 
-    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+    def upload(
+        self, path: str, src: BinaryIO, size: int, mtime: float, *, expect: Expect | None = None
+    ) -> RemoteEntry:
+        what = f"writing /{path}"
         blob = self._bucket().blob(path)
         blob.metadata = {MTIME_KEY: repr(float(mtime))}
         if self.options.get("storage_class"):
             blob.storage_class = self.options["storage_class"]
+        generation = self._check(path, expect, what)
         try:
-            blob.upload_from_file(src, size=size, rewind=False, checksum="md5", retry=self._retry())
+            blob.upload_from_file(src, size=size, rewind=False, checksum="md5", retry=self._retry(),
+                                  if_generation_match=generation)
         except Exception as exc:
-            raise _translate(exc, f"writing /{path}") from None
+            raise self._failed(exc, expect, what) from None
         return self._entry(path, blob)
 
-    def delete(self, path: str) -> None:
+    def _check(self, path: str, expect: Expect | None, what: str) -> int | None:
+        """Re-read `path` against `expect` (see the module's docstring); the generation to make the service
+        check it again (0: no object), or None without `expect`."""
+        if expect is None:
+            return None
+        blob = self._current(path, what)
+        if not expect.met_by(None if blob is None else self._entry(path, blob)):
+            raise expect.failed(what)
+        return 0 if blob is None else int(blob.generation)
+
+    def _current(self, path: str, what: str) -> Any:
+        try:
+            return self._bucket().get_blob(path, retry=self._retry())
+        except Exception as exc:
+            raise _translate(exc, what) from None
+
+    @staticmethod
+    def _failed(exc: Exception, expect: Expect | None, what: str) -> ProviderError:
+        from google.api_core.exceptions import PreconditionFailed as GPreconditionFailed
+
+        if expect is not None and isinstance(exc, GPreconditionFailed):
+            return expect.failed(what)
+        return _translate(exc, what)
+
+    def delete(self, path: str, *, expect: Expect | None = None) -> None:
         from google.api_core.exceptions import NotFound as GNotFound
 
+        what = f"deleting /{path}"
+        generation = None
+        if expect is not None:
+            blob = self._current(path, what)
+            if blob is None:
+                return  # gone already
+            if not expect.met_by(self._entry(path, blob)):
+                raise expect.failed(what)
+            generation = int(blob.generation)
         try:
-            self._bucket().delete_blob(path, retry=self._retry())
+            self._bucket().delete_blob(path, retry=self._retry(), if_generation_match=generation)
         except GNotFound:
             return
         except Exception as exc:
-            raise _translate(exc, f"deleting /{path}") from None
+            raise self._failed(exc, expect, what) from None
 
     def mkdir(self, path: str) -> RemoteEntry:
         path = path.strip("/")

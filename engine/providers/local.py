@@ -3,10 +3,15 @@
 It is what tests, benchmarks and `make demo` sync against, so it behaves like a remote: writes go through a
 temporary name and a rename, reads and writes can fail (through the injectable `FileSystem`), mtimes are kept
 natively, and md5 hashes are computed on request.
+
+Conditional writes (`expect`): the target is stat()ed again (size and mtime to the nanosecond, or its absence)
+after the data is in the temporary file and right before the rename; a write by another program in the
+microseconds between that stat and the rename is the window left. Deletes re-check the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import os
@@ -16,7 +21,9 @@ from typing import BinaryIO
 from engine.localfs import FileSystem, LocalEntry, LocalTree
 from engine.providers.base import (
     Capabilities,
+    Conditional,
     ContainerNotFound,
+    Expect,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -57,8 +64,11 @@ class LocalProvider(Provider):
         hash_kind=HashKind.MD5,
         mtime_mode=MtimeMode.NATIVE,
         canonical_order=True,
+        server_side_move=True,
         hash_in_listing=False,
         network=False,
+        conditional_writes=Conditional.REREAD,
+        conditional_deletes=Conditional.REREAD,
     )
 
     def __init__(self, options: Mapping[str, str], fs: FileSystem | None = None) -> None:
@@ -114,21 +124,51 @@ class LocalProvider(Provider):
             raise _translate(exc, f"reading /{path}") from None
         return RemoteEntry(path, False, st.st_size, st.st_mtime_ns / 1e9)
 
-    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+    def upload(
+        self, path: str, src: BinaryIO, size: int, mtime: float, *, expect: Expect | None = None
+    ) -> RemoteEntry:
         def fill(f: BinaryIO) -> None:
             while chunk := src.read(CHUNK):
                 f.write(chunk)
 
         try:
-            entry = self.tree.write_atomic(path, fill, round(mtime * 1e9), durable=False)
+            if expect is None:
+                entry = self.tree.write_atomic(path, fill, round(mtime * 1e9), durable=False)
+            else:
+                entry = self._write_if(path, fill, round(mtime * 1e9), expect)
         except InterruptedError:  # a cancelled transfer, not a failure of the folder
             raise
         except OSError as exc:
             raise _translate(exc, f"writing /{path}") from None
         return _entry(entry)
 
-    def delete(self, path: str) -> None:
+    def _write_if(self, path: str, fill: Callable[[BinaryIO], None], mtime_ns: int, expect: Expect) -> LocalEntry:
+        """`LocalTree.write_atomic` (not durable), with `expect` checked before the copy and again right
+        before the rename into place; the temporary file is removed whatever happens."""
+        self._check(path, expect, f"writing /{path}")  # already stale: do not copy for nothing
+        target = self.tree.checked_path(path)
+        self.tree.fs.mkdir(os.path.dirname(target))
+        tmp = self.tree.temp_path_for(path)
         try:
+            with self.tree.fs.open_new(tmp) as f:
+                fill(f)
+            self.tree.fs.utime(tmp, mtime_ns)
+            self._check(path, expect, f"writing /{path}")
+            return self.tree.move_into_place(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.tree.fs.unlink(tmp)
+            raise
+
+    def _check(self, path: str, expect: Expect, what: str) -> None:
+        found = self.tree.stat_entry(path)
+        if not expect.met_by(None if found is None else _entry(found)):
+            raise expect.failed(what)
+
+    def delete(self, path: str, *, expect: Expect | None = None) -> None:
+        try:
+            if expect is not None and self.tree.stat_entry(path) is not None:
+                self._check(path, expect, f"deleting /{path}")
             self.tree.delete_file(path)
         except IsADirectoryError:
             raise ProviderError(f"deleting /{path}: it is a folder") from None
@@ -176,3 +216,21 @@ class LocalProvider(Provider):
         except OSError as exc:
             raise _translate(exc, f"reading /{path}") from None
         return h.hexdigest()
+
+    def move(self, src: str, dst: str, listed: RemoteEntry | None = None) -> RemoteEntry:
+        """A rename inside the folder. `src` must still be the listed version (size and mtime to the nanosecond)
+        and `dst` must not exist; both are checked right before the rename, so another program writing either
+        name in the microseconds between is the window left."""
+        what = f"moving /{src} to /{dst}"
+        try:
+            found = self.tree.stat_entry(src)
+            if found is None or found.is_dir:
+                raise NotFound(f"{what}: /{src} is not there")
+            if listed is not None and (found.size, found.mtime_ns / 1e9) != (listed.size, listed.mtime):
+                raise ProviderError(f"{what}: /{src} changed since it was listed")
+            if os.path.lexists(self.tree.abspath(dst)):
+                raise ProviderError(f"{what}: /{dst} exists")
+            moved = self.tree.move_into_place(self.tree.checked_path(src), dst)
+        except OSError as exc:
+            raise _translate(exc, what) from None
+        return _entry(moved)

@@ -5,6 +5,12 @@ deeper keys reported too, the mtime in user metadata (x-oss-meta-mtime), and a l
 ListObjects walk with no request per object. OSS ETags are upper-case MD5s for single-part ("Normal") objects;
 multipart objects carry no hash (spec, attribute table note 2). oss2's CRC-64 checks stay on, so a corrupted
 transfer is caught both ways.
+
+Conditional writes (`expect`): OSS has no If-Match on writes, so the object is re-read (HEAD) just before the
+PutObject or, for a multipart upload, just before CompleteMultipartUpload; a new name also carries
+`x-oss-forbid-overwrite: true`, which the service checks as it commits. The window left for a replace is the
+PutObject's duration (at most one part's worth of data) or the CompleteMultipartUpload round trip. Deletes
+re-read the object just before the DELETE: a window of one round trip.
 """
 
 from __future__ import annotations
@@ -18,7 +24,9 @@ from engine.providers import objectstore
 from engine.providers.base import (
     AuthError,
     Capabilities,
+    Conditional,
     ContainerNotFound,
+    Expect,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -54,6 +62,11 @@ def normalise_storage_class(value: str) -> str:
     if name not in aliases:
         raise objectstore.unknown_class(STORAGE_CLASSES)
     return aliases[name]
+
+
+def _forbid(expect: Expect | None) -> dict[str, str]:
+    """A new name is created with x-oss-forbid-overwrite, which the service itself checks."""
+    return {"x-oss-forbid-overwrite": "true"} if expect is not None and expect.seen is None else {}
 
 
 def _md5_of(etag: str, object_type: str | None) -> str | None:
@@ -96,6 +109,8 @@ class OSSProvider(Provider):
             canonical_order=False,
             max_file_size=min(objectstore.MAX_PARTS * self.part_size, 48_800 * 1024**3),
             multipart_threshold=self.part_size,
+            conditional_writes=Conditional.REREAD,
+            conditional_deletes=Conditional.REREAD,
         )
         self._bucket: Any = None
         self._client_lock = threading.Lock()
@@ -243,19 +258,43 @@ class OSSProvider(Provider):
         object_type = headers.get("x-oss-object-type")
         return RemoteEntry(path, False, int(result.content_length or 0), mtime, _md5_of(etag, object_type), etag)
 
-    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+    def upload(
+        self, path: str, src: BinaryIO, size: int, mtime: float, *, expect: Expect | None = None
+    ) -> RemoteEntry:
         """Single PUT up to one part size, multipart above; the returned mtime is the one kept in metadata."""
         what = f"writing /{path}"
         headers = {MTIME_HEADER: objectstore.format_mtime(mtime), "x-oss-storage-class": self.storage_class}
         first = objectstore.read_full(src, self.part_size + 1)
         if len(first) <= self.part_size:
-            result = self._call(what, "put_object", path, first, headers=headers)
+            self._check(path, expect, what)
+            result = self._write(what, expect, "put_object", path, first, headers={**headers, **_forbid(expect)})
             etag = str(result.etag or "").strip('"')  # oss2 has compared the CRC-64 of what was stored
             return RemoteEntry(path, False, len(first), mtime, _md5_of(etag, "Normal"), etag)
-        return self._multipart(path, src, first, headers, what, mtime)
+        return self._multipart(path, src, first, headers, what, mtime, expect)
+
+    def _head(self, path: str, what: str) -> RemoteEntry | None:
+        """The object `path` as HEAD reports it (size, ETag), or None when there is none."""
+        try:
+            head = self._call(what, "head_object", path)
+        except NotFound:
+            return None
+        return RemoteEntry(path, False, int(head.content_length or 0), None, None, str(head.etag or "").strip('"'))
+
+    def _check(self, path: str, expect: Expect | None, what: str) -> None:
+        if expect is not None and not expect.met_by(self._head(path, what)):
+            raise expect.failed(what)
+
+    def _write(self, what: str, expect: Expect | None, method: str, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return getattr(self.bucket, method)(*args, **kwargs)
+        except Exception as exc:
+            if expect is not None and getattr(exc, "code", None) in ("FileAlreadyExists", "PreconditionFailed"):
+                raise expect.failed(what) from None  # x-oss-forbid-overwrite refused the write
+            raise self._translate(exc, what) from None
 
     def _multipart(
-        self, path: str, src: BinaryIO, first: bytes, headers: dict[str, str], what: str, mtime: float
+        self, path: str, src: BinaryIO, first: bytes, headers: dict[str, str], what: str, mtime: float,
+        expect: Expect | None = None,
     ) -> RemoteEntry:
         from oss2.models import PartInfo
 
@@ -271,14 +310,25 @@ class OSSProvider(Provider):
             self.part_size,
             what,
             upload_part,
-            lambda done: self._call(what, "complete_multipart_upload", path, upload_id, done),
+            lambda done: self._complete(what, expect, path, upload_id, done),
             lambda: self.bucket.abort_multipart_upload(path, upload_id),
         )
         etag = str(result.etag or "").strip('"')
         return RemoteEntry(path, False, total, mtime, _md5_of(etag, "Multipart"), etag)
 
-    def delete(self, path: str) -> None:
-        self._call(f"deleting /{path}", "delete_object", path)  # OSS deletes are idempotent
+    def _complete(self, what: str, expect: Expect | None, path: str, upload_id: str, parts: list[Any]) -> Any:
+        self._check(path, expect, what)
+        return self._write(what, expect, "complete_multipart_upload", path, upload_id, parts, headers=_forbid(expect))
+
+    def delete(self, path: str, *, expect: Expect | None = None) -> None:
+        what = f"deleting /{path}"
+        if expect is not None:
+            found = self._head(path, what)
+            if found is None:
+                return  # gone already
+            if not expect.met_by(found):
+                raise expect.failed(what)
+        self._call(what, "delete_object", path)  # OSS deletes are idempotent
 
     def mkdir(self, path: str) -> RemoteEntry:
         path = path.strip("/")

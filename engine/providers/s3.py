@@ -59,6 +59,7 @@ MIN_PART_MIB = 5  # S3's smallest part (all but the last)
 MAX_PART_MIB = 5 * 1024  # S3's largest part
 CHUNK = MIB
 MTIME_KEY = "mtime"  # sent as x-amz-meta-mtime
+COPY_OBJECT_LIMIT = 5 * 1024**3  # the largest object one CopyObject can copy
 
 _AUTH_CODES = frozenset(
     {
@@ -172,6 +173,7 @@ class S3Provider(Provider):
             hash_kind=HashKind.MD5,
             mtime_mode=MtimeMode.METADATA,
             canonical_order=False,  # S3 lists in UTF-8 byte order, where "a-b" comes before "a/x"
+            server_side_move=True,  # CopyObject + DeleteObject (see `move`)
             max_file_size=min(objectstore.MAX_PARTS * self.part_size, 5 * 1024**4),
             multipart_threshold=self.part_size,
             conditional_writes=Conditional.SERVER,
@@ -579,6 +581,41 @@ class S3Provider(Provider):
         if any(item["Key"] != path + "/" for item in page.get("Contents", ())):
             raise ProviderError(f"{what}: it is not empty")
         self._call(what, "delete_object", Key=path + "/")
+
+    def move(self, src: str, dst: str, listed: RemoteEntry | None = None) -> RemoteEntry:
+        """CopyObject then DeleteObject: two requests, and no data through this computer.
+
+        The copy keeps the metadata (the mtime) and is made only while `src` still has the listed ETag
+        (x-amz-copy-source-if-match), so another client's newer version is never moved away under the old
+        name's feet. S3 cannot refuse to replace `dst` on a copy: an object another client creates there between
+        the listing and the copy is replaced (the window is that time). Not atomic: for a moment both names
+        exist. CopyObject copies at most 5 GB; a larger object would need a multipart copy (UploadPartCopy),
+        which is not done: it is refused here, and the engine uploads it under the new name instead.
+        """
+        src, dst = src.strip("/"), dst.strip("/")
+        what = f"moving /{src} to /{dst}"
+        if listed is not None and listed.size > COPY_OBJECT_LIMIT:
+            raise ProviderError(f"{what}: larger than the 5 GB a single copy can move")
+        condition = {"CopySourceIfMatch": f'"{listed.revision}"'} if listed is not None and listed.revision else {}
+        response = self._call(
+            what,
+            "copy_object",
+            Key=dst,
+            CopySource={"Bucket": self.bucket, "Key": src},
+            MetadataDirective="COPY",
+            StorageClass=self.storage_class,
+            **condition,
+        )
+        result = response.get("CopyObjectResult", {})
+        if listed is not None:
+            size = listed.size
+        else:
+            size = int(self._call(what, "head_object", Key=dst).get("ContentLength", 0))
+        self._call(what, "delete_object", Key=src)
+        etag = str(result.get("ETag", "")).strip('"')
+        modified = result.get("LastModified")
+        return RemoteEntry(dst, False, size, modified.timestamp() if modified is not None else None,
+                           etag_hash(etag), etag)
 
     def clean_interrupted(self, folder: str) -> int:
         """Abort multipart uploads under `folder` that a killed pass left behind (the service bills their parts).

@@ -9,6 +9,11 @@ mtime is kept in `X-Object-Meta-Mtime`: container listings carry no metadata, so
 time and downloads return the stored mtime.
 
 swiftclient's Connection is not thread-safe, so each thread gets its own (authenticated once).
+
+Conditional writes (`expect`): Swift only takes `If-None-Match: *` on a PUT (a new name, checked by the service);
+a replace is checked by re-reading the object (HEAD) just before the PUT, and for a large object again just
+before its manifest is written. The window left is the duration of the object's PUT (for a large object, the
+manifest's); deletes re-read the object right before the DELETE, a window of one round trip.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from urllib.parse import quote, unquote
 from engine.providers.base import (
     AuthError,
     Capabilities,
+    Conditional,
     ContainerNotFound,
+    Expect,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -31,6 +38,7 @@ from engine.providers.base import (
     NotFound,
     OptionSpec,
     PermissionDenied,
+    PreconditionFailed,
     Provider,
     ProviderError,
     QuotaExceeded,
@@ -169,6 +177,8 @@ class SwiftProvider(Provider):
             hash_kind=HashKind.MD5,
             mtime_mode=MtimeMode.METADATA,
             multipart_threshold=self.segment_size,
+            conditional_writes=Conditional.REREAD,
+            conditional_deletes=Conditional.REREAD,
         )
         self.container = options["container"]
         self.segments_container = self.container + "_segments"
@@ -380,28 +390,51 @@ class SwiftProvider(Provider):
             raise _translate(exc, f"reading /{path}") from None
         return self._entry_from_headers(path, headers)
 
-    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+    def upload(
+        self, path: str, src: BinaryIO, size: int, mtime: float, *, expect: Expect | None = None
+    ) -> RemoteEntry:
         meta = {"X-Object-Meta-Mtime": repr(float(mtime))}
         old = self._head(path)
+        self._check(path, expect, old)
         old_manifest = unquote((old or {}).get("x-object-manifest") or "") or None
         new_manifest: str | None = None
         if size <= self.segment_size:
             reader = _Hashing(src, size)
-            etag = self._call(
-                f"writing /{path}", "put_object", self.container, path, reader, content_length=size, headers=meta
-            )
+            etag = self._put(path, expect, reader, content_length=size, headers=meta)
             if _etag(etag) != reader.md5.hexdigest() or reader.count != size:
                 raise TransientError(f"writing /{path}: the upload was corrupted in transit")
             md5 = reader.md5.hexdigest()
             entry = RemoteEntry(path, False, size, float(mtime), md5, md5)
         else:
-            entry, new_manifest = self._upload_dlo(path, src, size, mtime, meta)
+            entry, new_manifest = self._upload_dlo(path, src, size, mtime, meta, expect)
         if old_manifest and old_manifest != new_manifest:
             self._delete_segments(old_manifest)
         return entry
 
+    def _check(self, path: str, expect: Expect | None, headers: Mapping[str, str] | None) -> None:
+        """`expect` against the object as a HEAD just reported it (None: there is none)."""
+        if expect is not None and not expect.met_by(
+            None if headers is None else self._entry_from_headers(path, headers)
+        ):
+            raise expect.failed(f"writing /{path}")
+
+    def _put(self, path: str, expect: Expect | None, contents: Any, **kwargs: Any) -> Any:
+        """PUT the object `path`; a new name (`Expect.absent()`) with If-None-Match: *."""
+        from swiftclient.exceptions import ClientException
+
+        if expect is not None and expect.seen is None:
+            kwargs["headers"] = {**kwargs.get("headers", {}), "If-None-Match": "*"}
+        try:
+            return self._conn().put_object(self.container, path, contents, **kwargs)
+        except ClientException as exc:
+            if expect is not None and exc.http_status == 412:
+                raise expect.failed(f"writing /{path}") from None
+            raise _translate(exc, f"writing /{path}") from None
+        except Exception as exc:
+            raise _translate(exc, f"writing /{path}") from None
+
     def _upload_dlo(
-        self, path: str, src: BinaryIO, size: int, mtime: float, meta: dict[str, str]
+        self, path: str, src: BinaryIO, size: int, mtime: float, meta: dict[str, str], expect: Expect | None = None
     ) -> tuple[RemoteEntry, str]:
         """Upload segments, then the manifest; (entry, decoded "container/prefix" of the segments)."""
         self._call("creating the segments container", "put_container", self.segments_container)
@@ -420,10 +453,13 @@ class SwiftProvider(Provider):
             sent += length
             index += 1
         manifest = f"{quote(self.segments_container)}/{quote(prefix)}"
-        self._call(
-            f"writing /{path}", "put_object", self.container, path, b"",
-            content_length=0, headers={**meta, "X-Object-Manifest": manifest},
-        )  # fmt: skip
+        try:
+            if expect is not None:
+                self._check(path, expect, self._head(path))  # the segments took a while: look again
+            self._put(path, expect, b"", content_length=0, headers={**meta, "X-Object-Manifest": manifest})
+        except PreconditionFailed:
+            self._delete_segments(unquote(manifest))  # ours, and now nobody's
+            raise
         headers = self._head(path)
         if headers is None:
             raise TransientError(f"writing /{path}: the manifest vanished right after upload")
@@ -448,12 +484,14 @@ class SwiftProvider(Provider):
         except Exception:
             pass  # leftover segments waste space but never show up as files
 
-    def delete(self, path: str) -> None:
+    def delete(self, path: str, *, expect: Expect | None = None) -> None:
         from swiftclient.exceptions import ClientException
 
         headers = self._head(path)
         if headers is None:
             return
+        if expect is not None and not expect.met_by(self._entry_from_headers(path, headers)):
+            raise expect.failed(f"deleting /{path}")
         try:
             self._conn().delete_object(self.container, path)
         except ClientException as exc:

@@ -12,6 +12,12 @@ Cubby quirk (spec note 5): when a folder *with content* is deleted, Cubby recrea
 letter case), which would make a sync undo the deletion pass after pass. `rmdir` therefore never DELETEs a
 collection that still has members: it lists it first and refuses, so the engine removes the files one by one
 and only then the empty folder, which Cubby does not resurrect.
+
+Conditional writes (`expect`): the file is re-read (PROPFIND) right before the PUT or DELETE, which then carries
+If-Match: <ETag> (or If-None-Match: * for a new name). Servers evaluate these headers when the request arrives
+(wsgidav and Apache mod_dav do), before the body is received, and some ignore If-Match on a missing file, so the
+window left is the PUT's duration: another client's write that lands while our body is still on its way is
+replaced. Servers without ETags are compared by size and modification time in the re-read only.
 """
 
 from __future__ import annotations
@@ -26,7 +32,9 @@ from urllib.parse import quote, urlsplit
 from engine.providers.base import (
     AuthError,
     Capabilities,
+    Conditional,
     ContainerNotFound,
+    Expect,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -122,7 +130,12 @@ class WebDAVProvider(Provider):
         OptionSpec("password", "password", secret=True, required=True),
         OptionSpec("preset", "fill the URL for a known service", choices=tuple(PRESETS)),
     )
-    capabilities = Capabilities(hash_kind=HashKind.NONE, mtime_mode=MtimeMode.NONE)
+    capabilities = Capabilities(
+        hash_kind=HashKind.NONE,
+        mtime_mode=MtimeMode.NONE,
+        conditional_writes=Conditional.REREAD,
+        conditional_deletes=Conditional.REREAD,
+    )
 
     def __init__(self, options: Mapping[str, str]) -> None:
         super().__init__(options)
@@ -256,12 +269,16 @@ class WebDAVProvider(Provider):
             for chunk in response.iter_bytes(CHUNK):
                 out.write(chunk)
 
-    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+    def upload(
+        self, path: str, src: BinaryIO, size: int, mtime: float, *, expect: Expect | None = None
+    ) -> RemoteEntry:
         from webdav4.client import HTTPError
 
         path = path.strip("/")
         parent = path.rpartition("/")[0]
         headers = {"Content-Length": str(size), "X-OC-Mtime": str(int(mtime))}
+        if expect is not None:
+            headers.update(self._condition(path, expect, f"writing /{path}") or {})
 
         def chunks() -> Iterator[bytes]:
             while chunk := src.read(CHUNK):
@@ -282,6 +299,8 @@ class WebDAVProvider(Provider):
             if _timestamp(info.get("modified")) != float(int(mtime)) and not self._proppatch_refused:
                 info = self._set_mtime(path, mtime) or info
         except Exception as exc:
+            if expect is not None and isinstance(exc, HTTPError) and exc.status_code == 412:
+                raise expect.failed(f"writing /{path}") from None
             raise _translate(exc, f"writing /{path}") from None
         return self._file_entry(path, info)
 
@@ -302,15 +321,52 @@ class WebDAVProvider(Provider):
             self._proppatch_refused = True  # accepted but ignored: do not ask again on this connection
         return info
 
-    def delete(self, path: str) -> None:
+    def _condition(self, path: str, expect: Expect, what: str, gone_ok: bool = False) -> dict[str, str] | None:
+        """Re-read `path` against `expect`; the headers that make the server check it again (None: the file
+        is gone and `gone_ok`)."""
         from webdav4.client import ResourceNotFound
 
         try:
-            self._dav().remove(_q(path))
+            info: dict[str, Any] | None = self._info(path)
+        except ResourceNotFound:
+            info = None
+        except Exception as exc:
+            raise _translate(exc, what) from None
+        if info is None:
+            if gone_ok:
+                return None
+            found = None
+        elif info.get("type") == "directory":
+            found = RemoteEntry(path, True)
+        else:
+            found = self._file_entry(path, info)
+        if not expect.met_by(found):
+            raise expect.failed(what)
+        if info is None:
+            return {"If-None-Match": "*"}
+        etag = str(info.get("etag") or "").strip('"')
+        return {"If-Match": f'"{etag}"'} if etag else {}
+
+    def delete(self, path: str, *, expect: Expect | None = None) -> None:
+        from webdav4.client import HTTPError, ResourceNotFound
+
+        what = f"deleting /{path}"
+        try:
+            if expect is None:
+                self._dav().remove(_q(path))
+                return
+            headers = self._condition(path, expect, what, gone_ok=True)
+            if headers is None:
+                return  # gone already
+            self._dav().request("DELETE", _q(path), headers=headers)
         except ResourceNotFound:
             return
+        except HTTPError as exc:
+            if expect is not None and exc.status_code == 412:
+                raise expect.failed(what) from None
+            raise _translate(exc, what) from None
         except Exception as exc:
-            raise _translate(exc, f"deleting /{path}") from None
+            raise _translate(exc, what) from None
 
     def mkdir(self, path: str) -> RemoteEntry:
         from webdav4.client import ResourceAlreadyExists, ResourceConflict

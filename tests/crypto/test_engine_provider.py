@@ -13,7 +13,7 @@ import pathlib
 import shutil
 import threading
 from collections.abc import Mapping
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import pytest
 
@@ -48,9 +48,9 @@ class CountingLocal(LocalProvider):
             self.calls.append(f"mkdir {path}")
         return super().mkdir(path)
 
-    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+    def upload(self, path: str, src: BinaryIO, size: int, mtime: float, **kw: Any) -> RemoteEntry:
         self.sizes.append(size)
-        return super().upload(path, src, size, mtime)
+        return super().upload(path, src, size, mtime, **kw)
 
 
 class ExactSizeProvider(CountingLocal):
@@ -58,11 +58,11 @@ class ExactSizeProvider(CountingLocal):
 
     kind = "exact-size-test"
 
-    def upload(self, path: str, src: BinaryIO, size: int, mtime: float) -> RemoteEntry:
+    def upload(self, path: str, src: BinaryIO, size: int, mtime: float, **kw: Any) -> RemoteEntry:
         assert src.seekable()
         data = src.read()
         assert len(data) == size, (len(data), size)
-        return super().upload(path, io.BytesIO(data), size, mtime)
+        return super().upload(path, io.BytesIO(data), size, mtime, **kw)
 
 
 class WrappingProvider(LocalProvider):
