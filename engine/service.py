@@ -17,10 +17,11 @@ multi-gigabyte file could otherwise run for hours past the hour the user reserve
 
 Errors: a pass that fails as a whole (the service unreachable, a guard: guards re-check safely each time, so
 an unmounted disk that comes back resumes by itself) puts the task in "error" and retries with exponential
-backoff; sync_now(force=True) passes the mass-delete guard once. A guard's refusal is logged once, and again
-only when its words change; the re-checks in between are silent (`status` shows it and how often it was
-checked). A connection whose credentials are refused (AuthError) is put in "error" with the reason, retried
-with backoff (and at once after reload), while other connections keep going.
+backoff; sync_now(force=True) passes the mass-delete guard once. A refusal (a guard, or the service failing
+before the pass could start) is logged once, and again only when its words change; the re-checks in between
+are silent (`status` shows it and how often it was checked). A connection whose credentials are refused
+(AuthError) is put in "error" with the reason, retried with backoff (and at once after reload), while other
+connections keep going.
 
 A pass that finishes with some items failed is not a failed pass: the task keeps reacting to changes at once,
 and each failing item gets a backoff of its own (5 s doubling up to 15 min, kept in memory). A retry pass
@@ -46,7 +47,7 @@ from typing import Any
 from engine import schedule as sched
 from engine.config import Connection, Home, Task
 from engine.control import inotify_marker_path
-from engine.errors import GuardError, LockedError, UsageError
+from engine.errors import ConnectionFailed, GuardError, LockedError, UsageError
 from engine.events import Event, LogRecord, PassFinished, PassStarted, TransferProgress
 from engine.poll import ChangeFeed, PollTimer, clamp_period, poll_once
 from engine.providers.base import AuthError, Provider, ProviderError
@@ -169,7 +170,8 @@ class _TaskRun:
     # Failing items, each on its own retry schedule; "" stands for failures the pass did not name by path.
     items: dict[str, _ItemRetry] = field(default_factory=dict)
     items_due: float = 0.0  # the earliest due time among `items` (0 when there are none)
-    # The safety guard's last refusal: {"message", "since", "checks", "last_check"}; None when it let a pass run.
+    # The last refusal that stopped the pass before it began (a GuardError: a safety guard, or the service
+    # failing first): {"message", "kind", "since", "checks", "last_check"}; None once a pass runs again.
     refusal: dict[str, Any] | None = None
     # Set while the watcher has folders without an inotify watch: {"since", "limit", "rescan_every"}.
     watch_limit: dict[str, Any] | None = None
@@ -868,7 +870,8 @@ class Engine:
                     self._failed(run, message, now)
                     run.provider_failed = isinstance(error, ProviderError) or isinstance(cause, ProviderError)
                     if isinstance(error, GuardError):
-                        repeated = self._refused(run, str(error) or message, now)
+                        kind = "connection" if isinstance(error, ConnectionFailed) else "guard"
+                        repeated = self._refused(run, str(error) or message, kind, now)
             elif cancelled:
                 # Stopped on purpose (schedule, pause, stop): items abandoned mid-way are not failures.
                 run.state, run.error = "idle", None
@@ -881,8 +884,9 @@ class Engine:
                 self._item_outcome(run, failed, n_failed, now)
                 run.error = f"{n_failed} item(s) failed" if n_failed else None
                 if run.refusal is not None:
+                    if run.refusal["kind"] == "guard":  # (a connection that works again says so itself)
+                        notes.append("the safety guard no longer refuses: syncing resumed")
                     run.refusal = None
-                    notes.append("the safety guard no longer refuses: syncing resumed")
             summary = dict(getattr(result, "summary", {}) or {})
             run.last_pass = {
                 "finished": now,
@@ -921,14 +925,15 @@ class Engine:
         run.state = "error"
         self._mark(run, "retry")
 
-    def _refused(self, run: _TaskRun, text: str, now: float) -> bool:
-        """Record a guard's refusal; True when it is the one already known (nothing new to log)."""
+    def _refused(self, run: _TaskRun, text: str, kind: str, now: float) -> bool:
+        """Record a refusal (a guard, or the service failing before the pass could start); True when it is the
+        one already known, word for word (nothing new to log)."""
         known = run.refusal
         if known is not None and known["message"] == text:
             known["checks"] += 1
             known["last_check"] = now
             return True
-        run.refusal = {"message": text, "since": now, "checks": 1, "last_check": now}
+        run.refusal = {"message": text, "kind": kind, "since": now, "checks": 1, "last_check": now}
         return False
 
     def _item_outcome(self, run: _TaskRun, failed: dict[str, str], n_failed: int, now: float) -> None:
@@ -1052,11 +1057,13 @@ class Engine:
                 for path, item in failing
             ],
             "failing_count": len(r.items),
-            # A safety guard holding the task: what it says, since when, how often it was checked since.
+            # A safety guard (kind "guard") or the service (kind "connection") stopping every pass of the task:
+            # what it says, since when, how often it was checked since (silently, while the words stay).
             "refused": None
             if refusal is None
             else {
                 "message": refusal["message"],
+                "kind": refusal["kind"],
                 "since": refusal["since"],
                 "checks": refusal["checks"],
                 "last_check": refusal["last_check"],

@@ -238,7 +238,7 @@ def test_a_guard_refusal_is_logged_once_and_again_only_when_it_changes(tmp_path,
         clock.advance(41)
     st = e.status()["tasks"]["t"]
     assert st["state"] == "error" and st["error"] == empty
-    assert st["refused"]["message"] == empty and st["refused"]["checks"] == 5
+    assert st["refused"]["message"] == empty and st["refused"]["checks"] == 5 and st["refused"]["kind"] == "guard"
     lines = events.lines()
     assert sum(empty in line for line in lines) == 2, lines  # the refusal, and the pass that ended with it
     assert sum("pass-started" in line for line in lines) == 1, lines  # the silent re-checks print nothing
