@@ -1,8 +1,9 @@
 """Runs a plan: a bounded thread pool, traffic control, temp-then-rename writes, per-item error isolation.
 
 Phases, in this order, so names are free before they are reused: file deletions; folder deletions (deepest
-first); folder creations and type changes (shallowest first); then transfers in parallel. Every completed
-step writes its state row at once, so a killed pass resumes without loss or duplicates.
+first); folder creations and type changes (shallowest first); moves (renames replayed on the other side), then
+the removal of the folders they emptied; then transfers in parallel. Every completed step writes its state row
+at once, so a killed pass resumes without loss or duplicates.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ from engine.reconcile import (
     DELETE_REMOTE,
     DOWNLOAD,
     FORGET,
+    HELD_DELETIONS,
     KEEP_LOCAL_COPY,
     KEEP_REMOTE_COPY,
+    MOVE_LOCAL,
+    MOVE_REMOTE,
     RECORD,
     UPLOAD,
     Action,
@@ -165,20 +169,44 @@ class Executor:
         transfers = [
             a for a in actions if a.kind in (UPLOAD, DOWNLOAD, COMPARE) and id(a) not in structural_ids
         ]
+        moves = [a for a in actions if a.kind in (MOVE_REMOTE, MOVE_LOCAL)]
+        # Moves run once the folders they go into exist (a new folder, a file replaced by a folder); a folder
+        # that files are moved out of is removed after they went.
+        moved_out: set[str] = set()
+        for a in moves:
+            folder = a.moved_from.rpartition("/")[0]
+            while folder and folder not in moved_out:
+                moved_out.add(folder)
+                folder = folder.rpartition("/")[0]
+        after_moves = [a for a in dir_deletes if a.path in moved_out]
+        dir_deletes = [a for a in dir_deletes if a.path not in moved_out]
 
-        for a in state_only:
+        if plan.held_files:
+            with self._lock:
+                self.outcome.done[HELD_DELETIONS] = plan.held_files
+            # Said once, not on every poll while the same deletions wait (the pass summary always says it).
+            last = (self.db.last_pass(self.task) or {}).get("summary") or {}
+            if last.get(HELD_DELETIONS) != plan.held_files:
+                self.emit(LogRecord(self.clock(), self.task, "held", "", plan.held_message))
+        for a in state_only + plan.refresh:
             self._guarded(a, self._state_only)
         self.barrier()
         self._parallel(file_deletes, self._delete_file)
         blocked: set[int] = set()  # files whose folder on the other side could not be removed
-        for a in sorted(dir_deletes, key=lambda a: a.path.count("/"), reverse=True):
-            if not self.cancel.is_set() and not self._guarded(a, self._delete_dir) and a.kind in (UPLOAD, DOWNLOAD):
-                blocked.add(id(a))
+
+        def remove_folders(folders: list[Action]) -> None:
+            for a in sorted(folders, key=lambda a: a.path.count("/"), reverse=True):
+                if not self.cancel.is_set() and not self._guarded(a, self._delete_dir) and a.kind in (UPLOAD, DOWNLOAD):
+                    blocked.add(id(a))
+
+        remove_folders(dir_deletes)
         # Shallowest first (a stable sort keeps the plan's order otherwise): a folder that a type conflict
         # restores is decided after its subtree, but must exist before anything is made inside it.
         for a in sorted(structure, key=lambda a: a.path.count("/")):
             if not self.cancel.is_set():
                 self._guarded(a, self._structure)
+        self._parallel(moves, self._move)
+        remove_folders(after_moves)
         self._parallel([a for a in transfers if id(a) not in blocked], self._transfer)
         self.barrier()
         return self.outcome
@@ -304,6 +332,8 @@ class Executor:
                 rmtime=None if is_dir or remote is None else remote.mtime,
                 rhash=None if is_dir or remote is None else remote.hash,
                 rname=remote_path if remote_path != path else None,
+                lino=None if is_dir or local is None else local.ino,
+                lctime=None if is_dir or local is None else local.ctime_ns,
             )
         )
 
@@ -359,6 +389,65 @@ class Executor:
             return
         if a.local is not None and a.remote is not None and a.local.is_dir == a.remote.is_dir:
             self._put(a.path, a.local, a.remote, a.remote_path)
+
+    # -- moves --------------------------------------------------------------------------------------------------
+    def _move(self, a: Action) -> None:
+        """A file renamed on one side is renamed the same way on the other: no data travels.
+
+        MOVE_REMOTE (renamed locally): the service moves the file where it can (`server_side_move`); where it
+        cannot, or refuses this one (the source changed since the listing, the name is taken, too large), the
+        file is uploaded under its new name and then deleted under the old one, as if no move had been seen.
+        MOVE_LOCAL (renamed in the cloud): a rename on the local disk. Either way the old path's state row goes
+        once the move is done, and the new one is written at the next barrier: a pass killed in between finds
+        the old path gone from both sides (forgotten) and the new one on both (compared, equal, recorded).
+        """
+        old = a.moved_from
+        assert a.local is not None and a.remote is not None
+        if a.kind == MOVE_LOCAL:
+            now = self.tree.stat_entry(old)
+            if now is None or now.signature() != a.local.signature():
+                raise ChangedDuringPass(f"changed locally during the pass; not moved to {a.path}")
+            if self.tree.stat_entry(a.path) is not None:
+                raise ChangedDuringPass(f"{a.path} was made locally during the pass; {old} was not moved there")
+            placed = self.tree.move_into_place(self.tree.checked_path(old), a.path)
+            self._put(a.path, placed, a.remote, a.remote_path)
+            self.db.delete(self.task_id, old)
+            self._log("moved-local", a.path, f"from {old} (moved remotely)")
+            return
+        if not self._local_unchanged(a):
+            raise ChangedDuringPass("changed locally during the pass; not moved")
+        entry: RemoteEntry | None = None
+        if self.caps.server_side_move and self._holds_moved_content(a):
+            try:
+                entry = self.provider.move(self._full(a.moved_from_remote), self._full(a.remote_path), a.remote)
+            except ProviderError as exc:
+                if exc.retryable:
+                    raise
+        if entry is not None:
+            self._put(a.path, a.local, entry, a.remote_path)
+            self.db.delete(self.task_id, old)
+            self._log("moved-remote", a.path, f"from {old} (moved locally)")
+            return
+        # Upload first: if it fails, nothing was deleted and the next pass sees the same rename again.
+        self._transfer(Action(UPLOAD, a.path, a.local, None, None, a.remote_path, a.on_differ, a.reason))
+        self._delete_file(Action(DELETE_REMOTE, old, None, a.remote, a.state, a.moved_from_remote, a.on_differ))
+
+    def _holds_moved_content(self, a: Action) -> bool:
+        """Whether the file at the new path holds the content that is to be moved there, before a server-side move.
+
+        Its inode, size and mtime are those of the file that went away, but a freed inode number is often given
+        to the very next new file, and one written within the same clock tick with the same size would move
+        the old content under the new name. Where the service gives a hash (in its listing, or on request),
+        the local file is hashed and compared (a local read; no download). Where it gives none, the inode, size
+        and mtime are trusted.
+        """
+        assert a.remote is not None
+        if self.caps.hash_kind == HashKind.NONE or not self.caps.plain_sizes:
+            return True
+        rhash = a.remote.hash
+        if rhash is None and not self.caps.hash_in_listing:
+            rhash = self.provider.file_hash(self._full(a.moved_from_remote))
+        return rhash is None or self._local_hash(a.path) == rhash.lower()
 
     # -- deletions ----------------------------------------------------------------------------------------------
     def _delete_file(self, a: Action) -> None:
@@ -469,7 +558,7 @@ class Executor:
         """
         with self.tree.open_read(path) as f:
             st = os.fstat(f.fileno())
-            before = LocalEntry(path, False, st.st_size, st.st_mtime_ns)
+            before = LocalEntry(path, False, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
             reader = MeteredReader(
                 f, self.up_bucket, self._progress(path, "up", st.st_size), self.cancel.is_set
             )

@@ -30,15 +30,23 @@ _name = operator.attrgetter("name")
 
 
 class LocalEntry(NamedTuple):
-    """A file or folder of a local tree (a named tuple: a walk makes one per file)."""
+    """A file or folder of a local tree (a named tuple: a walk makes one per file).
+
+    `ino` and `ctime_ns` (st_ino, st_ctime_ns) tell which file a path holds, as Unison's fast check does: a file
+    replaced by another of the same size and mtime (two files swapped within one clock tick) has another inode
+    number and a new ctime. None means unknown (an entry made by hand, a folder): not used for comparisons.
+    """
 
     path: str  # relative, "/"-separated
     is_dir: bool
     size: int
     mtime_ns: int
+    ino: int | None = None
+    ctime_ns: int | None = None
 
     def signature(self) -> tuple[object, ...]:
-        return (True,) if self.is_dir else (False, self.size, self.mtime_ns)
+        """What must stay the same for the file to count as untouched during a pass (size, mtime, inode)."""
+        return (True,) if self.is_dir else (False, self.size, self.mtime_ns, self.ino)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +240,7 @@ class LocalTree:
                 continue
             mode = st.st_mode
             if stat.S_ISREG(mode):
-                yield LocalEntry(rel, False, st.st_size, st.st_mtime_ns)
+                yield LocalEntry(rel, False, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
             elif stat.S_ISDIR(mode):
                 if st.st_dev != root_dev or (mounts and child.path in mounts):
                     if on_skip:
@@ -263,7 +271,7 @@ class LocalTree:
         if stat.S_ISDIR(st.st_mode):
             return LocalEntry(rel, True, 0, 0)
         if stat.S_ISREG(st.st_mode):
-            return LocalEntry(rel, False, st.st_size, st.st_mtime_ns)
+            return LocalEntry(rel, False, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
         return None
 
     def temp_path_for(self, rel: str) -> str:

@@ -4,6 +4,10 @@ Three sorted streams are merged by the canonical order key, so memory holds the 
 the tree. Each path is classified per side against the last synced state, then one table per sync direction
 says what to do. Folder deletions wait until the folder's subtree has been seen: a folder is only removed on a
 side where nothing inside it survives (a changed file, a skipped file, an excluded folder).
+
+Renames are found last, among the planned actions (see `_pair_moves`): a file gone from one side and the same
+file new at another path of that side becomes one move, replayed on the other side, instead of a delete there
+and a copy of its data.
 """
 
 from __future__ import annotations
@@ -25,6 +29,11 @@ COMPARE = "compare"  # present on both sides, both new or both changed: equal co
 RECORD = "record"  # nothing to transfer; remember the current state of both sides
 FORGET = "forget"  # gone from both sides (or deliberately untracked): drop the state row
 SKIP = "skip"  # a rule keeps this path out of the sync; nothing happens on either side
+MOVE_REMOTE = "move-remote"  # renamed locally: rename it on the remote (`path` is the new name, `moved_from` the old)
+MOVE_LOCAL = "move-local"  # renamed remotely: rename the local file
+
+# The summary key counting the deletions the mass-delete guard held back (see `Plan.hold`).
+HELD_DELETIONS = "held-deletions"
 
 # What COMPARE becomes when the two sides differ, per direction.
 CONFLICT = "conflict"  # two-way: the local version keeps the name, the remote one becomes a conflict copy
@@ -80,6 +89,11 @@ class Action:
     remote_path: str  # where this path lives (or will live) on the remote, task-relative
     on_differ: str = CONFLICT
     reason: str = ""
+    # A move: the old path, and where it lives on the remote. `state` is then the old path's state row; `local`
+    # (MOVE_REMOTE) is the file at the new path and `remote` the old remote entry, or (MOVE_LOCAL) `local` is
+    # the old local file and `remote` the entry at the new remote path.
+    moved_from: str = ""
+    moved_from_remote: str = ""
 
     @property
     def is_dir(self) -> bool:
@@ -96,6 +110,13 @@ class Plan:
     tracked_files: int = 0  # files in the last synced state
     local_files: int = 0
     remote_files: int = 0
+    # Unchanged paths whose state row lacks what is recorded now (the inode and ctime of a row written before
+    # they were): re-recorded as they are, with no transfer and no log line.
+    refresh: list[Action] = field(default_factory=list)
+    # Deletions the mass-delete guard held back: not run this pass, their state kept, so they are planned again.
+    held: list[Action] = field(default_factory=list)
+    held_files: int = 0
+    held_message: str = ""
 
     def count(self, kind: str, files_only: bool = False) -> int:
         return sum(1 for a in self.actions if a.kind == kind and not (files_only and a.is_dir))
@@ -106,7 +127,24 @@ class Plan:
             out[a.kind] = out.get(a.kind, 0) + 1
         if self.skipped:
             out[SKIP] = len(self.skipped)
+        if self.held_files:
+            out[HELD_DELETIONS] = self.held_files
         return out
+
+    def hold(self, kinds: tuple[str, ...], message: str) -> None:
+        """Leave out every deletion of `kinds` (files and folders), and every file that would take the place of a
+        folder on that side (it would delete the folder): the rest of the plan runs without them."""
+        replacing = {DELETE_REMOTE: UPLOAD, DELETE_LOCAL: DOWNLOAD}
+        keep: list[Action] = []
+        for a in self.actions:
+            if a.kind in kinds or any(a.kind == replacing[k] and replaces_folder(a) for k in kinds):
+                self.held.append(a)
+                if a.kind in kinds and not a.is_dir:
+                    self.held_files += 1
+            else:
+                keep.append(a)
+        self.actions = keep
+        self.held_message = message
 
 
 @dataclass(slots=True)
@@ -142,6 +180,7 @@ def plan(
     no_delete: bool = False,
     verify: Callable[[LocalEntry, RemoteEntry, StateRow], bool] | None = None,
     frozen: Callable[[str], bool] | None = None,
+    cheap_compare: Callable[[RemoteEntry], bool] | None = None,
 ) -> Plan:
     """Merge the three streams and decide every path.
 
@@ -149,6 +188,8 @@ def plan(
     `verify(local, remote, state)` (the consistency check) returns False when hashes reveal a change that
     size and mtime did not; such a path is treated as changed on both sides, so nothing is lost.
     `frozen(path)` is true for paths one of the walks did not look at this time: they are left alone.
+    `cheap_compare(remote)` is true when the executor can tell whether a local file holds the same content as
+    `remote` without downloading it (a hash, or a service that keeps mtimes exactly); see `_local_status`.
     """
     table = direction
     if table not in _TABLES:
@@ -241,13 +282,31 @@ def plan(
             _note(frames, True, True)
             if lent.is_dir:
                 frames.append(_Frame(path, True, True, None))
+            elif srow.lino is None and lent.ino is not None:
+                out.refresh.append(Action(RECORD, path, lent, rent, srow, rent.path))
             continue
 
-        lstat = _status(srow, lent, local_side=True)
+        lstat = _local_status(srow, lent)
         rstat = _status(srow, rent, local_side=False)
-        if srow is not None and lent is not None and rent is not None and lstat == rstat == "S":
+        metadata_only = lstat == "M"
+        if metadata_only:
+            # Only the ctime moved: chmod, chown, a hard link, an extended attribute, a rename away and back. That
+            # alone is no reason to transfer anything, and it counts as unchanged; but the same ctime change is
+            # all an in-place rewrite that kept size and mtime leaves behind. So when nothing else would look at
+            # this file (the remote side is unchanged too), its content is compared where that needs no
+            # download (equal content is recorded, not transferred; different content follows the direction's
+            # rule for two differing versions, which keeps both). Where only a download could tell, the new
+            # ctime is just recorded: a full download after every `chmod -R` or hard-link backup costs more
+            # than the rare rewrite it would catch.
+            lstat = "S"
+            compare = rstat == "S" and direction != "download" and cheap_compare is not None
+            if compare and rent is not None and cheap_compare(rent):  # type: ignore[misc]
+                lstat = rstat = "C"
+        elif srow is not None and lent is not None and rent is not None and lstat == rstat == "S":
             lstat = rstat = "C"  # only `verify` can get here: the hashes disagree
         kind = decide(direction, lstat, rstat, no_delete)
+        if metadata_only and kind is None:
+            kind = RECORD  # remember the new ctime
         remote_path = rent.path if rent is not None else (srow.rname if srow and srow.rname else path)
         action = Action(kind or "", path, lent, rent, srow, remote_path, ON_DIFFER[direction])
 
@@ -297,7 +356,56 @@ def plan(
         elif pending is not None:
             out.actions.append(pending)
     close_frames(None)
+    _pair_moves(out)
     return out
+
+
+def _pair_moves(p: Plan) -> None:
+    """Turn a delete and a copy that are one rename into one move, in place.
+
+    Renamed locally: a file gone from its old path (its remote copy unchanged: the plan deletes it remotely) and
+    a new local file, not in the state, with the inode, size and mtime the state recorded for the old path (the
+    plan uploads it). Renamed remotely: a remote file gone from its old path (its local copy unchanged) and a
+    new remote file with the content hash and size the state recorded for it; a revision alone is not enough
+    (on some services it is a counter or an id, not a digest of the content). Either way only when exactly one
+    old path and one new path share that identity: two new files with the content of one deleted file (or many
+    empty files) stay a delete and copies. A folder renamed with its files becomes one move per file; the old
+    folder is removed, the new one made, as for any other folder.
+    """
+    local_old: dict[tuple[object, ...], list[int]] = {}
+    local_new: dict[tuple[object, ...], list[int]] = {}
+    remote_old: dict[tuple[object, ...], list[int]] = {}
+    remote_new: dict[tuple[object, ...], list[int]] = {}
+    for i, a in enumerate(p.actions):
+        s, lent, rent = a.state, a.local, a.remote
+        if a.kind == DELETE_REMOTE and s is not None and not s.is_dir and s.lino is not None and rent is not None:
+            local_old.setdefault((s.lino, s.lsize, s.lmtime), []).append(i)
+        elif a.kind == DELETE_LOCAL and s is not None and not s.is_dir and s.rhash and lent is not None:
+            remote_old.setdefault((s.rsize, s.rhash.lower()), []).append(i)
+        elif a.kind == UPLOAD and s is None and rent is None and lent is not None and not lent.is_dir and lent.ino:
+            local_new.setdefault((lent.ino, lent.size, lent.mtime_ns), []).append(i)
+        elif a.kind == DOWNLOAD and s is None and lent is None and rent is not None and not rent.is_dir and rent.hash:
+            remote_new.setdefault((rent.size, rent.hash.lower()), []).append(i)
+    if not ((local_old and local_new) or (remote_old and remote_new)):
+        return
+    moved: set[int] = set()
+    for olds, news, kind in ((local_old, local_new, MOVE_REMOTE), (remote_old, remote_new, MOVE_LOCAL)):
+        for key, old_at in olds.items():
+            new_at = news.get(key)
+            if len(old_at) != 1 or new_at is None or len(new_at) != 1:
+                continue
+            old, new = p.actions[old_at[0]], p.actions[new_at[0]]
+            new.kind = kind
+            new.moved_from, new.moved_from_remote = old.path, old.remote_path
+            new.state = old.state
+            if kind == MOVE_REMOTE:
+                new.remote = old.remote
+            else:
+                new.local = old.local
+            new.reason = f"from {old.path}" + (f"; {new.reason}" if new.reason else "")
+            moved.add(old_at[0])
+    if moved:
+        p.actions = [a for i, a in enumerate(p.actions) if i not in moved]
 
 
 def replaces_folder(a: Action) -> bool:
@@ -320,6 +428,8 @@ def _unchanged(
         return lent.is_dir and rent.is_dir
     if lent.is_dir or rent.is_dir or lent.size != srow.lsize or lent.mtime_ns != srow.lmtime:
         return False
+    if lent.ctime_ns != srow.lctime and lent.ctime_ns is not None and srow.lctime is not None:
+        return False  # `_local_status` tells a replacement from a metadata change
     if rent.size != srow.rsize:
         return False
     if rent.revision is not None:
@@ -328,6 +438,31 @@ def _unchanged(
     elif srow.rrev is not None or rent.mtime != srow.rmtime:
         return False
     return verify is None or verify(lent, rent, srow)
+
+
+def _local_status(srow: StateRow | None, lent: LocalEntry | None) -> str:
+    """The local side against the last synced state: S, C, D, A, N as `_status`, or M (metadata only): the same
+    file (inode), size and mtime, and only the ctime moved.
+
+    A file of the same size and mtime under another inode number is another file (a swap, a replacement within
+    one clock tick): changed. Unless its ctime is the recorded one: a replacing file always has a new ctime
+    (made, or renamed into place, after the state was written), so then only the numbering changed (some FUSE
+    and network file systems number files anew after a remount) and the file is the same. Unknown (NULL)
+    inodes and ctimes are not compared.
+    """
+    if srow is None:
+        return "A" if lent is not None else "N"
+    if lent is None:
+        return "D"
+    if srow.is_dir or lent.is_dir:
+        return "S" if srow.is_dir and lent.is_dir else "C"
+    if lent.size != srow.lsize or lent.mtime_ns != srow.lmtime:
+        return "C"
+    if srow.lctime is None or lent.ctime_ns is None or lent.ctime_ns == srow.lctime:
+        return "S"
+    if srow.lino is not None and lent.ino is not None and lent.ino != srow.lino:
+        return "C"
+    return "M"
 
 
 def _note(frames: list[_Frame], local_after: bool, remote_after: bool) -> None:

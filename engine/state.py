@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS entries (
     lsize INTEGER, lmtime INTEGER,
     rsize INTEGER, rrev TEXT, rmtime REAL, rhash TEXT,
     rname TEXT,
+    lino INTEGER, lctime INTEGER,
     PRIMARY KEY (task, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS skipped (
@@ -46,6 +47,15 @@ CREATE TABLE IF NOT EXISTS passes (
 );
 """
 
+# Columns added after the first release, with their types: an older database gains them (NULL = unknown) when
+# it is opened. Each is added by an ALTER TABLE that either happens entirely or not at all.
+_ADDED_COLUMNS = (("entries", "lino", "INTEGER"), ("entries", "lctime", "INTEGER"))
+
+_ENTRY_COLUMNS = "path, is_dir, lsize, lmtime, rsize, rrev, rmtime, rhash, rname, lino, lctime"
+_PUT_ENTRY = (
+    f"INSERT OR REPLACE INTO entries (task, key, {_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
 
 class StateRow(NamedTuple):
     path: str
@@ -57,6 +67,10 @@ class StateRow(NamedTuple):
     rmtime: float | None
     rhash: str | None
     rname: str | None  # the remote path when it differs from `path` (tail-character rename)
+    # The local file's inode number and ctime when it was recorded (None: unknown, e.g. a row written before
+    # they were recorded; such a row is compared by size and mtime only).
+    lino: int | None = None
+    lctime: int | None = None
 
     def local_signature(self) -> tuple[object, ...]:
         return (True,) if self.is_dir else (False, self.lsize, self.lmtime)
@@ -67,6 +81,11 @@ class StateRow(NamedTuple):
 
 def _key(path: str) -> bytes:
     return order_key(path).encode("utf-8", "surrogateescape")
+
+
+def _entry_values(task: int, r: StateRow) -> tuple[object, ...]:
+    return (task, _key(r.path), r.path, int(r.is_dir), r.lsize, r.lmtime, r.rsize, r.rrev, r.rmtime, r.rhash,
+            r.rname, r.lino, r.lctime)
 
 
 class StateDB:
@@ -81,6 +100,20 @@ class StateDB:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Add the columns an older database lacks. Another process may be doing the same at this moment:
+        a column it added first is simply there."""
+        for table, column, kind in _ADDED_COLUMNS:
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column in have:
+                continue
+            try:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):
+                    raise
 
     def close(self) -> None:
         with self._lock:
@@ -137,11 +170,7 @@ class StateDB:
     # -- entries -------------------------------------------------------------------------------------------
     def rows(self, task: int) -> Iterator[StateRow]:
         """All entries of a task in canonical order, streamed (a separate cursor, no list in memory)."""
-        cur = self._db.execute(
-            "SELECT path, is_dir, lsize, lmtime, rsize, rrev, rmtime, rhash, rname FROM entries "
-            "WHERE task = ? ORDER BY key",
-            (task,),
-        )
+        cur = self._db.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE task = ? ORDER BY key", (task,))
         return map(StateRow._make, cur)
 
     def counts(self, task: int) -> tuple[int, int]:
@@ -154,35 +183,18 @@ class StateDB:
 
     def get(self, task: int, path: str) -> StateRow | None:
         r = self._db.execute(
-            "SELECT path, is_dir, lsize, lmtime, rsize, rrev, rmtime, rhash, rname FROM entries "
-            "WHERE task = ? AND key = ?",
-            (task, _key(path)),
+            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE task = ? AND key = ?", (task, _key(path))
         ).fetchone()
         return StateRow._make(r) if r else None
 
     def put(self, task: int, row: StateRow) -> None:
         with self._lock:
-            self._db.execute(
-                "INSERT OR REPLACE INTO entries (task, key, path, is_dir, lsize, lmtime, rsize, rrev, rmtime, "
-                "rhash, rname) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    task, _key(row.path), row.path, int(row.is_dir), row.lsize, row.lmtime, row.rsize,
-                    row.rrev, row.rmtime, row.rhash, row.rname,
-                ),
-            )
+            self._db.execute(_PUT_ENTRY, _entry_values(task, row))
 
     def put_many(self, task: int, rows: list[StateRow]) -> None:
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR REPLACE INTO entries (task, key, path, is_dir, lsize, lmtime, rsize, rrev, rmtime, "
-                "rhash, rname) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (task, _key(r.path), r.path, int(r.is_dir), r.lsize, r.lmtime, r.rsize, r.rrev, r.rmtime,
-                     r.rhash, r.rname)
-                    for r in rows
-                ],
-            )
+            self._db.executemany(_PUT_ENTRY, [_entry_values(task, r) for r in rows])
             self._db.execute("COMMIT")
 
     def delete(self, task: int, path: str) -> None:

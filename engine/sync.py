@@ -690,15 +690,17 @@ def _guard_mass_delete(p: Plan, percent: int, min_files: int, task: str) -> None
         return
     kinds: list[str] = []
     what: list[str] = []
+    held = 0
     for kind, side in ((DELETE_REMOTE, "remote"), (DELETE_LOCAL, "local")):
         n = p.count(kind, files_only=True)
         if n * 100 > p.tracked_files * percent:
             kinds.append(kind)
             what.append(f"{n} of {p.tracked_files} files on the {side} side")
+            held += n
     if kinds:
         p.hold(tuple(kinds), (
-            f"deletions held back: this pass would delete {' and '.join(what)} (more than {percent} %); they "
-            "are left as they are and the rest of the pass goes on. Check, then allow them once with: "
+            f"{held} deletions held back: this pass would delete {' and '.join(what)} (more than {percent} %); "
+            "they are left as they are and the rest of the pass goes on. Check, then allow them once with: "
             f"skysync sync --force {task}"
         ))
 

@@ -280,17 +280,19 @@ def test_empty_local_root_never_wipes_the_remote(env):
     assert list(env.cloud.iterdir()) == []
 
 
-def test_mass_delete_guard(env):
+def test_mass_delete_guard_holds_the_deletions(env):
     for i in range(20):
         write(env.local / f"f{i}", "x")
     env.sync()
     for i in range(15):
         os.remove(env.cloud / f"f{i}")
-    with pytest.raises(GuardError, match="15 of 20"):
-        env.sync()
-    assert len(list(env.local.iterdir())) == 20
+    write(env.local / "new.txt", "new")
+    r = env.sync()  # the deletions wait; the rest of the pass runs
+    assert (r.held_deletions, r.exit_code, r.error) == (15, 1, None)
+    assert len(list(env.local.glob("f*"))) == 20 and (env.cloud / "new.txt").exists()
+    assert env.sync().held_deletions == 15  # planned again, still held
     env.sync(force=True)
-    assert len(list(env.local.iterdir())) == 5
+    assert len(list(env.local.glob("f*"))) == 5
 
 
 def test_second_pass_while_one_runs_is_refused(env):
@@ -419,13 +421,13 @@ class FlakyProvider(LocalProvider):
         self.failures = failures
         self.calls: dict[str, int] = {}
 
-    def upload(self, path, src, size, mtime):
+    def upload(self, path, src, size, mtime, **kw):
         from engine.providers.base import TransientError
 
         n = self.calls[path] = self.calls.get(path, 0) + 1
         if n <= self.failures:
             raise TransientError("service busy (503)")
-        return super().upload(path, src, size, mtime)
+        return super().upload(path, src, size, mtime, **kw)
 
 
 def test_transient_errors_are_retried_with_backoff(env):
