@@ -268,7 +268,13 @@ def _run(
                 time.sleep(LISTING_RETRY_SECONDS * 2**attempt)
     except (GuardError, UsageError, ProviderError) as exc:
         result.error = str(exc)
-        emit(LogRecord(clock(), task.name, "error", "", result.error))
+        record = LogRecord(clock(), task.name, "error", "", result.error)
+        if dry_run or _repeats_last_error(db, task.name, result.error):
+            # The same refusal again (a running engine re-checks a guard at each backoff): the history has it.
+            if on_event is not None:
+                on_event(record)
+        else:
+            emit(record)
         flush_log()
         if not dry_run:
             db.pass_finished(task.name, False, {}, result.error)
@@ -511,6 +517,11 @@ def computer_name(home: Home) -> str:
                 f.write(cid + "\n")
             os.replace(tmp, path)
     return f"{host}-{cid}"
+
+
+def _repeats_last_error(db: StateDB, task: str, message: str) -> bool:
+    last = db.read_log(task, 1)
+    return bool(last) and last[0].kind == "error" and not last[0].path and last[0].message == shown(message)
 
 
 def _drop_hollow_folders(p: Plan) -> None:
