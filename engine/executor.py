@@ -596,6 +596,9 @@ class Executor:
             local_error = writer.local_error if writer is not None else None
             if local_error is None and isinstance(exc, OSError) and not isinstance(exc, InterruptedError):
                 local_error = exc  # opening, closing (flushing) or dating the temporary file
+            if isinstance(local_error, FileNotFoundError):
+                raise ChangedDuringPass("its local folder was moved or deleted during the download; "
+                                        "the next pass looks again") from None
             if local_error is not None:
                 raise _local_failure("writing", target, local_error) from None
             raise
