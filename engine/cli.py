@@ -450,6 +450,10 @@ def _print_result(res: Any, dry_run: bool) -> None:
     print(f"{prefix} '{res.task}': {', '.join(parts)}")
     if res.failed:
         print(f"task '{res.task}': {res.failed} items failed; see 'skysync log --task {res.task}'", file=sys.stderr)
+    if res.held_deletions:
+        print(f"task '{res.task}': {res.held_deletions} deletions {'would be ' if dry_run else ''}held back by the "
+              f"mass-delete guard (the rest of the pass ran); check, then allow them with "
+              f"'skysync sync --force {res.task}'", file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -517,12 +521,18 @@ def _status_text(name: str, t: dict[str, Any]) -> str:
         return f"last pass: {_when(lp.get('finished'))}  paused"
     if state == "error":
         return f"last pass: {_when(lp.get('finished'))}  error: {shown(t['error'])}"
+    held = ""
+    if t.get("held_deletions"):
+        held = (f"; {t['held_deletions']} deletions held back by the mass-delete guard "
+                f"(to allow them: skysync sync --force {name})")
     if state == "failed":
-        return f"last pass: {_when(lp.get('finished'))}  failed: {t['failed']} items (see skysync log --task {name})"
-    return f"last pass: {_when(lp.get('finished'))}  ok"
+        return (f"last pass: {_when(lp.get('finished'))}  failed: {t['failed']} items (see skysync log --task {name})"
+                + held)
+    return f"last pass: {_when(lp.get('finished'))}  ok" + held
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from engine.reconcile import HELD_DELETIONS
     from engine.state import StateDB
 
     home = _home(args)
@@ -550,6 +560,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "tracked_files": files,
                 "tracked_folders": folders,
                 "last_pass": last,
+                # Deletions the last pass left out (more than mass-delete-percent): they wait for sync --force.
+                "held_deletions": int(((last or {}).get("summary") or {}).get(HELD_DELETIONS, 0)),
                 **task_state(t, last, live_task, locked),
             }
             if live_task is not None:

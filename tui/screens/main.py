@@ -21,6 +21,7 @@ from textual.widgets import Button, DataTable, Footer, Header, Label, Static, Ta
 from engine.config import Connection, Home, Task
 from engine.errors import SkysyncError, UsageError
 from engine.names import shown
+from engine.reconcile import HELD_DELETIONS
 from tui import bridge
 from tui.screens.connection_wizard import (
     BACK,
@@ -282,6 +283,11 @@ class MainScreen(Screen[None]):
             text.append(f"  {DIRECTION_LABELS[task.direction].split(' ')[0].lower()}\n")
             text.append(f"    {self._last_pass(ts.get('last_pass'))}\n", "dim")
             last = ts.get("last_pass") or {}
+            held = int((last.get("summary") or {}).get(HELD_DELETIONS, 0))
+            if held:
+                # The mass-delete guard left these out of the pass (the rest ran); they wait for the user.
+                text.append(f"    {held} deletions held back (more than the mass-delete limit); check, then allow "
+                            f"them: skysync sync --force {shown(task.name)}\n", "yellow")
             error = ts.get("error") or last.get("error")
             if error:
                 text.append(f"    {shown(str(error))}\n", "red")
