@@ -363,8 +363,21 @@ class AzureProvider(Provider):
                     **condition,
                 )
         except Exception as exc:
-            raise _failed(exc, expect, f"writing /{path}") from None
+            error = _failed(exc, expect, f"writing /{path}")
+            landed = self._holding(path, md5.hexdigest(), written) if isinstance(error, PreconditionFailed) else None
+            if landed is None:
+                raise error from None
+            # Exactly what we wrote is there: an earlier attempt whose answer was lost (the SDK retried it).
+            result = {"etag": landed}
         return RemoteEntry(path, False, written, float(mtime), md5.hexdigest(), _etag(result["etag"]))
+
+    def _holding(self, path: str, md5: str, size: int) -> str | None:
+        """The ETag of blob `path` when it holds content of this MD5 and size, else None."""
+        try:
+            props = self._container().get_blob_client(path).get_blob_properties()
+        except Exception:
+            return None
+        return props.etag if (props.size, _md5_hex(props.content_settings)) == (size, md5) else None
 
     def delete(self, path: str, *, expect: Expect | None = None) -> None:
         from azure.core.exceptions import ResourceNotFoundError

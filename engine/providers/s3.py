@@ -437,6 +437,7 @@ class S3Provider(Provider):
                 what,
                 "put_object",
                 expect,
+                hashlib.md5(first).hexdigest(),
                 Key=path,
                 Body=first,
                 ContentMD5=_content_md5(first),  # the service refuses a body that arrived damaged
@@ -509,15 +510,36 @@ class S3Provider(Provider):
                     self._call(what, "abort_multipart_upload", Key=key, UploadId=upload["UploadId"])
 
     def _complete(self, what: str, expect: Expect | None, key: str, upload_id: str, parts: list[Any]) -> Any:
-        if expect is not None and not self._unconditional:
-            self._check(key, expect, what)  # for services that ignore the condition on completion
-        return self._write(what, "complete_multipart_upload", expect, Key=key, UploadId=upload_id,
-                           MultipartUpload={"Parts": parts})
+        ours = _multipart_etag([part["ETag"] for part in parts])
+        try:
+            if expect is not None and not self._unconditional:
+                self._check(key, expect, what)  # for services that ignore the condition on completion
+            return self._write(what, "complete_multipart_upload", expect, ours, Key=key, UploadId=upload_id,
+                               MultipartUpload={"Parts": parts})
+        except PreconditionFailed:
+            if not self._landed(key, ours, what):
+                raise
+            with contextlib.suppress(Exception):  # this upload is not needed: the same content is there
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+            return {"ETag": f'"{ours}"'}
 
-    def _write(self, what: str, method: str, expect: Expect | None, **kwargs: Any) -> Any:
-        """PutObject or CompleteMultipartUpload with `expect` sent as If-Match / If-None-Match: *."""
+    def _write(self, what: str, method: str, expect: Expect | None, ours: str, **kwargs: Any) -> Any:
+        """PutObject or CompleteMultipartUpload with `expect` sent as If-Match / If-None-Match: *.
+
+        `ours` is the ETag the write makes. When the condition fails because that very content is there already
+        (an earlier attempt whose answer was lost on the way, retried by botocore or the engine), the write is
+        done, not refused: otherwise our own upload would look like another client's.
+        """
         if expect is None:
             return self._call(what, method, **kwargs)
+        try:
+            return self._conditional(what, method, expect, **kwargs)
+        except PreconditionFailed:
+            if self._landed(kwargs["Key"], ours, what):
+                return {"ETag": f'"{ours}"'}
+            raise
+
+    def _conditional(self, what: str, method: str, expect: Expect, **kwargs: Any) -> Any:
         if self._unconditional or (expect.seen is not None and not expect.seen.revision):
             self._check(kwargs["Key"], expect, what)
             return self._call(what, method, **kwargs)
@@ -539,6 +561,11 @@ class S3Provider(Provider):
         self._unconditional = True  # a compatible service that takes no conditional writes
         self._check(kwargs["Key"], expect, what)
         return self._call(what, method, **kwargs)
+
+    def _landed(self, key: str, ours: str, what: str) -> bool:
+        """Whether `key` holds exactly the content whose ETag is `ours`."""
+        found = self._head(key, what)
+        return found is not None and found.revision == ours
 
     def _check(self, key: str, expect: Expect, what: str) -> None:
         if not expect.met_by(self._head(key, what)):
@@ -587,19 +614,21 @@ class S3Provider(Provider):
 
         The copy keeps the metadata (the mtime) and is made only while `src` still has the listed ETag
         (x-amz-copy-source-if-match), so another client's newer version is never moved away under the old
-        name's feet. S3 cannot refuse to replace `dst` on a copy: an object another client creates there between
-        the listing and the copy is replaced (the window is that time). Not atomic: for a moment both names
-        exist. CopyObject copies at most 5 GB; a larger object would need a multipart copy (UploadPartCopy),
+        name's feet, and only while `dst` is free (If-None-Match: *, as for uploads; a service that refuses the
+        condition gets a HEAD first, leaving the time between the two requests). Not atomic: for a moment both
+        names exist. CopyObject copies at most 5 GB; a larger object would need a multipart copy (UploadPartCopy),
         which is not done: it is refused here, and the engine uploads it under the new name instead.
+        (moto 5.2 checks neither condition on a copy; AWS checks both.)
         """
         src, dst = src.strip("/"), dst.strip("/")
         what = f"moving /{src} to /{dst}"
         if listed is not None and listed.size > COPY_OBJECT_LIMIT:
             raise ProviderError(f"{what}: larger than the 5 GB a single copy can move")
         condition = {"CopySourceIfMatch": f'"{listed.revision}"'} if listed is not None and listed.revision else {}
-        response = self._call(
+        response = self._conditional(
             what,
             "copy_object",
+            Expect.absent(),
             Key=dst,
             CopySource={"Bucket": self.bucket, "Key": src},
             MetadataDirective="COPY",
@@ -708,6 +737,12 @@ def _shared_session() -> Any:
 
             _session = botocore.session.get_session()
         return _session
+
+
+def _multipart_etag(part_etags: list[str]) -> str:
+    """The ETag S3 gives the object these parts make: the MD5 of their MD5s, a dash and their count."""
+    digests = b"".join(bytes.fromhex(etag.strip('"')) for etag in part_etags)
+    return f"{hashlib.md5(digests).hexdigest()}-{len(part_etags)}"
 
 
 def _content_md5(data: bytes) -> str:

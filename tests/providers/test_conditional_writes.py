@@ -10,14 +10,16 @@ from __future__ import annotations
 import io
 import os
 import pathlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from engine.crypto import AccountKey
 from engine.crypto.provider import EncryptedProvider
-from engine.providers.base import Conditional, Expect, PreconditionFailed, Provider, RemoteEntry
+from engine.providers.base import Conditional, Expect, NetworkError, PreconditionFailed, Provider, RemoteEntry
 from engine.providers.local import LocalProvider
+from engine.providers.s3 import MAX_ATTEMPTS, S3Provider
+from tests.fakes.faulty_proxy import FaultyProxy
 
 from .conftest import Harness
 
@@ -278,3 +280,53 @@ def test_the_encrypted_view_passes_conditions_through(harness: Harness, account:
     assert fresh is not None
     enc.delete("a.txt", expect=Expect.entry(fresh))
     assert listed(enc, "a.txt") is None
+
+
+# -- a retried request must not take our own write for another client's ---------------------------------------
+
+
+@pytest.fixture
+def flaky_s3() -> Iterator[tuple[S3Provider, FaultyProxy, str]]:
+    """An s3 provider on moto through a FaultyProxy (faults only where a test injects them)."""
+    from .servers import _moto, s3
+
+    with FaultyProxy(_moto.endpoint()) as proxy:
+        options = {**s3.options(_moto.new_bucket()), "endpoint": proxy.endpoint, "part_size": "5"}
+        provider = S3Provider(options)
+        yield provider, proxy, options["bucket"]
+        provider.close()
+
+
+def test_s3_a_write_whose_answer_was_lost_is_not_refused_when_botocore_retries(flaky_s3) -> None:
+    """The service stored our PUT but the answer never came back; botocore sends it again, and the condition
+    ("no object", then the old ETag) now fails against our own object. That is success, not a conflict."""
+    provider, proxy, _ = flaky_s3
+    body = os.urandom(1000)
+    proxy.inject("drop-after", "PUT")  # the request reaches moto; its answer is lost
+    entry = put(provider, "a.bin", body, expect=Expect.absent())
+    edit = os.urandom(1000)
+    proxy.inject("drop-after", "PUT")
+    entry = put(provider, "a.bin", edit, LATER, expect=Expect.entry(entry))
+    assert proxy.counts["drop-after"] == 2
+    assert content(provider, "a.bin") == edit and same(listed(provider, "a.bin"), entry)
+
+
+@pytest.mark.parametrize("size,method,query", [(1000, "PUT", ""), (11 * MIB, "POST", "uploadId")],
+                         ids=["single-part", "multipart"])
+def test_s3_a_write_whose_answer_was_lost_is_not_refused_when_the_engine_retries(
+    flaky_s3, size: int, method: str, query: str
+) -> None:
+    """The write landed, then every answer was lost until botocore gave up: the engine uploads the file again
+    with the same condition, which our own object no longer meets. Done, not a conflict; nothing left over."""
+    provider, proxy, bucket = flaky_s3
+    seen = put(provider, "a.bin", b"version one")
+    edit = os.urandom(size)
+    proxy.inject("drop-after", method, query)
+    for _ in range(MAX_ATTEMPTS - 1):
+        proxy.inject("drop-before", method, query)
+    with pytest.raises(NetworkError):
+        put(provider, "a.bin", edit, LATER, expect=Expect.entry(seen))
+    assert content(provider, "a.bin") == edit  # it did land
+    entry = put(provider, "a.bin", edit, LATER, expect=Expect.entry(seen))  # the engine's next attempt
+    assert same(listed(provider, "a.bin"), entry) and content(provider, "a.bin") == edit
+    assert not provider.client.list_multipart_uploads(Bucket=bucket).get("Uploads")
