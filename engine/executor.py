@@ -22,9 +22,11 @@ from datetime import datetime
 from engine.events import Event, LogRecord, TransferProgress
 from engine.localfs import LocalEntry, LocalTree
 from engine.providers.base import (
+    Expect,
     HashKind,
     MtimeMode,
     NotFound,
+    PreconditionFailed,
     Provider,
     ProviderError,
     RemoteEntry,
@@ -261,6 +263,11 @@ class Executor:
             except ChangedDuringPass as exc:
                 self._log("skipped", action.path, str(exc) or "changed during the pass; next pass will sync it")
                 return False
+            except PreconditionFailed as exc:
+                # Another client wrote or deleted it in the cloud since the listing: nothing was changed, and no
+                # state is written, so the next pass sees both versions and keeps both (conflict rules).
+                self._log("info", action.path, _CHANGED_MEANWHILE[str(exc).startswith("deleting")])
+                return False
             except (NotFound, FileNotFoundError):
                 # Renamed or deleted (here or in the cloud) after the listing: gone, not failed; the next pass
                 # sees where it went.
@@ -458,7 +465,7 @@ class Executor:
             self.db.delete(self.task_id, a.path)
             self._log("deleted-local", a.path, "deleted remotely")
         else:
-            self.provider.delete(self._full(a.remote_path))
+            self.provider.delete(self._full(a.remote_path), expect=Expect.entry(a.remote) if a.remote else None)
             self.db.delete(self.task_id, a.path)
             self._log("deleted-remote", a.path, "deleted locally")
 
@@ -496,7 +503,7 @@ class Executor:
     def _structure(self, a: Action) -> None:
         if a.kind == UPLOAD:  # a local folder: make it remotely (replacing an unchanged remote file)
             if a.remote is not None and not a.remote.is_dir:
-                self.provider.delete(self._full(a.remote_path))
+                self.provider.delete(self._full(a.remote_path), expect=Expect.entry(a.remote))
             entry = self.provider.mkdir(self._full(a.remote_path))
             self._put(a.path, a.local, entry, a.remote_path)
             self._log("mkdir-remote", a.path)
@@ -521,9 +528,9 @@ class Executor:
         if a.local.is_dir:  # the remote file moves aside
             tmp, _ = self._download_to_temp(a.remote_path, a.path, a.remote)
             copy = self._place_conflict_copy(a.path, tmp)
-            read_at, up = self._upload_file(copy, copy)
+            read_at, up = self._upload_file(copy, copy, Expect.absent())
             self._put(copy, read_at, up, copy)
-            self.provider.delete(self._full(a.remote_path))
+            self.provider.delete(self._full(a.remote_path), expect=Expect.entry(a.remote))
             made = self.provider.mkdir(self._full(a.remote_path))
             self._put(a.path, a.local, made, a.remote_path)
         else:  # the local file moves aside
@@ -531,7 +538,7 @@ class Executor:
                 raise ChangedDuringPass("changed locally during the pass")
             copy = self._unique_conflict_name(a.path)
             self.tree.move_into_place(self.tree.abspath(a.path), copy)
-            read_at, up = self._upload_file(copy, copy)
+            read_at, up = self._upload_file(copy, copy, Expect.absent())
             self._put(copy, read_at, up, copy)
             self.tree.make_dir(a.path)
             self._put(a.path, LocalEntry(a.path, True, 0, 0), a.remote, a.remote_path)
@@ -541,7 +548,7 @@ class Executor:
     def _transfer(self, a: Action) -> None:
         if a.kind == UPLOAD:
             assert a.local is not None
-            read_at, entry = self._upload_file(a.path, a.remote_path)
+            read_at, entry = self._upload_file(a.path, a.remote_path, _seen(a.remote))
             self._put(a.path, read_at, entry, a.remote_path)
             self._log("uploaded", a.path, f"as {a.remote_path}" if a.remote_path != a.path else "")
         elif a.kind == DOWNLOAD:
@@ -550,8 +557,11 @@ class Executor:
         else:
             self._compare(a)
 
-    def _upload_file(self, path: str, remote_path: str) -> tuple[LocalEntry, RemoteEntry]:
+    def _upload_file(self, path: str, remote_path: str, expect: Expect) -> tuple[LocalEntry, RemoteEntry]:
         """Upload one local file; returns the local signature it was read at and the stored entry.
+
+        `expect` is what the remote name must still hold (what the plan saw there), so a version another client
+        wrote since the listing is never replaced: the provider raises PreconditionFailed instead.
 
         If the file changes while it is read, the signature from before the read goes into the state, so the
         next pass sees a change and uploads it again.
@@ -564,7 +574,8 @@ class Executor:
             )
             try:
                 entry = self.provider.upload(
-                    self._full(remote_path), reader, st.st_size, st.st_mtime_ns / 1e9  # type: ignore[arg-type]
+                    self._full(remote_path), reader, st.st_size, st.st_mtime_ns / 1e9,  # type: ignore[arg-type]
+                    expect=expect,
                 )
             except Exception:
                 if reader.local_error is not None:
@@ -747,9 +758,9 @@ class Executor:
         copy = self._place_conflict_copy(a.path, tmp)
         # The remote version is now safe locally; remember it as seen, so a crash here cannot make a second copy.
         self._remember_seen(a.path, a.remote, a.remote_path)
-        read_at, up = self._upload_file(copy, copy)
+        read_at, up = self._upload_file(copy, copy, Expect.absent())
         self._put(copy, read_at, up, copy)
-        read_at, entry = self._upload_file(a.path, a.remote_path)
+        read_at, entry = self._upload_file(a.path, a.remote_path, Expect.entry(a.remote))
         self._put(a.path, read_at, entry, a.remote_path)
         self._log("conflict", a.path, f"changed on both sides; the remote version is kept as {copy}")
 
@@ -762,7 +773,8 @@ class Executor:
         try:
             with open(tmp, "rb") as f:
                 size = os.fstat(f.fileno()).st_size
-                self.provider.upload(self._full(copy), f, size, a.remote.mtime or self.clock())  # type: ignore[arg-type]
+                self.provider.upload(self._full(copy), f, size, a.remote.mtime or self.clock(),  # type: ignore[arg-type]
+                                     expect=Expect.absent())
         finally:
             with contextlib.suppress(OSError):
                 self.tree.fs.unlink(tmp)
@@ -772,7 +784,7 @@ class Executor:
             StateRow(a.path, False, -1, -1, a.remote.size, a.remote.revision, a.remote.mtime, a.remote.hash,
                      a.remote_path if a.remote_path != a.path else None),
         )
-        read_at, entry = self._upload_file(a.path, a.remote_path)
+        read_at, entry = self._upload_file(a.path, a.remote_path, Expect.entry(a.remote))
         self._put(a.path, read_at, entry, a.remote_path)
         self._log("conflict", a.path, f"changed on both sides; the remote version is kept remotely as {copy}")
 
@@ -785,6 +797,19 @@ class Executor:
         self.tree.move_into_place(self.tree.abspath(a.path), copy)
         self._download_into_place(Action(DOWNLOAD, a.path, None, a.remote, a.state, a.remote_path))
         self._log("conflict", a.path, f"changed on both sides; the local version is kept as {copy}")
+
+
+_CHANGED_MEANWHILE = {
+    False: "changed in the cloud during the pass, so it was not overwritten; both versions are kept (the next "
+    "pass applies the conflict rules)",
+    True: "changed in the cloud since it was listed, so it was not deleted; the next pass brings the new version",
+}
+
+
+def _seen(remote: RemoteEntry | None) -> Expect:
+    """What a remote name must still hold: the file the plan saw there, or nothing (no entry, or a folder that
+    an earlier phase removed to make room)."""
+    return Expect.entry(remote) if remote is not None and not remote.is_dir else Expect.absent()
 
 
 def _same_file(a: str, b: str) -> bool:
