@@ -38,10 +38,11 @@ class CountingLocal(LocalProvider):
         self.sizes: list[int] = []
         self._lock = threading.Lock()
 
-    def list(self, folder: str):  # type: ignore[override]
+    def list_reporting(self, folder: str, on_skip):  # type: ignore[override]
+        # list() comes here too: one count per listing, whichever entry point was used
         with self._lock:
             self.calls.append(f"list {folder}")
-        return super().list(folder)
+        return super().list_reporting(folder, on_skip)
 
     def mkdir(self, path: str) -> RemoteEntry:
         with self._lock:
