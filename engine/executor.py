@@ -150,6 +150,8 @@ class Executor:
         self.backoff = backoff
         # Conflict copy names already used in the cloud (from the listing) or given out in this pass.
         self.taken_names = taken_names if taken_names is not None else set()
+        self.listed_names = frozenset(self.taken_names)
+        self.changed_meanwhile: set[str] = set()
         self.outcome = Outcome()
         self._lock = threading.Lock()
         # Group commit: state rows of finished transfers wait here until a barrier has made their data
@@ -261,14 +263,17 @@ class Executor:
             except (Cancelled, InterruptedError):
                 return False
             except ChangedDuringPass as exc:
+                self._unsettled(action.path)
                 self._log("skipped", action.path, str(exc) or "changed during the pass; next pass will sync it")
                 return False
             except PreconditionFailed as exc:
                 # Another client wrote or deleted it in the cloud since the listing: nothing was changed, and no
                 # state is written, so the next pass sees both versions and keeps both (conflict rules).
+                self._unsettled(action.path)
                 self._log("info", action.path, _CHANGED_MEANWHILE[str(exc).startswith("deleting")])
                 return False
             except (NotFound, FileNotFoundError):
+                self._unsettled(action.path)
                 # Renamed or deleted (here or in the cloud) after the listing: gone, not failed; the next pass
                 # sees where it went.
                 self._log("skipped", action.path, "gone since it was listed (moved or deleted during the pass); "
@@ -297,6 +302,16 @@ class Executor:
                                "went on, and the next pass tries it again")
                 return False
         return False
+
+    def _unsettled(self, path: str) -> None:
+        """Remember a path left as it was because it changed during the pass (its folder cannot go either)."""
+        with self._lock:
+            self.changed_meanwhile.add(path)
+
+    def _changed_below(self, folder: str) -> bool:
+        prefix = folder + "/"
+        with self._lock:
+            return any(p.startswith(prefix) for p in self.changed_meanwhile)
 
     def _fail(self, action: Action, message: str) -> None:
         with self._lock:
@@ -489,6 +504,9 @@ class Executor:
             try:
                 self.provider.rmdir(self._full(a.remote_path))
             except ProviderError as exc:
+                if self._changed_below(a.path):
+                    raise ChangedDuringPass("something in this folder changed during the pass, so it stays; "
+                                            "the next pass looks again") from None
                 if a.kind != UPLOAD or a.on_differ != KEEP_REMOTE_COPY or exc.retryable:
                     raise
                 raise ProviderError(
@@ -528,8 +546,7 @@ class Executor:
         if a.local.is_dir:  # the remote file moves aside
             tmp, _ = self._download_to_temp(a.remote_path, a.path, a.remote)
             copy = self._place_conflict_copy(a.path, tmp)
-            read_at, up = self._upload_file(copy, copy, Expect.absent())
-            self._put(copy, read_at, up, copy)
+            self._upload_copy(copy)
             self.provider.delete(self._full(a.remote_path), expect=Expect.entry(a.remote))
             made = self.provider.mkdir(self._full(a.remote_path))
             self._put(a.path, a.local, made, a.remote_path)
@@ -660,6 +677,15 @@ class Executor:
         self.tree.move_into_place(tmp, copy)
         return copy
 
+    def _upload_copy(self, copy: str) -> None:
+        """Send a conflict copy to the cloud under a name that must be free there, unless the copy was already
+        in this pass's listing (a copy reused because an earlier pass made it: the cloud has it, and whatever
+        it holds there is synced like any other file)."""
+        if copy in self.listed_names:
+            return
+        read_at, up = self._upload_file(copy, copy, Expect.absent())
+        self._put(copy, read_at, up, copy)
+
     def _copy_with_content(self, path: str, tmp: str) -> str | None:
         folder, _, name = path.rpartition("/")
         size = os.stat(tmp).st_size
@@ -758,8 +784,7 @@ class Executor:
         copy = self._place_conflict_copy(a.path, tmp)
         # The remote version is now safe locally; remember it as seen, so a crash here cannot make a second copy.
         self._remember_seen(a.path, a.remote, a.remote_path)
-        read_at, up = self._upload_file(copy, copy, Expect.absent())
-        self._put(copy, read_at, up, copy)
+        self._upload_copy(copy)
         read_at, entry = self._upload_file(a.path, a.remote_path, Expect.entry(a.remote))
         self._put(a.path, read_at, entry, a.remote_path)
         self._log("conflict", a.path, f"changed on both sides; the remote version is kept as {copy}")

@@ -5,6 +5,8 @@ exists somewhere; a file deleted on one side and unchanged on the other stays de
 nothing. Some operations only change what the engine can see (a local folder moved away with a link left in
 its place, the whole synced folder moved to another place with a link left behind): while a folder is hidden,
 a pass changes nothing of it on either side, and the rest still converges; a moved root is a new pairing.
+Another client writes to the cloud during some passes (a third actor), and files of one size and one mtime
+are swapped on the local side (a same-tick swap): nothing any of them wrote is lost.
 CI runs a bounded number of examples; `SKYSYNC_MODEL_EXAMPLES=2000 pytest tests/engine/test_model.py` runs a
 long one.
 """
@@ -22,6 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from engine import manage
 from engine.config import Home, Task
+from engine.providers.local import LocalProvider
 from engine.sync import run_pass
 
 EXAMPLES = int(os.environ.get("SKYSYNC_MODEL_EXAMPLES", "25"))
@@ -56,6 +59,7 @@ class SyncModel(RuleBasedStateMachine):
         self.counter = itertools.count(1)
         self.synced: dict[str, bytes | None] = {}
         self.hidden: dict[str, str] = {}  # local folder (relative) -> where it really is now, behind a link
+        self.fresh_pairing = False  # the next pass is a first pass (the root moved)
 
     def teardown(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -170,7 +174,7 @@ class SyncModel(RuleBasedStateMachine):
         os.symlink(moved, link)
         # A new pairing: the next pass is a first pass, which deletes nothing (so makes no promise about
         # deletions made since the last pass: they may come back).
-        self.synced = {}
+        self.fresh_pairing = True
 
     def _visible(self, tree: dict[str, bytes | None]) -> dict[str, bytes | None]:
         return {p: v for p, v in tree.items() if not self._blocked("local", p)}
@@ -191,6 +195,78 @@ class SyncModel(RuleBasedStateMachine):
                            **{f"local:{k}": v for k, v in snapshot(away).items()}}
         return out
 
+    @rule(folder=st.sampled_from(DIRS), when=st.integers(0, 1_000))
+    def write_twins(self, folder: str, when: int) -> None:
+        """Two files of one size written in one clock tick (same mtime): what a same-tick swap is made of."""
+        parent = self._path("local", folder)
+        if self._blocked("local", folder) or any(
+            os.path.isfile(p) for p in [parent, *_ancestors(self.roots["local"], parent)]
+        ):
+            return
+        os.makedirs(parent, exist_ok=True)
+        n = next(self.counter)
+        for i, name in enumerate(FILES):
+            path = os.path.join(parent, name)
+            if os.path.isdir(path):
+                return
+            with open(path, "wb") as f:
+                f.write(f"twin{i}:{n:08d}".encode())
+            os.utime(path, (1_600_000_000 + when, 1_600_000_000 + when))
+
+    @rule(folder=st.sampled_from(DIRS))
+    def swap(self, folder: str) -> None:
+        """a -> tmp, b -> a, tmp -> b: same names, same sizes and mtimes, swapped contents."""
+        a, b = (self._path("local", os.path.join(folder, name)) for name in FILES)
+        if self._blocked("local", folder) or not (os.path.isfile(a) and os.path.isfile(b)):
+            return
+        tmp = a + ".swap"
+        os.rename(a, tmp)
+        os.rename(b, a)
+        os.rename(tmp, b)
+
+    @rule(moment=st.integers(0, 4), folder=st.sampled_from(DIRS), name=st.sampled_from(FILES),
+          delete=st.booleans())
+    def sync_while_another_client_writes(self, moment: int, folder: str, name: str, delete: bool) -> None:
+        """A third actor writes to the cloud during the pass; after one more pass, every version written by
+        anyone still exists (under its name or as a conflict copy) and the sides agree."""
+        rel = os.path.join(folder, name)
+        if self._blocked("local", folder) or self._blocked("local", rel):
+            return
+        content = None if delete else f"other client:{rel}:v{next(self.counter)}".encode()
+        before = {side: snapshot(root) for side, root in self.roots.items()}
+        meddler = Meddler({"root": self.roots["cloud"]}, moment, rel, content)
+        first = run_pass(Home(self.home.path), "t", force=True, hostname="model", provider=meddler)
+        assert first.exit_code == 0, (first, self._errors())
+        if content is not None and not meddler.done:
+            content = None  # the pass made fewer calls than the moment: nobody wrote
+        second = run_pass(Home(self.home.path), "t", force=True, hostname="model")
+        assert second.exit_code == 0, second
+        after_local = self._visible(snapshot(self.roots["local"]))
+        assert after_local == self._visible(snapshot(self.roots["cloud"])), "the sides did not converge"
+        surviving = {v for v in after_local.values() if v is not None}
+        surviving |= {v for tree in self._behind().values() for v in tree.values() if v is not None}
+        if content is not None:
+            assert content in surviving, "the other client's version was lost"
+        for side, tree in before.items():
+            for path, data in tree.items():
+                if path == rel and meddler.done and (side == "cloud" or meddler.ours_first):
+                    continue  # the other client replaced or deleted that version itself, after it was synced
+                if data is not None and data != self.synced.get(path) and not self._blocked("local", path):
+                    assert data in surviving, f"{side} version of {path} was lost"
+        again = run_pass(Home(self.home.path), "t", force=True, hostname="model")
+        assert {k: v for k, v in again.summary.items() if k != "skipped"} == {}, again.summary
+        self.synced = after_local
+        self.fresh_pairing = False
+
+    def _errors(self) -> list[str]:
+        from engine.state import StateDB
+
+        db = StateDB(Home(self.home.path).setting("database-path"))
+        try:
+            return [f"{r.path}: {r.message}" for r in db.read_log("t", 20) if r.kind == "error"]
+        finally:
+            db.close()
+
     @rule()
     def sync(self) -> None:
         before = {side: snapshot(root) for side, root in self.roots.items()}
@@ -210,7 +286,7 @@ class SyncModel(RuleBasedStateMachine):
                     assert content in surviving, f"{side} version of {path} was lost"
 
         for path, content in self.synced.items():
-            if content is None or self._blocked("local", path):
+            if content is None or self._blocked("local", path) or self.fresh_pairing:
                 continue
             for gone, other in (("local", "cloud"), ("cloud", "local")):
                 if path not in before[gone] and before[other].get(path) == content:
@@ -220,6 +296,55 @@ class SyncModel(RuleBasedStateMachine):
         work = {k: v for k, v in again.summary.items() if k != "skipped"}
         assert work == {}, f"a second pass still had work: {again.summary}"
         self.synced = after_local
+        self.fresh_pairing = False
+
+
+class Meddler(LocalProvider):
+    """The cloud side as another client sees it: just before the engine's `moment`-th write or delete (or
+    read), someone else writes `content` at `path` (or deletes it, when `content` is None)."""
+
+    def __init__(self, options, moment: int, path: str, content: bytes | None) -> None:
+        super().__init__(options)
+        self.moment, self.path, self.content = moment, path, content
+        self.calls = 0
+        self.tried = False
+        self.done = False  # the other client did write (or delete)
+        self.ours_first = False  # the engine wrote that name before the other client did: theirs is newer
+
+    def _meddle(self) -> None:
+        self.calls += 1
+        if self.tried or self.calls <= self.moment:
+            return
+        self.tried = True
+        full = os.path.join(self.tree.root, self.path)
+        parent = os.path.dirname(full)
+        if self.content is None:
+            if os.path.isfile(full):
+                os.remove(full)
+                self.done = True
+            return
+        if os.path.isdir(full) or any(os.path.isfile(p) for p in _ancestors(self.tree.root, parent)):
+            return
+        os.makedirs(parent, exist_ok=True)
+        with open(full + ".other-client", "wb") as f:
+            f.write(self.content)
+        os.replace(full + ".other-client", full)  # the way another client's write lands: whole, at once
+        self.done = True
+
+    def upload(self, path, src, size, mtime, **kw):
+        self._meddle()
+        entry = super().upload(path, src, size, mtime, **kw)
+        if path == self.path and not self.tried:
+            self.ours_first = True
+        return entry
+
+    def download(self, path, out):
+        self._meddle()
+        return super().download(path, out)
+
+    def delete(self, path, **kw):
+        self._meddle()
+        return super().delete(path, **kw)
 
 
 def _ancestors(root: str, path: str) -> list[str]:
