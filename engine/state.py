@@ -7,6 +7,8 @@ streams out in the same order as the listings it is merged with.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import sqlite3
@@ -88,6 +90,19 @@ def _entry_values(task: int, r: StateRow) -> tuple[object, ...]:
             r.rname, r.lino, r.lctime)
 
 
+@contextlib.contextmanager
+def _opening(path: str) -> Iterator[None]:
+    """One process at a time sets the journal mode, creates and migrates: SQLite answers "database is locked"
+    at once (without waiting its busy timeout) to a second connection switching to WAL or altering a table
+    at the same moment, e.g. the running engine and a CLI command started together after an upgrade."""
+    fd = os.open(path + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 class StateDB:
     """One connection per StateDB; safe to share between threads (writes are serialised by a lock)."""
 
@@ -96,7 +111,7 @@ class StateDB:
         self.path = path
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._lock = threading.RLock()
-        with self._lock:
+        with self._lock, _opening(path):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
