@@ -23,6 +23,7 @@ from engine.events import Event, LogRecord, TransferProgress
 from engine.localfs import LocalEntry, LocalTree
 from engine.providers.base import (
     Expect,
+    FolderNotEmpty,
     HashKind,
     MtimeMode,
     NotFound,
@@ -286,6 +287,12 @@ class Executor:
             except ProviderError as exc:
                 if self.cancel.is_set():
                     return False  # whatever a stopped transfer raised, it is a cancellation, not a failure
+                if isinstance(exc, ChangedRemotely) and attempt == RETRIES:
+                    # Still being written in the cloud after every attempt: the next pass reads it when it settles.
+                    self._unsettled(action.path)
+                    self._log("skipped", action.path, "kept changing in the cloud while it was read; the next "
+                              "pass reads it again")
+                    return False
                 if exc.retryable and attempt < RETRIES and not self.cancel.is_set():
                     time.sleep(delay * (1 + random.random() / 2))
                     delay *= 2
@@ -504,7 +511,7 @@ class Executor:
             try:
                 self.provider.rmdir(self._full(a.remote_path))
             except ProviderError as exc:
-                if self._changed_below(a.path):
+                if self._changed_below(a.path) or (isinstance(exc, FolderNotEmpty) and a.kind == DELETE_REMOTE):
                     raise ChangedDuringPass("something in this folder changed during the pass, so it stays; "
                                             "the next pass looks again") from None
                 if a.kind != UPLOAD or a.on_differ != KEEP_REMOTE_COPY or exc.retryable:

@@ -25,6 +25,7 @@ from engine.providers.base import (
     Conditional,
     ContainerNotFound,
     Expect,
+    FolderNotEmpty,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -414,7 +415,7 @@ class AzureProvider(Provider):
         marker = f"{path}/{MARKER}"
         for blob in self._blobs(path + "/"):
             if blob.name != marker:
-                raise ProviderError(f"removing folder /{path}: it is not empty")
+                raise FolderNotEmpty(f"removing folder /{path}: it is not empty")
         self.delete(marker)
 
     def close(self) -> None:

@@ -28,6 +28,7 @@ from engine.providers.base import (
     Conditional,
     ContainerNotFound,
     Expect,
+    FolderNotEmpty,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -367,7 +368,7 @@ class B2Provider(Provider):
         path = path.strip("/")
         for version in self._versions(path + "/"):
             if version.file_name != f"{path}/{MARKER}":
-                raise ProviderError(f"removing folder /{path}: it is not empty")
+                raise FolderNotEmpty(f"removing folder /{path}: it is not empty")
         bucket = self._bucket()
         try:
             # Markers are bookkeeping, not user data: remove every version so no hidden marker lingers.

@@ -194,6 +194,10 @@ class NotFound(ProviderError):
     """The file or folder does not exist (any more)."""
 
 
+class FolderNotEmpty(ProviderError):
+    """A folder to remove holds something (put there since the listing, or never listed): it stays."""
+
+
 class PermissionDenied(ProviderError):
     """The service or the file system refused the operation."""
 

@@ -28,6 +28,7 @@ from engine.providers.base import (
     Conditional,
     ContainerNotFound,
     Expect,
+    FolderNotEmpty,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -376,7 +377,7 @@ class COSProvider(Provider):
         what = f"removing folder /{path}"
         page = self._call(what, "list_objects", Prefix=path + "/", MaxKeys=2)
         if any(obj["Key"] != path + "/" for obj in page.get("Contents", ())):
-            raise ProviderError(f"{what}: it is not empty")
+            raise FolderNotEmpty(f"{what}: it is not empty")
         self._call(what, "delete_object", Key=path + "/")
 
     def clean_interrupted(self, folder: str) -> int:

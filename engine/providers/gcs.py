@@ -28,6 +28,7 @@ from engine.providers.base import (
     Conditional,
     ContainerNotFound,
     Expect,
+    FolderNotEmpty,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -344,7 +345,7 @@ class GCSProvider(Provider):
         path = path.strip("/")
         for blob in self._blobs(path + "/"):
             if blob.name != path + "/":
-                raise ProviderError(f"removing folder /{path}: it is not empty")
+                raise FolderNotEmpty(f"removing folder /{path}: it is not empty")
         self.delete(path + "/")
 
     def close(self) -> None:

@@ -24,6 +24,7 @@ from engine.providers.base import (
     Conditional,
     ContainerNotFound,
     Expect,
+    FolderNotEmpty,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -187,7 +188,7 @@ class LocalProvider(Provider):
     def rmdir(self, path: str) -> None:
         try:
             if not self.tree.remove_dir(path):
-                raise ProviderError(f"removing folder /{path}: it is not empty")
+                raise FolderNotEmpty(f"removing folder /{path}: it is not empty")
         except OSError as exc:
             raise _translate(exc, f"removing folder /{path}") from None
 

@@ -27,6 +27,7 @@ from engine.providers.base import (
     Conditional,
     ContainerNotFound,
     Expect,
+    FolderNotEmpty,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -340,7 +341,7 @@ class OSSProvider(Provider):
         what = f"removing folder /{path}"
         page = self._call(what, "list_objects", prefix=path + "/", max_keys=2)
         if any(obj.key != path + "/" for obj in page.object_list):
-            raise ProviderError(f"{what}: it is not empty")
+            raise FolderNotEmpty(f"{what}: it is not empty")
         self._call(what, "delete_object", path + "/")
 
     def clean_interrupted(self, folder: str) -> int:

@@ -39,6 +39,7 @@ from engine.providers.base import (
     Conditional,
     ContainerNotFound,
     Expect,
+    FolderNotEmpty,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -606,7 +607,7 @@ class S3Provider(Provider):
         what = f"removing folder /{path}"
         page = self._call(what, "list_objects_v2", Prefix=path + "/", MaxKeys=2)
         if any(item["Key"] != path + "/" for item in page.get("Contents", ())):
-            raise ProviderError(f"{what}: it is not empty")
+            raise FolderNotEmpty(f"{what}: it is not empty")
         self._call(what, "delete_object", Key=path + "/")
 
     def move(self, src: str, dst: str, listed: RemoteEntry | None = None) -> RemoteEntry:

@@ -31,6 +31,7 @@ from engine.providers.base import (
     Conditional,
     ContainerNotFound,
     Expect,
+    FolderNotEmpty,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -518,7 +519,7 @@ class SwiftProvider(Provider):
         path = path.strip("/")
         for obj in self._objects(path + "/"):
             if obj["name"] != path + "/":
-                raise ProviderError(f"removing folder /{path}: it is not empty")
+                raise FolderNotEmpty(f"removing folder /{path}: it is not empty")
         try:
             self._conn().delete_object(self.container, path + "/")
         except ClientException as exc:

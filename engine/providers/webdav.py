@@ -35,6 +35,7 @@ from engine.providers.base import (
     Conditional,
     ContainerNotFound,
     Expect,
+    FolderNotEmpty,
     HashKind,
     InvalidOption,
     MtimeMode,
@@ -400,7 +401,7 @@ class WebDAVProvider(Provider):
             raise _translate(exc, f"removing folder /{path}") from None
         # Never DELETE a collection with members: servers delete recursively, and Cubby resurrects it.
         if members:
-            raise ProviderError(f"removing folder /{path}: it is not empty")
+            raise FolderNotEmpty(f"removing folder /{path}: it is not empty")
         try:
             self._dav().remove(_q(path))
         except ResourceNotFound:
