@@ -34,6 +34,9 @@ async def settle(pilot: Pilot) -> None:
     await pilot.pause(0.1)
     await pilot.pause()
 
+# The sample app lives at one fixed path (paths show on screen): its tests share one xdist worker.
+pytestmark = pytest.mark.xdist_group("tui-sample-folder")
+
 
 def pressing(
     *keys: str, until: Callable[[Pilot], bool] | None = None, then: tuple[str, ...] = ()
