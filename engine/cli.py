@@ -635,16 +635,10 @@ def cmd_decrypt(args: argparse.Namespace) -> int:
 
 
 def _export_key(home: Any, name: str, out: str) -> int:
-    try:
-        from engine.crypto.recovery import export_key_zip
-    except ImportError:
-        raise UsageError("encryption is not available in this build") from None
-    secrets = home.secrets(name)
-    if "encryption_private_key" not in secrets:
-        raise UsageError(f"connection '{name}' has no encryption key (no encrypted task yet)")
-    export_key_zip(secrets["encryption_public_key"].encode(), secrets["encryption_private_key"].encode(), out)
-    os.chmod(out, 0o600)
-    print(f"key exported to {out}; keep it somewhere safe")
+    from engine import manage
+
+    path = manage.export_encryption_key(home, name, out)
+    print(f"key exported to {path}; keep it somewhere safe")
     return 0
 
 

@@ -454,3 +454,31 @@ def import_rclone(home: Home, config: str | None, remote: str, name: str | None)
     if not NAME_RE.match(name):
         raise UsageError(f"connection name '{shown(name)}' {NAME_RULE}; give another one: ... {shown(remote)} NAME")
     return add_connection(home, name, kind, options), notes
+
+
+def has_encryption_key(home: Home, name: str) -> bool:
+    """True once an encrypted task of the connection has made its key (the first one sets it)."""
+    return "encryption_private_key" in home.secrets(name)
+
+
+def export_encryption_key(home: Home, name: str, out: str) -> str:
+    """Write the connection's key.zip (public.pem, private.pem; mode 0600) to `out`, a file or a folder to put
+    key.zip in; returns the file written."""
+    from engine.crypto import CryptoError
+    from engine.crypto.recovery import export_key_zip
+
+    home.connection(name)
+    secrets = home.secrets(name)
+    if not has_encryption_key(home, name):
+        raise UsageError(f"connection '{name}' has no encryption key (no encrypted task yet)")
+    path = os.path.expanduser(out)
+    if os.path.isdir(path):
+        path = os.path.join(path, "key.zip")
+    try:
+        export_key_zip(secrets["encryption_public_key"].encode(), secrets["encryption_private_key"].encode(), path)
+    except CryptoError as exc:
+        raise UsageError(f"connection '{name}': {exc}") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    os.chmod(path, 0o600)
+    return path

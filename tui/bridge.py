@@ -264,3 +264,11 @@ def load_history(home: Home, limit: int = 1000) -> list[LogRecord]:
         return []
     finally:
         db.close()
+
+
+def has_encryption_key(home: Home, name: str) -> bool:
+    return manage.has_encryption_key(home, name)
+
+
+def export_key(home: Home, name: str, out: str) -> str:
+    return manage.export_encryption_key(home, name, out)
