@@ -359,13 +359,8 @@ class COSProvider(Provider):
 
     def delete(self, path: str, *, expect: Expect | None = None) -> None:
         what = f"deleting /{path}"
-        if expect is not None:
-            found = self._head(path, what)
-            if found is None:
-                return  # gone already
-            if not expect.met_by(found):
-                raise expect.failed(what)
-        self._call(what, "delete_object", Key=path)  # COS deletes are idempotent
+        if objectstore.still_there_as_expected(expect, lambda: self._head(path, what), what):
+            self._call(what, "delete_object", Key=path)  # COS deletes are idempotent
 
     def mkdir(self, path: str) -> RemoteEntry:
         path = path.strip("/")

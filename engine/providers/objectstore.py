@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO, TypeVar
 
-from engine.providers.base import InvalidOption, QuotaExceeded, sane_mtime
+from engine.providers.base import Expect, InvalidOption, QuotaExceeded, RemoteEntry, sane_mtime
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -189,3 +189,19 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     if when.tzinfo is None:
         return None
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def still_there_as_expected(
+    expect: Expect | None, head: Callable[[], RemoteEntry | None], what: str
+) -> bool:
+    """Before a delete these services cannot make conditional: re-read the object. False when it is gone
+    already (nothing to do); raises PreconditionFailed when another client changed it since the listing. The
+    window left is the one round trip between this read and the delete."""
+    if expect is None:
+        return True
+    found = head()
+    if found is None:
+        return False
+    if not expect.met_by(found):
+        raise expect.failed(what)
+    return True
