@@ -65,17 +65,8 @@ def bench_local(work: str, files: int) -> dict[str, Any]:
     took = time.perf_counter() - started
     after = {e.name: e.inode() for e in os.scandir(os.path.join(cloud, "pictures"))}
     again = run_pass(Home(home.path), "t")
-    return {
-        "provider": "local",
-        "files": files,
-        "initial_pass_s": round(initial, 2) if not first.failed else None,
-        "rename_pass_s": round(took, 2),
-        "summary": r.summary,
-        "exit_code": r.exit_code,
-        "held_deletions": r.held_deletions,
-        "renamed_in_place": after == inodes,  # the cloud files kept their inodes: renamed, not copied
-        "next_pass": again.summary,
-    }
+    return _result("local", files, first, initial, took, r, again,
+                   renamed_in_place=after == inodes)  # the cloud files kept their inodes: renamed, not copied
 
 
 def bench_moto(work: str, files: int) -> dict[str, Any]:
@@ -103,17 +94,21 @@ def bench_moto(work: str, files: int) -> dict[str, Any]:
     requests = _moto.request_counts()
     provider.close()
     again = run_pass(Home(home.path), "t")
+    return _result("s3 (moto)", files, first, initial, took, r, again, http_requests=dict(requests),
+                   http_requests_total=sum(requests.values()), s3_operations=dict(calls))
+
+
+def _result(provider: str, files: int, first: Any, initial: float, took: float, r: Any, again: Any,
+            **extra: Any) -> dict[str, Any]:
     return {
-        "provider": "s3 (moto)",
+        "provider": provider,
         "files": files,
         "initial_pass_s": round(initial, 2) if not first.failed else None,
         "rename_pass_s": round(took, 2),
         "summary": r.summary,
         "exit_code": r.exit_code,
         "held_deletions": r.held_deletions,
-        "http_requests": dict(requests),
-        "http_requests_total": sum(requests.values()),
-        "s3_operations": dict(calls),
+        **extra,
         "next_pass": again.summary,
     }
 
