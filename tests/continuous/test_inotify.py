@@ -98,6 +98,10 @@ def test_the_engine_logs_it_once_shows_it_and_doctor_reports_it(short_base, fast
         assert wait_for(lambda: (e.status()["tasks"]["t"]["watch"] or {}).get("mode") == "rescan", 5)
         st = e.status()["tasks"]["t"]["watch"]
         assert st["rescan_every"] == 0.5 and st["limit"] == watch.read_watch_limit()
+        # The status changes first, the log line follows on the watcher's thread: wait for it, then make
+        # sure it stays the only one.
+        assert wait_for(lambda: any("inotify" in r.message for r in records), 5)
+        time.sleep(1.0)  # two more recheck periods: a second line would show up here
         lines = [r.message for r in records if "inotify" in r.message]
         assert len(lines) == 1, lines
         target = doctor._suggested_limit(st["limit"] or 0)
