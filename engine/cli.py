@@ -264,8 +264,8 @@ def _conn_dict(home: Any, name: str) -> dict[str, Any]:
 
 
 def _test_connection(home: Any, name: str, quiet: bool) -> None:
+    from engine.connect import open_provider
     from engine.providers.base import ProviderError
-    from engine.sync import open_provider
 
     provider = open_provider(home, name)
     try:

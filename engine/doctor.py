@@ -78,7 +78,7 @@ class Probes:
     inotify_path: str = INOTIFY_PATH
     mountinfo_path: str = MOUNTINFO_PATH
     statvfs: Callable[[str], Any] = os.statvfs
-    open_provider: Callable[[Home, str], Any] | None = None  # default: engine.sync.open_provider
+    open_provider: Callable[[Home, str], Any] | None = None  # default: engine.connect.open_provider
     clock: Callable[[], float] = time.time
     uid: int = field(default_factory=os.geteuid)
     walk_limit: int = WALK_LIMIT
@@ -533,7 +533,7 @@ def check_connection(home: Home, name: str, probes: Probes) -> list[Finding]:
 
     opener = probes.open_provider
     if opener is None:
-        from engine.sync import open_provider as opener
+        from engine.connect import open_provider as opener
     secrets = list(home.secrets(name).values())
     more = f"skysync connection test {shlex.quote(name)} tells more"
 

@@ -23,22 +23,15 @@ from engine.config import (
     parse_polling,
     parse_schedule,
 )
+from engine.connect import provider_kind
 from engine.errors import UsageError
 from engine.names import shown
-from engine.providers import UnknownProvider, provider_class
 from engine.providers.base import InvalidOption, Provider
 
 
 def check_name(kind: str, name: str) -> None:
     if not NAME_RE.match(name):
         raise UsageError(f"{kind} name '{shown(name)}' {NAME_RULE}")
-
-
-def _provider(kind: str) -> type[Provider]:
-    try:
-        return provider_class(kind)
-    except UnknownProvider as exc:
-        raise UsageError(str(exc)) from None
 
 
 def _split_options(cls: type[Provider], options: Mapping[str, str]) -> tuple[dict, dict, dict]:
@@ -113,7 +106,7 @@ def add_connection(home: Home, name: str, kind: str, options: Mapping[str, str])
     check_name("connection", name)
     if home.has_connection(name):
         raise UsageError(f"a connection named '{name}' already exists")
-    cls = _provider(kind)
+    cls = provider_kind(kind)
     plain, secret, common = _split_options(cls, options)
     _validate(cls, {**plain, **secret})
     _check_identity(home, cls, name, {**plain, **secret})
@@ -125,7 +118,7 @@ def add_connection(home: Home, name: str, kind: str, options: Mapping[str, str])
 
 def edit_connection(home: Home, name: str, options: Mapping[str, str]) -> Connection:
     conn = home.connection(name)
-    cls = _provider(conn.provider)
+    cls = provider_kind(conn.provider)
     plain, secret, common = _split_options(cls, options)
     new_plain = {**conn.options, **plain}
     new_secret = {**home.secrets(name), **secret}
@@ -254,7 +247,7 @@ def login(home: Home, name: str) -> None:
     """`connection login`: the browser sign-in of an OAuth connection. No provider of this build signs in through
     a browser, so this says what the connection uses instead (one line, exit 2) rather than pretend."""
     conn = home.connection(name)
-    cls = _provider(conn.provider)
+    cls = provider_kind(conn.provider)
     specs = {s.name: s for s in cls.option_specs}
     if "token" in specs:
         raise UsageError(

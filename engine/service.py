@@ -72,10 +72,9 @@ def _default_pass(*args: Any, **kwargs: Any) -> Any:
 
 
 def _default_provider(home: Home, connection: str) -> Provider:
-    from engine.providers import provider_class
+    from engine.connect import open_provider
 
-    conn = home.connection(connection)
-    return provider_class(conn.provider)(home.all_options(connection))
+    return open_provider(home, connection)
 
 
 def backoff(failures: int, base: float = BACKOFF_BASE, cap: float = BACKOFF_MAX) -> float:

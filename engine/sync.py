@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from engine.config import Home, Task
+from engine.connect import open_provider, provider_kind
 from engine.errors import ConnectionFailed, GuardError, LockedError, UsageError
 from engine.events import Event, LogRecord, PassFinished, PassStarted
 from engine.executor import Executor
@@ -25,7 +26,6 @@ from engine.localfs import FileSystem, LocalEntry, LocalTree, Skipped, device_of
 from engine.names import shown
 from engine.policy import PathPolicy
 from engine.prefetch import prefetch
-from engine.providers import UnknownProvider, provider_class
 from engine.providers.base import (
     ContainerNotFound,
     HashKind,
@@ -152,22 +152,6 @@ class TaskLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
-
-
-def open_provider(home: Home, connection: str, task: Task | None = None) -> Provider:
-    """The connection's provider; for an encrypted task, wrapped so files are encrypted on the way up and
-    decrypted (and verified) on the way down."""
-    conn = home.connection(connection)
-    try:
-        cls = provider_class(conn.provider)
-    except UnknownProvider as exc:
-        raise UsageError(str(exc)) from None
-    provider = cls(home.all_options(connection))
-    if task is not None and task.encrypt:
-        from engine.crypto.provider import EncryptedProvider
-
-        return EncryptedProvider(provider, home.secrets(connection))
-    return provider
 
 
 def run_pass(
@@ -470,10 +454,7 @@ class Pairing:
     @classmethod
     def of(cls, home: Home, task: Task) -> Pairing:
         conn = home.connection(task.connection)
-        try:
-            location = provider_class(conn.provider).location(home.all_options(conn.name))
-        except UnknownProvider as exc:
-            raise UsageError(str(exc)) from None
+        location = provider_kind(conn.provider).location(home.all_options(conn.name))
         # The folder as configured and the folder it leads to today. A link at the configured path that now
         # leads elsewhere may be the same files moved to a bigger disk, or another folder altogether; nothing
         # tells them apart, so it is a new pairing: a first pass copies differences and deletes nothing (the

@@ -13,6 +13,7 @@ from typing import Any
 
 from engine import manage
 from engine.config import CONNECTION_COMMON, Connection, Home, Task
+from engine.connect import open_provider, open_unsaved
 from engine.errors import UsageError
 from engine.events import Event, LogRecord
 from engine.policy import validate_bucket
@@ -63,15 +64,9 @@ def bucket_problem(kind: str, name: str, preset: str | None = None) -> str | Non
         return str(exc)
 
 
-def open_provider(kind: str, options: Mapping[str, str]) -> Provider:
-    cls = provider_class(kind)
-    cls.validate_options(options)
-    return cls(options)
-
-
 def test_connection(kind: str, options: Mapping[str, str]) -> None:
     """Validate the options and reach the service; raises ProviderError with a one-line message."""
-    provider = open_provider(kind, options)
+    provider = open_unsaved(kind, options)
     try:
         provider.check()
     finally:
@@ -79,8 +74,7 @@ def test_connection(kind: str, options: Mapping[str, str]) -> None:
 
 
 def connection_provider(home: Home, name: str) -> Provider:
-    conn = home.connection(name)
-    return open_provider(conn.provider, home.all_options(name))
+    return open_provider(home, name)
 
 
 def child_folders(provider: Provider, folder: str) -> list[str]:

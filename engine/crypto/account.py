@@ -78,11 +78,11 @@ def enable_encryption(home: Home, connection: str, password: str, *, check_remot
 
 
 def _check_remote(home: Home, connection: str, password: str) -> None:
-    from engine.providers import UnknownProvider, provider_class
+    from engine.connect import open_provider
 
     try:
-        provider = provider_class(home.connection(connection).provider)(home.all_options(connection))
-    except (UnknownProvider, ProviderError):
+        provider = open_provider(home, connection)
+    except (UsageError, ProviderError):
         return  # the task cannot sync either; its pass will say why
     try:
         verify_remote_password(provider, password)

@@ -1,0 +1,44 @@
+"""The one place a provider is opened: from a saved connection, or from a wizard's options before saving.
+
+The sync pass, the running engine, encryption, the CLI and the TUI all come here, so whatever a provider is
+handed besides its options (its token store, its pacer) is handed the same way everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from engine.errors import UsageError
+from engine.providers import UnknownProvider, provider_class
+
+if TYPE_CHECKING:
+    from engine.config import Home, Task
+    from engine.providers.base import Provider
+
+
+def provider_kind(kind: str) -> type[Provider]:
+    """The class of provider `kind`; an unknown kind is a UsageError (one line)."""
+    try:
+        return provider_class(kind)
+    except UnknownProvider as exc:
+        raise UsageError(str(exc)) from None
+
+
+def open_provider(home: Home, connection: str, task: Task | None = None) -> Provider:
+    """The saved connection's provider; for an encrypted task, wrapped so files are encrypted on the way up
+    and decrypted (and verified) on the way down."""
+    conn = home.connection(connection)
+    provider = provider_kind(conn.provider)(home.all_options(connection))
+    if task is not None and task.encrypt:
+        from engine.crypto.provider import EncryptedProvider
+
+        return EncryptedProvider(provider, home.secrets(connection))
+    return provider
+
+
+def open_unsaved(kind: str, options: Mapping[str, str]) -> Provider:
+    """A provider for options not saved yet (the wizard's connection test); the options are validated first."""
+    cls = provider_kind(kind)
+    cls.validate_options(options)
+    return cls(options)
