@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.config import POLLING_MAX, POLLING_MIN
-from engine.providers.base import Provider
+from engine.providers.base import CursorExpired, Provider
 
 FULL_PASS_EVERY = 3600.0
 
@@ -21,10 +21,12 @@ def clamp_period(seconds: float) -> float:
 
 
 class ChangeFeed:
-    """Wraps a provider's optional change cursor.
+    """Asks a provider's change feed "anything since my cursor?" for the whole connection.
 
     `changed()` is True when a pass is needed. The first call only takes a cursor and says True: the pass it
-    triggers covers everything up to that cursor, so nothing between the cursor and the pass is lost.
+    triggers covers everything up to that cursor, so nothing between the cursor and the pass is lost. This
+    cursor is the poll's own and lives in memory: each pass reads the changes for its task's folder from the
+    cursor saved in the state database, so a peek here never consumes what a pass needs.
     """
 
     def __init__(self, provider: Provider) -> None:
@@ -33,14 +35,18 @@ class ChangeFeed:
 
     @staticmethod
     def supported(provider: Provider) -> bool:
-        return bool(getattr(provider.capabilities, "change_feed", False))
+        return provider.capabilities.changes
 
     def changed(self) -> bool:
         if self._cursor is None:
-            self._cursor = self._provider.changes_cursor()
+            self._cursor = self._provider.changes_start("")
             return True
-        changed, self._cursor = self._provider.changed_since(self._cursor)
-        return changed
+        try:
+            changes, self._cursor = self._provider.changes("", self._cursor)
+        except CursorExpired:
+            self._cursor = self._provider.changes_start("")
+            return True
+        return any(True for _ in changes)
 
     def reset(self) -> None:
         """Forget the cursor (after an error): the next check takes a fresh one and asks for a pass."""

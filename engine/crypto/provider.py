@@ -106,11 +106,6 @@ class EncryptedProvider(Provider):
     def flush(self) -> None:
         self.inner.flush()
 
-    def changes_cursor(self) -> str | None:
-        return self.inner.changes_cursor()
-
-    def changed_since(self, cursor: str) -> tuple[bool, str]:
-        return self.inner.changed_since(cursor)
 
     def file_hash(self, path: str) -> str | None:
         return None  # the service could only hash the ciphertext

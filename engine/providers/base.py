@@ -16,9 +16,14 @@ from typing import BinaryIO, ClassVar, NamedTuple
 
 
 class HashKind(enum.StrEnum):
+    """The hash a service reports for a file; each kind owns its streaming hasher (`engine.hashing`)."""
+
     NONE = "none"
     MD5 = "md5"
     SHA1 = "sha1"
+    SHA256 = "sha256"
+    DROPBOX = "dropbox"  # Dropbox's content hash: sha256 of the sha256 of every 4 MiB block
+    QUICKXOR = "quickxor"  # OneDrive's quickXorHash (base64)
 
 
 class MtimeMode(enum.StrEnum):
@@ -50,7 +55,6 @@ class Capabilities:
     versioning: bool = False
     max_file_size: int | None = None
     multipart_threshold: int | None = None
-    change_feed: bool = False
     # True when `move()` renames a file on the service itself (a server-side copy and delete, or a real rename):
     # a renamed file is not uploaded again.
     server_side_move: bool = False
@@ -68,6 +72,23 @@ class Capabilities:
     # How `expect` is honoured by upload() (replacing or creating a name) and by delete().
     conditional_writes: Conditional = Conditional.NONE
     conditional_deletes: Conditional = Conditional.NONE
+    # -- contract v2: identity and the optional operations (rclone calls them features) --
+    # Entries carry the service's own `id` (and `parent_id`): a rename keeps the id.
+    ids: bool = False
+    # The service allows two entries with the same name in one folder (Google Drive). The listing reports
+    # one of them and tells `on_skip` about the others, never merging them silently.
+    duplicate_names: bool = False
+    # "A.txt" and "a.txt" are one name on the service (Dropbox, OneDrive, Box): two local names that differ
+    # only by case cannot both be stored; the engine syncs one and skips the other with a reason.
+    case_insensitive: bool = False
+    # `copy()` copies a file on the service itself (no download and re-upload).
+    server_side_copy: bool = False
+    # `list_dir()` is one cheap request per folder (not a filtered full listing).
+    list_dir: bool = False
+    # `changes()` reads the service's change feed (with a cursor the engine saves).
+    changes: bool = False
+    # An upload must know its size before it starts (a stream of unknown length cannot be sent).
+    needs_size_before_upload: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +117,9 @@ class RemoteEntry(NamedTuple):
     mtime: float | None = None
     hash: str | None = None
     revision: str | None = None
+    # The service's own identity for the entry where it has one (`Capabilities.ids`); it survives a rename.
+    id: str | None = None
+    parent_id: str | None = None
 
     def signature(self) -> tuple[object, ...]:
         """What the engine compares with the last synced state to tell whether the remote side changed."""
@@ -177,13 +201,31 @@ def sane_mtime(value: object) -> float | None:
 
 
 class ProviderError(Exception):
-    """A failure talking to the service; `str()` is one line for the user."""
+    """A failure talking to the service; `str()` is one line for the user.
+
+    `retry_after` is the wait in seconds the service asked for (a `Retry-After` header, a 429's hint), or None;
+    the connection's pacer honours it.
+    """
 
     retryable: bool = False
+
+    def __init__(self, *args: object, retry_after: float | None = None) -> None:
+        super().__init__(*args)
+        self.retry_after = retry_after
 
 
 class AuthError(ProviderError):
     """The credentials were refused."""
+
+
+class ReauthRequired(AuthError):
+    """The sign-in is no longer valid (the refresh token was revoked or has expired): the connection needs
+    `skysync connection login NAME`; its state is kept. Passes of this connection stop; others carry on."""
+
+
+class CursorExpired(ProviderError):
+    """The service no longer knows the change-feed cursor (too old, or reset): list everything again and start
+    a fresh cursor."""
 
 
 class ContainerNotFound(ProviderError):
@@ -227,6 +269,31 @@ class PreconditionFailed(ProviderError):
 
 class InvalidOption(ProviderError):
     """A connection option has a value the provider cannot use."""
+
+
+# -- change feeds ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One item of a change feed, by id (see `Provider.changes`).
+
+    An upsert carries the entry as it is now (`entry.id == id`). A deletion (or a move out of the feed's
+    folder) has `entry` None. Where the service reports paths (Dropbox, OneDrive), `path` is the entry's path
+    relative to the feed's folder; where it reports only parents and names (Google Drive), `path` is None and
+    the engine's remote index resolves it from `parent_id` and `name` (entries right inside the folder have
+    `parent_id == Provider.folder_id(folder)`).
+    """
+
+    id: str
+    entry: RemoteEntry | None
+    parent_id: str | None = None
+    name: str = ""
+    path: str | None = None
+
+    @property
+    def deleted(self) -> bool:
+        return self.entry is None
 
 
 # -- ordering --------------------------------------------------------------------------------------------------
@@ -383,13 +450,39 @@ class Provider(ABC):
             return None
         return (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp()  # HTTP dates are GMT
 
-    def changes_cursor(self) -> str | None:
-        """A cursor for the service's change feed, or None when the provider has none."""
+    def list_dir(self, folder: str) -> Iterator[RemoteEntry]:
+        """The entries directly inside `folder` (one level, paths relative to `folder`), for browsing.
+
+        Raise ContainerNotFound when `folder` does not exist. The default filters a full listing; a provider
+        that can ask for one level (`Capabilities.list_dir`) overrides it.
+        """
+        for entry in self.list(folder):
+            if "/" not in entry.path:
+                yield entry
+
+    def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
+        """Copy file `src` to `dst` on the service itself (optional: `Capabilities.server_side_copy`).
+
+        Parent folders are created as needed; with `expect` (usually `Expect.absent()`), nothing is replaced
+        unless `dst` still holds what it says. Returns the new entry exactly as `list()` will report it.
+        """
+        raise NotImplementedError(f"{self.kind} has no server-side copy")
+
+    def folder_id(self, folder: str) -> str | None:
+        """The service's id of `folder` (for `Change.parent_id`), or None where entries have no ids."""
         return None
 
-    def changed_since(self, cursor: str) -> tuple[bool, str]:
-        """(anything changed?, new cursor) for providers with a change feed."""
-        return True, cursor
+    def changes_start(self, folder: str) -> str:
+        """A change-feed cursor for "from now on" below `folder` (optional: `Capabilities.changes`).
+
+        The engine takes it *before* a full listing, so nothing that happens during the listing is missed.
+        """
+        raise NotImplementedError(f"{self.kind} has no change feed")
+
+    def changes(self, folder: str, cursor: str) -> tuple[Iterator[Change], str]:
+        """What changed below `folder` since `cursor`: (the changes in the order the service gives them, the
+        new cursor). Raise CursorExpired when the service no longer knows `cursor`."""
+        raise NotImplementedError(f"{self.kind} has no change feed")
 
     def close(self) -> None:  # noqa: B027 - optional: most providers hold nothing to release
         """Release connections; the provider is not used afterwards."""

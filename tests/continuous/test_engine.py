@@ -10,7 +10,7 @@ from engine import schedule as sched
 from engine.config import Home
 from engine.errors import GuardError, LockedError
 from engine.events import LogRecord, PassFinished
-from engine.providers.base import AuthError, Capabilities, HashKind, MtimeMode, TransientError
+from engine.providers.base import AuthError, Capabilities, Change, HashKind, MtimeMode, TransientError
 from engine.providers.local import LocalProvider
 from engine.service import Engine, backoff
 
@@ -366,16 +366,17 @@ def test_auth_error_wrapped_by_the_pass_still_marks_the_connection(tmp_path, eng
 class _FeedProvider(LocalProvider):
     """A local provider with a change feed whose answers the test controls."""
 
-    capabilities = Capabilities(HashKind.MD5, MtimeMode.NATIVE, canonical_order=True, change_feed=True)
+    capabilities = Capabilities(HashKind.MD5, MtimeMode.NATIVE, canonical_order=True, changes=True)
     version = 0
     asked = 0
 
-    def changes_cursor(self) -> str:
+    def changes_start(self, folder: str) -> str:
         return str(type(self).version)
 
-    def changed_since(self, cursor: str) -> tuple[bool, str]:
+    def changes(self, folder: str, cursor: str):
         type(self).asked += 1
-        return cursor != str(type(self).version), str(type(self).version)
+        now = type(self).version
+        return iter([Change(str(v), None) for v in range(int(cursor), now)]), str(now)
 
 
 def test_change_feed_polls_pass_only_when_the_feed_reports_changes(tmp_path, engines):

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 from engine.poll import FULL_PASS_EVERY, ChangeFeed, PollTimer, clamp_period, poll_once
-from engine.providers.base import Capabilities, HashKind, MtimeMode
+from engine.providers.base import Capabilities, Change, CursorExpired, HashKind, MtimeMode
 
 
 class FeedProvider:
-    capabilities = Capabilities(HashKind.NONE, MtimeMode.NATIVE, change_feed=True)
+    capabilities = Capabilities(HashKind.NONE, MtimeMode.NATIVE, changes=True)
 
     def __init__(self) -> None:
         self.version = 0
+        self.oldest = 0  # cursors older than this are expired
         self.asked: list[str] = []
 
-    def changes_cursor(self) -> str:
+    def changes_start(self, folder: str) -> str:
         return str(self.version)
 
-    def changed_since(self, cursor: str) -> tuple[bool, str]:
+    def changes(self, folder: str, cursor: str):
         self.asked.append(cursor)
-        return cursor != str(self.version), str(self.version)
+        if int(cursor) < self.oldest:
+            raise CursorExpired("too old")
+        return iter([Change(str(v), None) for v in range(int(cursor), self.version)]), str(self.version)
 
 
 def test_clamp_period_keeps_the_spec_bounds():
@@ -64,3 +67,14 @@ def test_providers_without_a_feed_are_detected():
     from engine.providers.local import LocalProvider
 
     assert not ChangeFeed.supported(LocalProvider({"root": "/tmp"}))
+
+
+def test_an_expired_cursor_asks_for_a_pass_and_starts_afresh():
+    p = FeedProvider()
+    feed = ChangeFeed(p)  # type: ignore[arg-type]
+    t = PollTimer(60)
+    assert poll_once(feed, t, 0.0)
+    p.version, p.oldest = 5, 3  # the service forgot cursor "0"
+    assert poll_once(feed, t, 60.0)  # expired: a pass (it lists everything) and a fresh cursor
+    assert not poll_once(feed, t, 120.0)
+    assert p.asked == ["0", "5"]
