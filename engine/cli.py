@@ -458,7 +458,7 @@ def _print_result(res: Any, dry_run: bool) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     try:
-        from engine.daemon import run_forever
+        from engine.runtime.daemon import run_forever
     except ImportError:
         raise UsageError("the headless engine is not available in this build") from None
 
@@ -538,7 +538,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     home = _home(args)
     live = None
     try:
-        from engine.control import query
+        from engine.runtime.control import query
 
         live = query(home.path, {"op": "status"})
     except Exception:

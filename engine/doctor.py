@@ -10,7 +10,7 @@ Checks, in the order they print:
 - `free-space`: the disk of every local folder and of the state database.
 - `inotify`: the kernel's watch limit against the folders the tasks' watchers need (one watch per folder), and
   whether a running engine has actually run out of watches (it leaves `<home>/.run/inotify-exhausted` while
-  some task has folders without a watch; see `engine.watch`).
+  some task has folders without a watch; see `engine.runtime.watch`).
 - `connection`, `clock`: each connection answers its check, and the service's clock (its `Date` header) is
   within a minute of ours.
 
@@ -428,7 +428,7 @@ def check_inotify(tasks: list[Task], probes: Probes) -> Finding:
 
 def check_inotify_reported(home: Home, probes: Probes) -> Iterator[Finding]:
     """What the engine itself found: the tasks whose folders could not all get a watch (its marker file)."""
-    from engine.control import inotify_marker_path
+    from engine.runtime.control import inotify_marker_path
 
     try:
         with open(inotify_marker_path(home.path), encoding="utf-8") as f:

@@ -52,8 +52,8 @@ from engine.reconcile import (
     Plan,
     replaces_folder,
 )
+from engine.runtime.throttle import MeteredReader, MeteredWriter, TokenBucket
 from engine.state import StateDB, StateRow
-from engine.throttle import MeteredReader, MeteredWriter, TokenBucket
 
 CHUNK = 1 << 20
 RETRIES = 3

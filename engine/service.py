@@ -44,14 +44,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from engine import schedule as sched
 from engine.config import Connection, Home, Task
-from engine.control import inotify_marker_path
 from engine.errors import ConnectionFailed, GuardError, LockedError, UsageError
 from engine.events import Event, LogRecord, PassFinished, PassStarted, TransferProgress
-from engine.poll import ChangeFeed, PollTimer, clamp_period, poll_once
 from engine.providers.base import AuthError, Provider, ProviderError
-from engine.throttle import TokenBucket
+from engine.runtime import schedule as sched
+from engine.runtime.control import inotify_marker_path
+from engine.runtime.poll import ChangeFeed, PollTimer, clamp_period, poll_once
+from engine.runtime.throttle import TokenBucket
 
 LOCK_NAME = "engine.lock"
 TICK = 0.25  # the scheduler's longest sleep: schedule boundaries and fake clocks are seen within this
@@ -260,7 +260,7 @@ class Engine:
                 self._started_at = self._clock()
                 self._apply_config(home, initial=True)
             if self._control_enabled:
-                from engine.control import ControlServer
+                from engine.runtime.control import ControlServer
 
                 self._control = ControlServer(self.home_path, self.handle_request)
                 self._control.start()
@@ -410,7 +410,7 @@ class Engine:
         return unsubscribe
 
     def handle_request(self, request: dict[str, Any]) -> dict[str, Any]:
-        """The control socket's dispatcher (engine.control documents the requests)."""
+        """The control socket's dispatcher (engine.runtime.control documents the requests)."""
         cmd = request.get("cmd", request.get("op"))  # "op" accepted too: the CLI's first draft used it
         task, connection = request.get("task"), request.get("connection")
         try:
@@ -505,7 +505,7 @@ class Engine:
             self._info(None, "configuration reloaded")
 
     def _make_watcher(self, run: _TaskRun) -> Any:
-        from engine.watch import RESCAN_INTERVAL, LocalWatcher
+        from engine.runtime.watch import RESCAN_INTERVAL, LocalWatcher
 
         name = run.name
 
@@ -535,7 +535,7 @@ class Engine:
     def _watch_limit(self, name: str, exhausted: bool, limit: int | None, rescan_every: float) -> None:
         """A task's watcher ran out of inotify watches (or has them all again): log it once, show it in
         status, and keep the home's marker (`skysync doctor` reads it) up to date."""
-        from engine.watch import limit_advice
+        from engine.runtime.watch import limit_advice
 
         with self._cond:
             run = self._tasks.get(name)
@@ -580,7 +580,7 @@ class Engine:
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(path)
                     return
-                from engine.control import private_dir
+                from engine.runtime.control import private_dir
 
                 private_dir(os.path.dirname(path))
                 data = {"pid": os.getpid(), "limit": limits[0], "rescan_every": every, "tasks": tasks}

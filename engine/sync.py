@@ -37,8 +37,8 @@ from engine.providers.base import (
     order_key,
 )
 from engine.reconcile import DELETE_LOCAL, DELETE_REMOTE, DOWNLOAD, HELD_DELETIONS, OrderViolation, Plan, plan
+from engine.runtime.throttle import TokenBucket
 from engine.state import StateDB, StateRow
-from engine.throttle import TokenBucket
 
 LISTING_ATTEMPTS = 3
 LISTING_RETRY_SECONDS = 1.0

@@ -115,7 +115,7 @@ class EngineHost:
 
     # -- the engine of another process, through its control socket ---------------------------------------------
     def _ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
-        from engine.control import query
+        from engine.runtime.control import query
 
         try:
             return query(self.home_path, request)

@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from engine import control
+from engine.runtime import control
 from engine.service import Engine
 
 from .conftest import FakePass, make_home, wait_for

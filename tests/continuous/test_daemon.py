@@ -7,8 +7,8 @@ import os
 import signal
 import threading
 
-from engine.daemon import StderrLog, format_event, run_forever
 from engine.events import LogRecord, PassFinished, PassStarted, TransferProgress
+from engine.runtime.daemon import StderrLog, format_event, run_forever
 from engine.service import Engine
 
 from .conftest import FakePass, make_home

@@ -6,12 +6,12 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from engine import schedule as sched
 from engine.config import Home
 from engine.errors import GuardError, LockedError
 from engine.events import LogRecord, PassFinished
 from engine.providers.base import AuthError, Capabilities, Change, HashKind, MtimeMode, TransientError
 from engine.providers.local import LocalProvider
+from engine.runtime import schedule as sched
 from engine.service import Engine, backoff
 
 from .conftest import FakeClock, FakePass, make_home, wait_for

@@ -21,11 +21,12 @@ import time
 
 import pytest
 
-from engine import doctor, watch
-from engine.control import inotify_marker_path
+from engine import doctor
 from engine.events import LogRecord
+from engine.runtime import watch
+from engine.runtime.control import inotify_marker_path
+from engine.runtime.watch import LocalWatcher, watch_room
 from engine.service import Engine
-from engine.watch import LocalWatcher, watch_room
 
 from .conftest import make_home, wait_for
 
@@ -153,7 +154,8 @@ def test_doctor_tells_a_stopped_engines_report_apart(short_base):
 CHILD = textwrap.dedent(
     """
     import json, os, sys, time
-    from engine import doctor, watch
+    from engine import doctor
+    from engine.runtime import watch
     from engine.config import Home
     from engine.events import LogRecord
     from engine.service import Engine

@@ -16,10 +16,10 @@ from datetime import datetime
 
 import pytest
 
-from engine.daemon import format_event
 from engine.errors import GuardError
 from engine.events import LogRecord, PassFinished, PassStarted, TransferProgress
 from engine.localfs import FileSystem
+from engine.runtime.daemon import format_event
 from engine.service import Engine
 from engine.state import StateDB
 from engine.sync import run_pass
@@ -293,7 +293,7 @@ def test_a_pass_stopped_by_sigterm_is_logged_as_stopped(short_base):
         proc = subprocess.Popen([*command, "--home", setup.path, "run"], stdout=log, stderr=log,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
-            from engine import control
+            from engine.runtime import control
 
             def transferring() -> bool:
                 st = control.query(setup.path, {"cmd": "status"}, timeout=2) or {}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from engine.poll import FULL_PASS_EVERY, ChangeFeed, PollTimer, clamp_period, poll_once
 from engine.providers.base import Capabilities, Change, CursorExpired, HashKind, MtimeMode
+from engine.runtime.poll import FULL_PASS_EVERY, ChangeFeed, PollTimer, clamp_period, poll_once
 
 
 class FeedProvider:

@@ -13,8 +13,8 @@ import time
 
 import pytest
 
-from engine import control
 from engine.config import Home
+from engine.runtime import control
 
 from .conftest import HomeSetup, make_home, wait_for
 

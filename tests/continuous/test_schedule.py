@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from engine import schedule as sched
+from engine.runtime import schedule as sched
 
 MON = datetime(2026, 11, 23)  # a Monday
 assert MON.weekday() == 0

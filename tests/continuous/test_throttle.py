@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from engine.throttle import MeteredReader, MeteredWriter, TokenBucket
+from engine.runtime.throttle import MeteredReader, MeteredWriter, TokenBucket
 
 MiB = 1 << 20
 

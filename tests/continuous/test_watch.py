@@ -8,7 +8,7 @@ import time
 
 import watchfiles
 
-from engine.watch import LocalWatcher, tree_signature
+from engine.runtime.watch import LocalWatcher, tree_signature
 
 from .conftest import wait_for
 
@@ -117,7 +117,7 @@ def test_periodic_rescan_reports_changes_events_missed(tmp_path):
 
 
 def test_a_missing_folder_is_reported_and_watched_once_it_exists(tmp_path, monkeypatch):
-    import engine.watch as watch_mod
+    import engine.runtime.watch as watch_mod
 
     monkeypatch.setattr(watch_mod, "RETRY_MISSING_ROOT", 0.2)
     root = tmp_path / "later"
