@@ -83,10 +83,12 @@ def child_folders(provider: Provider, folder: str) -> list[str]:
 
 
 class FolderIndex:
-    """Folder names of a remote, remembered from every listing.
+    """Folder names of a remote for the folder pickers, asked one level at a time where the service can.
 
-    `Provider.list` is recursive, so listing a folder already tells us every folder below it; expanding those
-    later costs nothing more (the lazy tree asks again at each level). Used from worker threads only.
+    A provider with a one-level listing (`Capabilities.list_dir`) is asked for each folder as the user opens
+    it, so browsing a large account never lists all of it. Otherwise `Provider.list` is recursive: listing a
+    folder already tells us every folder below it, and expanding those later costs nothing more. Used from
+    worker threads only.
     """
 
     def __init__(self, provider: Provider) -> None:
@@ -96,17 +98,23 @@ class FolderIndex:
     def children(self, folder: str) -> list[str]:
         folder = folder.strip("/")
         if folder not in self._known:
-            self._known[folder] = set()
-            prefix = folder + "/" if folder else ""
-            for entry in self.provider.list(folder):
-                parts = entry.path.split("/")
-                dirs = parts if entry.is_dir else parts[:-1]
-                for depth in range(len(dirs)):
-                    parent = prefix + "/".join(dirs[:depth])
-                    self._known.setdefault(parent.rstrip("/"), set()).add(dirs[depth])
-                for depth in range(len(dirs) + 1):
-                    self._known.setdefault((prefix + "/".join(dirs[:depth])).rstrip("/"), set())
+            if self.provider.capabilities.list_dir:
+                self._known[folder] = {e.path for e in self.provider.list_dir(folder) if e.is_dir}
+            else:
+                self._learn_below(folder)
         return sorted(self._known[folder], key=str.casefold)
+
+    def _learn_below(self, folder: str) -> None:
+        self._known[folder] = set()
+        prefix = folder + "/" if folder else ""
+        for entry in self.provider.list(folder):
+            parts = entry.path.split("/")
+            dirs = parts if entry.is_dir else parts[:-1]
+            for depth in range(len(dirs)):
+                parent = prefix + "/".join(dirs[:depth])
+                self._known.setdefault(parent.rstrip("/"), set()).add(dirs[depth])
+            for depth in range(len(dirs) + 1):
+                self._known.setdefault((prefix + "/".join(dirs[:depth])).rstrip("/"), set())
 
     def forget(self, folder: str) -> None:
         """After creating a folder: list this part of the tree again."""
