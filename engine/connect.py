@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from engine.auth.tokens import TokenStore
 from engine.errors import UsageError
 from engine.providers import UnknownProvider, provider_class
+from engine.providers.oauth import OAuthProvider
 
 if TYPE_CHECKING:
     from engine.config import Home, Task
@@ -30,6 +32,8 @@ def open_provider(home: Home, connection: str, task: Task | None = None) -> Prov
     and decrypted (and verified) on the way down."""
     conn = home.connection(connection)
     provider = provider_kind(conn.provider)(home.all_options(connection))
+    if isinstance(provider, OAuthProvider):
+        provider.attach_tokens(TokenStore(home.path, connection))
     if task is not None and task.encrypt:
         from engine.crypto.provider import EncryptedProvider
 
