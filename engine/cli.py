@@ -202,12 +202,45 @@ def _home(args: argparse.Namespace, *, check_permissions: bool = True):
     return home
 
 
+def _option_values(pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """The --option pairs, with each `KEY=-` read from standard input so a secret stays out of argv and shell
+    history: a terminal prompts without echo, a pipe is read to its end (so only one option can come from it)."""
+    import getpass
+
+    options: dict[str, str] = {}
+    from_pipe: str | None = None
+    for key, value in pairs:
+        if value == "-":
+            if sys.stdin is not None and sys.stdin.isatty():
+                value = getpass.getpass(f"{key}: ")
+            elif from_pipe is not None:
+                raise UsageError(f"options '{from_pipe}' and '{key}' both read standard input; give one at a time")
+            else:
+                from_pipe = key
+                value = sys.stdin.read().strip() if sys.stdin is not None else ""
+            if not value:
+                raise UsageError(f"option '{key}': nothing was read from standard input")
+        options[key] = value
+    return options
+
+
+def _terminal_signin() -> Callable[..., Any] | None:
+    """A sign-in through this terminal, or None when standard input or output is not one (cron, a pipe)."""
+    if not (sys.stdin is not None and sys.stdin.isatty() and sys.stdout.isatty()):
+        return None
+    from engine.auth.signin import Console, sign_in
+
+    console = Console(sys.stdin, sys.stdout)
+    return lambda spec: sign_in(spec, console)
+
+
 def cmd_connection(args: argparse.Namespace) -> int:
     from engine import manage
 
     home = _home(args)
     if args.action == "add":
-        conn = manage.add_connection(home, args.name, args.provider, dict(args.option))
+        options = _option_values(args.option)
+        conn = manage.add_connection(home, args.name, args.provider, options, _terminal_signin())
         if not args.no_test:
             _test_connection(home, args.name, quiet=True)
         home.save()
@@ -229,7 +262,7 @@ def cmd_connection(args: argparse.Namespace) -> int:
             for k, v in data.items():
                 print(f"{k}: {shown(str(v))}")
     elif args.action == "edit":
-        manage.edit_connection(home, args.name, dict(args.option))
+        manage.edit_connection(home, args.name, _option_values(args.option))
         home.save()
         print(f"connection '{args.name}' updated")
     elif args.action == "remove":
@@ -243,7 +276,9 @@ def cmd_connection(args: argparse.Namespace) -> int:
     elif args.action == "export-key":
         return _export_key(home, args.name, args.out)
     elif args.action == "login":
-        manage.login(home, args.name)
+        if manage.login(home, args.name, _terminal_signin()):
+            home.save()
+        print(f"connection '{args.name}' is signed in")
     elif args.action == "import-rclone":
         conn, notes = manage.import_rclone(home, args.config, args.remote, args.name)
         if not args.no_test:

@@ -8,6 +8,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from engine.auth import accounts
+from engine.auth.accounts import SignIn
+from engine.auth.tokens import Token, TokenStore
 from engine.config import (
     CONNECTION_COMMON,
     DIRECTIONS,
@@ -102,17 +105,45 @@ def _validate(cls: type[Provider], options: Mapping[str, str]) -> None:
         raise UsageError(str(exc)) from None
 
 
-def add_connection(home: Home, name: str, kind: str, options: Mapping[str, str]) -> Connection:
+def _oauth_token(
+    cls: type[Provider], name: str, plain: dict[str, str], secret: dict[str, str], signin: SignIn | None,
+    *, required: bool,
+) -> Token | None:
+    """For an OAuth kind: take `token` out of the secrets (it goes to the token store, not secrets.toml) or sign
+    in, read the account and set the plain option `account_id`. None when nothing is to be saved."""
+    if not accounts.is_oauth(cls):
+        return None
+    if "account_id" in plain:
+        raise UsageError("option 'account_id' is read from the service at sign-in; it cannot be set")
+    text = secret.pop("token", None)
+    if text:
+        token = accounts.token_from_option(text)
+    elif required:
+        token = accounts.sign_in(cls, name, {**plain, **secret}, signin)
+    else:
+        return None
+    token, plain["account_id"] = accounts.account_of(cls, name, {**plain, **secret}, token)
+    return token
+
+
+def add_connection(
+    home: Home, name: str, kind: str, options: Mapping[str, str], signin: SignIn | None = None
+) -> Connection:
+    """Add a connection. An OAuth kind needs its `token` option or a terminal sign-in (`signin`); its token is
+    saved in the token store at once (the connection test that follows reads it there)."""
     check_name("connection", name)
     if home.has_connection(name):
         raise UsageError(f"a connection named '{name}' already exists")
     cls = provider_kind(kind)
     plain, secret, common = _split_options(cls, options)
     _validate(cls, {**plain, **secret})
+    token = _oauth_token(cls, name, plain, secret, signin, required=True)
     _check_identity(home, cls, name, {**plain, **secret})
     conn = Connection(name=name, provider=kind, options=plain)
     _apply_common(conn, common)
     home.put_connection(conn, secret)
+    if token is not None:
+        TokenStore(home.path, name).save(token)
     return conn
 
 
@@ -123,10 +154,15 @@ def edit_connection(home: Home, name: str, options: Mapping[str, str]) -> Connec
     new_plain = {**conn.options, **plain}
     new_secret = {**home.secrets(name), **secret}
     _validate(cls, {**new_plain, **new_secret})
+    token = _oauth_token(cls, name, plain, secret, None, required=False)
+    new_plain.update(plain)  # a new token may belong to another account: a new pairing, whose state starts afresh
+    new_secret.pop("token", None)
     _check_identity(home, cls, name, {**new_plain, **new_secret})
     conn.options = new_plain
     _apply_common(conn, common)
     home.put_connection(conn, new_secret)
+    if token is not None:
+        TokenStore(home.path, name).save(token)
     return conn
 
 
@@ -137,6 +173,7 @@ def remove_connection(home: Home, name: str) -> list[str]:
     for task in removed:
         home.remove_task(task)
     home.remove_connection(name)
+    TokenStore(home.path, name).remove()
     return removed
 
 
@@ -243,22 +280,36 @@ def remove_task(home: Home, name: str) -> Task:
 # -- sign-in ------------------------------------------------------------------------------------------------------
 
 
-def login(home: Home, name: str) -> None:
-    """`connection login`: the browser sign-in of an OAuth connection. No provider of this build signs in through
-    a browser, so this says what the connection uses instead (one line, exit 2) rather than pretend."""
+def login(home: Home, name: str, signin: SignIn | None) -> bool:
+    """`connection login`: sign an OAuth connection in again (after "sign-in needed", or to renew it). Its
+    tasks and state stay: the account must be the one the connection already belongs to. Returns whether the
+    config changed (the first sign-in of a connection records its account)."""
     conn = home.connection(name)
     cls = provider_kind(conn.provider)
-    specs = {s.name: s for s in cls.option_specs}
-    if "token" in specs:
+    if not accounts.is_oauth(cls):
+        specs = {s.name: s for s in cls.option_specs}
+        secrets = [s.name for s in specs.values() if s.secret]
+        if not secrets:
+            raise UsageError(f"connection '{name}' ({conn.provider}) needs no sign-in; nothing to do")
+        what = "a password" if any("password" in s for s in secrets) else "keys"
+        raise UsageError(f"connection '{name}' ({conn.provider}) signs in with {what}, not a browser; nothing to do")
+    options = home.all_options(name)
+    token = accounts.sign_in(cls, name, options, signin)
+    token, account = accounts.account_of(cls, name, options, token)
+    before = conn.options.get("account_id")
+    if before and before != account:
         raise UsageError(
-            f"connection '{name}' ({conn.provider}) signs in through a browser, which this build cannot do yet; "
-            f"give it a token from 'rclone authorize' with: skysync connection edit {name} --option token=-"
+            f"that sign-in is another account than connection '{name}' uses; sign in with its account, or add a "
+            "new connection for this one"
         )
-    secrets = [s.name for s in specs.values() if s.secret]
-    if not secrets:
-        raise UsageError(f"connection '{name}' ({conn.provider}) needs no sign-in; nothing to do")
-    what = "a password" if any("password" in s for s in secrets) else "keys"
-    raise UsageError(f"connection '{name}' ({conn.provider}) signs in with {what}, not a browser; nothing to do")
+    if before != account:
+        _check_identity(home, cls, name, home.all_options(name) | {"account_id": account})
+    TokenStore(home.path, name).save(token)  # clears "sign-in needed"
+    if before == account:
+        return False
+    conn.options = {**conn.options, "account_id": account}
+    home.put_connection(conn, home.secrets(name))
+    return True
 
 
 # -- rclone remotes -----------------------------------------------------------------------------------------------
