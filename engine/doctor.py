@@ -497,6 +497,8 @@ def _advice(exc: Exception, name: str) -> str:
     from engine.providers import base
 
     who = shlex.quote(name)
+    if isinstance(exc, base.ReauthRequired):
+        return f"sign-in needed: skysync connection login {who} (its tasks and state are kept)"
     if isinstance(exc, base.AuthError):
         return f"fix the credentials: skysync connection edit {who} --option KEY=-"
     if isinstance(exc, base.ContainerNotFound):
@@ -536,6 +538,9 @@ def check_connection(home: Home, name: str, probes: Probes) -> list[Finding]:
         from engine.connect import open_provider as opener
     secrets = list(home.secrets(name).values())
     more = f"skysync connection test {shlex.quote(name)} tells more"
+    signin = _signin_needed(home, name)
+    if signin is not None:  # asking the service would only be refused again (and cost a refresh attempt)
+        return [signin]
 
     def failed(what: str, exc: Exception) -> Finding:
         if isinstance(exc, ProviderError | SkysyncError):  # their messages are written for the user, secret-free
@@ -563,6 +568,31 @@ def check_connection(home: Home, name: str, probes: Probes) -> list[Finding]:
             provider.close()
         except Exception:
             pass
+
+
+def _signin_needed(home: Home, name: str) -> Finding | None:
+    """The "sign-in needed" finding of an OAuth connection whose token store says so (a refresh was refused, or
+    it never signed in), read from the store without a call to the service."""
+    from engine.auth.tokens import TokenStore
+    from engine.connect import provider_kind
+    from engine.providers.oauth import OAuthProvider
+
+    try:
+        if not issubclass(provider_kind(home.connection(name).provider), OAuthProvider):
+            return None
+    except SkysyncError:
+        return None  # an unknown kind: opening it reports that
+    store = TokenStore(home.path, name)
+    if store.exists() and not store.needs_signin():
+        return None
+    why = "its sign-in is no longer valid" if store.exists() else "it has never signed in"
+    who = shlex.quote(name)
+    return _finding(
+        "connection", FAIL,
+        f"connection '{name}': sign-in needed ({why}); its passes wait: run skysync connection login {who} "
+        "from a terminal (its tasks and state are kept)",
+        name,
+    )
 
 
 def _clock(provider: Any, name: str, probes: Probes) -> Finding:
