@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -39,6 +40,7 @@ from engine.providers.base import (
     QuotaExceeded,
     RemoteEntry,
     TransientError,
+    retry_after_seconds,
     sane_mtime,
 )
 
@@ -50,6 +52,8 @@ MIB = 1 << 20
 DEFAULT_BLOCK_MIB = 8
 MAX_BLOCK_MIB = 256  # a block is held in memory while it is sent (the service itself allows 4000 MiB)
 MTIME_KEY = "mtime"  # metadata keys must be C# identifiers
+COPY_WAIT = 600.0  # seconds an asynchronous (cross-account) copy may take before it is given up
+COPY_POLL = 0.5
 CONTAINER_RE = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 
 
@@ -82,7 +86,9 @@ def _translate(exc: Exception, what: str) -> ProviderError:
         if status == 413 or code in ("RequestBodyTooLarge", "BlobTooLarge"):
             return QuotaExceeded(f"{what}: the blob is too large ({code or status})")
         if status in (408, 429, 500, 502, 503, 504):
-            return TransientError(f"{what}: Azure is busy ({code or status}), try again later")
+            headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+            return TransientError(f"{what}: Azure is busy ({code or status}), try again later",
+                                  retry_after=retry_after_seconds(headers.get("Retry-After")))
         return ProviderError(f"{what}: Azure answered {status} {code}".rstrip())
     if isinstance(exc, az.AzureError | OSError):
         return NetworkError(f"{what}: {type(exc).__name__}")
@@ -181,6 +187,9 @@ class AzureProvider(Provider):
             multipart_threshold=self.block_size,
             conditional_writes=Conditional.SERVER,
             conditional_deletes=Conditional.SERVER,
+            server_side_copy=True,  # Copy Blob from the source's URL (synchronous within an account, else polled)
+            list_dir=True,  # List Blobs with delimiter "/"
+            # No ids: a blob is its name, and a rename is a copy to a new name.
         )
         self._client: ContainerClient | None = None
 
@@ -306,6 +315,38 @@ class AzureProvider(Provider):
         if not folder and not found:
             self.check()  # an empty listing of a missing container is an error, not an empty folder
 
+    def list_dir(self, folder: str) -> Iterator[RemoteEntry]:
+        """List Blobs with delimiter "/": the blobs right inside `folder` and its subfolders' prefixes. A folder
+        holding only its `.synoemptyblob` marker is listed as there (and empty)."""
+        folder = folder.strip("/")
+        prefix = folder + "/" if folder else ""
+        found = False
+        names: set[str] = set()
+        files: list[Any] = []
+        try:
+            for item in self._container().walk_blobs(name_starts_with=prefix or None, include=["metadata"],
+                                                      delimiter="/"):
+                found = True
+                name = item.name[len(prefix) :]
+                if name.endswith("/"):
+                    name = name[:-1]
+                    if name and "/" not in name and name not in names:
+                        names.add(name)
+                        yield RemoteEntry(name, True)
+                elif name and name != MARKER and "/" not in name:
+                    files.append(item)
+        except Exception as exc:
+            raise _translate(exc, f"listing /{folder}") from None
+        for blob in files:
+            name = blob.name[len(prefix) :]
+            if name not in names:  # a blob "x" beside a folder "x/": browsing shows the folder
+                yield RemoteEntry(name, False, blob.size, _mtime(blob.metadata, blob.last_modified),
+                                  _md5_hex(blob.content_settings), _etag(blob.etag))
+        if folder and not found:
+            raise ContainerNotFound(f"the remote folder /{folder} does not exist")
+        if not folder and not found:
+            self.check()
+
     def download(self, path: str, out: BinaryIO) -> RemoteEntry:
         try:
             downloader = self._container().get_blob_client(path).download_blob()
@@ -371,6 +412,43 @@ class AzureProvider(Provider):
             # Exactly what we wrote is there: an earlier attempt whose answer was lost (the SDK retried it).
             result = {"etag": landed}
         return RemoteEntry(path, False, written, float(mtime), md5.hexdigest(), _etag(result["etag"]))
+
+    def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
+        """Copy Blob from the source blob's URL: the metadata (the mtime) and the content MD5 travel with it.
+        The copy is made only from the version of `src` read just before (source If-Match), and `expect` is
+        checked by the service on the destination (If-None-Match: * / If-Match), as for uploads. Within one
+        account the copy is done when the call returns; otherwise its status is polled until it is."""
+        from azure.core import MatchConditions
+
+        what = f"copying /{src} to /{dst}"
+        source = self._container().get_blob_client(src)
+        target = self._container().get_blob_client(dst)
+        try:
+            props = source.get_blob_properties()
+        except Exception as exc:
+            raise _translate(exc, what) from None
+        try:
+            started = target.start_copy_from_url(
+                source.url, source_etag=props.etag, source_match_condition=MatchConditions.IfNotModified,
+                **_condition(expect),
+            )
+            status = started.get("copy_status")
+            deadline = time.monotonic() + COPY_WAIT
+            while status == "pending":
+                if time.monotonic() > deadline:
+                    target.abort_copy(started["copy_id"])
+                    raise TransientError(f"{what}: the service did not finish the copy in {COPY_WAIT:.0f} s")
+                time.sleep(COPY_POLL)
+                status = target.get_blob_properties().copy.status
+            if status != "success":
+                raise ProviderError(f"{what}: the service reported the copy as {status}")
+            copied = target.get_blob_properties()
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise _failed(exc, expect, what) from None
+        return RemoteEntry(dst, False, copied.size, _mtime(copied.metadata, copied.last_modified),
+                           _md5_hex(copied.content_settings), _etag(copied.etag))
 
     def _holding(self, path: str, md5: str, size: int) -> str | None:
         """The ETag of blob `path` when it holds content of this MD5 and size, else None."""

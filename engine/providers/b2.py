@@ -186,7 +186,6 @@ class B2Provider(Provider):
         self.capabilities = Capabilities(
             hash_kind=HashKind.SHA1,
             mtime_mode=MtimeMode.METADATA,
-            versioning=True,
             max_file_size=10 * 10**12,
             multipart_threshold=self.part_size,
             conditional_writes=Conditional.REREAD,

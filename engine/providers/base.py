@@ -52,7 +52,6 @@ class Capabilities:
     mtime_mode: MtimeMode
     # True when list() yields entries in canonical order (see `order_key`); otherwise the engine sorts them.
     canonical_order: bool = False
-    versioning: bool = False
     max_file_size: int | None = None
     multipart_threshold: int | None = None
     # True when `move()` renames a file on the service itself (a server-side copy and delete, or a real rename):
@@ -83,11 +82,13 @@ class Capabilities:
     case_insensitive: bool = False
     # `copy()` copies a file on the service itself (no download and re-upload).
     server_side_copy: bool = False
-    # `list_dir()` is one cheap request per folder (not a filtered full listing).
+    # `list_dir()` asks the service for one level (a delimiter listing, PROPFIND Depth 1, one scandir), not a
+    # filtered full listing.
     list_dir: bool = False
     # `changes()` reads the service's change feed (with a cursor the engine saves).
     changes: bool = False
-    # An upload must know its size before it starts (a stream of unknown length cannot be sent).
+    # An upload must know its size before it starts (the SDK sends `size` as the exact length): a stream of
+    # unknown length (an encrypted container, whose size is known only once written) is spooled first.
     needs_size_before_upload: bool = False
 
 
@@ -195,6 +196,32 @@ def sane_mtime(value: object) -> float | None:
             break
         seconds = float(value) / step  # type: ignore[arg-type]
     return seconds if seconds <= _EPOCH_MAX else None
+
+
+def retry_after_seconds(value: object, now: float | None = None) -> float | None:
+    """An HTTP `Retry-After` header as seconds to wait from now; None when absent or unreadable.
+
+    Both forms RFC 9110 allows: delta-seconds ("120") and an HTTP date ("Fri, 31 Dec 1999 23:59:59 GMT"; a
+    date in the past means no wait). A value another tool put there is untrusted: a negative, fractional or
+    non-finite number is not delta-seconds, and a date without a zone is not an HTTP date.
+    """
+    import time
+    from email.utils import parsedate_to_datetime
+
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    if not isinstance(value, str) or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 # -- errors: every message is safe to show to the user (never a secret, never a traceback) --------------------

@@ -41,6 +41,7 @@ from engine.providers.base import (
     QuotaExceeded,
     RemoteEntry,
     TransientError,
+    retry_after_seconds,
 )
 
 MIB = 1 << 20
@@ -48,6 +49,7 @@ MIN_PART_MIB = 1  # COS's smallest part (all but the last)
 MAX_PART_MIB = 5 * 1024
 CHUNK = MIB
 MTIME_HEADER = "x-cos-meta-mtime"
+COPY_OBJECT_LIMIT = 5 * 1024**3  # the largest object one PUT Object - Copy copies
 STORAGE_CLASSES = ("STANDARD", "STANDARD_IA")
 REFUSED_CLASSES = ("ARCHIVE", "DEEP_ARCHIVE", "GLACIER")
 
@@ -116,8 +118,14 @@ class COSProvider(Provider):
             multipart_threshold=self.part_size,
             conditional_writes=Conditional.REREAD,
             conditional_deletes=Conditional.REREAD,
+            server_side_copy=True,  # PUT Object - Copy (x-cos-copy-source), metadata kept
+            list_dir=True,  # GET Bucket with delimiter "/"
+            # No ids: an object is its key, and a rename is a copy to a new key.
         )
         self._client: Any = None
+        # The SDK's errors carry no answer headers: a response hook on our session keeps each thread's last
+        # Retry-After for _translate.
+        self._answers = threading.local()
         self._client_lock = threading.Lock()
         self._session: Any = None
 
@@ -177,8 +185,12 @@ class COSProvider(Provider):
                 adapter = requests.adapters.HTTPAdapter(pool_connections=32, pool_maxsize=32)
                 self._session.mount("http://", adapter)
                 self._session.mount("https://", adapter)
+                self._session.hooks["response"].append(self._remember_retry_after)
                 self._client = CosS3Client(self._config(), retry=1, session=self._session)
         return self._client
+
+    def _remember_retry_after(self, response: Any, *args: Any, **kwargs: Any) -> None:
+        self._answers.retry_after = retry_after_seconds(response.headers.get("Retry-After"))
 
     def _translate(self, exc: Exception, what: str) -> ProviderError:
         from qcloud_cos.cos_exception import CosClientError, CosServiceError
@@ -200,8 +212,9 @@ class COSProvider(Provider):
                 return PermissionDenied(f"{what}: access denied by Tencent Cloud COS")
             if code in ("EntityTooLarge", "QuotaExceeded", "TooManyBuckets"):
                 return QuotaExceeded(f"{what}: {code}")
-            if code in _TRANSIENT_CODES or status >= 500:
-                return TransientError(f"{what}: Tencent Cloud COS is busy or failing ({code or status})")
+            if code in _TRANSIENT_CODES or status >= 500 or status == 429:
+                return TransientError(f"{what}: Tencent Cloud COS is busy or failing ({code or status})",
+                                      retry_after=getattr(self._answers, "retry_after", None))
             return ProviderError(f"{what}: {code or status}")
         if isinstance(exc, CosClientError):
             # The SDK wraps network failures and its own argument checks in one class; tell them apart by text.
@@ -272,6 +285,31 @@ class COSProvider(Provider):
             )
         if folder and not seen_any:
             raise ContainerNotFound(f"the remote folder /{folder} does not exist in bucket '{self.bucket}'")
+
+    def list_dir(self, folder: str) -> Iterator[RemoteEntry]:
+        """GET Bucket with delimiter "/": the keys right inside `folder` and its subfolders' prefixes."""
+        folder = folder.strip("/")
+        prefix = folder + "/" if folder else ""
+        files: list[tuple[str, Any]] = []
+        folders: list[str] = []
+        marker = ""
+        while True:
+            page = self._call(f"listing /{folder}", "list_objects", Prefix=prefix, Delimiter="/", Marker=marker,
+                              MaxKeys=1000)
+            files.extend((str(obj["Key"]), obj) for obj in page.get("Contents", ()))
+            folders.extend(str(common["Prefix"]) for common in page.get("CommonPrefixes", ()))
+            if str(page.get("IsTruncated", "false")).lower() != "true" or not page.get("NextMarker"):
+                break
+            marker = page["NextMarker"]
+        if folder and not files and not folders:
+            raise ContainerNotFound(f"the remote folder /{folder} does not exist in bucket '{self.bucket}'")
+        for name, is_dir, obj in objectstore.one_level(files, folders, prefix):
+            if is_dir:
+                yield RemoteEntry(name, True)
+            else:
+                etag = str(obj.get("ETag", "")).strip('"')
+                yield RemoteEntry(name, False, int(obj.get("Size", 0)),
+                                  _iso_to_unix(str(obj.get("LastModified", ""))), _md5_of(etag), etag)
 
     def download(self, path: str, out: BinaryIO) -> RemoteEntry:
         what = f"reading /{path}"
@@ -374,6 +412,31 @@ class COSProvider(Provider):
         if any(obj["Key"] != path + "/" for obj in page.get("Contents", ())):
             raise FolderNotEmpty(f"{what}: it is not empty")
         self._call(what, "delete_object", Key=path + "/")
+
+    def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
+        """PUT Object - Copy: the metadata (the mtime) travels with the copy, made only from the version of
+        `src` read just before (x-cos-copy-source-If-Match). `expect` as for uploads: `dst` is re-read first
+        (the window is the copy's round trip). Above 5 GB one copy cannot do it: refused (the engine then copies
+        through this computer)."""
+        src, dst = src.strip("/"), dst.strip("/")
+        what = f"copying /{src} to /{dst}"
+        head = self._call(what, "head_object", Key=src)
+        size = int(_header(head, "content-length") or 0)
+        if size > COPY_OBJECT_LIMIT:
+            raise ProviderError(f"{what}: larger than the 5 GB a single copy can copy")
+        source_etag = (_header(head, "etag") or "").strip('"')
+        self._check(dst, expect, what)
+        source: dict[str, str] = {"Bucket": self.bucket, "Key": src, "Region": self.region}
+        endpoint = (self.options.get("endpoint") or "").strip().rstrip("/")
+        if endpoint:
+            source["Endpoint"] = urlsplit(endpoint if "://" in endpoint else "https://" + endpoint).netloc
+        response = self._call(what, "copy_object", Key=dst, CopySource=source, CopyStatus="Copy",
+                              CopySourceIfMatch=f'"{source_etag}"', StorageClass=self.storage_class)
+        etag = str(response.get("ETag", "") or source_etag).strip('"')
+        mtime = objectstore.parse_mtime(_header(head, MTIME_HEADER))
+        if mtime is None:
+            mtime = _http_to_unix(_header(head, "last-modified"))
+        return RemoteEntry(dst, False, size, mtime, _md5_of(etag), etag)
 
     def clean_interrupted(self, folder: str) -> int:
         """Abort multipart uploads under `folder` that a killed pass left behind (COS bills their parts).

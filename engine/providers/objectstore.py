@@ -7,11 +7,10 @@ multipart uploads. Providers never import each other; they share this instead.
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, BinaryIO, TypeVar
 
 from engine.providers.base import Expect, InvalidOption, QuotaExceeded, RemoteEntry, sane_mtime
@@ -96,6 +95,29 @@ def walk_keys(
             yield path, False, item
 
 
+def one_level(files: Iterable[tuple[str, Any]], folders: Iterable[str], prefix: str) -> Iterator[tuple[str, bool, Any]]:
+    """A delimiter listing of `prefix` as (name, is_dir, item): folders first, then files, each name once.
+
+    `files` are the (key, item) pairs the service listed right under `prefix` ("Contents"), `folders` the
+    common prefixes ("prefix/x/"). The folder's own marker is not an entry, and an empty name ("prefix//") is
+    left out, as the full listing never synthesises one. A key "x" beside a folder "x/" is reported as the
+    folder: browsing shows where the subtree is, and the sync itself skips such a name from the full listing.
+    """
+    dirs: list[str] = []
+    for common in folders:
+        name = common[len(prefix) :].rstrip("/")
+        if name and "/" not in name and name not in dirs:
+            dirs.append(name)
+    for name in dirs:
+        yield name, True, None
+    taken = set(dirs)
+    for key, item in files:
+        name = key[len(prefix) :]
+        if name and "/" not in name and name not in taken:
+            taken.add(name)
+            yield name, False, item
+
+
 def read_full(src: BinaryIO, n: int) -> bytes:
     """Up to `n` bytes, fewer only at EOF (a raw stream may return short reads)."""
     chunks: list[bytes] = []
@@ -173,22 +195,6 @@ class CleanupGate:
                 return False
             self._last[key] = now
             return True
-
-
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """An HTTP Retry-After header (delta-seconds or an HTTP date) as seconds from now; None if absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 def still_there_as_expected(

@@ -40,6 +40,7 @@ from engine.providers.base import (
     QuotaExceeded,
     RemoteEntry,
     TransientError,
+    retry_after_seconds,
 )
 
 MIB = 1 << 20
@@ -47,6 +48,7 @@ MIN_PART_MIB = 1  # OSS accepts parts down to 100 KiB; whole MiB keep the settin
 MAX_PART_MIB = 5 * 1024
 CHUNK = MIB
 MTIME_HEADER = "x-oss-meta-mtime"
+COPY_OBJECT_LIMIT = 1 << 30  # the largest object one CopyObject copies (UploadPartCopy above)
 DEFAULT_ENDPOINT = "https://oss-cn-hangzhou.aliyuncs.com"
 STORAGE_CLASSES = ("Standard", "IA")
 REFUSED_CLASSES = ("archive", "coldarchive", "deepcoldarchive", "glacier")
@@ -112,6 +114,9 @@ class OSSProvider(Provider):
             multipart_threshold=self.part_size,
             conditional_writes=Conditional.REREAD,
             conditional_deletes=Conditional.REREAD,
+            server_side_copy=True,  # CopyObject (x-oss-copy-source), metadata kept
+            list_dir=True,  # ListObjects with delimiter "/"
+            # No ids: an object is its key, and a rename is a copy to a new key.
         )
         self._bucket: Any = None
         self._client_lock = threading.Lock()
@@ -175,8 +180,9 @@ class OSSProvider(Provider):
                 return PermissionDenied(f"{what}: access denied by Alibaba Cloud OSS")
             if code in ("EntityTooLarge", "QuotaExceeded", "TooManyBuckets"):
                 return QuotaExceeded(f"{what}: {code}")
-            if code in _TRANSIENT_CODES or status >= 500:
-                return TransientError(f"{what}: Alibaba Cloud OSS is busy or failing ({code or status})")
+            if code in _TRANSIENT_CODES or status >= 500 or status == 429:
+                return TransientError(f"{what}: Alibaba Cloud OSS is busy or failing ({code or status})",
+                                      retry_after=retry_after_seconds((exc.headers or {}).get("Retry-After")))
             return ProviderError(f"{what}: {code or status}")
         if isinstance(exc, ox.OssError):
             return ProviderError(f"{what}: {type(exc).__name__}")
@@ -238,6 +244,30 @@ class OSSProvider(Provider):
             yield RemoteEntry(path, False, int(obj.size), float(obj.last_modified), _md5_of(etag, obj.type), etag)
         if folder and not seen_any:
             raise ContainerNotFound(f"the remote folder /{folder} does not exist in bucket '{self.bucket_name}'")
+
+    def list_dir(self, folder: str) -> Iterator[RemoteEntry]:
+        """ListObjects with delimiter "/": the keys right inside `folder` and its subfolders' prefixes."""
+        folder = folder.strip("/")
+        prefix = folder + "/" if folder else ""
+        files: list[tuple[str, Any]] = []
+        folders: list[str] = []
+        marker = ""
+        while True:
+            page = self._call(f"listing /{folder}", "list_objects", prefix=prefix, delimiter="/", marker=marker,
+                              max_keys=1000)
+            files.extend((obj.key, obj) for obj in page.object_list)
+            folders.extend(page.prefix_list)
+            if not page.is_truncated or not page.next_marker:
+                break
+            marker = page.next_marker
+        if folder and not files and not folders:
+            raise ContainerNotFound(f"the remote folder /{folder} does not exist in bucket '{self.bucket_name}'")
+        for name, is_dir, obj in objectstore.one_level(files, folders, prefix):
+            if is_dir:
+                yield RemoteEntry(name, True)
+            else:
+                etag = obj.etag.strip('"')
+                yield RemoteEntry(name, False, int(obj.size), float(obj.last_modified), _md5_of(etag, obj.type), etag)
 
     def download(self, path: str, out: BinaryIO) -> RemoteEntry:
         what = f"reading /{path}"
@@ -338,6 +368,28 @@ class OSSProvider(Provider):
         if any(obj.key != path + "/" for obj in page.object_list):
             raise FolderNotEmpty(f"{what}: it is not empty")
         self._call(what, "delete_object", path + "/")
+
+    def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
+        """CopyObject: the metadata (the mtime) travels with the copy, which is made only from the version of
+        `src` read just before (x-oss-copy-source-if-match). `expect` as for uploads: `dst` is re-read first,
+        and a new name carries x-oss-forbid-overwrite. One CopyObject copies up to 1 GB; a larger object is
+        refused here (the engine then copies it through this computer)."""
+        src, dst = src.strip("/"), dst.strip("/")
+        what = f"copying /{src} to /{dst}"
+        head = self._call(what, "head_object", src)
+        size = int(head.content_length or 0)
+        if size > COPY_OBJECT_LIMIT:
+            raise ProviderError(f"{what}: larger than the 1 GB a single copy can copy")
+        source_etag = str(head.etag or "").strip('"')
+        self._check(dst, expect, what)
+        headers = {"x-oss-copy-source-if-match": source_etag, "x-oss-storage-class": self.storage_class,
+                   **_forbid(expect)}
+        result = self._write(what, expect, "copy_object", self.bucket_name, src, dst, headers=headers)
+        etag = str(result.etag or source_etag).strip('"')
+        mtime = objectstore.parse_mtime(head.headers.get(MTIME_HEADER))
+        if mtime is None and head.last_modified:
+            mtime = float(head.last_modified)
+        return RemoteEntry(dst, False, size, mtime, _md5_of(etag, head.headers.get("x-oss-object-type")), etag)
 
     def clean_interrupted(self, folder: str) -> int:
         """Abort multipart uploads under `folder` that a killed pass left behind (OSS bills their parts).

@@ -53,6 +53,7 @@ from engine.providers.base import (
     QuotaExceeded,
     RemoteEntry,
     TransientError,
+    retry_after_seconds,
 )
 
 MIB = 1 << 20
@@ -179,6 +180,9 @@ class S3Provider(Provider):
             multipart_threshold=self.part_size,
             conditional_writes=Conditional.SERVER,
             conditional_deletes=Conditional.REREAD,
+            server_side_copy=True,  # CopyObject (UploadPartCopy above 5 GB)
+            list_dir=True,  # ListObjectsV2 with Delimiter="/"
+            # No ids: an object is its key, and a rename is a copy to a new key.
         )
         self._unconditional = False  # the service refused If-Match / If-None-Match: re-read instead
         self._client: Any = None
@@ -293,7 +297,9 @@ class S3Provider(Provider):
             if code in ("EntityTooLarge", "QuotaExceeded", "TooManyBuckets"):
                 return QuotaExceeded(f"{what}: {code}")
             if code in _TRANSIENT_CODES or status >= 500 or status == 429:
-                return TransientError(f"{what}: {self.service_name} is busy or failing ({code or status})")
+                headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+                return TransientError(f"{what}: {self.service_name} is busy or failing ({code or status})",
+                                      retry_after=retry_after_seconds(headers.get("retry-after")))
             message = str(error.get("Message", "")).splitlines()[0:1]
             return ProviderError(f"{what}: {code or status}{': ' + message[0] if message else ''}")
         if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
@@ -407,6 +413,37 @@ class S3Provider(Provider):
                 )
         if folder and not seen:  # not even its marker: the folder does not exist
             raise ContainerNotFound(f"the remote folder /{folder} does not exist in bucket '{self.bucket}'")
+
+    def list_dir(self, folder: str) -> Iterator[RemoteEntry]:
+        """One ListObjectsV2 pagination with Delimiter="/": the keys right inside `folder` and its subfolders'
+        prefixes (implicit folders included), without walking their content."""
+        self._ensure_bucket()
+        folder = folder.strip("/")
+        prefix = folder + "/" if folder else ""
+        files: list[tuple[str, dict[str, Any]]] = []
+        folders: list[str] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"Prefix": prefix, "Delimiter": "/", "MaxKeys": 1000}
+            if token:
+                kwargs["ContinuationToken"] = token
+            page = self._call(f"listing /{folder}", "list_objects_v2", **kwargs)
+            files.extend((item["Key"], item) for item in page.get("Contents", ()))
+            folders.extend(common["Prefix"] for common in page.get("CommonPrefixes", ()))
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                break
+        if folder and not files and not folders:  # not even its marker
+            raise ContainerNotFound(f"the remote folder /{folder} does not exist in bucket '{self.bucket}'")
+        for name, is_dir, item in objectstore.one_level(files, folders, prefix):
+            if is_dir:
+                yield RemoteEntry(name, True)
+            else:
+                etag = str(item.get("ETag", ""))
+                modified = item.get("LastModified")
+                yield RemoteEntry(name, False, int(item.get("Size", 0)),
+                                  modified.timestamp() if modified is not None else None,
+                                  etag_hash(etag), etag.strip('"'))
 
     def download(self, path: str, out: BinaryIO) -> RemoteEntry:
         what = f"reading /{path}"
@@ -642,6 +679,64 @@ class S3Provider(Provider):
         return RemoteEntry(dst, False, size, modified.timestamp() if modified is not None else None,
                            etag_hash(etag), etag)
 
+    def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
+        """CopyObject with the metadata (the mtime) kept, made only from the version of `src` read just before
+        (x-amz-copy-source-if-match) and, with `expect`, under the same If-None-Match / If-Match as uploads.
+        Above the 5 GB one CopyObject can copy, a multipart copy (UploadPartCopy ranges) does it."""
+        src, dst = src.strip("/"), dst.strip("/")
+        what = f"copying /{src} to /{dst}"
+        head = self._call(what, "head_object", Key=src)
+        size = int(head.get("ContentLength", 0))
+        source_etag = str(head.get("ETag", "")).strip('"')
+        mtime = objectstore.parse_mtime(head.get("Metadata", {}).get(MTIME_KEY))
+        if mtime is None and head.get("LastModified") is not None:
+            mtime = head["LastModified"].timestamp()
+        if size > COPY_OBJECT_LIMIT:
+            return self._multipart_copy(src, dst, head, what, mtime, expect)
+        if expect is not None and not self._unconditional:
+            self._check(dst, expect, what)  # for services that ignore the condition on a copy (moto does)
+        condition = {"CopySourceIfMatch": f'"{source_etag}"'} if source_etag else {}
+        response = self._write(
+            what,
+            "copy_object",
+            expect,
+            source_etag,  # a copy has the source's ETag (single-part) -- what an earlier attempt left
+            Key=dst,
+            CopySource={"Bucket": self.bucket, "Key": src},
+            MetadataDirective="COPY",
+            StorageClass=self.storage_class,
+            **condition,
+        )
+        etag = str(response.get("CopyObjectResult", response).get("ETag", "")).strip('"')
+        return RemoteEntry(dst, False, size, mtime, etag_hash(etag), etag)
+
+    def _multipart_copy(
+        self, src: str, dst: str, head: dict[str, Any], what: str, mtime: float | None, expect: Expect | None
+    ) -> RemoteEntry:
+        size = int(head.get("ContentLength", 0))
+        source_etag = str(head.get("ETag", "")).strip('"')
+        part = max(self.part_size, -(-size // objectstore.MAX_PARTS))
+        created = self._call(what, "create_multipart_upload", Key=dst, Metadata=head.get("Metadata", {}),
+                             StorageClass=self.storage_class)
+        upload_id = created["UploadId"]
+        done: list[dict[str, Any]] = []
+        try:
+            for number, start in enumerate(range(0, size, part), start=1):
+                answer = self._call(
+                    what, "upload_part_copy", Key=dst, UploadId=upload_id, PartNumber=number,
+                    CopySource={"Bucket": self.bucket, "Key": src},
+                    CopySourceRange=f"bytes={start}-{min(start + part, size) - 1}",
+                    CopySourceIfMatch=f'"{source_etag}"',
+                )
+                done.append({"ETag": answer["CopyPartResult"]["ETag"], "PartNumber": number})
+            response = self._complete(what, expect, dst, upload_id, done)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the copy failed already: that is the error worth reporting
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=dst, UploadId=upload_id)
+            raise
+        etag = str(response.get("ETag", "")).strip('"')
+        return RemoteEntry(dst, False, size, mtime, etag_hash(etag), etag)
+
     def clean_interrupted(self, folder: str) -> int:
         """Abort multipart uploads under `folder` that a killed pass left behind (the service bills their parts).
 
@@ -757,6 +852,6 @@ def _honour_retry_after(response: Any = None, **_: Any) -> None:
     http = response[0] if isinstance(response, tuple) and response else None
     if http is None or http.status_code not in (429, 503) or "x-amz-retry-after" in http.headers:
         return
-    seconds = objectstore.retry_after_seconds(http.headers.get("Retry-After"))
+    seconds = retry_after_seconds(http.headers.get("Retry-After"))
     if seconds is not None:
         http.headers["x-amz-retry-after"] = str(int(min(seconds, RETRY_AFTER_CAP) * 1000))

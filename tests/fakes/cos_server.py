@@ -4,11 +4,13 @@ Speaks: requests sent to an IP and port with the bucket in the Host header ("<bu
 which is what the SDK does when it is given IP and Port), GET Bucket (prefix, marker, max-keys, delimiter,
 encoding-type=url, NextMarker paging), PUT / GET / HEAD / DELETE Object, x-cos-meta-* and x-cos-storage-class
 headers, lower-case MD5 ETags, x-cos-hash-crc64ecma, multipart upload (initiate, upload part, complete with the
-part list, abort; parts below 1 MiB refused as COS does) and COS error XML (NoSuchBucket, NoSuchKey,
+part list, abort; parts below 1 MiB refused as COS does), PUT Object - Copy within the bucket (x-cos-copy-source,
+metadata kept unless x-cos-metadata-directive is Replaced) and COS error XML (NoSuchBucket, NoSuchKey,
 InvalidAccessKeyId).
 
 Does not cover: signature verification (only the q-ak field of the Authorization header is checked), path-style
-or custom-domain addressing, ListObjectVersions, ACLs, Range and conditional GETs, copy, append, archive
+or custom-domain addressing, ListObjectVersions, ACLs, Range and conditional GETs, copies between buckets,
+append, archive
 restore, server-side encryption, and throttling.
 """
 
@@ -36,6 +38,7 @@ class COSFake(ObjectStoreFake):
     min_part_size = 1 << 20
     meta_prefix = "x-cos-meta-"
     storage_header = "x-cos-storage-class"
+    copy_source_header = "x-cos-copy-source"
 
     def locate(self, handler: BaseHTTPRequestHandler, path: str) -> tuple[str, str]:
         host = handler.headers.get("Host", "")

@@ -97,6 +97,7 @@ class ObjectStoreFake:
     min_part_size = 1 << 20
     meta_prefix = "x-amz-meta-"
     storage_header = "x-amz-storage-class"
+    copy_source_header = "x-amz-copy-source"
 
     def __init__(self, access_key_id: str) -> None:
         self.access_key_id = access_key_id
@@ -280,6 +281,9 @@ class ObjectStoreFake:
             return 200, [("Content-Type", "application/xml")], self.init_upload_body(bucket, key, upload_id)
         if "uploadId" in query:
             return self.multipart(method, bucket, key, query, body)
+        source = h.headers.get(self.copy_source_header)
+        if method == "PUT" and source:
+            return self.copy(bucket, key, source, meta, storage, h)
         if method == "PUT":
             obj = StoredObject(body, self.etag_of(body), time.time(), meta, storage)
             with store.lock:
@@ -305,6 +309,27 @@ class ObjectStoreFake:
                 store.bucket(bucket).pop(key, None)
             return 204, [], b""
         raise ServiceError(405, "MethodNotAllowed", "The specified method is not allowed.")
+
+    def copy(
+        self, bucket: str, key: str, source: str, meta: dict[str, str], storage: str, h: BaseHTTPRequestHandler
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """PUT with a copy-source header: a server-side copy within the bucket ("/bucket/key" for OSS,
+        "bucket.endpoint/key" for COS: the key follows the first slash after the bucket). The metadata travels
+        with the copy unless the request's metadata directive says REPLACE."""
+        source_key = unquote(source.lstrip("/").partition("/")[2].partition("?")[0])
+        directive = next((v for k, v in h.headers.items() if k.lower().endswith("-metadata-directive")), "COPY")
+        with self.store.lock:
+            objects = self.store.bucket(bucket)
+            found = objects.get(source_key)
+            if found is None:
+                raise ServiceError(404, "NoSuchKey", "The specified key does not exist.")
+            kept = meta if directive.upper() in ("REPLACE", "REPLACED") else dict(found.meta)
+            obj = StoredObject(found.data, found.etag, time.time(), kept, storage, found.multipart)
+            objects[key] = obj
+        xml = (f'<?xml version="1.0" encoding="UTF-8"?>\n<CopyObjectResult><ETag>"{obj.etag}"</ETag>'
+               f"<LastModified>{iso_date(obj.modified)}</LastModified></CopyObjectResult>").encode()
+        return 200, [("Content-Type", "application/xml"), ("ETag", f'"{obj.etag}"'),
+                     *self.extra_object_headers(obj)], xml
 
     def multipart(
         self, method: str, bucket: str, key: str, query: dict[str, str], body: bytes

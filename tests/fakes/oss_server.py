@@ -4,11 +4,13 @@ Speaks: path-style requests (oss2 uses them for an IP endpoint: /<bucket>/<key>)
 marker, max-keys, delimiter, encoding-type=url, NextMarker paging) with OSS's un-namespaced XML, PutObject /
 GetObject / HeadObject / DeleteObject, x-oss-meta-* and x-oss-storage-class headers, upper-case MD5 ETags,
 x-oss-hash-crc64ecma (oss2 checks it after uploads and downloads), multipart upload (initiate, upload part,
-complete with the part list, abort; parts below 100 KiB refused as OSS does), and OSS error XML (NoSuchBucket,
+complete with the part list, abort; parts below 100 KiB refused as OSS does), CopyObject within the bucket
+(x-oss-copy-source, metadata kept unless x-oss-metadata-directive is REPLACE), and OSS error XML (NoSuchBucket,
 NoSuchKey, InvalidAccessKeyId; errors of HEAD requests also in the base64 x-oss-err header).
 
 Does not cover: signature verification (only the AccessKeyId in the Authorization header is checked), virtual
--hosted bucket addressing, ListObjectsV2, versioning, ACLs, Range and conditional GETs, CopyObject, append and
+-hosted bucket addressing, ListObjectsV2, versioning, ACLs, Range and conditional GETs, copies between buckets,
+append and
 symlink objects, storage-class transitions or restore, server-side encryption, and throttling.
 """
 
@@ -37,6 +39,7 @@ class OSSFake(ObjectStoreFake):
     min_part_size = 100 * 1024
     meta_prefix = "x-oss-meta-"
     storage_header = "x-oss-storage-class"
+    copy_source_header = "x-oss-copy-source"
 
     def locate(self, handler: BaseHTTPRequestHandler, path: str) -> tuple[str, str]:
         bucket, _, key = path.lstrip("/").partition("/")

@@ -12,11 +12,15 @@ import pytest
 
 from engine.providers.base import (
     AuthError,
+    Change,
     ContainerNotFound,
+    CursorExpired,
+    Expect,
     HashKind,
     MtimeMode,
     NetworkError,
     NotFound,
+    PreconditionFailed,
     Provider,
     ProviderError,
     RemoteEntry,
@@ -340,3 +344,210 @@ def test_identity_holds_no_secret(harness: Harness) -> None:
     assert identity
     for secret in harness.secrets():
         assert secret not in identity
+
+
+# -- contract v2: one-level listing ----------------------------------------------------------------------------
+
+
+def level(p: Provider, folder: str = "") -> dict[str, RemoteEntry]:
+    entries = list(p.list_dir(folder))
+    paths = [e.path for e in entries]
+    assert len(paths) == len(set(paths)), "a name was listed twice"
+    assert all("/" not in path for path in paths), f"list_dir went deeper than one level: {paths}"
+    return {e.path: e for e in entries}
+
+
+def test_list_dir_lists_one_level_with_implicit_and_explicit_folders(provider: Provider) -> None:
+    put(provider, "a/b/c.txt", b"abc")
+    put(provider, "a/top.txt", b"top")
+    put(provider, "root.txt", b"r")
+    put(provider, "ab.txt", b"not inside a")
+    expected_root = {"a", "root.txt", "ab.txt"}
+    if provider.capabilities.folders:
+        provider.mkdir("made/inner")
+        expected_root.add("made")
+    root = level(provider)
+    assert set(root) == expected_root
+    assert root["a"].is_dir and not root["root.txt"].is_dir and root["root.txt"].size == 1
+    inside = level(provider, "a")
+    assert set(inside) == {"b", "top.txt"}
+    assert inside["b"].is_dir  # on an object store, implied by the key "a/b/c.txt" alone
+    assert set(level(provider, "a/b")) == {"c.txt"}
+    if provider.capabilities.folders:
+        assert set(level(provider, "made")) == {"inner"} and level(provider, "made")["inner"].is_dir
+        assert level(provider, "made/inner") == {}
+
+
+def test_list_dir_reports_what_list_reports(provider: Provider) -> None:
+    for path in ("x/one.txt", "x/two.bin", "x/deeper/three.txt"):
+        put(provider, path, path.encode() * 2)
+    full = {path: e for path, e in listing(provider, "x").items() if "/" not in path}
+    one = level(provider, "x")
+    assert set(one) == set(full)
+    for name, entry in one.items():
+        seen = full[name]
+        assert (entry.is_dir, entry.size, entry.revision, entry.hash) == (seen.is_dir, seen.size, seen.revision,
+                                                                        seen.hash)
+        assert entry.signature() == seen.signature()
+
+
+def test_list_dir_missing_folder_raises_container_not_found(provider: Provider) -> None:
+    put(provider, "present/f.txt", b"f")
+    with pytest.raises(ContainerNotFound):
+        list(provider.list_dir("absent"))
+    with pytest.raises(ContainerNotFound):
+        list(provider.list_dir("present/absent"))
+
+
+# -- contract v2: server-side copy -----------------------------------------------------------------------------
+
+
+def copying(provider: Provider) -> Provider:
+    if not provider.capabilities.server_side_copy:
+        with pytest.raises(NotImplementedError):  # the capability is the truth: no copy means none at all
+            provider.copy("a.txt", "b.txt")
+        pytest.skip(f"'{provider.kind}' declares no server-side copy")
+    return provider
+
+
+def test_copy_keeps_content_size_and_mtime_and_leaves_the_source(harness: Harness, provider: Provider) -> None:
+    p = copying(provider)
+    tolerance = float(harness.extra("mtime_tolerance", 1.0))  # type: ignore[arg-type]
+    data = b"copy me, server side"
+    source = put(p, "c/src.txt", data, MTIME)
+    made = p.copy("c/src.txt", "d/e/dst.txt")  # parent folders made as needed
+    assert made.path == "d/e/dst.txt" and made.size == len(data)
+    got = listing(p)
+    assert_same_file(made, got["d/e/dst.txt"])
+    assert got["d"].is_dir and got["d/e"].is_dir
+    content, entry = get(p, "d/e/dst.txt")
+    assert content == data and entry.size == len(data)
+    if p.capabilities.mtime_mode in (MtimeMode.NATIVE, MtimeMode.METADATA):
+        assert entry.mtime is not None and abs(entry.mtime - MTIME) <= tolerance
+        assert made.mtime is not None and abs(made.mtime - MTIME) <= tolerance
+    if p.capabilities.hash_kind is not HashKind.NONE and p.capabilities.hash_in_listing:
+        assert got["d/e/dst.txt"].hash == digest(p.capabilities.hash_kind, data)
+    assert get(p, "c/src.txt")[0] == data
+    assert_same_file(source, got["c/src.txt"])
+
+
+def test_copy_with_expect_absent_never_replaces_a_file(provider: Provider) -> None:
+    p = copying(provider)
+    put(p, "src.txt", b"the source")
+    put(p, "taken.txt", b"another client's file", MTIME + 5)
+    with pytest.raises(PreconditionFailed):
+        p.copy("src.txt", "taken.txt", expect=Expect.absent())
+    assert get(p, "taken.txt")[0] == b"another client's file"
+    made = p.copy("src.txt", "free.txt", expect=Expect.absent())
+    assert get(p, "free.txt")[0] == b"the source"
+    assert_same_file(made, listing(p)["free.txt"])
+
+
+def test_copy_without_expect_replaces_and_a_missing_source_is_not_found(provider: Provider) -> None:
+    p = copying(provider)
+    put(p, "src.txt", b"new content")
+    put(p, "old.txt", b"old")
+    made = p.copy("src.txt", "old.txt")
+    assert get(p, "old.txt")[0] == b"new content"
+    assert_same_file(made, listing(p)["old.txt"])
+    with pytest.raises(NotFound):
+        p.copy("no-such-file.txt", "elsewhere.txt")
+    assert "elsewhere.txt" not in listing(p)
+
+
+# -- contract v2: identity, duplicate and case-only names ------------------------------------------------------
+
+
+def test_ids_are_stable_and_name_the_parent(provider: Provider) -> None:
+    put(provider, "f/x.txt", b"x")
+    first = listing(provider)
+    if not provider.capabilities.ids:
+        # Object stores, WebDAV and a local folder: an entry is its path (a rename is a new entry).
+        assert all(e.id is None and e.parent_id is None for e in first.values())
+        assert provider.folder_id("f") is None
+        pytest.skip(f"'{provider.kind}' has no ids")
+    again = listing(provider)
+    assert first["f/x.txt"].id and first["f/x.txt"].id == again["f/x.txt"].id
+    assert first["f"].id == again["f"].id
+    assert first["f/x.txt"].parent_id == first["f"].id == provider.folder_id("f")
+    put(provider, "f/x.txt", b"changed")
+    assert listing(provider)["f/x.txt"].id == first["f/x.txt"].id  # a new version is the same entry
+
+
+def test_case_only_names_per_capability(provider: Provider) -> None:
+    put(provider, "case/Name.txt", b"upper")
+    put(provider, "case/name.txt", b"lower!")
+    got = listing(provider, "case")
+    if provider.capabilities.case_insensitive:
+        assert len(got) == 1, f"one name on a case-insensitive service, got {sorted(got)}"
+        assert get(provider, next(iter(got)))[0] == b"lower!"
+    else:
+        assert set(got) == {"Name.txt", "name.txt"}
+        assert get(provider, "case/Name.txt")[0] == b"upper"
+        assert get(provider, "case/name.txt")[0] == b"lower!"
+
+
+def test_duplicate_names_are_listed_once_and_reported(harness: Harness, provider: Provider) -> None:
+    if not provider.capabilities.duplicate_names:
+        pytest.skip(f"'{harness.kind}' keeps one entry per name")
+    put(provider, "dup/same.txt", b"first")
+    harness.hook("put_duplicate")(harness.options, "dup/same.txt", b"second")
+    skipped: list[tuple[str, str]] = []
+    got = [e.path for e in provider.list_reporting("dup", lambda path, reason: skipped.append((path, reason)))]
+    assert got.count("same.txt") == 1
+    assert [path for path, _ in skipped] == ["same.txt"] and skipped[0][1]
+
+
+# -- contract v2: change feeds ---------------------------------------------------------------------------------
+
+
+def feeding(provider: Provider) -> Provider:
+    """No current provider has a feed (the object stores, WebDAV and a local folder are polled); these tests run
+    for the consumer drives (Google Drive, Dropbox, OneDrive...) as they arrive."""
+    if not provider.capabilities.changes:
+        with pytest.raises(NotImplementedError):
+            provider.changes_start("")
+        pytest.skip(f"'{provider.kind}' has no change feed")
+    return provider
+
+
+def _drain(p: Provider, folder: str, cursor: str) -> tuple[list[Change], str]:
+    changes, cursor = p.changes(folder, cursor)
+    return list(changes), cursor
+
+
+def test_changes_report_upserts_and_deletions_by_id(provider: Provider) -> None:
+    p = feeding(provider)
+    put(p, "feed/keep.txt", b"k")
+    cursor = p.changes_start("")
+    made = put(p, "feed/new.txt", b"n")
+    p.delete("feed/keep.txt")
+    seen, cursor = _drain(p, "", cursor)
+    upserts = {c.id: c for c in seen if not c.deleted}
+    assert any(c.entry is not None and c.entry.path.endswith("new.txt") for c in upserts.values()) or any(
+        c.name == "new.txt" for c in upserts.values()
+    )
+    if made.id is not None:
+        assert made.id in upserts
+    assert any(c.deleted for c in seen)
+    again, _ = _drain(p, "", cursor)
+    assert not [c for c in again if c.name in ("new.txt", "keep.txt") or (c.path or "").endswith(("new.txt",
+                                                                                                  "keep.txt"))]
+
+
+def test_changes_report_a_rename_under_the_same_id(provider: Provider) -> None:
+    p = feeding(provider)
+    if not p.capabilities.server_side_move:
+        pytest.skip(f"'{p.kind}' cannot rename")
+    before = put(p, "feed/old.txt", b"o")
+    cursor = p.changes_start("")
+    p.move("feed/old.txt", "feed/renamed.txt", before)
+    seen, _ = _drain(p, "", cursor)
+    renamed = [c for c in seen if not c.deleted and c.id == before.id]
+    assert renamed, "the rename is an upsert of the same id"
+
+
+def test_an_unknown_cursor_is_cursor_expired(provider: Provider) -> None:
+    p = feeding(provider)
+    with pytest.raises(CursorExpired):
+        _drain(p, "", "expired-or-made-up-cursor")
