@@ -3,6 +3,9 @@
 Written once per completed action (WAL, synchronous=NORMAL: a killed process loses nothing it committed), so
 an interrupted pass resumes where it stopped. Entries are keyed by the canonical order key so a task's state
 streams out in the same order as the listings it is merged with.
+
+Also per task: the change-feed cursor of its remote folder and the remote index that cursor describes (see
+`engine.feeds`). The schema carries a version (`PRAGMA user_version`) and ordered migrations (`MIGRATIONS`).
 """
 
 from __future__ import annotations
@@ -14,14 +17,21 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple
 
+from engine.errors import UsageError
 from engine.events import LogRecord
 from engine.names import shown
-from engine.providers.base import order_key
+from engine.providers.base import RemoteEntry, order_key
 
-SCHEMA = """
+# -- schema versions -------------------------------------------------------------------------------------------
+# `PRAGMA user_version` says which migrations a database has had. Releases before versions kept it at 0, with
+# the tables of MIGRATIONS[0] and, depending on their age, the columns of MIGRATIONS[1]: every step below is
+# written so that it also holds on such a database (IF NOT EXISTS; a column only if it is missing). A step is
+# never edited once released: a change to the schema is a new step at the end.
+
+_V1_TABLES = """
 CREATE TABLE IF NOT EXISTS tasks (id INTEGER PRIMARY KEY, name TEXT UNIQUE NOT NULL);
 CREATE TABLE IF NOT EXISTS entries (
     task INTEGER NOT NULL,
@@ -31,7 +41,6 @@ CREATE TABLE IF NOT EXISTS entries (
     lsize INTEGER, lmtime INTEGER,
     rsize INTEGER, rrev TEXT, rmtime REAL, rhash TEXT,
     rname TEXT,
-    lino INTEGER, lctime INTEGER,
     PRIMARY KEY (task, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS skipped (
@@ -49,14 +58,67 @@ CREATE TABLE IF NOT EXISTS passes (
 );
 """
 
-# Columns added after the first release, with their types: an older database gains them (NULL = unknown) when
-# it is opened. Each is added by an ALTER TABLE that either happens entirely or not at all.
-_ADDED_COLUMNS = (("entries", "lino", "INTEGER"), ("entries", "lctime", "INTEGER"))
+# The change feed of a task's remote folder: the cursor and the remote index it describes are written in one
+# transaction, so the cursor is never ahead of (or behind) the index. `pairing` ties both to the pairing they
+# were read for; `listed` is when the index was last rebuilt from a full listing (the safety net's clock).
+_V3_FEEDS = """
+CREATE TABLE IF NOT EXISTS feeds (
+    task INTEGER NOT NULL, folder TEXT NOT NULL, pairing TEXT NOT NULL, cursor TEXT NOT NULL,
+    listed REAL NOT NULL, PRIMARY KEY (task, folder)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS rindex (
+    task INTEGER NOT NULL, id TEXT NOT NULL, parent_id TEXT, key BLOB NOT NULL, path TEXT NOT NULL,
+    is_dir INTEGER NOT NULL, size INTEGER NOT NULL, mtime REAL, hash TEXT, revision TEXT,
+    PRIMARY KEY (task, id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS rindex_by_key ON rindex (task, key);
+CREATE TABLE IF NOT EXISTS rskips (
+    task INTEGER NOT NULL, path TEXT NOT NULL, reason TEXT NOT NULL, PRIMARY KEY (task, path)
+) WITHOUT ROWID;
+"""
 
-_ENTRY_COLUMNS = "path, is_dir, lsize, lmtime, rsize, rrev, rmtime, rhash, rname, lino, lctime"
-_PUT_ENTRY = (
-    f"INSERT OR REPLACE INTO entries (task, key, {_ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
+
+def _add_column(db: sqlite3.Connection, table: str, column: str, kind: str) -> None:
+    if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+        db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+
+
+def _v1(db: sqlite3.Connection) -> None:
+    for statement in _V1_TABLES.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _v2(db: sqlite3.Connection) -> None:
+    # The local file's inode and ctime, added before schema versions (NULL: unknown, compared by size and mtime).
+    _add_column(db, "entries", "lino", "INTEGER")
+    _add_column(db, "entries", "lctime", "INTEGER")
+
+
+def _v3(db: sqlite3.Connection) -> None:
+    # Contract v2: the service's id of each synced entry, the change-feed cursors and the remote index.
+    _add_column(db, "entries", "rid", "TEXT")
+    for statement in _V3_FEEDS.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+# MIGRATIONS[i] takes a database from version i to i + 1.
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+_FEED_TABLES = ("feeds", "rindex", "rskips")
+_INDEX_COLUMNS = "id, parent_id, path, is_dir, size, mtime, hash, revision"
+_PUT_INDEX = f"INSERT OR REPLACE INTO rindex (task, key, {_INDEX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+class StateTooNew(UsageError):
+    """The database was written by a newer skysync: it is left as it is, never downgraded."""
+
+
+_ENTRY_COLUMNS = "path, is_dir, lsize, lmtime, rsize, rrev, rmtime, rhash, rname, lino, lctime, rid"
+_PUT_ENTRY = f"INSERT OR REPLACE INTO entries (task, key, {_ENTRY_COLUMNS}) VALUES ({', '.join('?' * 14)})"
 
 
 class StateRow(NamedTuple):
@@ -73,6 +135,7 @@ class StateRow(NamedTuple):
     # they were recorded; such a row is compared by size and mtime only).
     lino: int | None = None
     lctime: int | None = None
+    rid: str | None = None  # the service's id of the remote entry (`Capabilities.ids`), None where it has none
 
     def local_signature(self) -> tuple[object, ...]:
         return (True,) if self.is_dir else (False, self.lsize, self.lmtime)
@@ -87,7 +150,7 @@ def _key(path: str) -> bytes:
 
 def _entry_values(task: int, r: StateRow) -> tuple[object, ...]:
     return (task, _key(r.path), r.path, int(r.is_dir), r.lsize, r.lmtime, r.rsize, r.rrev, r.rmtime, r.rhash,
-            r.rname, r.lino, r.lctime)
+            r.rname, r.lino, r.lctime, r.rid)
 
 
 @contextlib.contextmanager
@@ -112,23 +175,38 @@ class StateDB:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self._lock = threading.RLock()
         with self._lock, _opening(path):
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(SCHEMA)
-            self._migrate()
+            try:
+                self._migrate()
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            except BaseException:
+                self._db.close()
+                raise
 
     def _migrate(self) -> None:
-        """Add the columns an older database lacks. Another process may be doing the same at this moment:
-        a column it added first is simply there."""
-        for table, column, kind in _ADDED_COLUMNS:
-            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            if column in have:
-                continue
-            try:
-                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
-            except sqlite3.OperationalError as exc:
-                if "duplicate column" not in str(exc):
-                    raise
+        """Bring the database to SCHEMA_VERSION: every missing step, in order, in one transaction (all of them
+        or none), under `_opening`'s lock, so two processes never migrate at once. A database from a newer
+        release is refused before anything is written to it."""
+        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StateTooNew(
+                f"the state database {self.path} was written by a newer skysync (schema {version}; this one knows "
+                f"up to {SCHEMA_VERSION}): it was left unchanged; upgrade skysync to use it"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for step in MIGRATIONS[version:]:
+                step(self._db)
+            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
 
     def close(self) -> None:
         with self._lock:
@@ -149,7 +227,7 @@ class StateDB:
             if not row:
                 return
             self._db.execute("BEGIN")
-            for table in ("entries", "skipped", "pairings"):
+            for table in ("entries", "skipped", "pairings", *_FEED_TABLES):
                 self._db.execute(f"DELETE FROM {table} WHERE task = ?", (row[0],))
             self._db.execute("DELETE FROM tasks WHERE id = ?", (row[0],))
             self._db.execute("DELETE FROM passes WHERE task = ?", (name,))
@@ -165,8 +243,8 @@ class StateDB:
         earlier pairing goes in the same transaction, so no pass can ever read it against the new folders."""
         with self._lock:
             self._db.execute("BEGIN")
-            if forget:
-                for table in ("entries", "skipped"):
+            if forget:  # the change-feed cursor and remote index were read for the old pairing too
+                for table in ("entries", "skipped", *_FEED_TABLES):
                     self._db.execute(f"DELETE FROM {table} WHERE task = ?", (task,))
             self._db.execute(
                 "INSERT INTO pairings (task, identity, device) VALUES (?, ?, ?) "
@@ -215,6 +293,64 @@ class StateDB:
     def delete(self, task: int, path: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM entries WHERE task = ? AND key = ?", (task, _key(path)))
+
+    # -- change feed: the cursor and the remote index it describes ----------------------------------------------
+    def feed(self, task: int, folder: str, pairing: str) -> Feed | None:
+        """The saved cursor of the task's remote `folder`, if it was read for this pairing."""
+        row = self._db.execute(
+            "SELECT cursor, listed FROM feeds WHERE task = ? AND folder = ? AND pairing = ?", (task, folder, pairing)
+        ).fetchone()
+        return Feed(str(row[0]), float(row[1])) if row else None
+
+    def index_entries(self, task: int) -> Iterator[RemoteEntry]:
+        """The remote index of a task as entries in canonical order, streamed (a separate cursor)."""
+        cur = self._db.execute(f"SELECT {_INDEX_COLUMNS} FROM rindex WHERE task = ? ORDER BY key, id", (task,))
+        return (_index_entry(r) for r in cur)
+
+    def index_skips(self, task: int) -> dict[str, str]:
+        """What the full listing the index was built from left out (path -> reason)."""
+        return dict(self._db.execute("SELECT path, reason FROM rskips WHERE task = ?", (task,)).fetchall())
+
+    def save_index(self, task: int, feed: FeedKey, cursor: str, listed: float, entries: Iterable[RemoteEntry],
+                   skips: dict[str, str]) -> None:
+        """Replace the task's remote index by a full listing and save the cursor taken before it, together."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for table in _FEED_TABLES:
+                    self._db.execute(f"DELETE FROM {table} WHERE task = ?", (task,))
+                self._db.executemany(_PUT_INDEX, (_index_values(task, e) for e in entries))
+                self._db.executemany("INSERT INTO rskips (task, path, reason) VALUES (?, ?, ?)",
+                                     [(task, p, r) for p, r in skips.items()])
+                self._db.execute("INSERT INTO feeds (task, folder, pairing, cursor, listed) VALUES (?, ?, ?, ?, ?)",
+                                 (task, feed.folder, feed.pairing, cursor, listed))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def forget_feed(self, task: int) -> None:
+        """Drop the cursor and the index (the next pass lists everything and starts a fresh cursor)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            for table in _FEED_TABLES:
+                self._db.execute(f"DELETE FROM {table} WHERE task = ?", (task,))
+            self._db.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def index_update(self, task: int, feed: FeedKey) -> Iterator[IndexUpdate]:
+        """One transaction over the task's remote index: changes applied through the yielded `IndexUpdate` are
+        kept only if `IndexUpdate.commit(cursor)` is called (the new cursor is written with them); anything else
+        (an exception, no commit) leaves the index and the old cursor exactly as they were."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            update = IndexUpdate(self._db, task, feed)
+            try:
+                yield update
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT" if update.committed else "ROLLBACK")
 
     # -- skipped paths (so a skip is logged once, not on every poll) ----------------------------------------
     def skipped(self, task: int) -> dict[str, str]:
@@ -292,3 +428,66 @@ class StateDB:
             "summary": json.loads(r[3]) if r[3] else {},
             "error": r[4],
         }
+
+
+class Feed(NamedTuple):
+    cursor: str
+    listed: float  # when the index was last rebuilt from a full listing (time.time())
+
+
+class FeedKey(NamedTuple):
+    """Which feed: the task's remote folder, read for one pairing."""
+
+    folder: str
+    pairing: str
+
+
+def _index_entry(r: tuple) -> RemoteEntry:
+    rid, parent, path, is_dir, size, mtime, hsh, rev = r
+    return RemoteEntry(path, bool(is_dir), size, mtime, hsh, rev, rid, parent)
+
+
+def _index_values(task: int, e: RemoteEntry) -> tuple[object, ...]:
+    return (task, _key(e.path), e.id, e.parent_id, e.path, int(e.is_dir), e.size, e.mtime, e.hash, e.revision)
+
+
+class IndexUpdate:
+    """The remote index of one task inside an open transaction (see `StateDB.index_update`)."""
+
+    def __init__(self, db: sqlite3.Connection, task: int, feed: FeedKey) -> None:
+        self._db = db
+        self._task = task
+        self._feed = feed
+        self.committed = False
+
+    def get(self, rid: str) -> RemoteEntry | None:
+        r = self._db.execute(f"SELECT {_INDEX_COLUMNS} FROM rindex WHERE task = ? AND id = ?",
+                             (self._task, rid)).fetchone()
+        return _index_entry(r) if r else None
+
+    def folder_at(self, path: str) -> bool:
+        """Whether the index holds a folder at `path` ("" is the feed's folder itself)."""
+        if not path:
+            return True
+        return self._db.execute("SELECT 1 FROM rindex WHERE task = ? AND key = ? AND is_dir = 1 LIMIT 1",
+                                (self._task, _key(path))).fetchone() is not None
+
+    def below(self, path: str) -> list[RemoteEntry]:
+        """Everything strictly inside folder `path`."""
+        low = _key(path) + b"\x00"
+        high = _key(path) + b"\x01"  # every key of the subtree starts with the folder's key and "\x00"
+        cur = self._db.execute(f"SELECT {_INDEX_COLUMNS} FROM rindex WHERE task = ? AND key >= ? AND key < ?",
+                               (self._task, low, high))
+        return [_index_entry(r) for r in cur]
+
+    def put(self, entry: RemoteEntry) -> None:
+        self._db.execute(_PUT_INDEX, _index_values(self._task, entry))
+
+    def remove(self, rid: str) -> None:
+        self._db.execute("DELETE FROM rindex WHERE task = ? AND id = ?", (self._task, rid))
+
+    def commit(self, cursor: str) -> None:
+        """Keep the changes, with `cursor` as the point of the feed they bring the index to."""
+        self._db.execute("UPDATE feeds SET cursor = ? WHERE task = ? AND folder = ? AND pairing = ?",
+                         (cursor, self._task, self._feed.folder, self._feed.pairing))
+        self.committed = True
