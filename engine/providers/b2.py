@@ -104,7 +104,10 @@ def _translate(exc: Exception, what: str) -> ProviderError:
     if isinstance(exc, b2e.B2ConnectionError | b2e.UnknownHost | b2e.ConnectionReset | b2e.BrokenPipe):
         return NetworkError(f"{what}: B2 could not be reached")
     if isinstance(exc, b2e.TooManyRequests | b2e.TransientErrorMixin):
-        return TransientError(f"{what}: B2 is busy, try again later")
+        # b2sdk reads the answer's Retry-After (delta-seconds) into the exception.
+        wait = getattr(exc, "retry_after_seconds", None)
+        return TransientError(f"{what}: B2 is busy, try again later",
+                              retry_after=float(wait) if wait is not None else None)
     if isinstance(exc, b2e.B2Error):
         return ProviderError(f"{what}: {type(exc).__name__}")
     if isinstance(exc, OSError):
@@ -190,6 +193,10 @@ class B2Provider(Provider):
             multipart_threshold=self.part_size,
             conditional_writes=Conditional.REREAD,
             conditional_deletes=Conditional.REREAD,
+            server_side_copy=True,  # b2_copy_file (b2_copy_part above one part), file info kept
+            list_dir=True,  # b2_list_file_names with delimiter "/"
+            # No ids across renames: a file id names one version of one name (a rename is a copy).
+            needs_size_before_upload=True,  # b2sdk is given `size` as the exact stream length
         )
         self._lock = threading.Lock()
         self._bucket_obj: Bucket | None = None
@@ -273,6 +280,35 @@ class B2Provider(Provider):
         if folder and not found:
             raise ContainerNotFound(f"the remote folder /{folder} does not exist")
 
+    def list_dir(self, folder: str) -> Iterator[RemoteEntry]:
+        """b2_list_file_names with delimiter "/": the files right inside `folder` and its subfolders (a folder
+        holding only its `.bzEmpty` marker included)."""
+        folder = folder.strip("/")
+        prefix = folder + "/" if folder else ""
+        found = False
+        folders: list[str] = []
+        files: list[Any] = []
+        try:
+            for version, subfolder in self._bucket().ls(prefix, latest_only=True, recursive=False):
+                found = True
+                if subfolder is not None:
+                    name = subfolder[len(prefix) :].rstrip("/")
+                    if name and "/" not in name and name not in folders:
+                        folders.append(name)
+                    continue
+                name = version.file_name[len(prefix) :]
+                if name and name != MARKER and "/" not in name:
+                    files.append((name, version))
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise _translate(exc, f"listing /{folder}") from None
+        if folder and not found:
+            raise ContainerNotFound(f"the remote folder /{folder} does not exist")
+        yield from (RemoteEntry(name, True) for name in folders)
+        taken = set(folders)  # a file "x" beside a folder "x/": browsing shows the folder
+        yield from (self._entry(name, version) for name, version in files if name not in taken)
+
     def download(self, path: str, out: BinaryIO) -> RemoteEntry:
         bucket = self._bucket()
         try:
@@ -323,14 +359,42 @@ class B2Provider(Provider):
 
     def _latest(self, path: str, what: str) -> RemoteEntry | None:
         """The file's latest version (None when there is none, or it is hidden)."""
+        version = self._latest_version(path, what)
+        return None if version is None else self._entry(path, version)
+
+    def _latest_version(self, path: str, what: str) -> Any:
         try:
             for version in self._bucket().list_file_versions(path, fetch_count=2):
                 if version.action == "start":
                     continue  # another client's large file, still unfinished
-                return None if version.action != "upload" else self._entry(path, version)
+                return None if version.action != "upload" else version
         except Exception as exc:
             raise _translate(exc, what) from None
         return None
+
+    def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
+        """b2_copy_file of the latest version of `src` (b2_copy_part in part_size parts above one part), with
+        its file info (the mtime) kept. `expect` is checked by re-reading `dst` first, as for uploads: B2 has
+        no write condition, so the window is the copy's duration."""
+        what = f"copying /{src} to /{dst}"
+        source = self._latest_version(src, what)
+        if source is None:
+            raise NotFound(f"{what}: /{src} is not there")
+        self._check(dst, expect, what)
+        large = source.size > self.part_size
+        try:
+            version = self._bucket().copy(
+                source.id_,
+                dst,
+                length=source.size if large else None,
+                source_file_info=source.file_info,
+                source_content_type=source.content_type,
+                min_part_size=1 if large else None,
+                max_part_size=self.part_size if large else None,
+            )
+        except Exception as exc:
+            raise _translate(exc, what) from None
+        return self._entry(dst, version)
 
     def _check(self, path: str, expect: Expect | None, what: str) -> None:
         if expect is not None and not expect.met_by(self._latest(path, what)):

@@ -41,6 +41,7 @@ from engine.providers.base import (
     QuotaExceeded,
     RemoteEntry,
     TransientError,
+    retry_after_seconds,
     sane_mtime,
 )
 
@@ -81,7 +82,9 @@ def _translate(exc: Exception, what: str) -> ProviderError:
     if isinstance(exc, gexc.RequestRangeNotSatisfiable | gexc.PreconditionFailed):
         return TransientError(f"{what}: the object changed meanwhile")
     if isinstance(exc, gexc.TooManyRequests | gexc.ServerError):
-        return TransientError(f"{what}: Google Cloud Storage is busy, try again later")
+        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+        return TransientError(f"{what}: Google Cloud Storage is busy, try again later",
+                              retry_after=retry_after_seconds(headers.get("Retry-After")))
     if isinstance(exc, gexc.GoogleAPICallError):
         if exc.code == 413:
             return QuotaExceeded(f"{what}: the object is too large")
@@ -134,6 +137,10 @@ class GCSProvider(Provider):
         max_file_size=5 * 10**12,
         conditional_writes=Conditional.SERVER,
         conditional_deletes=Conditional.SERVER,
+        server_side_copy=True,  # objects.rewrite, repeated until done (large objects take several calls)
+        list_dir=True,  # objects.list with delimiter "/"
+        # No ids across renames: a generation names one version of one name (a rename is a copy).
+        needs_size_before_upload=True,  # the client is given `size` as the exact stream length
     )
 
     def __init__(self, options: Mapping[str, str]) -> None:
@@ -258,6 +265,33 @@ class GCSProvider(Provider):
         if folder and not found:
             raise ContainerNotFound(f"the remote folder /{folder} does not exist")
 
+    def list_dir(self, folder: str) -> Iterator[RemoteEntry]:
+        """objects.list with delimiter "/": the objects right inside `folder` and its subfolders' prefixes."""
+        folder = folder.strip("/")
+        prefix = folder + "/" if folder else ""
+        files: list[tuple[str, Any]] = []
+        try:
+            pages = self._bucket().list_blobs(prefix=prefix or None, delimiter="/", retry=self._retry())
+            files.extend((blob.name, blob) for blob in pages)
+            folders = sorted(pages.prefixes)  # known once every page is read
+        except Exception as exc:
+            from google.api_core.exceptions import NotFound as GNotFound
+
+            if isinstance(exc, GNotFound):
+                raise ContainerNotFound(f"bucket {self.options['bucket']} does not exist") from None
+            raise _translate(exc, f"listing /{folder}") from None
+        if folder and not files and not folders:
+            raise ContainerNotFound(f"the remote folder /{folder} does not exist")
+        taken: set[str] = set()
+        for name in (common[len(prefix) :].rstrip("/") for common in folders):
+            if name and "/" not in name and name not in taken:
+                taken.add(name)
+                yield RemoteEntry(name, True)
+        for key, blob in files:
+            name = key[len(prefix) :]
+            if name and "/" not in name and name not in taken:  # "x" beside "x/": browsing shows the folder
+                yield self._entry(name, blob)
+
     def download(self, path: str, out: BinaryIO) -> RemoteEntry:
         try:
             blob = self._bucket().get_blob(path, retry=self._retry())
@@ -287,6 +321,27 @@ class GCSProvider(Provider):
         except Exception as exc:
             raise self._failed(exc, expect, what) from None
         return self._entry(path, blob)
+
+    def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
+        """objects.rewrite of the generation of `src` read just before (ifSourceGenerationMatch), repeated with
+        its token until the service says done; the metadata (the mtime) is copied. `expect` is sent as
+        ifGenerationMatch on the destination (0: no object), after a re-read as for uploads."""
+        what = f"copying /{src} to /{dst}"
+        source = self._current(src, what)
+        if source is None:
+            raise NotFound(f"{what}: /{src} is not there")
+        generation = self._check(dst, expect, what)
+        target = self._bucket().blob(dst)
+        token: str | None = None
+        try:
+            while True:
+                token, _, _ = target.rewrite(source, token=token, if_generation_match=generation,
+                                             if_source_generation_match=source.generation, retry=self._retry())
+                if token is None:
+                    break  # the last answer carried the new object, which `target` now describes
+        except Exception as exc:
+            raise self._failed(exc, expect, what) from None
+        return self._entry(dst, target)
 
     def _check(self, path: str, expect: Expect | None, what: str) -> int | None:
         """Re-read `path` against `expect` (see the module's docstring); the generation to make the service

@@ -10,8 +10,7 @@ InvalidAccessKeyId).
 
 Does not cover: signature verification (only the q-ak field of the Authorization header is checked), path-style
 or custom-domain addressing, ListObjectVersions, ACLs, Range and conditional GETs, copies between buckets,
-append, archive
-restore, server-side encryption, and throttling.
+append, archive restore, server-side encryption, and throttling.
 """
 
 from __future__ import annotations
