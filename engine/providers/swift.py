@@ -45,6 +45,7 @@ from engine.providers.base import (
     QuotaExceeded,
     RemoteEntry,
     TransientError,
+    retry_after_seconds,
     sane_mtime,
 )
 
@@ -76,7 +77,9 @@ def _translate(exc: Exception, what: str) -> ProviderError:
         if status == 413:
             return QuotaExceeded(f"{what}: the object is too large or the quota is exceeded")
         if status in (408, 429, 498, 500, 502, 503, 504):
-            return TransientError(f"{what}: Swift is busy ({status}), try again later")
+            headers = {k.lower(): v for k, v in (exc.http_response_headers or {}).items()}
+            return TransientError(f"{what}: Swift is busy ({status}), try again later",
+                                  retry_after=retry_after_seconds(headers.get("retry-after")))
         if status == 422:
             return TransientError(f"{what}: the data was corrupted in transit")
         if status == 0:
@@ -107,7 +110,9 @@ def _keystone_error(exc: Exception, what: str) -> ProviderError | None:
         return NetworkError(f"{what}: Keystone could not be reached")
     status = getattr(exc, "http_status", None) or 0
     if status >= 500 or status == 429:
-        return TransientError(f"{what}: Keystone is busy ({status}), try again later")
+        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+        return TransientError(f"{what}: Keystone is busy ({status}), try again later",
+                              retry_after=retry_after_seconds(headers.get("Retry-After")))
     return ProviderError(f"{what}: Keystone answered {status or type(exc).__name__}")
 
 
@@ -180,6 +185,10 @@ class SwiftProvider(Provider):
             multipart_threshold=self.segment_size,
             conditional_writes=Conditional.REREAD,
             conditional_deletes=Conditional.REREAD,
+            server_side_copy=True,  # PUT with X-Copy-From (not for large objects: see `copy`)
+            list_dir=True,  # a container listing with delimiter "/"
+            # No ids: an object is its name, and a rename is a copy to a new name.
+            needs_size_before_upload=True,  # objects are PUT with Content-Length, large ones cut by `size`
         )
         self.container = options["container"]
         self.segments_container = self.container + "_segments"
@@ -382,6 +391,50 @@ class SwiftProvider(Provider):
                 obj.get("hash"),
             )
 
+    def list_dir(self, folder: str) -> Iterator[RemoteEntry]:
+        """A container listing with delimiter "/": the objects right inside `folder` and its subfolders
+        ("subdir" items). A zero-byte object may be a large object's manifest: a HEAD tells its real size."""
+        from swiftclient.exceptions import ClientException
+
+        folder = folder.strip("/")
+        prefix = folder + "/" if folder else ""
+        try:
+            _, items = self._conn().get_container(self.container, prefix=prefix or None, delimiter="/",
+                                                  full_listing=True)
+        except ClientException as exc:
+            if exc.http_status == 404:
+                raise ContainerNotFound(f"the container {self.container} does not exist") from None
+            raise _translate(exc, f"listing /{folder}") from None
+        except Exception as exc:
+            raise _translate(exc, f"listing /{folder}") from None
+        if folder and not items:
+            raise ContainerNotFound(f"the remote folder /{folder} does not exist")
+        folders: list[str] = []
+        files: list[dict[str, Any]] = []
+        for item in items:
+            name = str(item.get("subdir") or item["name"])[len(prefix) :]
+            if "subdir" in item or self._is_dir_marker(item):
+                name = name.rstrip("/")
+                if name and "/" not in name and name not in folders:
+                    folders.append(name)
+            elif name and "/" not in name:
+                files.append(item)
+        yield from (RemoteEntry(name, True) for name in folders)
+        for obj in files:
+            name = str(obj["name"])[len(prefix) :]
+            if name in folders:
+                continue  # an object "x" beside a folder "x/": browsing shows the folder
+            entry = RemoteEntry(name, False, int(obj.get("bytes") or 0), _listing_time(obj.get("last_modified")),
+                                obj.get("hash"), obj.get("hash"))
+            if obj.get("bytes") == 0:
+                headers = self._head(str(obj["name"]))
+                if headers is None:
+                    continue  # deleted meanwhile
+                if headers.get("x-object-manifest"):
+                    whole = self._entry_from_headers(name, headers)
+                    entry = RemoteEntry(name, False, whole.size, entry.mtime, None, whole.revision)
+            yield entry
+
     def download(self, path: str, out: BinaryIO) -> RemoteEntry:
         headers, body = self._call(f"reading /{path}", "get_object", self.container, path, resp_chunk_size=CHUNK)
         try:
@@ -411,6 +464,24 @@ class SwiftProvider(Provider):
         if old_manifest and old_manifest != new_manifest:
             self._delete_segments(old_manifest)
         return entry
+
+    def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
+        """PUT `dst` with X-Copy-From: the object's data and metadata (the mtime) copied by the service. `expect`
+        as for uploads: re-read first, and If-None-Match: * for a new name. A large object (a DLO manifest) is
+        refused: a copy of its manifest would share the segments that deleting either one removes, and a
+        copy of its content is limited to Swift's largest single object; the engine copies it through this
+        computer instead."""
+        what = f"copying /{src} to /{dst}"
+        headers = self._head(src)
+        if headers is None:
+            raise NotFound(f"{what}: /{src} is not there")
+        if headers.get("x-object-manifest"):
+            raise ProviderError(f"{what}: a large (segmented) object is not copied on the service")
+        source = self._entry_from_headers(src, headers)
+        self._check(dst, expect, self._head(dst))
+        etag = self._put(dst, expect, b"", content_length=0,
+                         headers={"X-Copy-From": quote(f"/{self.container}/{src}")})
+        return RemoteEntry(dst, False, source.size, source.mtime, _etag(etag), _etag(etag))
 
     def _check(self, path: str, expect: Expect | None, headers: Mapping[str, str] | None) -> None:
         """`expect` against the object as a HEAD just reported it (None: there is none)."""

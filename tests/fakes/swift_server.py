@@ -10,8 +10,10 @@ What it speaks (enough for the `swift` provider and its contract suite):
   `listing_limit`, 1,000 by default, so clients must page), `delimiter` (`subdir` entries), sorted by the
   UTF-8 bytes of the names, each item with name, bytes, hash, last_modified, content_type.
 - Objects: `PUT` (Content-Length or chunked body; `ETag` checked, 422 on mismatch; `X-Object-Meta-*`,
-  `Content-Type` and `X-Object-Manifest` stored), `GET`/`HEAD` (metadata headers, `Etag`, `Last-Modified`,
-  `X-Timestamp`), `DELETE` (204, 404), `POST` (replaces the user metadata).
+  `Content-Type` and `X-Object-Manifest` stored; `If-None-Match: *` refused with 412 over an existing object;
+  `X-Copy-From: /<container>/<object>` copies an object of the same account with its metadata),
+  `GET`/`HEAD` (metadata headers, `Etag`, `Last-Modified`, `X-Timestamp`), `DELETE` (204, 404),
+  `POST` (replaces the user metadata).
 - Dynamic Large Objects: an object with `X-Object-Manifest: <container>/<prefix>` (URL-encoded) is served as
   the concatenation of the segments under that prefix in name order, with `Content-Length` their total and
   `Etag` the quoted MD5 of their concatenated ETags, as Swift does; its listing entry keeps the manifest's
@@ -23,9 +25,9 @@ What it speaks (enough for the `swift` provider and its contract suite):
   `REGION`), or 401 with Keystone's JSON error.
 
 What it does not cover: Keystone v2 and version discovery, user or project ids instead of names, domains other
-than `Default`, token expiry and revocation, Static Large Objects, `Range` and conditional (`If-*`) requests,
-`COPY`, account/container metadata and ACLs, object versioning, expiring objects, bulk operations, storage
-policies, rate limiting, and Swift's eventual consistency (every write is visible at once).
+than `Default`, token expiry and revocation, Static Large Objects, `Range` and the other conditional (`If-*`)
+requests, the `COPY` verb, account/container metadata and ACLs, object versioning, expiring objects, bulk
+operations, storage policies, rate limiting, and Swift's eventual consistency (every write is visible at once).
 """
 
 from __future__ import annotations
@@ -356,6 +358,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _put_object(self, objects: dict[str, StoredObject], name: str) -> None:
         data = self._body()
+        if self.headers.get("If-None-Match", "").strip() == "*" and name in objects:
+            self._reply(412, b"Precondition Failed")
+            return
+        copy_from = self.headers.get("X-Copy-From")
+        if copy_from:
+            self._copy_object(objects, name, copy_from)
+            return
         etag = hashlib.md5(data).hexdigest()
         expected = self.headers.get("ETag", "").strip('"')
         if expected and expected != etag:
@@ -373,6 +382,26 @@ class _Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             objects[name] = stored
         self._reply(201, b"", {"Etag": etag, "Last-Modified": email.utils.formatdate(stored.timestamp, usegmt=True)})
+
+
+    def _copy_object(self, objects: dict[str, StoredObject], name: str, copy_from: str) -> None:
+        """PUT with X-Copy-From: /<container>/<object> (URL-encoded), in the same account: the data, content
+        type and metadata of the source, with the request's own X-Object-Meta-* laid over them."""
+        container, _, source_name = unquote(copy_from).lstrip("/").partition("/")
+        account = self._route()[0]
+        with self.state.lock:
+            source = self.state.containers.get(account, {}).get(container, {}).get(source_name)
+        if source is None:
+            self._reply(404, b"Not Found")
+            return
+        meta = {**source.meta, **{k.lower(): v for k, v in self.headers.items()
+                                  if k.lower().startswith("x-object-meta-")}}
+        stored = StoredObject(data=source.data, etag=source.etag, content_type=source.content_type,
+                              timestamp=self.state.now(), meta=meta, manifest=source.manifest)
+        with self.state.lock:
+            objects[name] = stored
+        self._reply(201, b"", {"Etag": stored.etag,
+                               "Last-Modified": email.utils.formatdate(stored.timestamp, usegmt=True)})
 
 
 class _Server(ThreadingHTTPServer):
