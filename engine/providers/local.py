@@ -70,6 +70,10 @@ class LocalProvider(Provider):
         network=False,
         conditional_writes=Conditional.REREAD,
         conditional_deletes=Conditional.REREAD,
+        server_side_copy=True,  # a copy through a temporary file and a rename, on this disk
+        list_dir=True,  # one scandir
+        # No ids (an inode is not kept across the rename-into-place of every write). Case-sensitive as the
+        # Linux file systems the demo and the tests use; a case-insensitive disk would need its own check.
     )
 
     def __init__(self, options: Mapping[str, str], fs: FileSystem | None = None) -> None:
@@ -113,6 +117,19 @@ class LocalProvider(Provider):
             path, exc = errors[0]
             raise _translate(exc, f"listing /{folder}/{path}".replace("//", "/"))
 
+    def list_dir(self, folder: str) -> Iterator[RemoteEntry]:
+        """One scandir of `folder`, with the full listing's rules (links, mount points, non-UTF-8 names and
+        temporary files left out): every folder is reported and pruned, so nothing deeper is read."""
+        sub = LocalTree(self.tree.abspath(folder), self.tree.fs)
+        if not sub.exists():
+            raise ContainerNotFound(f"the remote folder /{folder} does not exist")
+        errors: list[tuple[str, OSError]] = []
+        for e in sub.scan(on_error=lambda p, exc: errors.append((p, exc)), prune=lambda rel: True):
+            yield _entry(e)
+        if errors:
+            path, exc = errors[0]
+            raise _translate(exc, f"listing /{folder}/{path}".replace("//", "/"))
+
     def download(self, path: str, out: BinaryIO) -> RemoteEntry:
         try:
             with self.tree.open_read(path) as f:
@@ -141,6 +158,30 @@ class LocalProvider(Provider):
             raise
         except OSError as exc:
             raise _translate(exc, f"writing /{path}") from None
+        return _entry(entry)
+
+    def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
+        """The bytes of `src` written to `dst` as an upload is (a temporary file renamed into place, `expect`
+        checked again right before the rename), with the source's mtime to the nanosecond."""
+        what = f"copying /{src} to /{dst}"
+        try:
+            with self.tree.open_read(src) as source:
+                mtime_ns = os.fstat(source.fileno()).st_mtime_ns
+
+                def fill(f: BinaryIO) -> None:
+                    while chunk := source.read(CHUNK):
+                        f.write(chunk)
+
+                if expect is None:
+                    entry = self.tree.write_atomic(dst, fill, mtime_ns, durable=False)
+                else:
+                    entry = self._write_if(dst, fill, mtime_ns, expect)
+        except InterruptedError:
+            raise
+        except IsADirectoryError:
+            raise ProviderError(f"{what}: /{src} is a folder") from None
+        except OSError as exc:
+            raise _translate(exc, what) from None
         return _entry(entry)
 
     def _write_if(self, path: str, fill: Callable[[BinaryIO], None], mtime_ns: int, expect: Expect) -> LocalEntry:

@@ -48,6 +48,7 @@ from engine.providers.base import (
     QuotaExceeded,
     RemoteEntry,
     TransientError,
+    retry_after_seconds,
 )
 
 if TYPE_CHECKING:
@@ -88,7 +89,8 @@ def _translate(exc: Exception, what: str) -> ProviderError:
         if status == 413:
             return QuotaExceeded(f"{what}: the file is too large for the server")
         if status in (408, 423, 429, 500, 502, 503, 504, 509):
-            return TransientError(f"{what}: the server is busy ({status}), try again later")
+            return TransientError(f"{what}: the server is busy ({status}), try again later",
+                                  retry_after=retry_after_seconds(exc.response.headers.get("Retry-After")))
         return ProviderError(f"{what}: the server answered {status}")
     if isinstance(exc, w.ForbiddenOperation):
         return PermissionDenied(f"{what}: the server does not allow it")
@@ -136,6 +138,12 @@ class WebDAVProvider(Provider):
         mtime_mode=MtimeMode.NONE,
         conditional_writes=Conditional.REREAD,
         conditional_deletes=Conditional.REREAD,
+        server_side_copy=True,  # COPY (Depth 0), Overwrite: F for a new name
+        list_dir=True,  # PROPFIND, Depth 1
+        # No ids: WebDAV names resources by URL (a rename is a new URL). Case: wsgidav on Linux, Apache
+        # mod_dav, Nextcloud and Yandex tell "A.txt" from "a.txt"; a server on a case-insensitive disk (IIS on
+        # Windows) does not, and would need its own kind.
+        needs_size_before_upload=True,  # the PUT is sent with Content-Length: size
     )
 
     def __init__(self, options: Mapping[str, str]) -> None:
@@ -247,6 +255,27 @@ class WebDAVProvider(Provider):
                 else:
                     yield self._file_entry(rel, info)
 
+    def list_dir(self, folder: str) -> Iterator[RemoteEntry]:
+        """One PROPFIND with Depth 1 on `folder`."""
+        from webdav4.client import ResourceNotFound
+
+        folder = folder.strip("/")
+        base = folder + "/" if folder else ""
+        try:
+            members = self._ls(folder)
+        except ResourceNotFound:
+            raise ContainerNotFound(f"the remote folder /{folder} does not exist") from None
+        except Exception as exc:
+            raise _translate(exc, f"listing /{folder}") from None
+        for info in members:
+            name = str(info["name"]).strip("/")
+            if folder and not name.startswith(base):
+                continue
+            rel = name[len(base) :]
+            if not rel or "/" in rel:
+                continue
+            yield RemoteEntry(rel, True) if info.get("type") == "directory" else self._file_entry(rel, info)
+
     def download(self, path: str, out: BinaryIO) -> RemoteEntry:
         try:
             info = self._info(path)
@@ -304,6 +333,51 @@ class WebDAVProvider(Provider):
                 raise expect.failed(f"writing /{path}") from None
             raise _translate(exc, f"writing /{path}") from None
         return self._file_entry(path, info)
+
+    def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
+        """COPY with Depth 0; a missing parent collection is made and the COPY sent again. For a new name
+        (`Expect.absent()`) the server refuses to replace anything (Overwrite: F, checked as the copy is
+        made); another `expect` is a re-read of `dst` first. The source's modification time is then set on
+        the copy where the server allows it, as after an upload."""
+        from webdav4.client import HTTPError, ResourceNotFound
+
+        src, dst = src.strip("/"), dst.strip("/")
+        what = f"copying /{src} to /{dst}"
+        try:
+            source = self._info(src)
+        except ResourceNotFound:
+            raise NotFound(f"{what}: /{src} is not there") from None
+        except Exception as exc:
+            raise _translate(exc, what) from None
+        if source.get("type") == "directory":
+            raise ProviderError(f"{what}: it is a folder")
+        if expect is not None:
+            self._condition(dst, expect, what)
+        dav = self._dav()
+        headers = {"Destination": str(dav.join_url(_q(dst))), "Depth": "0",
+                   "Overwrite": "F" if expect is not None and expect.seen is None else "T"}
+        parent = dst.rpartition("/")[0]
+        try:
+            try:
+                dav.request("COPY", _q(src), headers=headers)
+            except HTTPError as exc:
+                if exc.status_code != 409 or not parent:  # 409: no parent collection
+                    raise
+                self.mkdir(parent)
+                dav.request("COPY", _q(src), headers=headers)
+            info = self._info(dst)
+            mtime = _timestamp(source.get("modified"))
+            if mtime is not None and _timestamp(info.get("modified")) != mtime and not self._proppatch_refused:
+                info = self._set_mtime(dst, mtime) or info
+        except HTTPError as exc:
+            if exc.status_code == 412 and expect is not None:
+                raise expect.failed(what) from None
+            if exc.status_code == 404:
+                raise NotFound(f"{what}: /{src} is not there") from None
+            raise _translate(exc, what) from None
+        except Exception as exc:
+            raise _translate(exc, what) from None
+        return self._file_entry(dst, info)
 
     def _set_mtime(self, path: str, mtime: float) -> dict[str, Any] | None:
         """PROPPATCH getlastmodified; the new listing entry, or None when the server keeps its own time."""
