@@ -24,7 +24,7 @@ import time
 
 from engine.config import Connection, Home, Task
 from engine.events import Event, LogRecord
-from engine.service import Engine
+from engine.runtime import Engine
 
 
 def measure(runs: int, size: int, work: str) -> list[float]:

@@ -1,8 +1,8 @@
 """Runs the engine next to the UI: every call is made from a worker thread, never from the event loop.
 
-While engine.service is still a stub (its methods raise NotImplementedError), the host falls back to one-shot
-passes through engine.sync, so "sync now" and the live log already work; when the service lands nothing here
-changes for the screens.
+Three ways to sync, one status model (engine.runtime.status) for all: the engine runs here; or a `skysync run`
+of the same home does, and the host drives it through engine.runtime.client; or neither can run, and "sync now"
+runs one-shot passes through engine.sync, whose outcomes the host turns into the same model.
 """
 
 from __future__ import annotations
@@ -13,8 +13,16 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from engine.config import Home
-from engine.errors import LockedError, SkysyncError, UsageError
+from engine.errors import LockedError, SkysyncError
 from engine.events import Event
+from engine.runtime.client import EngineClient
+from engine.runtime.status import (
+    ConnectionStatus,
+    EngineStatus,
+    TaskStatus,
+    connection_state_on_demand,
+    task_state,
+)
 from tui import bridge
 
 
@@ -32,7 +40,7 @@ class EngineLike(Protocol):
 
 
 def default_engine(home_path: str) -> EngineLike:
-    from engine.service import Engine
+    from engine.runtime import Engine
 
     return Engine(home_path)
 
@@ -54,7 +62,8 @@ class EngineHost:
         self.fallback_reason = ""
         self.remote = False  # True when another process's engine (skysync run) does the syncing
         self._seen_log = 0.0
-        self._remote_transfers: dict[tuple[str, str], dict[str, Any]] = {}
+        self._remote_transfers: dict[tuple[str, str], Any] = {}
+        self._client = EngineClient(home_path)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> bool:
@@ -71,7 +80,7 @@ class EngineHost:
             if self._unsubscribe is not None:
                 self._unsubscribe()
                 self._unsubscribe = None
-            if isinstance(exc, LockedError) and self._ask({"cmd": "ping"}) is not None:
+            if isinstance(exc, LockedError) and self._client.running():
                 # `skysync run` already syncs this home: drive it through its control socket instead
                 self.remote = True
                 self._seen_log = time.time()
@@ -114,21 +123,6 @@ class EngineHost:
             listener(event)
 
     # -- the engine of another process, through its control socket ---------------------------------------------
-    def _ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
-        from engine.runtime.control import query
-
-        try:
-            return query(self.home_path, request)
-        except OSError:
-            return None
-
-    def _tell(self, request: dict[str, Any]) -> None:
-        answer = self._ask(request)
-        if answer is None:
-            raise UsageError("the engine of this home (skysync run) stopped answering")
-        if not answer.get("ok"):
-            raise UsageError(str(answer.get("error") or "the engine refused the request"))
-
     def _pump_history(self) -> None:
         """The other engine's log lines reach us through the state database: emit the new ones."""
         home = Home(self.home_path)
@@ -137,29 +131,24 @@ class EngineHost:
             self._seen_log = max(self._seen_log, record.time)
             self._emit(record)
 
-    def _pump_transfers(self, status: dict[str, Any]) -> None:
+    def _pump_transfers(self, status: EngineStatus) -> None:
         """The other engine's running transfers come with its status: replay them as progress events, and
         end the ones that are no longer there, so the Overview shows them as it does for its own engine."""
         from engine.events import TransferProgress
 
-        now: dict[tuple[str, str], dict[str, Any]] = {}
-        for task, info in (status.get("tasks") or {}).items():
-            for t in info.get("transfers") or []:
-                now[(task, str(t.get("path", "")))] = t
+        now = {(task, t.path): t for task, info in status.tasks.items() for t in info.transfers}
         for key in self._remote_transfers.keys() - now.keys():
             gone = self._remote_transfers[key]
-            total = int(gone.get("total") or 0)
-            self._emit(TransferProgress(key[0], key[1], str(gone.get("direction", "up")), total, total))
+            self._emit(TransferProgress(key[0], key[1], gone.direction, gone.total, gone.total))
         for (task, path), t in now.items():
-            self._emit(TransferProgress(task, path, str(t.get("direction", "up")), int(t.get("done") or 0),
-                                        int(t.get("total") or 0)))
+            self._emit(TransferProgress(task, path, t.direction, t.done, t.total))
         self._remote_transfers = now
 
     # -- actions ------------------------------------------------------------------------------------------------
     def sync_now(self, tasks: list[str]) -> None:
         if self.remote:
             for task in tasks:
-                self._tell({"cmd": "sync-now", "task": task})
+                self._client.sync_now(task)
             return
         if self._running and self._engine is not None:
             for task in tasks:
@@ -194,54 +183,52 @@ class EngineHost:
 
     def pause_task(self, task: str, paused: bool) -> None:
         if self.remote:
-            self._tell({"cmd": "pause" if paused else "resume", "task": task})
+            (self._client.pause if paused else self._client.resume)(task=task)
         elif self._running and self._engine is not None:
             (self._engine.pause_task if paused else self._engine.resume_task)(task)
 
     def pause_connection(self, connection: str, paused: bool) -> None:
         if self.remote:
-            self._tell({"cmd": "pause" if paused else "resume", "connection": connection})
+            (self._client.pause if paused else self._client.resume)(connection=connection)
         elif self._running and self._engine is not None:
             (self._engine.pause_connection if paused else self._engine.resume_connection)(connection)
 
     def reload(self) -> None:
         if self.remote:
-            self._tell({"cmd": "reload"})
+            self._client.reload()
         elif self._running and self._engine is not None:
             self._engine.reload()
 
     def status(self) -> dict:
-        """The engine's status, or one derived from the config and the fallback passes."""
+        """The status model's JSON form (what the screens read): the engine's, or one made from the config and
+        the on-demand passes."""
         if self.remote:
-            answer = self._ask({"cmd": "status"})
-            if answer is not None and answer.get("ok"):
+            remote = self._client.status()
+            if remote is not None:
                 self._pump_history()
-                status = dict(answer.get("status") or {k: v for k, v in answer.items() if k != "ok"})
-                self._pump_transfers(status)
-                return status
+                self._pump_transfers(remote)
+                return remote.to_json()
             self.remote = False  # it stopped: from now on passes run here, on demand
             self.fallback_reason = "the engine of this home (skysync run) stopped"
         if self._running and self._engine is not None:
             return self._engine.status()
+        return self._on_demand_status().to_json()
+
+    def _on_demand_status(self) -> EngineStatus:
+        """No engine: a task is what its last on-demand pass here did; a connection, what its tasks are."""
         home = Home(self.home_path)
-        tasks: dict[str, dict[str, Any]] = {}
+        tasks: dict[str, TaskStatus] = {}
         for task in home.tasks():
-            state = "paused" if task.paused else ("syncing" if task.name in self._syncing else "idle")
             last = self._last.get(task.name)
-            if last is not None and not last["ok"] and state == "idle":
-                state = "error"
-            tasks[task.name] = {"state": state, "last_pass": last, "transfers": []}
-        conns: dict[str, dict[str, Any]] = {}
-        for conn in home.connections():
-            mine = [tasks[t.name] for t in home.tasks(conn.name)]
-            conns[conn.name] = {"state": _connection_state([t["state"] for t in mine]), "error": None}
-        return {"connections": conns, "tasks": tasks, "engine": "passes on demand"}
-
-
-def _connection_state(states: list[str]) -> str:
-    for wanted in ("error", "syncing"):
-        if wanted in states:
-            return wanted
-    if states and all(s == "paused" for s in states):
-        return "paused"
-    return "up to date" if states else "no tasks"
+            failed = last is not None and not last["ok"]
+            state = task_state(syncing=task.name in self._syncing, paused=task.paused, allowed=True, failed=failed)
+            tasks[task.name] = TaskStatus(state=state, connection=task.connection, last_pass=last,
+                                          error=last["error"] if failed and last is not None else None)
+        conns = {
+            conn.name: ConnectionStatus(
+                state=connection_state_on_demand(tasks[t.name].state for t in home.tasks(conn.name)),
+                provider=conn.provider,
+            )
+            for conn in home.connections()
+        }
+        return EngineStatus(None, conns, tasks)

@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from engine.errors import SkysyncError
 from engine.events import Event, LogRecord, PassFinished, PassStarted, TransferProgress
 from engine.names import shown
-from engine.service import Engine
+from engine.runtime.engine import Engine
 
 STOP_TIMEOUT = 5.0  # "stop within a few seconds": passes are cancelled, then joined for at most this long
 

@@ -8,8 +8,7 @@ import stat
 
 import pytest
 
-from engine.runtime import control
-from engine.service import Engine
+from engine.runtime import Engine, control
 
 from .conftest import FakePass, make_home, wait_for
 

@@ -8,8 +8,8 @@ import signal
 import threading
 
 from engine.events import LogRecord, PassFinished, PassStarted, TransferProgress
+from engine.runtime import Engine
 from engine.runtime.daemon import StderrLog, format_event, run_forever
-from engine.service import Engine
 
 from .conftest import FakePass, make_home
 

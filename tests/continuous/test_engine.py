@@ -11,8 +11,9 @@ from engine.errors import GuardError, LockedError
 from engine.events import LogRecord, PassFinished
 from engine.providers.base import AuthError, Capabilities, Change, HashKind, MtimeMode, TransientError
 from engine.providers.local import LocalProvider
+from engine.runtime import Engine
 from engine.runtime import schedule as sched
-from engine.service import Engine, backoff
+from engine.runtime.retry import backoff
 
 from .conftest import FakeClock, FakePass, make_home, wait_for
 

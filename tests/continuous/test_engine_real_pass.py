@@ -11,7 +11,7 @@ from datetime import datetime
 import pytest
 
 from engine.events import TransferProgress
-from engine.service import Engine
+from engine.runtime import Engine
 
 from .conftest import FakeClock, make_home, wait_for
 

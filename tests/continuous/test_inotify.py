@@ -23,10 +23,9 @@ import pytest
 
 from engine import doctor
 from engine.events import LogRecord
-from engine.runtime import watch
+from engine.runtime import Engine, watch
 from engine.runtime.control import inotify_marker_path
 from engine.runtime.watch import LocalWatcher, watch_room
-from engine.service import Engine
 
 from .conftest import make_home, wait_for
 
@@ -158,7 +157,7 @@ CHILD = textwrap.dedent(
     from engine.runtime import watch
     from engine.config import Home
     from engine.events import LogRecord
-    from engine.service import Engine
+    from engine.runtime import Engine
 
     watch.EXHAUSTED_RESCAN = 2.0
     home, local, cloud = sys.argv[1:4]

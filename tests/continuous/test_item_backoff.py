@@ -19,8 +19,8 @@ import pytest
 from engine.errors import GuardError
 from engine.events import LogRecord, PassFinished, PassStarted, TransferProgress
 from engine.localfs import FileSystem
+from engine.runtime import Engine
 from engine.runtime.daemon import format_event
-from engine.service import Engine
 from engine.state import StateDB
 from engine.sync import run_pass
 

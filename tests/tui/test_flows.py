@@ -340,7 +340,7 @@ async def test_encrypted_task_asks_for_a_password_then_edit_keeps_encryption(hom
 
 
 async def test_with_skysync_run_on_the_home_the_app_drives_that_engine(home_dir: Path, tmp_path: Path) -> None:
-    from engine.service import Engine
+    from engine.runtime import Engine
 
     local, cloud = tmp_path / "local", tmp_path / "cloud"
     write_tree(local, {"a.txt": b"a", "big.bin": b"x" * (2 << 20)})

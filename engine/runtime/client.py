@@ -1,0 +1,57 @@
+"""A small client of a running engine, over its control socket (engine.runtime.control): what `skysync status`
+and the TUI use to talk to a `skysync run` of the same home."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.errors import UsageError
+from engine.runtime.control import query
+from engine.runtime.status import EngineStatus
+
+
+class EngineClient:
+    def __init__(self, home_path: str, timeout: float = 5.0) -> None:
+        self.home_path = home_path
+        self.timeout = timeout
+
+    def ask(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """The engine's answer, or None when no engine answers (none runs, or it went away)."""
+        try:
+            return query(self.home_path, request, self.timeout)
+        except (OSError, ValueError):
+            return None
+
+    def running(self) -> bool:
+        return self.ask({"cmd": "ping"}) is not None
+
+    def status(self) -> EngineStatus | None:
+        """The running engine's status, or None when no engine answers."""
+        answer = self.ask({"cmd": "status"})
+        if answer is None or not answer.get("ok"):
+            return None
+        return EngineStatus.from_json(answer)
+
+    def tell(self, request: dict[str, Any]) -> None:
+        """Send a command; a refusal or a silent engine is a UsageError (one line)."""
+        answer = self.ask(request)
+        if answer is None:
+            raise UsageError("the engine of this home (skysync run) stopped answering")
+        if not answer.get("ok"):
+            raise UsageError(str(answer.get("error") or "the engine refused the request"))
+
+    def sync_now(self, task: str | None = None, force: bool = False) -> None:
+        self.tell({"cmd": "sync-now", "task": task, "force": force})
+
+    def pause(self, *, task: str | None = None, connection: str | None = None) -> None:
+        self.tell({"cmd": "pause", **_target(task, connection)})
+
+    def resume(self, *, task: str | None = None, connection: str | None = None) -> None:
+        self.tell({"cmd": "resume", **_target(task, connection)})
+
+    def reload(self) -> None:
+        self.tell({"cmd": "reload"})
+
+
+def _target(task: str | None, connection: str | None) -> dict[str, str]:
+    return {"task": task} if task is not None else {"connection": connection} if connection is not None else {}
