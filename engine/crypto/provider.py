@@ -37,10 +37,9 @@ from engine.providers.base import (
     RemoteEntry,
 )
 
-# Providers whose upload() reads the source to EOF and ignores `size`: the container streams straight in.
-# Every other kind (b2 and gcs pass `size` to their SDK as the exact stream length; kinds added later are
-# unknown) gets the container spooled to a temporary file first, so it can be given its exact size.
-STREAMING_KINDS = frozenset({"local", "s3", "jdcloud", "oss", "cos", "azure"})
+# The size given to an inner provider that reads the source to EOF and ignores `size` (its capabilities say
+# `needs_size_before_upload` False): the container streams straight in. A provider that needs the size gets
+# the container spooled to a temporary file first, so it can be given its exact size.
 UNKNOWN_SIZE = -1
 _SPOOL_IN_MEMORY = 8 << 20  # containers up to this size are spooled in memory, larger ones on disk
 _COPY_CHUNK = 1 << 20
@@ -82,7 +81,7 @@ class EncryptedProvider(Provider):
             hash_in_listing=True,  # so the engine never asks file_hash() for one
             plain_sizes=False,  # listed sizes are those of the ciphertext
         )
-        self._streaming = inner.kind in STREAMING_KINDS
+        self._streaming = not inner.capabilities.needs_size_before_upload
         self._system_ready = False
         self._system_lock = threading.Lock()
 
@@ -106,6 +105,14 @@ class EncryptedProvider(Provider):
     def flush(self) -> None:
         self.inner.flush()
 
+    def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
+        # The container is the same bytes under any name: the name inside it is not checked on the way back
+        # (Cloud Sync renames encrypted files on the service too), so the service copies it as it is.
+        self._ensure_system_folder()
+        return self.inner.copy(src, dst, expect=expect)
+
+    def move(self, src: str, dst: str, listed: RemoteEntry | None = None) -> RemoteEntry:
+        return self.inner.move(src, dst, listed)
 
     def file_hash(self, path: str) -> str | None:
         return None  # the service could only hash the ciphertext
@@ -119,6 +126,10 @@ class EncryptedProvider(Provider):
 
     def list_reporting(self, folder: str, on_skip: Callable[[str, str], None]) -> Iterator[RemoteEntry]:
         return self._visible(folder, self.inner.list_reporting(folder, on_skip))
+
+    def list_dir(self, folder: str) -> Iterator[RemoteEntry]:
+        # Names are plain (Cloud Sync encrypts contents only), so the inner provider's one level is the answer.
+        return self._visible(folder, self.inner.list_dir(folder))
 
     def _visible(self, folder: str, listing: Iterator[RemoteEntry]) -> Iterator[RemoteEntry]:
         at_root = not folder.strip("/")

@@ -8,6 +8,7 @@ with it; providers that need an exact size get one.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pathlib
 import shutil
@@ -58,6 +59,7 @@ class ExactSizeProvider(CountingLocal):
     """A service whose SDK needs the exact length up front (as b2 and gcs do) and a seekable source."""
 
     kind = "exact-size-test"
+    capabilities = dataclasses.replace(LocalProvider.capabilities, needs_size_before_upload=True)
 
     def upload(self, path: str, src: BinaryIO, size: int, mtime: float, **kw: Any) -> RemoteEntry:
         assert src.seekable()
