@@ -23,6 +23,8 @@ _REGISTRY: dict[str, str] = {
     "gcs": "engine.providers.gcs:GCSProvider",
     "swift": "engine.providers.swift:SwiftProvider",
     "webdav": "engine.providers.webdav:WebDAVProvider",
+    "dropbox": "engine.providers.dropbox:DropboxProvider",
+    "gdrive": "engine.providers.gdrive:GDriveProvider",
 }
 
 
