@@ -24,6 +24,7 @@ _REGISTRY: dict[str, str] = {
     "swift": "engine.providers.swift:SwiftProvider",
     "webdav": "engine.providers.webdav:WebDAVProvider",
     "dropbox": "engine.providers.dropbox:DropboxProvider",
+    "gdrive": "engine.providers.gdrive:GDriveProvider",
 }
 
 
