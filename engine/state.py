@@ -472,6 +472,11 @@ class IndexUpdate:
         return self._db.execute("SELECT 1 FROM rindex WHERE task = ? AND key = ? AND is_dir = 1 LIMIT 1",
                                 (self._task, _key(path))).fetchone() is not None
 
+    def count_at(self, path: str) -> int:
+        """How many entries the index holds under this very name (more than one: duplicates)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM rindex WHERE task = ? AND key = ?",
+                                    (self._task, _key(path))).fetchone()[0])
+
     def below(self, path: str) -> list[RemoteEntry]:
         """Everything strictly inside folder `path`."""
         low = _key(path) + b"\x00"

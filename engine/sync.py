@@ -17,11 +17,13 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from engine.case_names import CaseMatch
 from engine.config import Home, Task
 from engine.connect import open_provider, provider_kind
 from engine.errors import ConnectionFailed, GuardError, LockedError, UsageError
 from engine.events import Event, LogRecord, PassFinished, PassStarted
 from engine.executor import Executor
+from engine.feeds import RemoteSource, feed_capable
 from engine.localfs import FileSystem, LocalEntry, LocalTree, Skipped, device_of
 from engine.names import shown
 from engine.policy import PathPolicy
@@ -38,7 +40,7 @@ from engine.providers.base import (
 )
 from engine.reconcile import DELETE_LOCAL, DELETE_REMOTE, DOWNLOAD, HELD_DELETIONS, OrderViolation, Plan, plan
 from engine.runtime.throttle import TokenBucket
-from engine.state import StateDB, StateRow
+from engine.state import FeedKey, StateDB, StateRow
 
 LISTING_ATTEMPTS = 3
 LISTING_RETRY_SECONDS = 1.0
@@ -241,7 +243,7 @@ def _run(
         for attempt in range(LISTING_ATTEMPTS):
             try:
                 the_plan, tree, temps, task_id = _prepare(task, db, provider, fs, force, dry_run, guard, pairing,
-                                                          conflict_names)
+                                                          conflict_names, clock)
                 break
             except ProviderError as exc:
                 # A listing that broke off (a busy service, a dropped connection) is read again from the start;
@@ -340,6 +342,7 @@ def _prepare(
     guard: tuple[int, int],
     pairing: Pairing,
     conflict_names: set[str],
+    clock: Callable[[], float] = time.time,
 ) -> tuple[Plan, LocalTree, list[str], int]:
     tree = LocalTree(task.local, fs)
     if not tree.exists():
@@ -372,8 +375,13 @@ def _prepare(
         skipped[path] = reason
         blind.add(path)
 
+    # Where the service has a change feed, the remote side comes from the task's remote index brought up to date
+    # by it (engine.feeds); a dry run lists, and saves nothing.
+    source = None
+    if feed_capable(provider) and not dry_run:
+        source = RemoteSource(db, task_id, FeedKey(remote_root, pairing.identity), provider, full=force, clock=clock)
     try:
-        first = _first_remote(provider, remote_root, on_remote_skip)
+        first = _first_remote(provider, remote_root, on_remote_skip, source)
     except ContainerNotFound:
         if tracked_files or tracked_dirs:
             raise GuardError(
@@ -383,17 +391,24 @@ def _prepare(
             provider.mkdir(remote_root)
         first = None
 
+    # A service that takes "A.txt" and "a.txt" for one name (Dropbox, OneDrive, Box): see engine.case_names.
+    case_match = CaseMatch(tree) if provider.capabilities.case_insensitive else None
+
     def local_stream() -> Iterator[LocalEntry]:
         # Walked in this thread: a stat walk is mostly Python work, and a second thread contending for the GIL
         # made the no-change pass of a local provider twice as slow (measured: 0.67 s against 0.35 s, 10k files).
-        return tree.scan(on_skip=on_skip, on_temp=temps.append, on_error=on_error,
+        scan = tree.scan(on_skip=on_skip, on_temp=temps.append, on_error=on_error,
                          prune=home_policy.is_excluded_folder)
+        return scan if case_match is None else case_match.local(scan, on_skip)
 
     def remote_stream(sort: bool) -> Iterator[tuple[str, RemoteEntry]]:
         entries = _remote_pairs(provider, remote_root, first, home_policy, on_remote_skip, conflict_names)
+        if case_match is not None:
+            entries = case_match.remote(entries, on_remote_skip)
         if sort:
             entries = iter(sorted(entries, key=lambda pair: order_key(pair[0])))
-        elif provider.capabilities.network:
+        elif provider.capabilities.network and not (source is not None and source.from_feed):
+            # (The index is read from the state database, on this thread's connection: nothing to wait for.)
             entries = prefetch(entries)  # the next page is fetched while the local side is walked
         return _file_folder_clashes(entries, on_remote_skip)
 
@@ -427,7 +442,9 @@ def _prepare(
             temps.clear()
             blind.clear()
             conflict_names.clear()
-            first = _first_remote(provider, remote_root, on_remote_skip)
+            first = _first_remote(provider, remote_root, on_remote_skip, source)
+    if source is not None:
+        source.settle()  # the plan read the whole remote stream: a rebuilt index is saved with its cursor
     the_plan.skipped = {**skipped, **the_plan.skipped}
     _drop_hollow_folders(the_plan)
 
@@ -572,7 +589,11 @@ class _Peeked:
         yield from self.it
 
 
-def _first_remote(provider: Provider, root: str, on_skip: Callable[[str, str], None]) -> _Peeked:
+def _first_remote(
+    provider: Provider, root: str, on_skip: Callable[[str, str], None], source: RemoteSource | None = None
+) -> _Peeked:
+    if source is not None:
+        return _Peeked(iter(source.open(on_skip)))
     return _Peeked(iter(provider.list_reporting(root, on_skip)))
 
 
