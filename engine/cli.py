@@ -7,6 +7,7 @@ or a safety guard. Heavy modules (cloud SDKs, Textual) are imported only by the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import json
 import os
@@ -14,10 +15,14 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from engine.errors import LockedError, SkysyncError, UsageError
 from engine.names import is_valid_utf8, shown
+
+if TYPE_CHECKING:
+    from engine.config import Home
+    from engine.runtime.status import EngineStatus, TaskReport
 
 
 class _Parser(argparse.ArgumentParser):
@@ -518,100 +523,90 @@ def _lock_held(path: str) -> bool:
     return False
 
 
-def task_state(task: Any, last: dict | None, live: dict | None, locked: bool) -> dict[str, Any]:
-    """What `status` says of a task: state is ok / failed / error / interrupted / never / paused / syncing."""
-    live = live or {}
-    if live.get("state") == "syncing" or locked:
-        return {"state": "syncing"}
-    if task.paused or live.get("state") == "paused":
-        return {"state": "paused"}
-    if live.get("state") == "error" and live.get("error"):
-        return {"state": "error", "error": live["error"]}
-    if not last or (not last.get("started") and last.get("finished") is None):
-        return {"state": "never"}
-    finished, started = last.get("finished"), last.get("started")
-    if finished is None or (started is not None and finished < started):
-        return {"state": "interrupted"}
-    if last.get("error"):
-        return {"state": "error", "error": last["error"]}
-    if last.get("ok") is False:
-        return {"state": "failed", "failed": int((last.get("summary") or {}).get("failed", 0))}
-    return {"state": "ok"}
-
-
 def _when(t: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(t)) if t else "never"
 
 
-def _status_text(name: str, t: dict[str, Any]) -> str:
-    lp = t["last_pass"] or {}
-    state = t["state"]
+def _status_text(name: str, t: TaskReport) -> str:
+    lp = t.last_pass or {}
+    state = t.state
     if state == "syncing":
         return "syncing now"
     if state == "never":
-        return "last pass: never" + ("  (paused)" if t["paused"] else "")
+        return "last pass: never" + ("  (paused)" if t.paused else "")
     if state == "interrupted":
         return f"last pass: {_when(lp.get('started'))}  interrupted (it did not finish; the next pass completes it)"
     if state == "paused":
         return f"last pass: {_when(lp.get('finished'))}  paused"
     if state == "error":
-        return f"last pass: {_when(lp.get('finished'))}  error: {shown(t['error'])}"
+        return f"last pass: {_when(lp.get('finished'))}  error: {shown(t.error or '')}"
     held = ""
-    if t.get("held_deletions"):
-        held = (f"; {t['held_deletions']} deletions held back by the mass-delete guard "
+    if t.held_deletions:
+        held = (f"; {t.held_deletions} deletions held back by the mass-delete guard "
                 f"(to allow them: skysync sync --force {name})")
     if state == "failed":
-        return (f"last pass: {_when(lp.get('finished'))}  failed: {t['failed']} items (see skysync log --task {name})"
+        return (f"last pass: {_when(lp.get('finished'))}  failed: {t.failed} items (see skysync log --task {name})"
                 + held)
     return f"last pass: {_when(lp.get('finished'))}  ok" + held
 
 
+def _signin_needed(home: Home, live: EngineStatus | None) -> list[str]:
+    """Connections waiting for `skysync connection login`: the engine says so, or (none running) the token."""
+    from engine.auth.tokens import TokenStore
+
+    names = set(live.signin_needed()) if live is not None else set()
+    for conn in home.connections():
+        with contextlib.suppress(Exception):  # a token file we cannot read says so to the pass, not here
+            if TokenStore(home.path, conn.name).needs_signin():
+                names.add(conn.name)
+    return sorted(names)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from engine.reconcile import HELD_DELETIONS
+    from engine.runtime.client import EngineClient
+    from engine.runtime.status import HomeReport, TaskReport, report_state
     from engine.state import StateDB
 
     home = _home(args)
-    live = None
-    try:
-        from engine.runtime.control import query
-
-        live = query(home.path, {"op": "status"})
-    except Exception:
-        live = None
+    live = EngineClient(home.path).status()
     db = StateDB(home.setting("database-path"))
     try:
-        tasks = {}
+        tasks: dict[str, TaskReport] = {}
         for t in home.tasks():
             tid = db.task_id(t.name)
             files, folders = db.counts(tid)
             last = db.last_pass(t.name)
-            live_task = (live or {}).get("tasks", {}).get(t.name)
+            live_task = live.tasks.get(t.name) if live is not None else None
             # the path TaskLock (engine/sync.py) locks while a pass runs
             locked = _lock_held(os.path.join(home.path, "locks", f"{t.name}.lock"))
-            tasks[t.name] = {
-                "connection": t.connection,
-                "direction": t.direction,
-                "paused": t.paused,
-                "tracked_files": files,
-                "tracked_folders": folders,
-                "last_pass": last,
-                # Deletions the last pass left out (more than mass-delete-percent): they wait for sync --force.
-                "held_deletions": int(((last or {}).get("summary") or {}).get(HELD_DELETIONS, 0)),
-                **task_state(t, last, live_task, locked),
-            }
-            if live_task is not None:
-                tasks[t.name]["live"] = live_task
-        data = {"engine_running": bool(live), "tasks": tasks}
+            state, error, failed = report_state(t.paused, last, live_task, locked)
+            tasks[t.name] = TaskReport(
+                connection=t.connection,
+                direction=t.direction,
+                paused=t.paused,
+                tracked_files=files,
+                tracked_folders=folders,
+                last_pass=last,
+                held_deletions=int(((last or {}).get("summary") or {}).get(HELD_DELETIONS, 0)),
+                state=state,
+                error=error,
+                failed=failed,
+                live=live_task,
+            )
+        report = HomeReport(live, tasks)
     finally:
         db.close()
     if args.json:
-        _print_json(data)
+        _print_json(report.to_json())
         return 0
-    print(f"engine: {'running' if live else 'not running'}")
+    print(f"engine: {'running' if report.engine_running else 'not running'}")
+    for name in _signin_needed(home, live):
+        print(f"connection {name}: sign-in needed (run: skysync connection login {name})")
     if not tasks:
         print("no tasks")
-    for name, t in tasks.items():
-        print(f"{name:20} {t['tracked_files']:7} files  {_status_text(name, t)}")
+    for name, task in tasks.items():
+        print(f"{name:20} {task.tracked_files:7} files  {_status_text(name, task)}")
     return 0
 
 
