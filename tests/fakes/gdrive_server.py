@@ -304,7 +304,7 @@ class DriveState:
         self.requests = 0
         self.log: list[tuple[str, str]] = []
         self.faults: list[tuple[int, str, float | None]] = []
-        self.cuts: list[int] = []
+        self.cuts: list[tuple[int, int]] = []  # (chunk start at least, bytes kept)
         self.quota: int | None = None
         self.domain_policy = False
 
@@ -427,9 +427,11 @@ class DriveState:
         with self.lock:
             self.faults.extend([(status, reason, retry_after)] * times)
 
-    def cut_uploads(self, times: int, keep: int) -> None:
+    def cut_uploads(self, times: int, keep: int, from_offset: int = 0) -> None:
+        """The next `times` chunks that start at `from_offset` or later keep `keep` bytes, then the connection
+        drops (before any answer), as a network cut does."""
         with self.lock:
-            self.cuts.extend([keep] * times)
+            self.cuts.extend([(from_offset, keep)] * times)
 
     def expire_changes(self) -> None:
         with self.lock:
@@ -776,13 +778,15 @@ class _Handler(BaseHTTPRequestHandler):
             raise DriveError(400, "badRequest", f"Unsupported uploadType {kind!r}", location="uploadType")
 
     def _chunk(self, state: DriveState, upload_id: str) -> None:
+        m = re.fullmatch(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)", self.headers.get("Content-Range", "bytes */*"))
         with state.lock:
             session = state.sessions.get(upload_id)
-            cut = state.cuts.pop(0) if state.cuts and int(self.headers.get("Content-Length") or 0) else None
+            cut = None
+            if state.cuts and m is not None and m.group(1) is not None and int(m.group(1)) >= state.cuts[0][0]:
+                cut = state.cuts.pop(0)[1]
         if session is None:
             self._body()
             raise DriveError(404, "notFound", "Upload session not found")
-        m = re.fullmatch(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)", self.headers.get("Content-Range", "bytes */*"))
         if m is None:
             self._body()
             raise DriveError(400, "badRequest", "Bad Content-Range")
