@@ -42,6 +42,7 @@ and `auth_url` replace the OAuth endpoints.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -351,6 +352,9 @@ class DropboxProvider(OAuthProvider):
         with self._client_lock:
             if self._session is None:
                 self._session, self._dates = _redirecting_session(self.options)
+                # On a refused token the SDK tries a refresh of its own, which we do instead (through the token
+                # store), and says so as a WARNING that would reach stderr outside our log's format.
+                logging.getLogger("dropbox").setLevel(logging.ERROR)
             client = self._clients.get(token)
             if client is None:
                 # Retries are the engine's (its pacer honours Retry-After); the SDK would sleep on its own.
@@ -594,21 +598,21 @@ class DropboxProvider(OAuthProvider):
         )  # fmt: skip
         start = src.tell() if src.seekable() else None
         first = _read_full(src, self.chunk_size + 1) if size <= self.chunk_size else b""
-        hasher = hasher_for(HashKind.DROPBOX)
+        hashers = [hasher_for(HashKind.DROPBOX)]  # a restarted session starts a new one
         try:
             if size <= self.chunk_size and len(first) <= self.chunk_size:
-                hasher.update(first)
+                hashers[0].update(first)
                 meta = self._call(what, lambda c: c.files_upload(
                     first, commit.path, mode=commit.mode, autorename=False, client_modified=commit.client_modified,
                     mute=True, strict_conflict=True,
                 ))  # fmt: skip
             else:
-                meta = self._session_upload(src, first, commit, hasher, start, what)
+                meta = self._session_upload(src, first, commit, hashers, start, what)
         except PreconditionFailed as exc:
             if expect is None:  # not a condition of ours: a file where a parent folder should be, or a folder
                 raise ProviderError(f"{what}: a file or folder is in the way (names differ only by case?)") from exc
-            return self._landed(path, hasher.text(), expect, what)
-        if meta.content_hash != hasher.text():
+            return self._landed(path, hashers[-1].text(), expect, what)
+        if meta.content_hash != hashers[-1].text():
             raise TransientError(f"{what}: Dropbox stored other bytes than were sent (content hash mismatch)")
         return self._entry(meta, path, None)
 
@@ -626,7 +630,7 @@ class DropboxProvider(OAuthProvider):
         raise (expect or Expect.absent()).failed(what)
 
     def _session_upload(
-        self, src: BinaryIO, first: bytes, commit: Any, hasher: Any, start: int | None, what: str
+        self, src: BinaryIO, first: bytes, commit: Any, hashers: list[Any], start: int | None, what: str
     ) -> Any:
         """An upload session: chunks appended at the offsets the service confirms, then `finish`."""
         from dropbox import files
@@ -637,7 +641,8 @@ class DropboxProvider(OAuthProvider):
                     raise TransientError(f"{what}: the upload session expired and the source cannot be re-read")
                 src.seek(start)
                 first = b""
-                hasher = hasher_for(HashKind.DROPBOX)
+                hashers.append(hasher_for(HashKind.DROPBOX))
+            hasher = hashers[-1]
             started = time.monotonic()
             session_id: str | None = None
             offset = 0

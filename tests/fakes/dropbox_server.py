@@ -24,8 +24,8 @@ Test hooks: `new_account()` (a fresh namespace with its tokens), `throttle(n, re
 get 429 with `Retry-After`), `revoke(account)` (its access and refresh tokens), `expire_tokens(account)`,
 `advance(seconds)` (the clock that ages upload sessions), `cut_next_append(commit=...)` (drop the connection
 during the next `append_v2`, after or before storing its data), `disallow(name)`, `restrict(path)`,
-`quota(account, bytes)`, `reset_cursors(account)`, `approve(auth_url)` (the user's "Allow" click), and `calls`
-(a count of requests per route).
+`quota(account, bytes)`, `not_downloadable(account, path)`, `reset_cursors(account)`, `approve(auth_url)`
+(the user's "Allow" click), and `calls` (a count of requests per route).
 
 Not covered: shared folders and namespaces (`Dropbox-API-Path-Root`), team spaces, `id:`/`rev:` paths in
 arguments, file revisions and restore, batch routes, concurrent upload sessions, search, sharing links,
@@ -109,6 +109,7 @@ class Node:
     rev: str = ""
     client_modified: float = 0.0
     server_modified: float = 0.0
+    downloadable: bool = True  # False: a cloud document (Paper, Google Docs) Dropbox only exports
 
 
 @dataclasses.dataclass
@@ -224,6 +225,11 @@ class DropboxFake:
         with self.lock:
             self._restricted.add(f"{account}:{path.lower()}")
 
+    def not_downloadable(self, account: str, path: str) -> None:
+        """Make a file a cloud document that `download` refuses (`unsupported_file`)."""
+        with self.lock:
+            self.accounts[account].nodes[path.lower()].downloadable = False
+
     def quota(self, account: str, limit: int | None) -> None:
         with self.lock:
             self.accounts[account].quota = limit
@@ -271,7 +277,7 @@ class DropboxFake:
         return {
             ".tag": "file", **common, "client_modified": _stamp(node.client_modified),
             "server_modified": _stamp(node.server_modified), "rev": node.rev, "size": len(node.data),
-            "is_downloadable": True, "content_hash": content_hash(node.data),
+            "is_downloadable": node.downloadable, "content_hash": content_hash(node.data),
         }  # fmt: skip
 
     def _journal(self, acc: Account, lower: str) -> None:
@@ -523,6 +529,8 @@ class DropboxFake:
                 raise _route_error({".tag": "path", "path": _lookup("not_found")})
             if node.is_dir:
                 raise _route_error({".tag": "path", "path": _lookup("not_file")})
+            if not node.downloadable:
+                raise _route_error({".tag": "unsupported_file"})
             return self._meta(acc, lower), node.data
         expected_hash = (arg or {}).get("content_hash")
         if expected_hash is not None and expected_hash != content_hash(body):
