@@ -1,0 +1,161 @@
+"""Two-way Google Drive tasks through the console script (`skysync`), against the Drive fake and the fake OAuth
+server: a token imported as `rclone authorize` prints it, then what a user does on both sides and what must
+happen. Drive is changed behind the engine's back through the fake's state, as another device would."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.fakes.gdrive_server import DriveState, running
+from tests.fakes.oauth_server import FakeOAuthServer
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SKYSYNC = str(pathlib.Path(sys.executable).with_name("skysync"))
+
+
+@dataclass
+class Env:
+    home: pathlib.Path
+    local: pathlib.Path
+    state: DriveState
+    oauth: FakeOAuthServer
+    issued: dict[str, object]
+
+    def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([SKYSYNC, "--home", str(self.home), *args], capture_output=True, text=True,
+                              cwd=ROOT, timeout=120, env={**os.environ, "SKYSYNC_HOSTNAME": "testhost"})
+        if ok:
+            assert done.returncode == 0, done.stderr
+        return done
+
+    def sync(self) -> subprocess.CompletedProcess[str]:
+        return self.cli("sync", "t")
+
+    def folder(self) -> str:
+        found = self.state.find("Sync")
+        assert found is not None
+        return found.id
+
+    def remote_files(self) -> dict[str, bytes]:
+        out: dict[str, bytes] = {}
+        with self.state.lock:
+            by_id = self.state.files
+            for f in by_id.values():
+                if f.data is None or f.trashed:
+                    continue
+                parts, cur = [f.name], f
+                while cur.parents and cur.parents[0] != self.folder():
+                    cur = by_id[cur.parents[0]]
+                    if cur.trashed or cur.id == self.state.root:
+                        break
+                    parts.append(cur.name)
+                else:
+                    out["/".join(reversed(parts))] = f.data
+        return out
+
+    def local_files(self) -> dict[str, bytes]:
+        return {p.relative_to(self.local).as_posix(): p.read_bytes() for p in self.local.rglob("*") if p.is_file()}
+
+
+@pytest.fixture
+def env(tmp_path: pathlib.Path) -> Iterator[Env]:
+    oauth = FakeOAuthServer(rotate=False).start()
+    try:
+        with running(DriveState(token_check=oauth.access_valid)) as (url, state):
+            state.add_file("root", "Sync", None)
+            local = tmp_path / "local"
+            local.mkdir()
+            issued = oauth.issue()
+            e = Env(tmp_path / "home", local, state, oauth, issued)
+            expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
+            token = json.dumps({**issued, "expiry": expiry})
+            e.cli("connection", "add", "g", "--provider", "gdrive", "--option", "client_id=test-client",
+                  "--option", f"api_url={url}", "--option", f"token_url={oauth.token_url}",
+                  "--option", f"token={token}")
+            e.cli("task", "add", "t", "--connection", "g", "--local", str(local), "--remote", "/Sync",
+                  "--direction", "bidirectional")
+            yield e
+    finally:
+        oauth.stop()
+
+
+def test_two_way_with_conflicts_deletions_both_ways_and_a_rename_on_drive(env: Env) -> None:
+    (env.local / "sub").mkdir()
+    (env.local / "a.txt").write_bytes(b"local a")
+    (env.local / "sub" / "b.txt").write_bytes(b"local b")
+    env.state.add_file(env.folder(), "r.txt", b"remote r")
+    env.sync()
+    assert env.local_files() == env.remote_files() == {"a.txt": b"local a", "sub/b.txt": b"local b",
+                                                       "r.txt": b"remote r"}
+    # The imported token lives in the token store only, never in config.toml or secrets.toml.
+    for name in ("config.toml", "secrets.toml"):
+        saved = (env.home / name).read_text() if (env.home / name).exists() else ""
+        assert env.issued["access_token"] not in saved and env.issued["refresh_token"] not in saved
+
+    # Changed on both sides: the local version keeps the name, Drive's becomes the conflict copy, on both sides.
+    (env.local / "a.txt").write_bytes(b"local edit")
+    found = env.state.find("Sync/a.txt")
+    assert found is not None
+    env.state.write(found.id, b"drive edit")
+    env.sync()
+    local = env.local_files()
+    assert local["a.txt"] == b"local edit"
+    copies = [name for name in local if "_Conflict_" in name]
+    assert len(copies) == 1 and local[copies[0]] == b"drive edit"
+    assert env.remote_files() == local
+
+    # Deleted locally: trashed on Drive. Deleted on Drive: gone locally.
+    (env.local / "sub" / "b.txt").unlink()
+    r = env.state.find("Sync/r.txt")
+    assert r is not None
+    env.state.trash(r.id)
+    env.sync()
+    assert "sub/b.txt" not in env.remote_files() and "r.txt" not in env.local_files()
+    assert env.state.files[r.id].trashed
+
+    # Renamed on Drive (same id): renamed locally, nothing uploaded again.
+    a = env.state.find("Sync/a.txt")
+    assert a is not None
+    env.state.rename(a.id, "renamed.txt")
+    uploads_before = sum(1 for method, path in env.state.log if path.startswith("/upload/"))
+    env.sync()
+    assert (env.local / "renamed.txt").read_bytes() == b"local edit" and not (env.local / "a.txt").exists()
+    assert env.remote_files() == env.local_files()
+    assert sum(1 for method, path in env.state.log if path.startswith("/upload/")) == uploads_before
+
+    # A pass with nothing to do only reads.
+    before = len(env.state.log)
+    env.sync()
+    assert all(method == "GET" for method, _ in env.state.log[before:])
+
+
+def test_a_google_doc_is_skipped_in_a_two_way_task_and_never_touched(env: Env) -> None:
+    doc = env.state.add_doc(env.folder(), "Minutes")
+    (env.local / "Minutes").write_bytes(b"a local file with the Doc's name")
+    done = env.sync()
+    assert env.local_files() == {"Minutes": b"a local file with the Doc's name"}
+    assert env.state.files[doc].mime_type.endswith("document") and not env.state.files[doc].trashed
+    assert env.remote_files() == {}
+    log = env.cli("log", "--task", "t", "--json").stdout
+    assert "Google Docs document" in log, done.stderr
+
+
+def test_a_revoked_sign_in_is_reported_and_nothing_changes(env: Env) -> None:
+    (env.local / "keep.txt").write_bytes(b"k")
+    env.sync()
+    env.oauth.revoke_all()
+    env.state.revoke()
+    done = env.cli("sync", "t", ok=False)
+    assert done.returncode != 0
+    assert "sign-in" in done.stderr.lower() or "login" in done.stderr.lower()
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert (env.local / "keep.txt").exists()
