@@ -67,6 +67,8 @@ def _real_api(realm: str) -> B2Api:
 api_factory: Callable[[str], B2Api] = _real_api
 # The smallest part size the provider accepts; the simulator-backed tests lower it to exercise multipart.
 min_part_size_bytes: int = MIN_PART_SIZE_MIB * MIB
+# The largest file one b2_copy_file copies (B2's limit; test servers lower it with their simulator's).
+max_simple_copy_bytes: int = 5 * 10**9
 
 
 def _validate_bucket_name(name: str) -> None:
@@ -373,7 +375,7 @@ class B2Provider(Provider):
         return None
 
     def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
-        """b2_copy_file of the latest version of `src` (b2_copy_part in part_size parts above one part), with
+        """b2_copy_file of the latest version of `src` (b2_copy_part in part_size parts above 5 GB), with
         its file info (the mtime) kept. `expect` is checked by re-reading `dst` first, as for uploads: B2 has
         no write condition, so the window is the copy's duration."""
         what = f"copying /{src} to /{dst}"
@@ -381,16 +383,17 @@ class B2Provider(Provider):
         if source is None:
             raise NotFound(f"{what}: /{src} is not there")
         self._check(dst, expect, what)
-        large = source.size > self.part_size
+        large = source.size > max_simple_copy_bytes
         try:
             version = self._bucket().copy(
                 source.id_,
                 dst,
-                length=source.size if large else None,
-                source_file_info=source.file_info,
-                source_content_type=source.content_type,
+                length=source.size,  # known: b2sdk then picks one b2_copy_file or parts by it
+                # Given explicitly: a copy in parts would otherwise start with an empty file info (no mtime).
+                content_type=source.content_type,
+                file_info=source.file_info,
                 min_part_size=1 if large else None,
-                max_part_size=self.part_size if large else None,
+                max_part_size=min(self.part_size, max_simple_copy_bytes) if large else None,
             )
         except Exception as exc:
             raise _translate(exc, what) from None

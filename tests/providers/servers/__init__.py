@@ -25,6 +25,11 @@ Optional:
 - `unreachable(options, address) -> dict[str, str] | None` -- options pointing at `address`
   ("127.0.0.1:PORT"), a port where nothing listens.
 
+- `make(options) -> Provider` -- build the provider under test from the options (a wrapper such as
+  EncryptedProvider around a registry kind); without it, `provider_class(KIND)(options)`.
+- `put_duplicate(options, path, data) -> None` -- store a second file under the name `path` (for kinds whose
+  capabilities allow duplicate names).
+
 A hook that is missing skips the tests that need it, with the reason shown in the pytest summary.
 """
 

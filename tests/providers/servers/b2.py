@@ -56,12 +56,13 @@ def serve(tmp_path: pathlib.Path) -> Iterator[dict[str, str]]:
     name = f"skysync-test-{next(_COUNTER)}"
     token = _SIM.authorize_account(_SIM.API_URL, _ACCOUNT_ID, _MASTER_KEY)["authorizationToken"]
     _SIM.create_bucket(_SIM.API_URL, token, _ACCOUNT_ID, name, "allPrivate")
-    previous = b2_provider.api_factory, b2_provider.min_part_size_bytes
+    previous = b2_provider.api_factory, b2_provider.min_part_size_bytes, b2_provider.max_simple_copy_bytes
     b2_provider.api_factory, b2_provider.min_part_size_bytes = _api, 1 << 20
+    b2_provider.max_simple_copy_bytes = 200  # the simulator copies at most this in one b2_copy_file
     try:
         yield {"bucket": name, "key_id": _ACCOUNT_ID, "application_key": _MASTER_KEY}
     finally:
-        b2_provider.api_factory, b2_provider.min_part_size_bytes = previous
+        b2_provider.api_factory, b2_provider.min_part_size_bytes, b2_provider.max_simple_copy_bytes = previous
 
 
 def bad_credentials(options: dict[str, str]) -> dict[str, str]:
