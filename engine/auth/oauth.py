@@ -142,7 +142,7 @@ def refresh(spec: OAuthSpec, token: Token) -> Token:
         data = post_form(spec, spec.token_url, form)
     except OAuthError as exc:
         if exc.error in _REAUTH_ERRORS or exc.error == "":
-            raise ReauthRequired(f"the sign-in is no longer valid ({exc.error or 'refused'}): sign in again") from None
+            raise ReauthRequired(f"the service refused the saved sign-in ({exc.error or 'refused'})") from None
         raise AuthError(str(exc)) from None
     return _token_from_answer(data, keep_refresh=token.refresh_token)
 

@@ -183,6 +183,10 @@ class TokenStore:
         finally:
             os.close(fd)  # closing releases the lock
 
+    @property
+    def _fix(self) -> str:
+        return f"sign in again with: skysync connection login {self.connection}"
+
     # -- the token -------------------------------------------------------------------------------------------
     def exists(self) -> bool:
         return os.path.exists(self.path)
@@ -232,9 +236,9 @@ class TokenStore:
         with self.locked():
             data = self._read()
             if data is None:
-                raise ReauthRequired(f"connection '{self.connection}' is not signed in")
+                raise ReauthRequired(f"connection '{self.connection}' is not signed in; {self._fix}")
             if data.get("needs_signin"):
-                raise ReauthRequired(f"the sign-in of connection '{self.connection}' is no longer valid")
+                raise ReauthRequired(f"the sign-in of connection '{self.connection}' is no longer valid; {self._fix}")
             try:
                 token = Token.from_dict(data)
             except TokenError as exc:
@@ -248,13 +252,13 @@ class TokenStore:
                 if stale or token.expires_within(0):
                     self._write({**data, "needs_signin": True})
                     raise ReauthRequired(
-                        f"the sign-in of connection '{self.connection}' has expired and cannot be renewed"
+                        f"the sign-in of connection '{self.connection}' has expired and cannot be renewed; {self._fix}"
                     )
                 return token
             try:
                 fresh = refresh(token)
-            except ReauthRequired:
+            except ReauthRequired as exc:
                 self._write({**data, "needs_signin": True})
-                raise
+                raise ReauthRequired(f"{exc}; {self._fix}") from None
             self._write(fresh.to_dict())
             return fresh
