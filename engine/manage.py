@@ -317,7 +317,7 @@ def login(home: Home, name: str, signin: SignIn | None) -> bool:
 RCLONE_DEFAULT_CONFIG = "~/.config/rclone/rclone.conf"
 # rclone's fixed key for "obscured" passwords (fs/config/obscure): obfuscation, not encryption.
 _RCLONE_OBSCURE_KEY = bytes.fromhex("9c935b48730a554d6bfd7c63c886a92bd390198eb8128afbf4de162b8b95f638")
-RCLONE_TYPES = ("s3", "b2", "azureblob", "google cloud storage", "swift", "webdav", "local")
+RCLONE_TYPES = ("s3", "b2", "azureblob", "google cloud storage", "swift", "webdav", "drive", "dropbox", "local")
 
 
 def rclone_config_path(explicit: str | None) -> str:
@@ -468,6 +468,33 @@ def rclone_connection(remote: str, values: dict[str, str], target: str) -> tuple
         if target.strip("/"):
             notes.append(f"the folder /{target.strip('/')} is chosen per task: --remote /{target.strip('/')}")
         kind = "webdav"
+    elif rtype in ("drive", "dropbox"):
+        # OAuth remotes: the token (rclone keeps the JSON `rclone authorize` printed) goes to the token store.
+        if not values.get("token"):
+            raise UsageError(f"{label} has no token; sign in with rclone first, or add the connection with "
+                             "skysync connection add")
+        if not values.get("client_id"):
+            raise UsageError(
+                f"{label} signs in with rclone's own app (no client_id), whose tokens only rclone can renew: "
+                f"give the remote your own app's client_id and client_secret, or use skysync connection add"
+            )
+        if rtype == "drive":
+            refuse_if("service_account_file", "signs in with a service account")
+            refuse_if("root_folder_id", "is rooted at a folder id (root_folder_id)")
+            scope = values.get("scope", "drive") or "drive"
+            if scope not in ("drive", "drive.file"):
+                raise UsageError(f"{label} has scope '{shown(scope)}'; skysync syncs with 'drive' or 'drive.file'")
+            options = take({"client_id": "client_id", "client_secret": "client_secret", "token": "token",
+                            "team_drive": "shared_drive", "token_url": "token_url", "auth_url": "auth_url"})
+            used.add("scope")
+            options["scope"] = scope
+            kind = "gdrive"
+        else:
+            options = take({"client_id": "app_key", "client_secret": "app_secret", "token": "token",
+                            "token_url": "token_url", "auth_url": "auth_url"})
+            kind = "dropbox"
+        if target.strip("/"):
+            notes.append(f"the folder /{target.strip('/')} is chosen per task: --remote /{target.strip('/')}")
     elif rtype == "local":
         root = os.path.expanduser(target) if target else ""
         if not root or not os.path.isabs(root):
