@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import http.server
 import io
+import json
 import os
 import socket
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -24,7 +28,9 @@ from engine.providers.base import (
     Provider,
     ProviderError,
     RemoteEntry,
+    TransientError,
     order_key,
+    retry_after_seconds,
     sorted_entries,
 )
 
@@ -560,3 +566,69 @@ def test_an_unknown_cursor_is_cursor_expired(provider: Provider) -> None:
     p = feeding(provider)
     with pytest.raises(CursorExpired):
         _drain(p, "", "expired-or-made-up-cursor")
+
+
+# -- contract v2: Retry-After ----------------------------------------------------------------------------------
+
+
+class _Throttling(http.server.BaseHTTPRequestHandler):
+    """Every request answered 503 with Retry-After, in the error shape each SDK reads (S3/OSS/COS and Azure
+    XML with Azure's error-code header, JSON for GCS, B2 and Keystone)."""
+
+    protocol_version = "HTTP/1.1"
+    retry_after = "1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        if "json" in (self.headers.get("Accept") or "") or self.path.startswith(("/b2api", "/storage", "/v3")):
+            body = json.dumps({"status": 503, "code": "service_unavailable", "message": "slow down",
+                               "error": {"code": 503, "message": "slow down"}}).encode()
+            kind = "application/json"
+        else:
+            body = b"<?xml version='1.0'?><Error><Code>SlowDown</Code><Message>slow down</Message></Error>"
+            kind = "application/xml"
+        self.send_response(503)
+        for name, value in (("Retry-After", self.retry_after), ("Content-Type", kind),
+                            ("x-ms-error-code", "ServerBusy"), ("Content-Length", str(len(body)))):
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = do_PROPFIND = do_OPTIONS = _answer
+
+
+def test_a_throttled_request_carries_the_services_retry_after(harness: Harness) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Throttling)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        options = harness.hook("unreachable")(harness.options, f"127.0.0.1:{server.server_address[1]}")
+        if options is None:
+            pytest.skip(f"'{harness.kind}' uses no network")
+        p = harness.make(options)
+        with pytest.raises(ProviderError) as info:
+            p.check()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert isinstance(info.value, TransientError | NetworkError), repr(info.value)
+    assert info.value.retryable
+    assert info.value.retry_after == 1.0, f"{type(info.value).__name__}: {info.value}"
+    assert_user_message(info.value, harness)
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("120", 120.0), ("0", 0.0), (" 7 ", 7.0), ("Fri, 01 Jan 2100 00:00:10 GMT", 10.0),
+     ("Thu, 01 Jan 1970 00:00:00 GMT", 0.0), ("-5", None), ("1.5", None), ("soon", None), ("", None), (None, None),
+     ("Fri, 01 Jan 2100 00:00:10", None)],  # a date without its zone is not an HTTP date
+)
+def test_retry_after_reads_seconds_and_http_dates(header: str | None, expected: float | None) -> None:
+    now = datetime.datetime(2100, 1, 1, tzinfo=datetime.UTC).timestamp()
+    assert retry_after_seconds(header, now=now) == expected
