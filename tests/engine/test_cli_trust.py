@@ -525,7 +525,7 @@ def test_import_rclone_refusals_are_one_line(cli, tmp_path):
         "badpass": {"type": "webdav", "url": "http://127.0.0.1:9", "user": "u", "pass": "not obscured!"},
     })
     cases = {
-        "gd": "is of type 'drive', which skysync cannot import",
+        "gd": "signs in with rclone's own app (no client_id)",
         "envs3": "takes its S3 keys from the environment",
         "s3": "names no bucket: give it after a colon, as in s3:MY-BUCKET",
         "oauthgcs": "needs a service account",
