@@ -476,7 +476,7 @@ def rclone_connection(remote: str, values: dict[str, str], target: str) -> tuple
         if not values.get("client_id"):
             raise UsageError(
                 f"{label} signs in with rclone's own app (no client_id), whose tokens only rclone can renew: "
-                f"give the remote your own app's client_id and client_secret, or use skysync connection add"
+                f"give the remote your own app's client id and key, or use skysync connection add"
             )
         if rtype == "drive":
             refuse_if("service_account_file", "signs in with a service account")
