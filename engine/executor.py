@@ -363,6 +363,7 @@ class Executor:
                 rname=remote_path if remote_path != path else None,
                 lino=None if is_dir or local is None else local.ino,
                 lctime=None if is_dir or local is None else local.ctime_ns,
+                rid=None if remote is None else remote.id,  # the service's id, where it has ids
             )
         )
 
