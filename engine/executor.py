@@ -9,9 +9,7 @@ at once, so a killed pass resumes without loss or duplicates.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import random
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from engine.events import Event, LogRecord, TransferProgress
+from engine.hashing import HashingReader, HashingWriter, hash_file, same_hash
 from engine.localfs import LocalEntry, LocalTree
+from engine.pacer import Pacer, WaitTooLong, pacer_of
 from engine.providers.base import (
     Expect,
     FolderNotEmpty,
@@ -76,6 +76,13 @@ class ChangedRemotely(ProviderError):
     retryable = True
 
 
+class DamagedDownload(ProviderError):
+    """The downloaded bytes do not have the hash the service gave for them: worth another attempt; after the
+    last one the item fails (the temporary file never takes the name)."""
+
+    retryable = True
+
+
 class LocalFailure(Exception):
     """The local disk failed (full, unreadable), not the service; the message names the local path."""
 
@@ -103,10 +110,6 @@ def is_conflict_copy_of(name: str, original: str) -> bool:
     return name.startswith(stem + "_") and "_Conflict_" in name[len(stem):] and name.endswith(suffix)
 
 
-def _hasher(kind: HashKind):
-    return hashlib.sha1() if kind == HashKind.SHA1 else hashlib.md5()
-
-
 @dataclass
 class Outcome:
     done: dict[str, int] = field(default_factory=dict)
@@ -132,7 +135,7 @@ class Executor:
         buckets: tuple[TokenBucket | None, TokenBucket | None] = (None, None),
         cancel: threading.Event | None = None,
         clock: Callable[[], float] = time.time,
-        backoff: float = 0.5,
+        pacer: Pacer | None = None,
         taken_names: set[str] | None = None,
     ) -> None:
         self.task = task
@@ -148,7 +151,9 @@ class Executor:
         self.up_bucket, self.down_bucket = buckets
         self.cancel = cancel or threading.Event()
         self.clock = clock
-        self.backoff = backoff
+        # The connection's pacer (shared with every other pass and check of the same account), unless a test
+        # hands one with its own clock.
+        self.pacer = pacer if pacer is not None else pacer_of(provider)
         # Conflict copy names already used in the cloud (from the listing) or given out in this pass.
         self.taken_names = taken_names if taken_names is not None else set()
         self.listed_names = frozenset(self.taken_names)
@@ -253,13 +258,22 @@ class Executor:
                 f.result()
 
     def _guarded(self, action: Action, fn: Callable[[Action], None]) -> bool:
-        """Run one action with retries; one failing item never stops the pass. True when it was done."""
+        """Run one action with retries; one failing item never stops the pass. True when it was done.
+
+        Actions that reach the service go through the connection's pacer: spacing, a hold a throttled call put
+        on the whole connection, and the backoff (or the service's Retry-After) before each retry.
+        """
         if self.cancel.is_set():
             return False
-        delay = self.backoff
+        paced = _reaches_service(action)
+        not_before = 0.0
         for attempt in range(1, RETRIES + 1):
             try:
+                if paced:
+                    self.pacer.wait(self.cancel.is_set, not_before)
                 fn(action)
+                if paced:
+                    self.pacer.succeeded()
                 return True
             except (Cancelled, InterruptedError):
                 return False
@@ -287,15 +301,22 @@ class Executor:
             except ProviderError as exc:
                 if self.cancel.is_set():
                     return False  # whatever a stopped transfer raised, it is a cancellation, not a failure
+                if exc.retryable:
+                    try:
+                        # A file still being rewritten, or one download damaged on the way, says nothing about
+                        # the service: only this item waits.
+                        item_only = isinstance(exc, (ChangedRemotely, DamagedDownload))
+                        not_before = self.pacer.failed(exc, whole_connection=not item_only)
+                    except WaitTooLong as too_long:
+                        self._fail(action, str(too_long))
+                        return False
                 if isinstance(exc, ChangedRemotely) and attempt == RETRIES:
                     # Still being written in the cloud after every attempt: the next pass reads it when it settles.
                     self._unsettled(action.path)
                     self._log("skipped", action.path, "kept changing in the cloud while it was read; the next "
                               "pass reads it again")
                     return False
-                if exc.retryable and attempt < RETRIES and not self.cancel.is_set():
-                    time.sleep(delay * (1 + random.random() / 2))
-                    delay *= 2
+                if exc.retryable and attempt < RETRIES:
                     continue
                 self._fail(action, str(exc))
                 return False
@@ -477,7 +498,7 @@ class Executor:
         rhash = a.remote.hash
         if rhash is None and not self.caps.hash_in_listing:
             rhash = self.provider.file_hash(self._full(a.moved_from_remote))
-        return rhash is None or self._local_hash(a.path) == rhash.lower()
+        return rhash is None or self._local_matches(a.path, rhash)
 
     # -- deletions ----------------------------------------------------------------------------------------------
     def _delete_file(self, a: Action) -> None:
@@ -554,7 +575,7 @@ class Executor:
         if a.local.is_dir:  # the remote file moves aside
             tmp, _ = self._download_to_temp(a.remote_path, a.path, a.remote)
             copy = self._place_conflict_copy(a.path, tmp)
-            self._upload_copy(copy)
+            self._upload_copy(copy, a)
             self.provider.delete(self._full(a.remote_path), expect=Expect.entry(a.remote))
             made = self.provider.mkdir(self._full(a.remote_path))
             self._put(a.path, a.local, made, a.remote_path)
@@ -590,12 +611,16 @@ class Executor:
 
         If the file changes while it is read, the signature from before the read goes into the state, so the
         next pass sees a change and uploads it again.
+
+        The service's kind of hash is computed from the bytes as they are sent; where the service returns none,
+        it goes into the state with the entry, so nothing has to read the file again to know it.
         """
         with self.tree.open_read(path) as f:
             st = os.fstat(f.fileno())
             before = LocalEntry(path, False, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+            hashing = HashingReader(f, self.caps.hash_kind) if self._hashes_while_sending() else None
             reader = MeteredReader(
-                f, self.up_bucket, self._progress(path, "up", st.st_size), self.cancel.is_set
+                hashing or f, self.up_bucket, self._progress(path, "up", st.st_size), self.cancel.is_set  # type: ignore[arg-type]
             )
             try:
                 entry = self.provider.upload(
@@ -606,7 +631,16 @@ class Executor:
                 if reader.local_error is not None:
                     raise _local_failure("reading", self.tree.abspath(path), reader.local_error) from None
                 raise
+        if hashing is not None and entry.hash is None and not entry.is_dir:
+            sent = hashing.text(entry.size)  # None unless exactly the stored bytes were read once, in order
+            if sent is not None:
+                entry = entry._replace(hash=sent)
         return before, entry
+
+    def _hashes_while_sending(self) -> bool:
+        """Whether an upload computes the service's hash on the way: only where one is useful (a kind of hash
+        the service has, plaintext sizes, so the bytes sent are the bytes stored)."""
+        return self.caps.hash_kind != HashKind.NONE and self.caps.plain_sizes
 
     def _download_to_temp(self, remote_path: str, local_path: str, listed: RemoteEntry) -> tuple[str, RemoteEntry]:
         target = self.tree.checked_path(local_path)
@@ -615,14 +649,18 @@ class Executor:
         try:
             self.tree.fs.mkdir(os.path.dirname(target))
             with self.tree.fs.open_new(tmp) as f:
+                hashing = HashingWriter(f, self.caps.hash_kind) if self._hashes_while_sending() else None
                 writer = MeteredWriter(
-                    f, self.down_bucket, self._progress(local_path, "down", listed.size), self.cancel.is_set
+                    hashing or f, self.down_bucket, self._progress(local_path, "down", listed.size),  # type: ignore[arg-type]
+                    self.cancel.is_set,
                 )
                 entry = self.provider.download(self._full(remote_path), writer)  # type: ignore[arg-type]
             if self.caps.plain_sizes and writer.count != entry.size:
                 # Rewritten in place while we read it (a torn copy); a later attempt reads it whole.
                 raise ChangedRemotely(f"changed in the cloud during the download ({writer.count} of "
                                       f"{entry.size} bytes read); it is read again")
+            if hashing is not None:
+                self._check_downloaded(tmp, hashing.text(writer.count), entry.hash or listed.hash)
             mtime = entry.mtime if entry.mtime is not None else listed.mtime
             if sane_mtime(mtime) is not None:
                 self.tree.fs.utime(tmp, round(mtime * 1e9))
@@ -640,6 +678,23 @@ class Executor:
             raise
         # Keep the listed revision: it is what the next listing will report for this version.
         return tmp, RemoteEntry(listed.path, False, listed.size, listed.mtime, listed.hash, listed.revision)
+
+    def _check_downloaded(self, tmp: str, received: str | None, expected: str | None) -> None:
+        """A downloaded file whose content does not have the hash the service gave for it (with the download, or
+        else in the listing) is torn or damaged: it never takes the name; a later attempt reads it again.
+
+        `received` is the hash of the bytes as they were written; where they were not written in order (an SDK
+        writing parts at offsets) the temporary file is read back instead.
+        """
+        if expected is None:
+            return
+        kind = self.caps.hash_kind
+        if received is None:
+            received = hash_file(tmp, kind)
+        if not same_hash(kind, received, expected):
+            raise DamagedDownload(f"the downloaded content does not match the service's {kind} hash ({received} "
+                                  f"instead of {expected}): damaged or changed on the way, so it was not put in "
+                                  "place")
 
     def _download_into_place(self, a: Action) -> None:
         assert a.remote is not None
@@ -685,14 +740,71 @@ class Executor:
         self.tree.move_into_place(tmp, copy)
         return copy
 
-    def _upload_copy(self, copy: str) -> None:
-        """Send a conflict copy to the cloud under a name that must be free there, unless the copy was already
-        in this pass's listing (a copy reused because an earlier pass made it: the cloud has it, and whatever
-        it holds there is synced like any other file)."""
+    def _upload_copy(self, copy: str, a: Action) -> None:
+        """Send a conflict copy (local file `copy`, holding the remote version `a.remote` of `a.path`) to the
+        cloud under a name that must be free there, unless the copy was already in this pass's listing (a copy
+        reused because an earlier pass made it: the cloud has it, and whatever it holds there is synced like
+        any other file).
+
+        Where the service copies files itself, the copy is made there from `a.remote_path` (no upload), then
+        checked by size and hash against the version the plan saw: the source may have been rewritten since the
+        listing, and a copy holding another version is left unrecorded, so the next pass compares it with the
+        local copy and keeps both.
+        """
         if copy in self.listed_names:
             return
-        read_at, up = self._upload_file(copy, copy, Expect.absent())
-        self._put(copy, read_at, up, copy)
+        assert a.remote is not None
+        copied = self._server_copy(a.remote_path, copy)
+        if copied is None:
+            read_at, up = self._upload_file(copy, copy, Expect.absent())
+            self._put(copy, read_at, up, copy)
+            return
+        local = self.tree.stat_entry(copy)
+        holds = self._copy_holds(copied, a.remote, copy)
+        if holds is None:
+            # The service gives no hash to tell: the local bytes replace the copy just made (only if it is still
+            # the one made here), which costs the upload the copy was to save, but never records a guess.
+            read_at, up = self._upload_file(copy, copy, Expect.entry(copied))
+            self._put(copy, read_at, up, copy)
+        elif holds and local is not None:
+            self._put(copy, local, copied, copy)
+        else:
+            self._unsettled(copy)
+            self._log("info", copy, "the cloud's version changed while its conflict copy was made; both copies "
+                      "are kept, and the next pass compares them")
+
+    def _server_copy(self, src: str, dst: str) -> RemoteEntry | None:
+        """Copy `src` to the free name `dst` on the service; None where it cannot (no such feature, or a
+        refusal other than the name being taken: the caller then sends the bytes itself)."""
+        if not self.caps.server_side_copy:
+            return None
+        try:
+            return self.provider.copy(self._full(src), self._full(dst), expect=Expect.absent())
+        except NotImplementedError:
+            return None
+        except PreconditionFailed:
+            raise
+        except ProviderError as exc:
+            if exc.retryable:
+                raise
+            return None
+
+    def _copy_holds(self, copied: RemoteEntry, seen: RemoteEntry, local_copy: str) -> bool | None:
+        """Whether a server-side copy holds the version `seen` (the local file `local_copy` has its bytes);
+        None when the service gives nothing to tell by."""
+        if self.caps.plain_sizes and copied.size != seen.size:
+            return False
+        kind = self.caps.hash_kind
+        if kind == HashKind.NONE or not self.caps.plain_sizes:
+            return None
+        got = copied.hash
+        if got is None and not self.caps.hash_in_listing:
+            got = self.provider.file_hash(self._full(self._rel(copied)))
+        if got is None:
+            return None
+        if seen.hash is not None:
+            return same_hash(kind, got, seen.hash)
+        return self._local_matches(local_copy, got)
 
     def _copy_with_content(self, path: str, tmp: str) -> str | None:
         folder, _, name = path.rpartition("/")
@@ -751,7 +863,7 @@ class Executor:
             if rhash is None and not self.caps.hash_in_listing:
                 rhash = self.provider.file_hash(self._full(a.remote_path))
             if rhash is not None:
-                return self._local_hash(a.path) == rhash.lower(), None
+                return self._local_matches(a.path, rhash), None
         if (
             self.caps.mtime_mode == MtimeMode.NATIVE
             and remote.mtime is not None
@@ -761,12 +873,10 @@ class Executor:
         tmp, _ = self._download_to_temp(a.remote_path, a.path, remote)
         return _same_file(tmp, self.tree.abspath(a.path)), tmp
 
-    def _local_hash(self, path: str) -> str:
-        h = _hasher(self.caps.hash_kind)
-        with self.tree.open_read(path) as f:
-            while chunk := f.read(CHUNK):
-                h.update(chunk)
-        return h.hexdigest()
+    def _local_matches(self, path: str, listed_hash: str) -> bool:
+        """Whether the local file holds the content the service's hash (in its own kind and form) describes."""
+        kind = self.caps.hash_kind
+        return same_hash(kind, self.tree.file_hash(path, kind), listed_hash)
 
     def _unique_conflict_name(self, path: str) -> str:
         """A conflict copy name free on both sides: not on the local disk, not in the remote listing of this
@@ -792,25 +902,28 @@ class Executor:
         copy = self._place_conflict_copy(a.path, tmp)
         # The remote version is now safe locally; remember it as seen, so a crash here cannot make a second copy.
         self._remember_seen(a.path, a.remote, a.remote_path)
-        self._upload_copy(copy)
+        self._upload_copy(copy, a)
         read_at, entry = self._upload_file(a.path, a.remote_path, Expect.entry(a.remote))
         self._put(a.path, read_at, entry, a.remote_path)
         self._log("conflict", a.path, f"changed on both sides; the remote version is kept as {copy}")
 
     def _keep_remote_copy(self, a: Action, tmp: str | None) -> None:
-        """Upload-only: local wins the name; the remote version is kept beside it on the remote."""
+        """Upload-only: local wins the name; the remote version is kept beside it on the remote (copied there by
+        the service where it can, else downloaded and sent back)."""
         assert a.local is not None and a.remote is not None
-        if tmp is None:
-            tmp, _ = self._download_to_temp(a.remote_path, a.path, a.remote)
         copy = self._unique_conflict_name(a.path)
         try:
-            with open(tmp, "rb") as f:
-                size = os.fstat(f.fileno()).st_size
-                self.provider.upload(self._full(copy), f, size, a.remote.mtime or self.clock(),  # type: ignore[arg-type]
-                                     expect=Expect.absent())
+            if self._server_copy(a.remote_path, copy) is None:
+                if tmp is None:
+                    tmp, _ = self._download_to_temp(a.remote_path, a.path, a.remote)
+                with open(tmp, "rb") as f:
+                    size = os.fstat(f.fileno()).st_size
+                    self.provider.upload(self._full(copy), f, size, a.remote.mtime or self.clock(),  # type: ignore[arg-type]
+                                         expect=Expect.absent())
         finally:
-            with contextlib.suppress(OSError):
-                self.tree.fs.unlink(tmp)
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    self.tree.fs.unlink(tmp)
         self.provider.flush()  # the remote copy must outlive a power cut before we call the version seen
         self.db.put(
             self.task_id,
@@ -853,6 +966,13 @@ def _same_file(a: str, b: str) -> bool:
                 return False
             if not x:
                 return True
+
+
+def _reaches_service(a: Action) -> bool:
+    """Whether running `a` may call the service (local deletions, local renames and state rows never do)."""
+    if a.kind in (DELETE_LOCAL, MOVE_LOCAL, RECORD, FORGET):
+        return False
+    return not (a.kind == DOWNLOAD and a.remote is not None and a.remote.is_dir)
 
 
 def _transfer_size(a: Action) -> int:

@@ -180,3 +180,68 @@ def hash_file(source: str | int | BinaryIO, kind: HashKind) -> str:
     while chunk := source.read(READ_SIZE):
         h.update(chunk)
     return h.text()
+
+
+class _Hashing:
+    """What the hashing file wrappers share: the hasher of the bytes passed in order from the start, and a
+    flag that turns false when the caller jumped elsewhere (an SDK reading parts in parallel, writing chunks out
+    of order); a seek back to the start (an SDK's own retry) starts the hash again."""
+
+    def __init__(self, f: BinaryIO, kind: HashKind) -> None:
+        self._f = f
+        self._kind = kind
+        self._h = hasher_for(kind)
+        self._start = _tell(f)
+        self._pos = 0  # bytes hashed, i.e. the position relative to the start while in order
+        self._in_order = True
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        new = self._f.seek(offset, whence)
+        rel = new - self._start if self._start is not None else None
+        if rel == 0:
+            self._h, self._pos, self._in_order = hasher_for(self._kind), 0, True
+        elif rel != self._pos:
+            self._in_order = False
+        return new
+
+    def text(self, size: int) -> str | None:
+        """The hash of the `size` bytes passed, or None when they did not pass exactly once and in order."""
+        return self._h.text() if self._in_order and self._pos == size else None
+
+    def __getattr__(self, name: str):  # tell/fileno/flush/seekable for SDKs that need them
+        return getattr(self._f, name)
+
+
+class HashingReader(_Hashing):
+    """A readable file whose bytes are hashed as they are read (an upload reads them anyway)."""
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        if self._in_order and data:
+            self._h.update(data)
+            self._pos += len(data)
+        return data
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:
+        data = self.read(len(buffer))
+        memoryview(buffer)[: len(data)] = data
+        return len(data)
+
+
+class HashingWriter(_Hashing):
+    """A writable file whose bytes are hashed as they are written (a download writes them anyway)."""
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        n = self._f.write(data)
+        if self._in_order:
+            written = n if n is not None else len(data)
+            self._h.update(memoryview(data)[:written])
+            self._pos += written
+        return n
+
+
+def _tell(f: BinaryIO) -> int | None:
+    try:
+        return f.tell()
+    except (OSError, AttributeError, ValueError):
+        return None

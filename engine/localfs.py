@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, NamedTuple
 
+from engine.hashing import hash_file
 from engine.names import is_valid_utf8
+from engine.providers.base import HashKind
 
 TEMP_PREFIX = ".skysync-tmp-"
 
@@ -342,3 +344,8 @@ class LocalTree:
 
     def open_read(self, rel: str) -> BinaryIO:
         return self.fs.open_read(self.abspath(rel))
+
+    def file_hash(self, rel: str, kind: HashKind) -> str:
+        """The `kind` hash of file `rel` (`engine.hashing.hash_file`), read through this tree's file system."""
+        with self.open_read(rel) as f:
+            return hash_file(f, kind)
