@@ -72,6 +72,7 @@ from engine.providers.base import (
     ReauthRequired,
     RemoteEntry,
     TransientError,
+    retry_after_seconds,
 )
 from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider
 
@@ -254,6 +255,7 @@ def _redirecting_session(options: Mapping[str, str]) -> tuple[requests.Session, 
     from requests.adapters import HTTPAdapter
 
     seen: dict[str, Any] = {}
+    last = threading.local()  # this thread's last answer: its Retry-After, which the SDK drops for 5xx
 
     class Redirect(HTTPAdapter):
         def __init__(self, prefix: str, target: str) -> None:
@@ -265,12 +267,14 @@ def _redirecting_session(options: Mapping[str, str]) -> tuple[requests.Session, 
                 request.url = self.target + request.url[len(self.prefix) :]
             response = super().send(request, *args, **kwargs)
             seen["date"] = response.headers.get("Date")
+            last.retry_after = response.headers.get("Retry-After")
             return response
 
     session = dropbox.create_session(max_connections=16)
     for option, host in HOSTS.items():
         target = options.get(option) or ""
         session.mount(host + "/", Redirect(host, target or host))
+    seen["last"] = last
     return session, seen
 
 
@@ -372,12 +376,21 @@ class DropboxProvider(OAuthProvider):
             return func(self._client(token))
         except Exception as exc:
             if not _is_token_refusal(exc):
-                raise _translate(exc, what) from None
+                raise self._error(exc, what) from None
         token = self.access_token(rejected=token)
         try:
             return func(self._client(token))
         except Exception as exc:
-            raise _translate(exc, what) from None
+            raise self._error(exc, what) from None
+
+    def _error(self, exc: Exception, what: str) -> ProviderError:
+        """`exc` translated, with the wait the service asked for where the SDK did not keep it (a 503's
+        Retry-After header)."""
+        error = _translate(exc, what)
+        if error.retryable and error.retry_after is None:
+            last = self._dates.get("last")
+            error.retry_after = retry_after_seconds(getattr(last, "retry_after", None))
+        return error
 
     def close(self) -> None:
         with self._client_lock:
