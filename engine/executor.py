@@ -677,7 +677,8 @@ class Executor:
                 raise _local_failure("writing", target, local_error) from None
             raise
         # Keep the listed revision: it is what the next listing will report for this version.
-        return tmp, RemoteEntry(listed.path, False, listed.size, listed.mtime, listed.hash, listed.revision)
+        return tmp, RemoteEntry(listed.path, False, listed.size, listed.mtime, listed.hash, listed.revision,
+                                listed.id, listed.parent_id)
 
     def _check_downloaded(self, tmp: str, received: str | None, expected: str | None) -> None:
         """A downloaded file whose content does not have the hash the service gave for it (with the download, or
