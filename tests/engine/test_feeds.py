@@ -287,3 +287,16 @@ def test_apply_changes_table(tmp_path: pathlib.Path) -> None:
         idx.commit("c3")
     assert list(db.index_entries(1)) == []
     db.close()
+
+
+def test_the_state_keeps_the_remote_id_of_each_entry(env: Env, fake: FeedProvider) -> None:
+    fake.put("down/a.txt", b"A")
+    write(env.local / "up.txt", "U")
+    sync(env, fake)
+    db = StateDB(env.home.setting("database-path"))
+    try:
+        rids = {row.path: row.rid for row in db.rows(db.task_id(env.task))}
+    finally:
+        db.close()
+    ids = {e.path: e.id for e in fake.list("")}
+    assert rids == ids and all(rids.values())
