@@ -107,22 +107,22 @@ def _validate(cls: type[Provider], options: Mapping[str, str]) -> None:
 
 def _oauth_token(
     cls: type[Provider], name: str, plain: dict[str, str], secret: dict[str, str], signin: SignIn | None,
-    *, required: bool,
+    *, required: bool, existing: Mapping[str, str] | None = None,
 ) -> Token | None:
     """For an OAuth kind: take `token` out of the secrets (it goes to the token store, not secrets.toml) or sign
     in, read the account and set the plain option `account_id`. None when nothing is to be saved."""
     if not accounts.is_oauth(cls):
         return None
-    if "account_id" in plain:
-        raise UsageError("option 'account_id' is read from the service at sign-in; it cannot be set")
     text = secret.pop("token", None)
+    options = {**(existing or {}), **plain, **secret}
+    options.pop("token", None)
     if text:
         token = accounts.token_from_option(text)
     elif required:
-        token = accounts.sign_in(cls, name, {**plain, **secret}, signin)
+        token = accounts.sign_in(cls, name, options, signin)
     else:
         return None
-    token, plain["account_id"] = accounts.account_of(cls, name, {**plain, **secret}, token)
+    token, plain["account_id"] = accounts.account_of(cls, name, options, token)
     return token
 
 
@@ -154,7 +154,10 @@ def edit_connection(home: Home, name: str, options: Mapping[str, str]) -> Connec
     new_plain = {**conn.options, **plain}
     new_secret = {**home.secrets(name), **secret}
     _validate(cls, {**new_plain, **new_secret})
-    token = _oauth_token(cls, name, plain, secret, None, required=False)
+    token = _oauth_token(cls, name, plain, secret, None, required=False, existing=home.all_options(name))
+    if token is None and plain.get("account_id", conn.options.get("account_id")) != conn.options.get("account_id"):
+        # The account is what the token signs in as; a new one comes with a new token, never on its own.
+        raise UsageError("option 'account_id' is read from the service at sign-in; give a new token instead")
     new_plain.update(plain)  # a new token may belong to another account: a new pairing, whose state starts afresh
     new_secret.pop("token", None)
     _check_identity(home, cls, name, {**new_plain, **new_secret})

@@ -238,3 +238,18 @@ def test_a_secret_typed_on_a_terminal_is_not_echoed(home, tmp_path) -> None:
     term.type(str(cloud))
     assert term.finish() == 0, term.text
     assert str(cloud) not in term.text.split("root: ", 1)[1].split("connection 'l' added")[0]
+
+
+def test_edit_imports_a_new_token_and_reads_its_account(home, oauth_server, test_kind) -> None:
+    assert run(KIND, home, "connection", "add", "c", "--provider", KIND, *base_options(oauth_server, "code-none"),
+               "--option", "token=-", "--no-test", stdin=json.dumps(oauth_server.issue())).returncode == 0
+    oauth_server.account_id = "dbid:other"
+    issued = oauth_server.issue()
+    done = run(KIND, home, "connection", "edit", "c", "--option", "token=-", stdin=json.dumps(issued))
+    assert done.returncode == 0, done.stderr
+    assert config_account(home) == "dbid:other"  # another account: a new pairing, its state starts afresh
+    assert TokenStore(home, "c").load().access_token == issued["access_token"]
+    assert "token" not in secrets_text(home)
+    refused = run(KIND, home, "connection", "edit", "c", "--option", "account_id=dbid:forged")
+    assert refused.returncode == 2 and "read from the service" in refused.stderr
+    assert config_account(home) == "dbid:other"
