@@ -194,6 +194,12 @@ def _touches(path: str, skips: dict[str, str]) -> bool:
 
 def _apply(index: IndexUpdate, change: Change, root_id: str | None, skips: dict[str, str]) -> str:
     old = index.get(change.id)
+    if old is None and change.entry is None and change.path:
+        # A deletion reported by path alone (Dropbox's deleted entries carry no id): the one entry of that name.
+        named = index.at(change.path.strip("/"))
+        if len(named) > 1:
+            return UNTRUSTED
+        old = named[0] if named else None
     if old is not None and (_touches(old.path, skips) or (old.is_dir and index.count_at(old.path) > 1)):
         return UNTRUSTED  # a skipped name, or a folder whose subtree cannot be told from a namesake's
     entry = change.entry

@@ -472,6 +472,12 @@ class IndexUpdate:
         return self._db.execute("SELECT 1 FROM rindex WHERE task = ? AND key = ? AND is_dir = 1 LIMIT 1",
                                 (self._task, _key(path))).fetchone() is not None
 
+    def at(self, path: str) -> list[RemoteEntry]:
+        """The entries under this very name (more than one only where the service allows duplicates)."""
+        cur = self._db.execute(f"SELECT {_INDEX_COLUMNS} FROM rindex WHERE task = ? AND key = ?",
+                               (self._task, _key(path)))
+        return [_index_entry(r) for r in cur]
+
     def count_at(self, path: str) -> int:
         """How many entries the index holds under this very name (more than one: duplicates)."""
         return int(self._db.execute("SELECT COUNT(*) FROM rindex WHERE task = ? AND key = ?",

@@ -282,6 +282,10 @@ def test_apply_changes_table(tmp_path: pathlib.Path) -> None:
     with db.index_update(1, key) as idx:
         assert apply_changes(idx, [Change("X", child._replace(id="X"), "nowhere", "x")], "R", {}) == UNTRUSTED
     assert db.feed(1, "", "p") is not None and db.feed(1, "", "p").cursor == "c2"  # nothing of it was kept
+    with db.index_update(1, key) as idx:  # a deletion by path alone (no id known to the service's feed)
+        assert apply_changes(idx, [Change("", None, path="e/new/g")], "R", {}) == OK
+        idx.commit("c3")
+    assert [e.path for e in db.index_entries(1)] == ["e", "e/f", "e/new"]
     with db.index_update(1, key) as idx:
         assert apply_changes(idx, [Change("D", None)], "R", {}) == OK
         idx.commit("c3")
