@@ -12,7 +12,7 @@ import pytest
 # kind is registered by name); make that work however pytest was started.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+    sys.path.append(ROOT)  # appended: inserted first, it would shadow the test package tests/engine (engine.conftest)
 
 from engine import providers  # noqa: E402
 from tests.auth.oauth_kind import KIND, TARGET  # noqa: E402
