@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from engine.hashing import hasher_for
 from engine.providers.base import (
     AuthError,
     Change,
@@ -57,7 +58,10 @@ def listing(p: Provider, folder: str = "") -> dict[str, RemoteEntry]:
 
 
 def digest(kind: HashKind, data: bytes) -> str:
-    return hashlib.new(str(kind), data).hexdigest()
+    """`data`'s hash in the form the service reports it (each kind's own hasher: Dropbox's is not a hashlib one)."""
+    hasher = hasher_for(kind)
+    hasher.update(data)
+    return hasher.text()
 
 
 def sized(p: Provider, entry: RemoteEntry, n: int) -> bool:
@@ -153,6 +157,8 @@ def test_unicode_names_round_trip(provider: Provider) -> None:
 
 def test_order(provider: Provider) -> None:
     names = ["a-b.txt", "a/x.txt", "a.txt", "a0", "B", "b/c/d", "b/c.txt", "é.txt", "a/y/z"]
+    if provider.capabilities.case_insensitive:  # "B" and "b/" are one name there: a file and a folder clash
+        names[names.index("B")] = "C"
     for name in names:
         put(provider, name, b"o")
     entries = list(provider.list(""))
@@ -495,7 +501,7 @@ def test_case_only_names_per_capability(provider: Provider) -> None:
     got = listing(provider, "case")
     if provider.capabilities.case_insensitive:
         assert len(got) == 1, f"one name on a case-insensitive service, got {sorted(got)}"
-        assert get(provider, next(iter(got)))[0] == b"lower!"
+        assert get(provider, "case/" + next(iter(got)))[0] == b"lower!"
     else:
         assert set(got) == {"Name.txt", "name.txt"}
         assert get(provider, "case/Name.txt")[0] == b"upper"

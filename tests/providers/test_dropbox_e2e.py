@@ -126,7 +126,6 @@ def test_two_way_with_conflicts_and_deletions_both_ways(env: Env) -> None:
 # Dropbox reports a deletion without an id (DeletedMetadata has a path only); the provider gives the path as the
 # Change's id and path, and engine/feeds.py applies deletions by id only, so the remote index keeps the file until
 # the next full listing. Strict: this test turns red (XPASS) once the feed applies a deletion by its path.
-@pytest.mark.xfail(strict=True, reason="engine/feeds.py does not yet apply a deletion reported by path only")
 def test_deleted_in_dropbox_is_deleted_here(env: Env) -> None:
     env.write("gone.txt", b"soon deleted in Dropbox")
     env.write("kept.txt", b"stays")

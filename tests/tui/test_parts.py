@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,19 +80,26 @@ def test_admin_order_by_user_or_cloud_type(tmp_path: Path) -> None:
     assert [c.name for c in bridge.ordered_connections(Home(str(tmp_path)))] == ["mid", "zeta", "alpha"]
 
 
-def test_folder_index_lists_once_and_answers_every_level(tmp_path: Path) -> None:
+def _counting_provider(root: Path, method: str, one_level: bool) -> tuple[Any, list[str]]:
+    """A local provider whose `method` calls are recorded, claiming a one-level listing or not."""
     from engine.providers.local import LocalProvider
 
-    write_tree(tmp_path, {"a/b/c/file.txt": b"1", "a/d/": b"", "e/f.txt": b"2", "top.txt": b"3"})
-    provider = LocalProvider({"root": str(tmp_path)})
+    provider = LocalProvider({"root": str(root)})
+    provider.capabilities = replace(provider.capabilities, list_dir=one_level)
     calls: list[str] = []
-    original = provider.list
+    original = getattr(provider, method)
 
     def counting(folder: str):  # type: ignore[no-untyped-def]
         calls.append(folder)
         return original(folder)
 
-    provider.list = counting  # type: ignore[method-assign]
+    setattr(provider, method, counting)
+    return provider, calls
+
+
+def test_folder_index_lists_once_and_answers_every_level(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"a/b/c/file.txt": b"1", "a/d/": b"", "e/f.txt": b"2", "top.txt": b"3"})
+    provider, calls = _counting_provider(tmp_path, "list", one_level=False)
     index = bridge.FolderIndex(provider)
     assert index.children("") == ["a", "e"]
     assert index.children("a") == ["b", "d"]
@@ -101,6 +110,17 @@ def test_folder_index_lists_once_and_answers_every_level(tmp_path: Path) -> None
     index.forget("a")
     assert index.children("a") == ["b", "d", "new"]
     assert calls == ["", "a"]
+
+
+def test_folder_index_asks_one_level_at_a_time_where_the_service_can(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"a/b/c/file.txt": b"1", "a/d/": b"", "e/f.txt": b"2", "top.txt": b"3"})
+    provider, calls = _counting_provider(tmp_path, "list_dir", one_level=True)
+    provider.list = lambda folder: pytest.fail("a whole listing while browsing")  # type: ignore[method-assign]
+    index = bridge.FolderIndex(provider)
+    assert index.children("") == ["a", "e"]
+    assert calls == [""]  # only the root, not the levels below it
+    assert index.children("a") == ["b", "d"] and index.children("a") == ["b", "d"]
+    assert calls == ["", "a"]  # each level once
 
 
 def test_filter_preview_means_what_the_engine_means(tmp_path: Path) -> None:
