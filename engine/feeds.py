@@ -89,9 +89,12 @@ class RemoteSource:
             return "the periodic full listing"
         try:
             changes, cursor = self.provider.changes(self.key.folder, saved.cursor)
+            batch = list(changes)
+            # The folder's id costs requests on some services (a path walk on Drive): asked only when there is
+            # something to place, so a pass with nothing new costs the feed's one request.
+            root_id = self.provider.folder_id(self.key.folder) if batch else None
             with self.db.index_update(self.task_id, self.key) as index:
-                verdict = apply_changes(index, changes, self.provider.folder_id(self.key.folder),
-                                        self.db.index_skips(self.task_id))
+                verdict = apply_changes(index, batch, root_id, self.db.index_skips(self.task_id))
                 if verdict == OK:
                     index.commit(cursor)
         except CursorExpired:
