@@ -543,6 +543,18 @@ class GDriveProvider(OAuthProvider):
             self._drive_id = found[0]
         return self._drive_id
 
+    def shared_drives(self) -> list[tuple[str, str]]:
+        """(id, name) of every shared drive the account can see: what the wizard offers for `shared_drive`."""
+        drives: list[tuple[str, str]] = []
+        token = None
+        while True:
+            page = self._execute(self._service().drives().list(
+                pageSize=100, pageToken=token, fields="nextPageToken,drives(id,name)"), "listing shared drives")
+            drives += [(str(d["id"]), str(d.get("name", ""))) for d in page.get("drives", []) if d.get("id")]
+            token = page.get("nextPageToken")
+            if not token:
+                return drives
+
     def _root_id(self) -> str:
         if self._root is None:
             drive = self._shared_drive()
