@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import queue
+import threading
 from typing import BinaryIO, Protocol
 
 from engine.providers.base import HashKind
@@ -182,24 +184,65 @@ def hash_file(source: str | int | BinaryIO, kind: HashKind) -> str:
     return h.text()
 
 
+class _Background:
+    """A hasher fed through a short queue and run on a thread of its own, so hashing a big file overlaps with
+    reading and writing it: hashlib releases the GIL on large updates, and a transfer between two disks would
+    otherwise spend as long hashing as copying. `close()` ends the thread (also when the transfer failed)."""
+
+    def __init__(self, inner: Hasher) -> None:
+        self._inner = inner
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        self._thread = threading.Thread(target=self._run, name="skysync-hash", daemon=True)
+        self._thread.start()
+        self._text: str | None = None
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._inner.update(chunk)
+
+    def update(self, data: bytes | bytearray | memoryview, /) -> None:
+        self._queue.put(bytes(data))  # a bytes object is passed as it is; a view is copied, its buffer moves on
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def text(self) -> str:
+        if self._text is None:
+            self.close()
+            self._text = self._inner.text()
+        return self._text
+
+
+BACKGROUND_FROM = 8 * 1024 * 1024  # bytes: below this, a thread costs more than the hashing it would overlap
+
+
 class _Hashing:
     """What the hashing file wrappers share: the hasher of the bytes passed in order from the start, and a
     flag that turns false when the caller jumped elsewhere (an SDK reading parts in parallel, writing chunks out
-    of order); a seek back to the start (an SDK's own retry) starts the hash again."""
+    of order); a seek back to the start (an SDK's own retry) starts the hash again. `size` is the expected
+    length: a big transfer is hashed on a thread of its own. Call `close()` when the transfer is over."""
 
-    def __init__(self, f: BinaryIO, kind: HashKind) -> None:
+    def __init__(self, f: BinaryIO, kind: HashKind, size: int = 0) -> None:
         self._f = f
         self._kind = kind
-        self._h = hasher_for(kind)
+        self._background = size >= BACKGROUND_FROM
+        self._h = self._hasher()
         self._start = _tell(f)
         self._pos = 0  # bytes hashed, i.e. the position relative to the start while in order
         self._in_order = True
+
+    def _hasher(self) -> Hasher:
+        h = hasher_for(self._kind)
+        return _Background(h) if self._background else h
 
     def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
         new = self._f.seek(offset, whence)
         rel = new - self._start if self._start is not None else None
         if rel == 0:
-            self._h, self._pos, self._in_order = hasher_for(self._kind), 0, True
+            self.close()
+            self._h, self._pos, self._in_order = self._hasher(), 0, True
         elif rel != self._pos:
             self._in_order = False
         return new
@@ -207,6 +250,10 @@ class _Hashing:
     def text(self, size: int) -> str | None:
         """The hash of the `size` bytes passed, or None when they did not pass exactly once and in order."""
         return self._h.text() if self._in_order and self._pos == size else None
+
+    def close(self) -> None:
+        if isinstance(self._h, _Background):
+            self._h.close()
 
     def __getattr__(self, name: str):  # tell/fileno/flush/seekable for SDKs that need them
         return getattr(self._f, name)

@@ -4,6 +4,7 @@ no real sleeps), and remote conflict copies made by the service itself where it 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import os
@@ -113,16 +114,29 @@ def test_a_download_that_stays_damaged_fails_and_never_takes_the_name(env, quick
     assert error.path == "a.bin" and "does not match the service's md5 hash" in error.message
 
 
-def test_an_uploads_hash_is_recorded_when_the_service_returns_none(env):
-    data = os.urandom(2_000_000)
+class RemoteProvider(LocalProvider):
+    """The local provider as if it were reached over a network (its uploads return no hash, as before)."""
+
+    capabilities = dataclasses.replace(LocalProvider.capabilities, network=True)
+
+
+@pytest.mark.parametrize("size", [2_000_000, 9 * 1024 * 1024])  # hashed inline, and on a thread of its own
+def test_an_uploads_hash_is_recorded_when_the_service_returns_none(env, size):
+    data = os.urandom(size)
     write(env.local / "big.bin", data)
-    provider = LocalProvider({"root": str(env.cloud)})
+    provider = RemoteProvider({"root": str(env.cloud)})
     assert provider.capabilities.hash_in_listing is False  # the local provider returns no hash
     assert env.sync(provider=provider).exit_code == 0
     assert state_row(env, "big.bin").rhash == md5(data)
 
 
-class SeekingProvider(LocalProvider):
+def test_a_folder_playing_the_cloud_is_not_hashed_on_the_way(env):
+    write(env.local / "big.bin", os.urandom(100_000))
+    assert env.sync().exit_code == 0
+    assert state_row(env, "big.bin").rhash is None
+
+
+class SeekingProvider(RemoteProvider):
     """Reads the upload twice (an SDK that retries from the start after a broken request)."""
 
     def upload(self, path, src, size, mtime, **kw):
@@ -131,7 +145,7 @@ class SeekingProvider(LocalProvider):
         return super().upload(path, src, size, mtime, **kw)
 
 
-class PartsProvider(LocalProvider):
+class PartsProvider(RemoteProvider):
     """Reads the second half first (an SDK sending parts in parallel): the hash on the way cannot be known."""
 
     def upload(self, path, src, size, mtime, **kw):

@@ -139,3 +139,39 @@ def test_quickxor_is_fast_enough():
     h.text()
     rate = len(data) / (time.perf_counter() - start) / 1e6
     assert rate >= 50, f"{rate:.0f} MB/s"
+
+
+@pytest.mark.parametrize("size", [100_000, 9 * 1024 * 1024])  # inline, and on a thread of its own
+def test_hashing_reader_and_writer(size):
+    import io
+    import threading
+
+    from engine.hashing import HashingReader, HashingWriter
+
+    data = os.urandom(size)
+    reader = HashingReader(io.BytesIO(data), HashKind.MD5, size)
+    reader.read(1000)
+    reader.seek(0)  # an SDK's retry from the start: the hash starts again
+    while reader.read(1 << 20):
+        pass
+    assert reader.text(size) == hashlib.md5(data).hexdigest()
+    assert reader.text(size + 1) is None  # not the length stored
+
+    out = io.BytesIO()
+    writer = HashingWriter(out, HashKind.SHA1, size)
+    view = memoryview(data)
+    for i in range(0, size, 300_001):
+        writer.write(view[i : i + 300_001])
+    assert writer.text(size) == hashlib.sha1(data).hexdigest() and out.getvalue() == data
+
+    jumpy = HashingWriter(io.BytesIO(), HashKind.MD5, size)
+    jumpy.write(data[:10])
+    jumpy.seek(5000)  # parts written at offsets: no hash can be known on the way
+    jumpy.write(data[5000:])
+    assert jumpy.text(size) is None
+    jumpy.close()
+
+    abandoned = HashingReader(io.BytesIO(data), HashKind.MD5, size)
+    abandoned.read(1 << 20)
+    abandoned.close()  # a failed transfer: its hashing thread ends
+    assert not [t for t in threading.enumerate() if t.name == "skysync-hash"]

@@ -54,7 +54,8 @@ def test_no_spacing_means_no_wait():
 
 
 def test_two_threads_share_the_spacing():
-    """Both threads take slots from one schedule: 20 calls from two threads span 19 spacings, never less."""
+    """Both threads take slots from one schedule: the 20th call of two threads starts no sooner than 19
+    spacings after the first could (each thread alone would need only 9). Real time: a wait can only be late."""
     import time
 
     p = Pacer(0.02)
@@ -68,15 +69,13 @@ def test_two_threads_share_the_spacing():
                 starts.append(time.monotonic())
 
     threads = [threading.Thread(target=work) for _ in range(2)]
+    begun = time.monotonic()
     for th in threads:
         th.start()
     for th in threads:
         th.join()
-    starts.sort()
-    gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert len(starts) == 20
-    assert min(gaps) >= 0.02 - 0.004  # sleep granularity
-    assert starts[-1] - starts[0] >= 19 * 0.02 - 0.01
+    assert max(starts) - begun >= 19 * 0.02
 
 
 def test_backoff_grows_and_resets_on_success():
