@@ -87,6 +87,10 @@ class Capabilities:
     list_dir: bool = False
     # `changes()` reads the service's change feed (with a cursor the engine saves).
     changes: bool = False
+    # `wait_changes()` blocks until the change feed has something new (a long poll, Dropbox's
+    # `list_folder/longpoll`): the running engine learns of a remote change within seconds, and a wait that
+    # ends with nothing new costs no listing.
+    wait_for_changes: bool = False
     # An upload must know its size before it starts (the SDK sends `size` as the exact length): a stream of
     # unknown length (an encrypted container, whose size is known only once written) is spooled first.
     needs_size_before_upload: bool = False
@@ -323,6 +327,14 @@ class Change:
         return self.entry is None
 
 
+class ChangeWait(NamedTuple):
+    """What `Provider.wait_changes` saw: whether the feed holds something new after the cursor, and how many
+    seconds the service asks the caller to wait before the next call (Dropbox's `backoff`; 0 for none)."""
+
+    changed: bool
+    backoff: float = 0.0
+
+
 # -- ordering --------------------------------------------------------------------------------------------------
 
 
@@ -510,6 +522,13 @@ class Provider(ABC):
         """What changed below `folder` since `cursor`: (the changes in the order the service gives them, the
         new cursor). Raise CursorExpired when the service no longer knows `cursor`."""
         raise NotImplementedError(f"{self.kind} has no change feed")
+
+    def wait_changes(self, cursor: str, timeout: float) -> ChangeWait:
+        """Block until something changes below the folder of `cursor` (from `changes_start`), or about `timeout`
+        seconds pass (the service's own bounds apply, and it may hold the call a little longer), without
+        listing anything (optional: `Capabilities.wait_for_changes`). Errors are ProviderErrors, as elsewhere;
+        a cursor the service no longer knows is CursorExpired."""
+        raise NotImplementedError(f"{self.kind} cannot wait for changes")
 
     def close(self) -> None:  # noqa: B027 - optional: most providers hold nothing to release
         """Release connections; the provider is not used afterwards."""
