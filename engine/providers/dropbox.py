@@ -14,7 +14,8 @@ Change feed: `list_folder` recursive with `continue`; `changes_start` is `get_la
 cursor the service no longer reads) is `CursorExpired`. Dropbox reports a deletion without an id (its
 `DeletedMetadata` has only a path), so a deleted entry's `Change.id` is its relative path, the same as
 `Change.path`: the engine matches it by path (without case) and removes everything below it, since a deleted
-folder is reported once, without its children. `longpoll()` waits for a change without listing anything.
+folder is reported once, without its children. `wait_changes()` is `list_folder/longpoll` (`wait_for_changes`):
+it waits for a change without listing anything and passes on the `backoff` Dropbox asks for.
 
 Conditional writes (SERVER): a new name is uploaded with mode `add`, a replacement with `update(rev)`, both with
 `strict_conflict`, and a delete carries `parent_rev`; the service checks them as it commits. A folder delete has
@@ -54,6 +55,7 @@ from engine.providers.base import (
     AuthError,
     Capabilities,
     Change,
+    ChangeWait,
     Conditional,
     ContainerNotFound,
     CursorExpired,
@@ -95,6 +97,7 @@ SESSION_LIFETIME = 48 * 3600  # spec note 7: an upload session older than this i
 SESSION_MARGIN = 3600  # start again rather than risk a session expiring under the last chunks
 CHUNK_ATTEMPTS = 5  # one chunk of a session is resent this often before the upload fails as a whole
 LONGPOLL_TIMEOUT = 30  # seconds; the shortest wait Dropbox accepts
+LONGPOLL_MAX = 480  # the longest
 
 
 def _dbx_path(path: str) -> str:
@@ -311,6 +314,7 @@ class DropboxProvider(OAuthProvider):
             server_side_copy=True,
             list_dir=True,
             changes=True,
+            wait_for_changes=True,
         )
         self._session: requests.Session | None = None
         self._dates: dict[str, Any] = {}
@@ -553,9 +557,9 @@ class DropboxProvider(OAuthProvider):
             if not page.has_more:
                 return iter(out), cursor
 
-    def longpoll(self, cursor: str, timeout: int = LONGPOLL_TIMEOUT) -> tuple[bool, float]:
-        """Wait until something changes after `cursor` (or `timeout` seconds pass) without listing anything:
-        (whether something changed, seconds the service asks to wait before the next call)."""
+    def wait_changes(self, cursor: str, timeout: float = LONGPOLL_TIMEOUT) -> ChangeWait:
+        """`list_folder/longpoll`: wait until something changes after `cursor` (or `timeout` seconds pass, kept
+        within the 30..480 Dropbox accepts; it may add up to 90 s of its own) without listing anything."""
         import dropbox
 
         with self._client_lock:
@@ -563,12 +567,17 @@ class DropboxProvider(OAuthProvider):
                 self._session, self._dates = _redirecting_session(self.options)
             # The notify host takes no token (Dropbox's longpoll route has no auth).
             client = dropbox.Dropbox(oauth2_access_token="none", session=self._session, max_retries_on_error=0,
-                                     max_retries_on_rate_limit=0)  # fmt: skip
+                                     max_retries_on_rate_limit=0, timeout=LONGPOLL_MAX + 120)  # fmt: skip
+        wait = int(max(LONGPOLL_TIMEOUT, min(LONGPOLL_MAX, timeout)))
+        what = "waiting for Dropbox changes"
         try:
-            result = client.files_list_folder_longpoll(cursor, timeout=max(30, min(480, timeout)))
+            result = client.files_list_folder_longpoll(cursor, timeout=wait)
         except Exception as exc:
-            raise _translate(exc, "waiting for Dropbox changes") from None
-        return bool(result.changes), float(result.backoff or 0)
+            error = self._error(exc, what)
+            if isinstance(error, _BadInput):  # a cursor the service cannot read (any more)
+                raise CursorExpired(f"{what}: Dropbox no longer knows the cursor") from None
+            raise error from None
+        return ChangeWait(bool(result.changes), float(result.backoff or 0))
 
     # -- transfers -------------------------------------------------------------------------------------------
 

@@ -25,7 +25,9 @@ get 429 with `Retry-After`), `revoke(account)` (its access and refresh tokens), 
 `advance(seconds)` (the clock that ages upload sessions), `cut_next_append(commit=...)` (drop the connection
 during the next `append_v2`, after or before storing its data), `disallow(name)`, `restrict(path)`,
 `quota(account, bytes)`, `not_downloadable(account, path)`, `reset_cursors(account)`, `approve(auth_url)`
-(the user's "Allow" click), and `calls` (a count of requests per route).
+(the user's "Allow" click), `calls` (a count of requests per route), and for longpoll `longpoll_hold` (the
+longest a wait is held: tests keep it short), `longpoll_backoff` (sent with every answer) and `longpolls`
+(when each wait began).
 
 Not covered: shared folders and namespaces (`Dropbox-API-Path-Root`), team spaces, `id:`/`rev:` paths in
 arguments, file revisions and restore, batch routes, concurrent upload sessions, search, sharing links,
@@ -151,6 +153,11 @@ class DropboxFake:
         self._disallowed: set[str] = {".dropbox", ".dropbox.attr"}
         self._restricted: set[str] = set()
         self.pending_account: str | None = None  # the account approve() signs in as
+        # Longpoll knobs: hold a wait at most this long (Dropbox holds it for the requested 30..480 s; a test
+        # that stops an engine wants the wait short), answer with this `backoff`; when each wait began.
+        self.longpoll_hold: float | None = None
+        self.longpoll_backoff: int | None = None
+        self.longpolls: list[float] = []
         self.servers: dict[str, ThreadingHTTPServer] = {}
         self.urls: dict[str, str] = {}
 
@@ -578,15 +585,19 @@ class DropboxFake:
 
     def longpoll(self, arg: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
+            self.longpolls.append(time.monotonic())
             acc, state = self._read_cursor(arg["cursor"], None)
             timeout = min(max(int(arg.get("timeout", 30)), 30), 480)
+            if self.longpoll_hold is not None:
+                timeout = min(timeout, self.longpoll_hold)
+            extra = {"backoff": self.longpoll_backoff} if self.longpoll_backoff else {}
             deadline = time.monotonic() + timeout
             while True:
                 if self._page(acc, {**state, "p": None}, PAGE)["entries"]:
-                    return {"changes": True}
+                    return {"changes": True, **extra}
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return {"changes": False}
+                    return {"changes": False, **extra}
                 self.lock.wait(min(left, 0.5))
 
     def token(self, form: dict[str, str]) -> tuple[int, dict[str, Any]]:

@@ -302,13 +302,14 @@ def test_a_reset_cursor_is_cursor_expired_and_a_missing_folder_is_container_not_
 def test_longpoll_wakes_on_a_change_without_listing(
     fake: DropboxFake, account: tuple[str, dict[str, str]], dbx: DropboxProvider
 ) -> None:
+    assert dbx.capabilities.wait_for_changes
     put(dbx, "w/start.txt", b"s")
     cursor = dbx.changes_start("w")
     listings = fake.calls["files/list_folder"] + fake.calls["files/list_folder/continue"]
     timer = threading.Timer(0.5, lambda: fake.put(account[0], "/w/new.txt", b"n"))
     began = time.monotonic()
     timer.start()
-    changed, backoff = dbx.longpoll(cursor)
+    changed, backoff = dbx.wait_changes(cursor, 30)
     timer.join()
     assert changed and backoff == 0
     assert time.monotonic() - began < 5
@@ -316,6 +317,25 @@ def test_longpoll_wakes_on_a_change_without_listing(
     outside = dbx.changes_start("w")
     fake.put(account[0], "/elsewhere.txt", b"e")  # outside the folder: no wake-up for it
     assert list(dbx.changes("w", outside)[0]) == []
+
+
+def test_longpoll_with_nothing_new_says_so_and_passes_on_the_backoff_asked_for(
+    fake: DropboxFake, dbx: DropboxProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fake, "longpoll_hold", 0.3)
+    monkeypatch.setattr(fake, "longpoll_backoff", 7)
+    put(dbx, "q/start.txt", b"s")
+    cursor = dbx.changes_start("q")
+    assert dbx.wait_changes(cursor, 1) == (False, 7.0)  # 1 s asks Dropbox for its shortest wait (30 s)
+
+
+def test_longpoll_on_a_reset_feed_is_an_expired_cursor(
+    fake: DropboxFake, account: tuple[str, dict[str, str]], dbx: DropboxProvider
+) -> None:
+    cursor = dbx.changes_start("")
+    fake.reset_cursors(account[0])
+    with pytest.raises(CursorExpired):
+        dbx.wait_changes(cursor, 30)
 
 
 def test_files_dropbox_cannot_download_are_skipped_with_a_reason(
