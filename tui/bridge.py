@@ -12,6 +12,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from engine import manage
+from engine.auth import accounts
+from engine.auth.accounts import SignIn
+from engine.auth.oauth import OAuthSpec
+from engine.auth.tokens import Token, TokenStore
 from engine.config import CONNECTION_COMMON, Connection, Home, Task
 from engine.connect import open_provider, open_unsaved
 from engine.errors import UsageError
@@ -19,10 +23,13 @@ from engine.events import Event, LogRecord
 from engine.policy import validate_bucket
 from engine.providers import kinds, provider_class
 from engine.providers.base import OptionSpec, Provider
+from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION
 from engine.state import StateDB
 
 # Options that name the bucket/container: checked against the provider's bucket-name rules as the user types.
 BUCKET_OPTIONS = frozenset({"bucket", "container"})
+# Options skysync sets itself (the account read at sign-in): never a field to type into.
+SET_BY_SKYSYNC = frozenset({ACCOUNT_OPTION.name})
 
 
 # -- providers -----------------------------------------------------------------------------------------------
@@ -45,6 +52,27 @@ def providers() -> list[ProviderInfo]:
             continue
         out.append(ProviderInfo(kind, getattr(cls, "title", kind), tuple(cls.option_specs)))
     return out
+
+
+def editable(specs: tuple[OptionSpec, ...] | list[OptionSpec]) -> list[OptionSpec]:
+    """The options a user fills in (the account id is read at sign-in, not typed)."""
+    return [s for s in specs if s.name not in SET_BY_SKYSYNC]
+
+
+def signs_in(kind: str) -> bool:
+    """Whether connections of this kind sign in through a browser (OAuth) rather than with keys."""
+    try:
+        return accounts.is_oauth(provider_class(kind))
+    except Exception:
+        return False
+
+
+def offers_drives(kind: str) -> bool:
+    """Whether the service has drives to choose from after the sign-in (Google's shared drives)."""
+    try:
+        return callable(getattr(provider_class(kind), "shared_drives", None))
+    except Exception:
+        return False
 
 
 def provider_title(kind: str) -> str:
@@ -138,12 +166,111 @@ def local_child_folders(root: str, folder: str) -> list[str]:
 # -- config changes: engine.manage holds every rule; these add saving and the TUI's shapes ---------------------
 
 
+class _AccountReadLater(Exception):
+    """Raised by the trial add's sign-in: every check before the account is read has passed."""
+
+
+def _account_later(_spec: OAuthSpec) -> Token:
+    raise _AccountReadLater
+
+
 def check_new_connection(home: Home, name: str, kind: str, options: Mapping[str, str]) -> None:
     """Refuse a bad name or a credential another connection already uses (spec: one connection per credential).
 
-    Runs the real add on a throwaway copy of the home, so the wizard shows exactly the engine's refusal.
+    Runs the real add on a throwaway in-memory copy of the home, so the wizard shows exactly the engine's
+    refusal. An OAuth kind's trial stops where the account would be read: reading it needs the network and may
+    refresh the pasted token (a service that rotates refresh tokens would then refuse the real add's copy), and
+    the add would write the token store, which is shared by path with the real home. The account, and the
+    "one connection per account" rule that needs it, come once, with `read_account` and the real add.
     """
-    manage.add_connection(Home(home.path), name, kind, dict(options))
+    trial = Home(home.path)
+    if not signs_in(kind):
+        manage.add_connection(trial, name, kind, dict(options))
+        return
+    text = options.get(TOKEN_OPTION.name, "")
+    if text:
+        accounts.token_from_option(text)  # a paste that is not a token is refused here, in one line
+    without_token = {k: v for k, v in options.items() if k != TOKEN_OPTION.name}
+    try:
+        manage.add_connection(trial, name, kind, without_token, _account_later)
+    except _AccountReadLater:
+        return
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A new connection's token and the account it signs in as, read once per wizard."""
+
+    token: Token
+    account_id: str
+
+    def __repr__(self) -> str:  # the token stays out of logs and tracebacks
+        return f"SignedIn(account_id={self.account_id!r})"
+
+
+def read_account(kind: str, name: str, options: Mapping[str, str], signin: SignIn | None) -> SignedIn:
+    """The pasted `token` (or, without one, a sign-in through `signin`) and the account it belongs to, read from
+    the service; the token as refreshed on the way (what the connection must keep). Blocks: a worker thread."""
+    cls = provider_class(kind)
+    plain = {k: v for k, v in options.items() if k != TOKEN_OPTION.name}
+    text = options.get(TOKEN_OPTION.name, "")
+    token = accounts.token_from_option(text) if text else accounts.sign_in(cls, name, plain, signin)
+    token, account = accounts.account_of(cls, name, plain, token)
+    return SignedIn(token, account)
+
+
+def _signed_options(options: Mapping[str, str], signed: SignedIn) -> dict[str, str]:
+    return {**options, TOKEN_OPTION.name: signed.token.to_json()}
+
+
+def drive_choices(kind: str, options: Mapping[str, str], signed: SignedIn) -> tuple[list[tuple[str, str]] | None,
+                                                                                 SignedIn]:
+    """The shared drives (id, name) the signed-in account can see, where the service has them (None where it
+    has not), and the token as it is after asking (a refresh on the way is kept)."""
+    provider = open_unsaved(kind, _signed_options(options, signed))
+    try:
+        listing = getattr(provider, "shared_drives", None)
+        drives = list(listing()) if callable(listing) else None
+        refreshed = provider.unsaved_token() if hasattr(provider, "unsaved_token") else None
+    finally:
+        provider.close()
+    return drives, SignedIn(refreshed, signed.account_id) if refreshed is not None else signed
+
+
+def drive_option(drive_id: str, drives: list[tuple[str, str]]) -> str:
+    """The `shared_drive` value for a chosen drive: its name, which reads well in the config, unless another
+    drive has the same name (then its id, which the provider also takes)."""
+    names = [n for i, n in drives if i == drive_id]
+    if len(names) == 1 and names[0] and sum(n == names[0] for _i, n in drives) == 1:
+        return names[0]
+    return drive_id
+
+
+def add_signed_in_connection(home: Home, name: str, kind: str, options: Mapping[str, str],
+                             common: Mapping[str, Any], signed: SignedIn) -> Connection:
+    """Save an OAuth connection with the token `read_account` left (never the pasted one it may have spent),
+    test it through its token store as a pass would open it, and save the home only when that works. Blocks."""
+    merged = {k: v for k, v in _signed_options(options, signed).items() if v != ""} | _common_strings(common)
+    conn = manage.add_connection(home, name, kind, merged)
+    try:
+        provider = open_provider(home, name)
+        try:
+            provider.check()
+        finally:
+            provider.close()
+    except Exception:
+        TokenStore(home.path, name).remove()  # the connection is not saved: neither is its token
+        raise
+    home.save()
+    return conn
+
+
+def login(home_path: str, name: str, signin: SignIn) -> None:
+    """`skysync connection login NAME` from the app: sign in again, keeping the connection's tasks and state.
+    Blocks: call it from a worker thread."""
+    home = Home(home_path)
+    if manage.login(home, name, signin):
+        home.save()
 
 
 def _common_strings(common: Mapping[str, Any]) -> dict[str, str]:

@@ -12,11 +12,13 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from engine.auth.tokens import TokenStore
 from engine.config import Home
 from engine.errors import LockedError, SkysyncError
 from engine.events import Event
 from engine.runtime.client import EngineClient
 from engine.runtime.status import (
+    SIGNIN_NEEDED,
     ConnectionStatus,
     EngineStatus,
     TaskStatus,
@@ -226,7 +228,9 @@ class EngineHost:
                                           error=last["error"] if failed and last is not None else None)
         conns = {
             conn.name: ConnectionStatus(
-                state=connection_state_on_demand(tasks[t.name].state for t in home.tasks(conn.name)),
+                # No engine checks the connection, but its token file records a refused sign-in (as doctor reads it)
+                state=SIGNIN_NEEDED if TokenStore(home.path, conn.name).needs_signin()
+                else connection_state_on_demand(tasks[t.name].state for t in home.tasks(conn.name)),
                 provider=conn.provider,
             )
             for conn in home.connections()

@@ -45,3 +45,12 @@ class PassChanged(Message):
         self.finished = finished
         self.ok = ok
         self.error = error
+
+
+class SignInLine(Message):
+    """A line of the sign-in's output, from its worker thread: the address, a device code, or words."""
+
+    def __init__(self, kind: str, text: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.text = text

@@ -103,9 +103,12 @@ class ConnectionForm(ModalScreen[ConnectionDraft | str | None]):
         self.home_path = home_path
         self.draft = draft
         info = next((p for p in bridge.providers() if p.kind == draft.kind), None)
-        self.specs: tuple[OptionSpec, ...] = info.options if info else ()
+        self.specs: tuple[OptionSpec, ...] = tuple(bridge.editable(info.options)) if info else ()
         self.title_text = info.title if info else draft.kind
         self._advance = False  # a passing test from Next (not from Test) moves on
+        # An OAuth service is reached only after its sign-in (the wizard's last steps), and only once: a test
+        # here would read the account with the pasted token and could spend its refresh token.
+        self.signs_in = bridge.signs_in(draft.kind)
 
     def main_specs(self) -> list[OptionSpec]:
         return [s for s in self.specs if not s.advanced]
@@ -188,6 +191,9 @@ class ConnectionForm(ModalScreen[ConnectionDraft | str | None]):
         values = self._checked_values()
         if values is None:
             return
+        if self.signs_in:
+            self._status("The settings are fine. The connection is tested after the sign-in (Ctrl+N).", "ok")
+            return
         self._advance = False
         self._status("Testing the connection…", "busy")
         self._run_test(values)
@@ -195,6 +201,11 @@ class ConnectionForm(ModalScreen[ConnectionDraft | str | None]):
     def action_next(self) -> None:
         values = self._checked_values()
         if values is None:
+            return
+        if self.signs_in:
+            self.draft.name = self.query_one("#name", Field).value.strip()
+            self.draft.options = values
+            self.dismiss(self.draft)
             return
         self._advance = True
         self._status("Testing the connection…", "busy")
@@ -242,7 +253,7 @@ class AdvancedStep(ModalScreen[ConnectionDraft | str | None]):
         super().__init__()
         self.draft = draft
         info = next((p for p in bridge.providers() if p.kind == draft.kind), None)
-        self.specs = [s for s in (info.options if info else ()) if s.advanced]
+        self.specs = [s for s in bridge.editable(info.options if info else ()) if s.advanced]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):

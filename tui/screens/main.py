@@ -6,7 +6,8 @@ run as workers that `await push_screen_wait`, so the screen never blocks.
 
 from __future__ import annotations
 
-from dataclasses import replace
+import asyncio
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rich.markup import escape
@@ -18,10 +19,13 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Footer, Header, Label, Static, TabbedContent, TabPane
 
+from engine.auth.accounts import SignIn
 from engine.config import Connection, Home, Task
 from engine.errors import SkysyncError, UsageError
 from engine.names import shown
+from engine.providers.base import ProviderError
 from engine.reconcile import HELD_DELETIONS
+from engine.runtime.status import SIGNIN_NEEDED
 from tui import bridge
 from tui.screens.connection_wizard import (
     BACK,
@@ -37,6 +41,7 @@ from tui.screens.dialogs import ConfirmScreen, PromptScreen
 from tui.screens.dry_run import DryRunScreen
 from tui.screens.filters import FileFilterScreen
 from tui.screens.selective_sync import SelectiveSyncScreen
+from tui.screens.signin import DriveStep, SignInScreen
 from tui.screens.task_wizard import DIRECTION_LABELS, TaskForm
 from tui.text import cell, plain
 from tui.widgets.connection_list import ConnectionList, badge, state_text
@@ -44,6 +49,14 @@ from tui.widgets.fields import Field, button, first_failure, number
 from tui.widgets.schedule_grid import ScheduleGrid
 
 TABS = ("overview", "tasks", "settings", "schedule")
+
+
+@dataclass
+class HeldSignIn:
+    """The wizard's sign-in and the options it was made with (a change to them means signing in again)."""
+
+    options: dict[str, str]
+    signed: bridge.SignedIn
 BAR = 12
 
 
@@ -86,7 +99,7 @@ class ConnectionSettingsForm(VerticalScroll):
 
     def specs(self) -> list[Any]:
         info = next((p for p in bridge.providers() if self.conn and p.kind == self.conn.provider), None)
-        return [s for s in (info.options if info else ()) if s.advanced]
+        return [s for s in bridge.editable(info.options if info else ()) if s.advanced]
 
     def show(self, conn: Connection | None) -> None:
         if conn == self.conn:
@@ -142,6 +155,8 @@ class MainScreen(Screen[None]):
         Binding("x", "remove_connection", "Remove connection", show=False, id="main.remove-connection"),
         Binding("comma", "settings", "Settings", show=False, id="main.settings"),
         Binding("k", "export_key", "Export encryption key", show=False, id="main.export-key"),
+        Binding("l", "login", "Sign in again", show=False, id="main.login",
+                tooltip="Sign in again (a connection that shows 'sign-in needed'): skysync connection login"),
         Binding("1", "show_tab('overview')", "Overview tab", show=False, id="main.tab-overview"),
         Binding("2", "show_tab('tasks')", "Tasks tab", show=False, id="main.tab-tasks"),
         Binding("3", "show_tab('settings')", "Settings tab", show=False, id="main.tab-settings"),
@@ -260,7 +275,12 @@ class MainScreen(Screen[None]):
         text.append(f"  {bridge.provider_title(conn.provider)}\n")
         text.append("State: ")
         text.append_text(state_text(str(cstate.get("state", "…"))))
-        if cstate.get("error"):
+        if cstate.get("state") == SIGNIN_NEEDED:
+            # The engine will not retry: only a new sign-in brings the connection back. Say how, in words.
+            text.append("\nThe service no longer accepts this connection's sign-in, so its tasks wait. Press l to "
+                        "sign in again (or run: skysync connection login " + shown(conn.name) + "); tasks and "
+                        "their sync state are kept.", "bold dark_orange")
+        elif cstate.get("error"):
             text.append(f"  {shown(str(cstate['error']))}", "red")
         limits = [
             f"up {conn.upload_limit} KiB/s" if conn.upload_limit else "up unlimited",
@@ -375,7 +395,10 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="flow")
     async def connection_wizard(self) -> None:
+        """provider → options → advanced → (OAuth) sign-in → (shared drives) drive → save."""
         draft: ConnectionDraft | None = None
+        held: HeldSignIn | None = None
+        drive_chosen = False  # shared_drive came from the drive step (asked again after a refused save)
         step = 0
         while True:
             if step == 0:
@@ -390,24 +413,75 @@ class MainScreen(Screen[None]):
                 if result is None:
                     return
                 step = 0 if result == BACK else 2
-            elif draft is not None:
+            elif step == 2 and draft is not None:
                 result = await self.app.push_screen_wait(AdvancedStep(draft))
                 if result is None:
                     return
-                if result == BACK:
-                    step = 1
+                step = 1 if result == BACK else 3 if bridge.signs_in(draft.kind) else 5
+            elif step == 3 and draft is not None:
+                # Sign in (or read the pasted token's account) once; coming back with the same options keeps it.
+                wanted = {k: v for k, v in draft.options.items() if k != "shared_drive"}
+                if held is None or held.options != wanted:
+                    got = await self.app.push_screen_wait(self._sign_in_step(draft))
+                    if got is None:
+                        return
+                    if got == BACK:
+                        step = 2
+                        continue
+                    held = HeldSignIn(wanted, got)
+                step = 4 if bridge.offers_drives(draft.kind) and not draft.options.get("shared_drive") else 5
+            elif step == 4 and draft is not None and held is not None:
+                drive = await self.app.push_screen_wait(self._drive_step(draft, held))
+                if drive is None:
+                    return
+                if drive == BACK:
+                    step = 2
                     continue
-                try:
-                    common = {"polling_period": draft.polling_period, "upload_limit": draft.upload_limit,
-                              "download_limit": draft.download_limit}
-                    bridge.add_connection(self.home(), draft.name, draft.kind, draft.options, common)
-                except (UsageError, SkysyncError) as exc:
-                    self._failed(exc)
-                    step = 1
-                    continue
-                self._changed(f"Connection '{draft.name}' created. Press t to add a sync task.")
-                self._select_connection(draft.name)
-                return
+                draft.options["shared_drive"], drive_chosen = drive, True
+                step = 5
+            elif draft is not None:
+                if await self._save_connection(draft, held.signed if held else None):
+                    return
+                if drive_chosen:
+                    draft.options.pop("shared_drive", None)
+                    drive_chosen = False
+                step = 1
+
+    def _sign_in_step(self, draft: ConnectionDraft) -> SignInScreen:
+        kind, name, options = draft.kind, draft.name, dict(draft.options)
+        return SignInScreen(f"New connection · sign in · {bridge.provider_title(kind)}",
+                            lambda signin: bridge.read_account(kind, name, options, signin),
+                            signs_in=not options.get("token"), can_go_back=True)
+
+    def _drive_step(self, draft: ConnectionDraft, held: HeldSignIn) -> DriveStep:
+        seen: list[tuple[str, str]] = []
+        kind, options = draft.kind, dict(draft.options)
+
+        def load() -> list[tuple[str, str]]:
+            drives, held.signed = bridge.drive_choices(kind, options, held.signed)  # a refreshed token is kept
+            seen[:] = drives or []
+            return seen
+
+        return DriveStep(f"New connection · drive · {bridge.provider_title(kind)}", load,
+                         lambda drive_id: bridge.drive_option(drive_id, seen))
+
+    async def _save_connection(self, draft: ConnectionDraft, signed: bridge.SignedIn | None) -> bool:
+        common = {"polling_period": draft.polling_period, "upload_limit": draft.upload_limit,
+                  "download_limit": draft.download_limit}
+        try:
+            if signed is None:
+                bridge.add_connection(self.home(), draft.name, draft.kind, draft.options, common)
+            else:
+                self.notify("Saving and testing the connection…")
+                # It reaches the service (the account, then a test through the new token store): off the loop.
+                await asyncio.to_thread(bridge.add_signed_in_connection, self.home(), draft.name, draft.kind,
+                                        draft.options, common, signed)
+        except (SkysyncError, ProviderError) as exc:  # a refusal or the service's answer; back to the form
+            self._failed(exc)
+            return False
+        self._changed(f"Connection '{draft.name}' created. Press t to add a sync task.")
+        self._select_connection(draft.name)
+        return True
 
     def _select_connection(self, name: str) -> None:
         self.refresh_view()
@@ -552,6 +626,30 @@ class MainScreen(Screen[None]):
             return
         self.app.sync_now(names)  # type: ignore[attr-defined]
         self.notify(f"Syncing {', '.join(names)}…")
+
+    def action_login(self) -> None:
+        name = self._need_connection()
+        if name is None:
+            return
+        kind = self.home().connection(name).provider
+        if not bridge.signs_in(kind):
+            self.notify(f"Connection '{name}' ({kind}) signs in with its keys or password, not a browser: edit "
+                        "them in its settings instead.", severity="warning", markup=False)
+            return
+        self.login_flow(name)
+
+    @work(exclusive=True, group="flow")
+    async def login_flow(self, name: str) -> None:
+        home_path = self.home_path
+
+        def run(signin: SignIn) -> str:
+            bridge.login(home_path, name, signin)
+            return name
+
+        title = f"Sign in again · {name} · {bridge.provider_title(self.home().connection(name).provider)}"
+        if await self.app.push_screen_wait(SignInScreen(title, run)) is None:
+            return
+        self._changed(f"Connection '{name}' is signed in; its tasks carry on.")
 
     def action_export_key(self) -> None:
         name = self._need_connection()

@@ -9,6 +9,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from engine.config import Connection
+from engine.runtime.status import SIGNIN_NEEDED
 
 # Short badges instead of emoji: emoji widths differ between terminals and would break the 80-column layout.
 BADGES = {
@@ -22,6 +23,8 @@ BADGES = {
     "gcs": "GCS",
     "swift": "SW",
     "webdav": "DAV",
+    "gdrive": "GD",
+    "dropbox": "DBX",
 }
 # The engine's words for a connection, in the product's words.
 DISPLAY = {"ok": "up to date", "idle": "up to date"}
@@ -34,6 +37,8 @@ STATE_STYLE = {
     "error": "red",
     "waiting-schedule": "magenta",
     "no tasks": "grey50",
+    # Not an error that heals by itself: the user must sign in again (l), so it stands out from "error".
+    SIGNIN_NEEDED: "bold black on dark_orange",
 }
 
 
