@@ -1,10 +1,15 @@
-"""Connections of the running engine: their config, checks (credentials, change-feed cursor), change-feed polls
-and sign-in.
+"""Connections of the running engine: their config, checks (credentials, change-feed cursor), change-feed polls,
+long polls and sign-in.
 
 A check runs in its own short-lived thread; what it found goes through `transitions.after_check`. A connection
 whose sign-in is gone ("sign-in needed") is not checked again, and its tasks do not run, until its config or
 secrets change (a reload) or its token file does (`skysync connection login` writes `<home>/tokens/NAME.json`);
 the other connections carry on.
+
+Long polls (engine.runtime.poll.LongPoll): a connection whose provider can wait for changes gets one loop in
+its own thread while it is checked, working, unpaused, inside its schedule and has an unpaused task; the
+scheduler's tick starts and stops them (`tend_waiters`), a reopened provider gets a new one, and the engine's
+stop ends them all.
 """
 
 from __future__ import annotations
@@ -13,12 +18,14 @@ import contextlib
 import os
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
 from engine.auth.tokens import TokenStore
 from engine.config import Home
 from engine.errors import UsageError
 from engine.providers.base import Provider, ProviderError
-from engine.runtime.poll import ChangeFeed, PollTimer, clamp_period, poll_once
+from engine.runtime import schedule as sched
+from engine.runtime.poll import ChangeFeed, LongPoll, PollTimer, clamp_period, poll_once, should_wait
 from engine.runtime.runs import ConnRun, Core
 from engine.runtime.throttle import TokenBucket
 from engine.runtime.transitions import ConnState, after_check, signin_lost
@@ -37,6 +44,7 @@ class Connections:
     def __init__(self, core: Core, provider_factory: ProviderFactory) -> None:
         self._core = core
         self._provider_factory = provider_factory
+        self._waiters: dict[str, LongPoll] = {}  # connection name -> its running long poll (under core.cond)
 
     # -- config ----------------------------------------------------------------------------------------------
     def apply(self, home: Home, now: float) -> None:
@@ -77,6 +85,7 @@ class Connections:
                 self._close(run)
 
     def _close(self, run: ConnRun) -> None:
+        self._stop_waiter(run.name)
         if run.provider is not None:
             with contextlib.suppress(Exception):
                 run.provider.close()
@@ -84,6 +93,8 @@ class Connections:
 
     def close_all(self) -> None:
         with self._core.cond:
+            for name in list(self._waiters):
+                self._stop_waiter(name)
             conns = list(self._core.conns.values())
         for c in conns:
             if c.provider is not None:
@@ -165,3 +176,57 @@ class Connections:
         for kind, line in outcome.lines:
             for run in tasks:
                 core.info(run.name, line, kind=kind)
+
+    # -- long polls ------------------------------------------------------------------------------------------
+    def tend_waiters(self, when: datetime) -> None:
+        """Start a long poll for each connection that should wait for changes, stop the others (under
+        core.cond; the scheduler calls it every tick)."""
+        core = self._core
+        for name in [n for n in self._waiters if n not in core.conns]:
+            self._stop_waiter(name)
+        for name, conn in core.conns.items():
+            provider = conn.provider
+            want = provider is not None and should_wait(
+                capable=provider.capabilities.wait_for_changes, ready=conn.cs.ready, error=bool(conn.cs.error),
+                paused=conn.paused, allowed=sched.allowed(conn.conn.schedule, when), stopping=core.stopping,
+                active_tasks=sum(1 for t in core.tasks_of(name) if not t.is_paused),
+            )  # fmt: skip
+            waiter = self._waiters.get(name)
+            if waiter is not None and (not want or waiter.provider is not provider):
+                self._stop_waiter(name)
+                waiter = None
+            if want and waiter is None and provider is not None:
+                self._start_waiter(name, provider)
+
+    def _start_waiter(self, name: str, provider: Provider) -> None:
+        holder: list[LongPoll] = []
+
+        def on_change() -> None:
+            core = self._core
+            with core.cond:
+                if self._waiters.get(name) is not holder[0]:
+                    return  # stopped meanwhile: what it saw is no longer this loop's to report
+                for run in core.tasks_of(name):
+                    run.mark("remote-change")
+                core.cond.notify_all()
+
+        def on_error(exc: BaseException, failures: int) -> None:
+            core = self._core
+            with core.cond:
+                if self._waiters.get(name) is not holder[0] or failures != 1:
+                    return  # said once per streak of failures
+                conn = core.conns.get(name)
+                period = clamp_period(conn.conn.polling_period) if conn is not None else 0
+                tasks = core.tasks_of(name)
+            for run in tasks:
+                core.info(run.name, f"connection '{name}': waiting for remote changes failed ({exc}); "
+                                    f"polling every {period:g} s meanwhile")  # fmt: skip
+
+        holder.append(LongPoll(name, provider, on_change, on_error, self._core.policy))
+        self._waiters[name] = holder[0]
+        holder[0].start()
+
+    def _stop_waiter(self, name: str) -> None:
+        waiter = self._waiters.pop(name, None)
+        if waiter is not None:
+            waiter.stop()

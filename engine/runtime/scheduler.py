@@ -1,11 +1,11 @@
 """The scheduler: one thread that decides when each task's pass runs.
 
 Triggers for a task's pass: engine start, a local change (the watcher), its connection's poll timer (or its
-change feed saying yes), sync_now, reload, a failing item falling due. A trigger that arrives while a pass runs
-marks the task dirty, so the next pass picks up changes made during the current one. The loop wakes on every
-notify of core.cond and at least every TICK to look at the clock; every CONFIG_CHECK_EVERY seconds it looks at
-config.toml's and secrets.toml's mtimes (a CLI edit reloads the engine) and at the token files of connections
-waiting for a sign-in.
+change feed saying yes), its connection's long poll (engine.runtime.poll.LongPoll), sync_now, reload, a failing
+item falling due. A trigger that arrives while a pass runs marks the task dirty, so the next pass picks up
+changes made during the current one. The loop wakes on every notify of core.cond and at least every TICK to look
+at the clock; every CONFIG_CHECK_EVERY seconds it looks at config.toml's and secrets.toml's mtimes (a CLI edit
+reloads the engine) and at the token files of connections waiting for a sign-in.
 """
 
 from __future__ import annotations
@@ -91,6 +91,7 @@ class Scheduler:
                         run.mark("poll")
                 else:
                     self._connections.spawn_check(conn, feed_only=True)
+        self._connections.tend_waiters(when)  # long polls run for the connections that may use them, now
         for run in core.tasks.values():
             if run.st.items and run.thread is None and not run.dirty and now >= run.items_due:
                 run.mark("retry-items")  # the earliest failing item is due again
