@@ -121,6 +121,7 @@ class TaskTable(_Table):
     )] = 0
     case_insensitive: Bool = False
     encrypt: Bool = False
+    convert_google_docs: Bool = False
     paused: Bool = False
 
 
@@ -345,6 +346,8 @@ class Task:
     max_size: int = 0
     case_insensitive: bool = False
     encrypt: bool = False
+    # Download-only tasks of a service with online documents (Google Drive): export them (spec note 20).
+    convert_google_docs: bool = False
     paused: bool = False
 
     def public_dict(self) -> dict[str, Any]:

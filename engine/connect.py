@@ -34,6 +34,11 @@ def open_provider(home: Home, connection: str, task: Task | None = None) -> Prov
     provider = provider_kind(conn.provider)(home.all_options(connection))
     if isinstance(provider, OAuthProvider):
         provider.attach_tokens(TokenStore(home.path, connection))
+    # The direction is checked again here, not only when the task is saved: a hand-edited config.toml must
+    # never make a two-way task list exported files it would then upload as new files.
+    exporting = task is not None and task.convert_google_docs and task.direction == "download"
+    if exporting and provider.capabilities.document_export:
+        provider.export_documents()
     if task is not None and task.encrypt:
         from engine.crypto.provider import EncryptedProvider
 

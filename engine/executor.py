@@ -22,6 +22,7 @@ from engine.hashing import HashingReader, HashingWriter, hash_file, same_hash
 from engine.localfs import LocalEntry, LocalTree
 from engine.pacer import Pacer, WaitTooLong, pacer_of
 from engine.providers.base import (
+    ContentUnavailable,
     Expect,
     FolderNotEmpty,
     HashKind,
@@ -298,6 +299,12 @@ class Executor:
                 if not self.cancel.is_set():
                     self._fail(action, str(exc))
                 return False
+            except ContentUnavailable as exc:
+                # The service will not hand this content over (a document too large to export): a skip with
+                # the service's reason, not a failure; nothing was changed, and the next pass asks again.
+                self._unsettled(action.path)
+                self._log("skipped", action.path, str(exc))
+                return False
             except ProviderError as exc:
                 if self.cancel.is_set():
                     return False  # whatever a stopped transfer raised, it is a cancellation, not a failure
@@ -440,6 +447,10 @@ class Executor:
             return
         if a.local is not None and a.remote is not None and a.local.is_dir == a.remote.is_dir:
             self._put(a.path, a.local, a.remote, a.remote_path)
+            if a.on_differ == KEEP_LOCAL_COPY and _edited(a):
+                # Download-only: said once (the edit is recorded now), so nobody believes it reached the cloud.
+                self._log("info", a.path, "changed locally; a download-only task never sends local changes to "
+                          "the cloud (an exported Google document is not converted back either)")
 
     # -- moves --------------------------------------------------------------------------------------------------
     def _move(self, a: Action) -> None:
@@ -979,6 +990,11 @@ def _same_file(a: str, b: str) -> bool:
             if not x:
                 return True
 
+
+def _edited(a: Action) -> bool:
+    """A file whose content changed locally since the state (size or mtime; a ctime alone is not an edit)."""
+    return (a.local is not None and a.state is not None and not a.local.is_dir
+            and (a.local.size != a.state.lsize or a.local.mtime_ns != a.state.lmtime))
 
 def _reaches_service(a: Action) -> bool:
     """Whether running `a` may call the service (local deletions, local renames and state rows never do)."""

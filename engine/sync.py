@@ -478,7 +478,13 @@ class Pairing:
         # worst it can do is bring back what was deleted since the last pass; the other way loses files).
         local = os.path.normpath(os.path.abspath(os.path.expanduser(task.local)))
         real = os.path.realpath(local)
-        parts = (location, task.remote_folder, local, real)
+        parts: tuple[str, ...] = (location, task.remote_folder, local, real)
+        if task.convert_google_docs and task.direction == "download":
+            # Exported documents are entries of the listing only with the option on: turning it off must not
+            # read as their deletion in the cloud (that would delete the local copies), nor on as a first
+            # sight of files the state never saw. Either way it is another pairing: nothing is deleted. (Added
+            # only when on, so existing pairings keep their identity.)
+            parts += ("convert-google-docs",)
         digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape"))
         return cls(digest.hexdigest(), local if real == local else f"{local} (at {real})",
                    f"{conn.name}:/{task.remote_folder}")

@@ -94,6 +94,9 @@ class Capabilities:
     # An upload must know its size before it starts (the SDK sends `size` as the exact length): a stream of
     # unknown length (an encrypted container, whose size is known only once written) is spooled first.
     needs_size_before_upload: bool = False
+    # `export_documents()` lists the service's online documents (Google Docs...) as exported files for a
+    # download-only task that asks for it.
+    document_export: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,6 +303,12 @@ class PreconditionFailed(ProviderError):
 
 class InvalidOption(ProviderError):
     """A connection option has a value the provider cannot use."""
+
+
+class ContentUnavailable(ProviderError):
+    """The service holds the file but will not hand its content over (a Google Doc whose export is larger than
+    Google exports): the item is skipped with this reason, not failed; nothing changes on either side, and the
+    next pass asks again (the document may have shrunk)."""
 
 
 # -- change feeds ----------------------------------------------------------------------------------------------
@@ -522,6 +531,12 @@ class Provider(ABC):
         """What changed below `folder` since `cursor`: (the changes in the order the service gives them, the
         new cursor). Raise CursorExpired when the service no longer knows `cursor`."""
         raise NotImplementedError(f"{self.kind} has no change feed")
+
+    def export_documents(self) -> None:
+        """From now on, list the service's online documents as ordinary files in an exported format, and
+        download them by exporting (optional: `Capabilities.document_export`). Only a download-only task asks
+        for it: an exported file is never uploaded back."""
+        raise NotImplementedError(f"{self.kind} has no online documents to export")
 
     def wait_changes(self, cursor: str, timeout: float) -> ChangeWait:
         """Block until something changes below the folder of `cursor` (from `changes_start`), or about `timeout`
