@@ -74,6 +74,12 @@ def _task_options(p: argparse.ArgumentParser, required: bool) -> None:
         flags.add_argument("--case-sensitive", dest="case_insensitive", action="store_false", default=None)
         p.add_argument("--clear-filters", action="store_true",
                        help="no excluded folders, names or extensions and no size limit (before any given here)")
+    flags = p.add_mutually_exclusive_group() if editing else p
+    flags.add_argument("--convert-google-docs", action="store_true", default=None,
+                       help="download-only gdrive tasks: Docs/Sheets/Slides/Drawings as docx/xlsx/pptx/jpeg")
+    if editing:
+        flags.add_argument("--no-convert-google-docs", dest="convert_google_docs", action="store_false",
+                           default=None, help="undo --convert-google-docs: online documents are skipped again")
     p.add_argument("--encrypt", action="store_true", default=None)
     p.add_argument("--password-file")
 
@@ -337,6 +343,7 @@ def _task_changes(args: argparse.Namespace) -> dict[str, Any]:
         ("connection", "connection"), ("local", "local"), ("remote", "remote"), ("direction", "direction"),
         ("no_delete", "no_delete"), ("consistency_check", "consistency_check"), ("max_size", "max_size"),
         ("case_insensitive", "case_insensitive"), ("encrypt", "encrypt"),
+        ("convert_google_docs", "convert_google_docs"),
         ("exclude_folder", "exclude_folders"), ("exclude_name", "exclude_names"), ("exclude_ext", "exclude_exts"),
     ):
         value = getattr(args, attr, None)

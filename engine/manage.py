@@ -209,6 +209,8 @@ def validate_task(home: Home, task: Task, replacing: str | None = None) -> Task:
         raise UsageError(f"direction must be one of: {', '.join(DIRECTIONS)}")
     if task.no_delete and task.direction == "bidirectional":
         raise UsageError("--no-delete applies to one-way tasks only (upload or download)")
+    if task.convert_google_docs:
+        _check_document_export(home, task)
     local = os.path.abspath(os.path.expanduser(task.local))
     if not os.path.isdir(local):
         raise UsageError(f"local folder {shown(task.local)} does not exist or is not a folder")
@@ -240,6 +242,18 @@ def validate_task(home: Home, task: Task, replacing: str | None = None) -> Task:
             "choose another local folder"
         ))
     return task
+
+
+def _check_document_export(home: Home, task: Task) -> None:
+    """--convert-google-docs only where it means something: a download-only task (an exported file is never
+    sent back) of a connection whose service has online documents to export."""
+    if task.direction != "download":
+        raise UsageError("--convert-google-docs applies to download-only tasks (--direction download); "
+                         "undo it with --no-convert-google-docs")
+    kind = home.connection(task.connection).provider
+    if not provider_kind(kind).capabilities.document_export:
+        raise UsageError(f"--convert-google-docs applies to Google Drive connections, and '{task.connection}' "
+                         f"is {kind}")
 
 
 def add_task(home: Home, task: Task, password: str | None = None) -> Task:
