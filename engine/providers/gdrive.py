@@ -56,6 +56,7 @@ from engine.providers.base import (
     Change,
     Conditional,
     ContainerNotFound,
+    ContentUnavailable,
     CursorExpired,
     Expect,
     FolderNotEmpty,
@@ -86,6 +87,16 @@ SHORTCUT = "application/vnd.google-apps.shortcut"
 GOOGLE_PREFIX = "application/vnd.google-apps."
 DOCS = {"document": "Google Docs document", "spreadsheet": "Google Sheets spreadsheet",
         "presentation": "Google Slides presentation", "drawing": "Google Drawings drawing"}
+# Spec note 20: what a download-only task with "Convert Google online documents" makes of each (Google's own
+# export formats: developers.google.com/workspace/drive/api/guides/ref-export-formats).
+EXPORTS: dict[str, tuple[str, str]] = {
+    GOOGLE_PREFIX + "document": ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", ".docx"),
+    GOOGLE_PREFIX + "spreadsheet": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".xlsx"),
+    GOOGLE_PREFIX + "presentation": (
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation", ".pptx"),
+    GOOGLE_PREFIX + "drawing": ("image/jpeg", ".jpg"),
+}
+EXPORT_REVISION = "export:"  # + the document's modifiedTime: a new export is due when it changes
 
 ITEM_FIELDS = "id,name,mimeType,size,md5Checksum,modifiedTime,createdTime,parents,headRevisionId"
 LIST_FIELDS = f"nextPageToken,files({ITEM_FIELDS})"
@@ -104,7 +115,18 @@ DRIVE_SDK_DISABLED = (
     "the Workspace administrator has disabled Drive apps for this account: the Drive SDK API must be enabled "
     "on the Google Admin console to allow data synchronization with Google Workspace My Drive"
 )
-DUPLICATE_REASON = "Google Drive holds {count} items with this name in one folder (also: {ids}); rename them apart"
+DUPLICATE_REASON = (
+    "Google Drive holds {count} items with this name in one folder (ids {ids}); none of them is synced, and none "
+    "is changed, until they are renamed apart in Google Drive"
+)
+EXPORT_CLASH_REASON = (
+    "a {what} whose export would be named {name!r}, which another item of this Google Drive folder holds; it is "
+    "not exported (the other item is synced, never overwritten) until one of them is renamed"
+)
+EXPORT_TOO_LARGE = (
+    "Google exports documents of at most 10 MB and this {what} is larger; it is not exported (split it, or "
+    "download it from Google Docs)"
+)
 SHORTCUT_REASON = "a Google Drive shortcut (shortcuts are never followed)"
 DOC_REASON = "a {what}: it has no file content to sync (a download-only task can convert it)"
 GOOGLE_TYPE_REASON = "a Google Drive item of type {kind} with no file content to sync"
@@ -171,10 +193,23 @@ class Item:
     def syncable(self) -> bool:
         return self.is_dir or not self.mime.startswith(GOOGLE_PREFIX)
 
+    @property
+    def exportable(self) -> bool:
+        return self.mime in EXPORTS and "/" not in self.name
+
     def entry(self, path: str) -> RemoteEntry:
         if self.is_dir:
             return RemoteEntry(path, True, id=self.id, parent_id=self.parent)
+        if self.exportable:
+            # An exported document: its size is known only once exported, so the listing says 0 and the state
+            # records that (the executor records the listed entry), and its revision is its modifiedTime, so
+            # the next pass sees no change until the document changes. No md5: an export is made afresh.
+            return RemoteEntry(path, False, 0, self.mtime, None, self.revision, self.id, self.parent)
         return RemoteEntry(path, False, self.size, self.mtime, self.md5, self.revision, self.id, self.parent)
+
+    def listed_name(self, exporting: bool) -> str:
+        """The name this item is listed under: its own, or for an exported document `<title>.docx` etc."""
+        return self.name + EXPORTS[self.mime][1] if exporting and self.exportable else self.name
 
 
 def item_of(res: Mapping[str, Any]) -> Item:
@@ -192,15 +227,16 @@ def item_of(res: Mapping[str, Any]) -> Item:
         md5=res.get("md5Checksum") or None,
         mtime=parse_time(res.get("modifiedTime")),
         created=parse_time(res.get("createdTime")) or 0.0,
-        revision=res.get("headRevisionId") or None,
+        revision=res.get("headRevisionId") or (
+            EXPORT_REVISION + str(res.get("modifiedTime") or "") if res.get("mimeType") in EXPORTS else None),
     )
 
 
-def skip_reason(item: Item) -> str | None:
-    """Why an item is not synced, or None. (Duplicates are judged among siblings: `pick`.)"""
+def skip_reason(item: Item, exporting: bool = False) -> str | None:
+    """Why an item is not synced, or None. (Duplicates and export clashes are judged among siblings.)"""
     if "/" in item.name:
         return SLASH_REASON
-    if item.syncable:
+    if item.syncable or (exporting and item.exportable):
         return None
     if item.mime == SHORTCUT:
         return SHORTCUT_REASON
@@ -217,27 +253,39 @@ def pick(items: list[Item]) -> tuple[Item, list[Item]]:
     return ordered[0], ordered[1:]
 
 
-def siblings(children: list[Item], rel: str, on_skip: Callable[[str, str], None] | None) -> Iterator[Item]:
-    """The children of one folder that are listed, in name order; the others go to `on_skip`."""
+def siblings(
+    children: list[Item], rel: str, on_skip: Callable[[str, str], None] | None, exporting: bool = False
+) -> Iterator[tuple[str, Item]]:
+    """The children of one folder that are listed, as (listed name, item) in name order; the others go to
+    `on_skip`.
+
+    Several items under one listed name: none is listed and the name is reported with all their ids. Any
+    item Drive keeps under a name wins over a document whose export would take that name: the document is
+    reported under its own title (as it would be without exports), never listed over the other item.
+    """
     by_name: dict[str, list[Item]] = {}
     for item in children:
-        by_name.setdefault(item.name, []).append(item)
+        reason = skip_reason(item, exporting)
+        if reason is None:
+            by_name.setdefault(item.listed_name(exporting), []).append(item)
+        elif on_skip is not None:
+            on_skip(join(rel, item.name.replace("/", SLASH_STAND_IN)) or item.name, reason)
     for name in sorted(by_name):
         group = by_name[name]
-        usable: list[Item] = []
-        for item in group:
-            reason = skip_reason(item)
-            if reason is None:
-                usable.append(item)
-            elif on_skip is not None:
-                on_skip(join(rel, name.replace("/", SLASH_STAND_IN)) or name, reason)
-        if not usable:
-            continue
-        chosen, others = pick(usable)
+        own = [i for i in group if i.listed_name(False) == name]  # items Drive itself names so
+        if own and len(own) < len(group) and on_skip is not None:
+            for doc in group:
+                if doc not in own:
+                    what = DOCS[doc.mime.removeprefix(GOOGLE_PREFIX)]
+                    on_skip(join(rel, doc.name), EXPORT_CLASH_REASON.format(what=what, name=name))
+        chosen, others = pick(own or group)
         if others and on_skip is not None:
-            ids = ", ".join(o.id for o in others)
-            on_skip(join(rel, name), DUPLICATE_REASON.format(count=len(usable), ids=ids))
-        yield chosen
+            # The oldest is listed (the contract: one entry per name), and the name reported, so the engine
+            # leaves it alone on both sides: which item a local file stands for cannot be told, and writing
+            # either would be a guess (see the README's Google Drive section).
+            ids = ", ".join(i.id for i in [chosen, *others])
+            on_skip(join(rel, name), DUPLICATE_REASON.format(count=1 + len(others), ids=ids))
+        yield name, chosen
 
 
 # -- errors ----------------------------------------------------------------------------------------------------
@@ -419,6 +467,7 @@ class GDriveProvider(OAuthProvider):
         ACCOUNT_OPTION,
     )
     capabilities = Capabilities(
+        document_export=True,
         hash_kind=HashKind.MD5,
         mtime_mode=MtimeMode.NATIVE,
         max_file_size=5 * 1024**4,  # spec note 7
@@ -446,6 +495,7 @@ class GDriveProvider(OAuthProvider):
         self._drive_id: str | None = None
         self._root: str | None = None
         self._folders: dict[str, str] = {}  # connection-relative folder path -> id
+        self._export = False  # list Google Docs as exported files (a download-only task's option)
 
     # -- options and sign-in ---------------------------------------------------------------------------------
 
@@ -632,6 +682,9 @@ class GDriveProvider(OAuthProvider):
 
     # -- the contract ----------------------------------------------------------------------------------------
 
+    def export_documents(self) -> None:
+        self._export = True
+
     def account_id(self) -> str:
         res = self._execute(self._service().about().get(fields="user(permissionId)"), "reading the account")
         return str((res.get("user") or {}).get("permissionId", ""))
@@ -672,8 +725,8 @@ class GDriveProvider(OAuthProvider):
                 if item.parent in children:
                     children[item.parent].append(item)
             for fid, rel in batch:
-                for item in siblings(children[fid], rel, on_skip):
-                    path = join(rel, item.name)
+                for name, item in siblings(children[fid], rel, on_skip, self._export):
+                    path = join(rel, name)
                     if item.is_dir:
                         self._folders[join(folder, path)] = item.id
                         pending.append((item.id, path))
@@ -684,8 +737,8 @@ class GDriveProvider(OAuthProvider):
         fid = self._folder(folder)
         if fid is None:
             raise ContainerNotFound(f"the remote folder /{folder} does not exist")
-        for item in siblings(self._children(fid, f"listing /{folder}"), "", None):
-            yield item.entry(item.name)
+        for name, item in siblings(self._children(fid, f"listing /{folder}"), "", None, self._export):
+            yield item.entry(name)
 
     def download(self, path: str, out: BinaryIO) -> RemoteEntry:
         from googleapiclient.errors import HttpError
@@ -694,6 +747,8 @@ class GDriveProvider(OAuthProvider):
         path = path.strip("/")
         what = f"reading /{path}"
         item = self._lookup(path, what)
+        if item is None and self._export:
+            return self._download_export(path, out, what)
         if item is None or item.is_dir:
             raise NotFound(f"{what}: not found")
         sink = _HashingWriter(out)
@@ -712,6 +767,47 @@ class GDriveProvider(OAuthProvider):
         if (item.md5 is not None and sink.md5.hexdigest() != item.md5) or sink.size != item.size:
             raise TransientError(f"{what}: it changed while it was downloaded")
         return item.entry(path)
+
+    def _document(self, path: str, what: str) -> Item | None:
+        """The Google document whose export is listed as `path` (`<title>.docx`...), as the listing picks it."""
+        parent_path, _, name = path.rpartition("/")
+        candidates = [(mime, name[: -len(ext)]) for mime, (_, ext) in EXPORTS.items() if name.endswith(ext)]
+        parent = self._folder(parent_path) if candidates else None
+        if parent is None:
+            return None
+        mime, title = candidates[0]
+        q = f"{quoted(parent)} in parents and name = {quoted(title)} and mimeType = {quoted(mime)} and trashed = false"
+        docs = [i for i in self._pages(q, what) if i.name == title and i.exportable]
+        return pick(docs)[0] if docs else None
+
+    def _download_export(self, path: str, out: BinaryIO, what: str) -> RemoteEntry:
+        """Export a Google document through files.export (Google stops it at 10 MB: ContentUnavailable)."""
+        from googleapiclient.errors import HttpError
+        from googleapiclient.http import MediaIoBaseDownload
+
+        doc = self._document(path, what)
+        if doc is None:
+            raise NotFound(f"{what}: not found")
+        export_mime = EXPORTS[doc.mime][0]
+        sink = _HashingWriter(out)
+        request = self._service().files().export_media(fileId=doc.id, mimeType=export_mime)
+        loader = MediaIoBaseDownload(sink, request, chunksize=DOWNLOAD_CHUNK)
+        done = False
+        try:
+            while not done:
+                _, done = loader.next_chunk(num_retries=READ_ATTEMPTS - 1)
+        except HttpError as exc:
+            _, reason, _, _ = _error_details(exc)
+            if reason == "exportSizeLimitExceeded":
+                what_doc = DOCS[doc.mime.removeprefix(GOOGLE_PREFIX)]
+                raise ContentUnavailable(EXPORT_TOO_LARGE.format(what=what_doc)) from None
+            raise translate(exc, what) from None
+        except ProviderError:
+            raise
+        except Exception as exc:
+            raise translate(exc, what) from None
+        # The export's own size (the listing could not know it); the revision is the document's modifiedTime.
+        return doc.entry(path)._replace(size=sink.size)
 
     def upload(
         self, path: str, src: BinaryIO, size: int, mtime: float, *, expect: Expect | None = None
@@ -920,9 +1016,12 @@ class GDriveProvider(OAuthProvider):
         item = item_of(res)
         if item.is_dir:
             self._forget_folders()  # a folder renamed, moved or made: cached paths may now be wrong
-        if skip_reason(item) is not None:
+        if skip_reason(item, self._export) is not None:
             return None
-        return Change(item.id, item.entry(item.name), item.parent, item.name, None)
+        # An exported document under its export's name; should another item hold that name, the remote index
+        # sees two entries there and leaves the name alone until a full listing tells them apart.
+        name = item.listed_name(self._export)
+        return Change(item.id, item.entry(name), item.parent, name, None)
 
     def close(self) -> None:
         with self._state_lock:

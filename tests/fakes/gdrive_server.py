@@ -12,7 +12,8 @@ What it speaks (enough for the `gdrive` provider, its contract suite and its end
   `fields` a file has only `kind`, `id`, `name` and `mimeType`, as on Drive, so a client that forgets a field
   sees it missing).
 - `files.get` (metadata; `alt=media` with `Range`, 403 `fileNotDownloadable` for Google Docs), `files.export`
-  and the `exportLinks` of Docs, Sheets, Slides and Drawings (`GET /export/<id>?mimeType=...`), `files.create`
+  and the `exportLinks` of Docs, Sheets, Slides and Drawings (`GET /export/<id>?mimeType=...`; an export
+  larger than `export_limit`, 10 MB as on Drive, is 403 `exportSizeLimitExceeded`), `files.create`
   (metadata only, `uploadType=multipart`, `uploadType=resumable`), `files.update` (metadata, `addParents` /
   `removeParents`, `trashed`, and media by the same upload types), `files.delete` (with the folder's subtree),
   `files.copy`.
@@ -27,12 +28,13 @@ What it speaks (enough for the `gdrive` provider, its contract suite and its end
   `quota` (403 `storageQuotaExceeded`), `domain_policy` (403 `domainPolicy`: a Workspace whose admin has
   disabled Drive apps). `requests` counts every request; `log` keeps (method, path) of each.
 - Duplicate names in one folder, `/` in names, shortcuts and Google Docs are stored as Drive stores them
-  (`add_file`, `add_doc`, `add_shortcut`); `populate` makes thousands of files at once.
+  (`add_file`, `add_doc`, `add_shortcut`); `edit_doc` changes a document (its export, modifiedTime and
+  version); `populate` makes thousands of files at once.
 
 What it does not cover: permissions and sharing (every item belongs to the one account), "Shared with me",
 multiple parents, revisions, comments, labels, `files.watch`/`changes.watch` push notifications, batch requests,
 `orderBy` (lists come in creation order), full-text search and `q` terms not listed above, `uploadType=media`,
-the 10 MB export limit, resumable sessions expiring, ETags, `fields` on nested resources beyond one level of
+resumable sessions expiring, ETags, `fields` on nested resources beyond one level of
 parentheses inside a list, and Drive's eventual consistency (every write is visible at once).
 """
 
@@ -88,6 +90,7 @@ class DriveFile:
     version: int = 1
     trashed: bool = False
     target_id: str | None = None  # shortcuts
+    exported: bytes | None = None  # a Google Doc's export (None: a short text naming it and its version)
 
     def resource(self, base: str) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -307,6 +310,7 @@ class DriveState:
         self.cuts: list[tuple[int, int]] = []  # (chunk start at least, bytes kept)
         self.quota: int | None = None
         self.domain_policy = False
+        self.export_limit = 10 * 1024 * 1024  # files.export refuses larger exports
 
     # -- helpers (under the lock) --------------------------------------------------------------------------
     def _new_id(self, prefix: str = "f") -> str:
@@ -370,6 +374,13 @@ class DriveState:
 
     def add_doc(self, parent: str, name: str, kind: str = "document") -> str:
         return self.add_file(parent, name, None, mime_type=f"application/vnd.google-apps.{kind}")
+
+    def edit_doc(self, file_id: str, exported: bytes | None = None) -> None:
+        """Someone edits a Google Doc: its export becomes `exported`, and its modifiedTime and version move."""
+        with self.lock:
+            f = self.files[file_id]
+            f.exported, f.version, f.modified = exported, f.version + 1, self._now()
+            self._changed(f.id)
 
     def add_shortcut(self, parent: str, name: str, target_id: str) -> str:
         return self.add_file(parent, name, None, mime_type=SHORTCUT, target_id=target_id)
@@ -745,7 +756,9 @@ class _Handler(BaseHTTPRequestHandler):
             if wanted is None or query.get("mimeType") != wanted:
                 raise DriveError(400, "badRequest", "The requested conversion is not supported.",
                                  location="mimeType")
-            content = f"export of {f.name} v{f.version}".encode()
+            content = f.exported if f.exported is not None else f"export of {f.name} v{f.version}".encode()
+            if len(content) > state.export_limit:
+                raise DriveError(403, "exportSizeLimitExceeded", "This file is too large to be exported.")
         self._send(200, raw=content, content_type=wanted)
 
     # -- uploads -------------------------------------------------------------------------------------------
