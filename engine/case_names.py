@@ -5,15 +5,28 @@ synced, the others are skipped with a reason (and, being skipped, nothing at the
 on either side). A remote name that differs from a local one only by case (renamed by case on the service, or
 stored under another case by it) is matched to that local name, so it is neither deleted and downloaded again
 nor made a second local file.
+
+Case-only renames. Each such match is noted (`CaseMatch.diffs`): the same file or folder on both sides, spelled
+differently. The state records every path as last synced, so `case_renames` (pure) tells which side changed the
+spelling since: the one that no longer has the recorded spelling. The new spelling is then applied on the other
+side (`apply_case_renames`: a local rename that never replaces anything, or a move on the service) and the state
+rows follow, so the pass plans again with one spelling everywhere and nothing is transferred. When neither side
+has the recorded spelling (both renamed, or a first pass), one spelling is kept (the local one, or the cloud's
+for a download-only task) and the other side follows, with a log line. A one-way task never renames anything on
+its source side. Names with local case twins are left alone (the twins rule above decides those).
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from engine.localfs import LocalEntry, LocalTree, Skipped
-from engine.providers.base import RemoteEntry
+from engine.providers.base import Provider, ProviderError, RemoteEntry, join
+from engine.state import StateDB, StateRow
 
 TWIN_REASON = (
     "the cloud service does not tell names apart by case, and {kept} is in the same folder: only that one is synced "
@@ -23,10 +36,53 @@ REMOTE_TWIN_REASON = "the cloud holds more than one name that differs from this 
 _CACHE = 256  # local folders whose names are kept while the remote stream is matched
 
 
+@dataclass(frozen=True)
+class CaseDiff:
+    """One entry spelled differently on the two sides: `local` is its local path, `remote` the entry's path in
+    the remote folder; only the last name differs by case (a difference higher up is a diff of its own)."""
+
+    local: str
+    remote: str
+    is_dir: bool
+    entry: RemoteEntry
+
+    @property
+    def remote_name(self) -> str:
+        return self.remote.rpartition("/")[2]
+
+    @property
+    def local_respelled(self) -> str:
+        """The local path with the last name spelled as in the cloud."""
+        parent = self.local.rpartition("/")[0]
+        return f"{parent}/{self.remote_name}" if parent else self.remote_name
+
+    @property
+    def remote_respelled(self) -> str:
+        """The remote path with the last name spelled as here."""
+        parent, name = self.remote.rpartition("/")[0], self.local.rpartition("/")[2]
+        return f"{parent}/{name}" if parent else name
+
+
+@dataclass(frozen=True)
+class CaseRename:
+    """Give the entry the spelling of the other side: on `side` ("local" or "remote"), `old` becomes `new`
+    (paths of that side), and the state rows at `state_old` (and below) move to `state_new`."""
+
+    side: str
+    old: str
+    new: str
+    state_old: str | None
+    state_new: str
+    is_dir: bool
+    entry: RemoteEntry
+    why: str
+
+
 class CaseMatch:
     def __init__(self, tree: LocalTree) -> None:
         self.tree = tree
-        self._names: dict[str, dict[str, str]] = {}
+        self._names: dict[str, tuple[dict[str, str], set[str]]] = {}
+        self.diffs: list[CaseDiff] = []
 
     def local(self, scan: Iterator[LocalEntry], on_skip: Callable[[Skipped], None]) -> Iterator[LocalEntry]:
         """The local walk, with every later case-twin of a name reported as skipped."""
@@ -54,28 +110,124 @@ class CaseMatch:
         for path, entry in pairs:
             parent, _, name = path.rpartition("/")
             parent = moved.get(parent, parent)
-            local = self._kept(parent).get(name.casefold(), name)
+            kept, twins = self._kept(parent)
+            local = kept.get(name.casefold(), name)
             target = f"{parent}/{local}" if parent else local
             if target in given:
                 on_skip(target, REMOTE_TWIN_REASON)
                 continue
             given.add(target)
+            if local != name and name.casefold() not in twins and entry.path.rpartition("/")[2] == name:
+                self.diffs.append(CaseDiff(target, entry.path, entry.is_dir, entry))
             if target != path and entry.is_dir:
                 moved[path] = target
             yield target, entry
 
-    def _kept(self, folder: str) -> dict[str, str]:
-        """The local names of `folder` by case-folded name: the first of each in canonical order."""
-        names = self._names.get(folder)
-        if names is None:
+    def _kept(self, folder: str) -> tuple[dict[str, str], set[str]]:
+        """The local names of `folder` by case-folded name (the first of each in canonical order), and the
+        case-folded names that more than one local name has."""
+        found = self._names.get(folder)
+        if found is None:
             if len(self._names) >= _CACHE:
                 self._names.clear()
             try:
                 listed = sorted(os.listdir(self.tree.abspath(folder)))
             except OSError:
                 listed = []
-            names = {}
+            names: dict[str, str] = {}
+            twins: set[str] = set()
             for n in listed:
-                names.setdefault(n.casefold(), n)
-            self._names[folder] = names
-        return names
+                if names.setdefault(n.casefold(), n) != n:
+                    twins.add(n.casefold())
+            found = self._names[folder] = (names, twins)
+        return found
+
+
+def case_renames(diffs: list[CaseDiff], in_state: Callable[[str], bool], direction: str) -> list[CaseRename]:
+    """Which side follows the other's spelling, for each diff (see the module's docstring); deepest first, so
+    each rename changes only the last name of a path that is still as listed."""
+    out: list[CaseRename] = []
+    for d in diffs:
+        here, there = d.local, d.local_respelled
+        if in_state(here) and not in_state(there):
+            if direction == "upload":
+                continue  # renamed in the cloud: an upload-only task never changes local files for the cloud
+            out.append(CaseRename("local", here, there, here, there, d.is_dir, d.entry, "renamed by case in the cloud"))
+        elif in_state(there) and not in_state(here):
+            if direction == "download":
+                continue  # renamed here: a download-only task never changes the cloud
+            out.append(CaseRename("remote", d.remote, d.remote_respelled, there, here, d.is_dir, d.entry,
+                                  "renamed by case here"))  # fmt: skip
+        elif direction == "download":
+            out.append(CaseRename("local", here, there, None, there, d.is_dir, d.entry,
+                                  f"spelled {d.remote_name} in the cloud and differently here; the cloud's kept"))
+        else:
+            out.append(CaseRename("remote", d.remote, d.remote_respelled, None, here, d.is_dir, d.entry,
+                                  f"spelled {d.remote_name} in the cloud and differently here; this one kept"))
+    return sorted(out, key=lambda r: r.old.count("/"), reverse=True)
+
+
+def apply_case_renames(
+    renames: list[CaseRename], tree: LocalTree, provider: Provider, remote_root: str, db: StateDB, task_id: int,
+    log: Callable[[str, str, str], None],
+) -> int:
+    """Carry out `renames` in their order; the state rows follow each one that was done. Returns how many were
+    done. One that cannot be done (a name in the way, the service refusing) is logged and left: the pass then
+    goes on with the names matched by case, as if no rename had been seen, and nothing is lost either way.
+    `log(kind, path, message)`."""
+    done = 0
+    for r in renames:
+        try:
+            if r.side == "local":
+                _rename_local(tree, r)
+            else:
+                if not provider.capabilities.server_side_move:
+                    raise ProviderError(f"{provider.kind} cannot rename on the service")
+                listed = None if r.is_dir else r.entry
+                provider.move(join(remote_root, r.old), join(remote_root, r.new), listed)
+        except (OSError, ProviderError) as exc:
+            log("error", r.new, f"not renamed from {r.old} ({r.why}): {getattr(exc, 'strerror', None) or exc}")
+            continue
+        if r.state_old is not None:
+            _move_state(db, task_id, r.state_old, r.state_new)
+        done += 1
+        log("moved-local" if r.side == "local" else "moved-remote", r.new, f"from {r.old} ({r.why})")
+    return done
+
+
+def _rename_local(tree: LocalTree, r: CaseRename) -> None:
+    """`r.old` to `r.new` on the local disk, never replacing what is at `r.new` (a file made there since the
+    scan), never through a symbolic link; on a disk that ignores case the rename only changes the spelling."""
+    src, dst = tree.checked_path(r.old), tree.checked_path(r.new)
+    st = os.lstat(src)
+    if stat.S_ISLNK(st.st_mode) or stat.S_ISDIR(st.st_mode) != r.is_dir:
+        raise OSError(errno.EEXIST, "it is not what was listed any more")
+    try:
+        other = os.lstat(dst)
+    except FileNotFoundError:
+        other = None
+    if other is not None and not os.path.samestat(st, other):
+        raise OSError(errno.EEXIST, f"{r.new} is in the way")
+    if other is not None or r.is_dir:
+        os.rename(src, dst)  # the same entry (a disk that ignores case), or a folder: nothing is replaced
+        return
+    os.link(src, dst)  # fails if a file appeared at dst since the check: never replaced
+    os.unlink(src)
+
+
+def _move_state(db: StateDB, task_id: int, old: str, new: str) -> None:
+    """The state rows at `old` and below, moved to `new` (new rows first: a pass killed between the two steps
+    finds the old paths gone from both sides and forgets them)."""
+    prefix = old + "/"
+    moved: list[StateRow] = []
+    for row in db.rows(task_id):
+        if row.path == old or row.path.startswith(prefix):
+            rname = row.rname
+            if rname is not None and (rname == old or rname.startswith(prefix)):
+                rname = new + rname[len(old):]
+            moved.append(row._replace(path=new + row.path[len(old):], rname=rname))
+    if not moved:
+        return
+    db.put_many(task_id, moved)
+    for row in moved:
+        db.delete(task_id, old + row.path[len(new):])

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from engine.case_names import CaseMatch
+from engine.case_names import CaseMatch, apply_case_renames, case_renames
 from engine.config import Home, Task
 from engine.connect import open_provider, provider_kind
 from engine.errors import ConnectionFailed, GuardError, LockedError, UsageError
@@ -243,7 +243,7 @@ def _run(
         for attempt in range(LISTING_ATTEMPTS):
             try:
                 the_plan, tree, temps, task_id = _prepare(task, db, provider, fs, force, dry_run, guard, pairing,
-                                                          conflict_names, clock)
+                                                          conflict_names, clock, emit)
                 break
             except ProviderError as exc:
                 # A listing that broke off (a busy service, a dropped connection) is read again from the start;
@@ -343,6 +343,7 @@ def _prepare(
     pairing: Pairing,
     conflict_names: set[str],
     clock: Callable[[], float] = time.time,
+    emit: Callable[[Event], None] | None = None,
 ) -> tuple[Plan, LocalTree, list[str], int]:
     tree = LocalTree(task.local, fs)
     if not tree.exists():
@@ -425,6 +426,7 @@ def _prepare(
         return (row for row in rows if not _under_excluded(home_policy, row.path))
 
     sort_remote = not provider.capabilities.canonical_order
+    case_pass = case_match is not None and not dry_run  # case-only renames: applied once, then planned again
     while True:
         try:
             the_plan = plan(
@@ -432,7 +434,25 @@ def _prepare(
                 no_delete=task.no_delete, verify=verify, frozen=blind.covers,
                 cheap_compare=_cheap_compare(provider),
             )
-            break
+            if not case_pass or case_match is None:
+                break
+            case_pass = False
+            renames = case_renames([d for d in case_match.diffs if not blind.covers(d.local)],
+                                   lambda path: db.get(task_id, path) is not None, task.direction)  # fmt: skip
+            if not renames or not apply_case_renames(
+                renames, tree, provider, remote_root, db, task_id,
+                lambda kind, path, text: emit and emit(LogRecord(clock(), task.name, kind, path, text)),
+            ):  # fmt: skip
+                break
+            # Both sides now spell those names alike: plan again from fresh listings (the feed reports the moves).
+            case_match = CaseMatch(tree)
+            if source is not None:
+                source = RemoteSource(db, task_id, source.key, provider, full=force, clock=clock)
+            skipped.clear()
+            temps.clear()
+            blind.clear()
+            conflict_names.clear()
+            first = _first_remote(provider, remote_root, on_remote_skip, source)
         except OrderViolation:
             if sort_remote:
                 raise

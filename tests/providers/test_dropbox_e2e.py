@@ -69,6 +69,10 @@ class Env:
         os.utime(target, (MTIME + 100, MTIME + 100))
 
 
+def summary(env: Env) -> dict[str, int]:
+    return json.loads(env.cli("sync", "t", "--json").stdout)["tasks"][0]["summary"]
+
+
 @pytest.fixture
 def env(tmp_path: pathlib.Path) -> Iterator[Env]:
     fake = server.fake()
@@ -148,24 +152,19 @@ def test_a_rename_in_dropbox_is_a_local_rename(env: Env) -> None:
     assert env.remote() == env.local_files()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine matches a remote name to the local one without case and keeps "
-    "the local spelling: a case-only rename in the cloud is not applied here yet",
-)
 def test_a_case_only_rename_in_dropbox_is_followed_here(env: Env) -> None:
     env.put("Remote.TXT", b"r")
     env.sync()
+    downloads, uploads = env.fake.calls["files/download"], env.fake.calls["files/upload"]
     env.move("Remote.TXT", "remote.txt")
     env.sync()
     assert env.local_files().get("remote.txt") == b"r" and "Remote.TXT" not in env.local_files()
+    assert env.fake.calls["files/download"] == downloads and env.fake.calls["files/upload"] == uploads
+    assert env.cli("log", "--task", "t").stdout.count("renamed by case in the cloud") == 1
+    assert summary(env) == {}  # the state follows the new spelling: nothing to do, no ping-pong
+    assert env.local_files() == env.remote()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine matches the local name to the remote one without case: a "
-    "case-only rename here is not sent to the cloud yet",
-)
 def test_a_case_only_rename_here_is_a_move_in_dropbox(env: Env) -> None:
     env.write("Notes.txt", b"n")
     env.sync()
@@ -202,3 +201,53 @@ def test_an_upload_session_cut_mid_way_is_resumed(env: Env) -> None:
     assert env.remote()["big/video.bin"] == data
     again = json.loads(env.cli("sync", "t", "--json").stdout)["tasks"][0]
     assert again["summary"] == {}
+
+
+def test_a_folder_renamed_by_case_in_dropbox_is_renamed_here(env: Env) -> None:
+    env.write("Docs/a.txt", b"a")
+    env.write("Docs/sub/b.txt", b"b")
+    env.sync()
+    downloads = env.fake.calls["files/download"]
+    env.move("Docs", "docs")
+    env.sync()
+    assert env.local_files() == {"docs/a.txt": b"a", "docs/sub/b.txt": b"b", ".keep-folder": b""}
+    assert not (env.local / "Docs").exists()
+    assert env.fake.calls["files/download"] == downloads
+    assert summary(env) == {}
+    assert env.remote() == env.local_files()
+
+
+def test_a_folder_renamed_by_case_here_is_one_move_in_dropbox(env: Env) -> None:
+    env.write("Photos/x.jpg", b"x")
+    env.write("Photos/2024/y.jpg", b"y")
+    env.sync()
+    uploads, moves = env.fake.calls["files/upload"], env.fake.calls["files/move_v2"]
+    (env.local / "Photos").rename(env.local / "PHOTOS")
+    env.sync()
+    assert env.remote() == {"PHOTOS/x.jpg": b"x", "PHOTOS/2024/y.jpg": b"y", ".keep-folder": b""}
+    assert env.fake.calls["files/upload"] == uploads and env.fake.calls["files/move_v2"] == moves + 1
+    assert summary(env) == {}
+    assert env.local_files() == env.remote()
+
+
+def test_renamed_by_case_on_both_sides_keeps_one_spelling_and_loses_nothing(env: Env) -> None:
+    env.write("Notes.txt", b"n")
+    env.sync()
+    (env.local / "Notes.txt").rename(env.local / "NOTES.txt")
+    env.move("Notes.txt", "notes.txt")
+    env.sync()
+    assert env.local_files() == {"NOTES.txt": b"n", ".keep-folder": b""} and env.remote() == env.local_files()
+    assert "this one kept" in env.cli("log", "--task", "t").stdout
+    assert summary(env) == {}
+
+
+def test_a_case_only_rename_with_new_content_in_dropbox_loses_nothing(env: Env) -> None:
+    env.write("Plan.md", b"v1")
+    env.sync()
+    env.move("Plan.md", "plan.md")
+    env.put("plan.md", b"v2 from another device")
+    env.write("other.txt", b"unrelated")
+    env.sync()
+    assert env.local_files().get("plan.md") == b"v2 from another device" and "Plan.md" not in env.local_files()
+    assert env.remote() == env.local_files()
+    assert summary(env) == {}
