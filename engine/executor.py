@@ -680,7 +680,8 @@ class Executor:
                 raise ChangedRemotely(f"changed in the cloud during the download ({writer.count} of "
                                       f"{entry.size} bytes read); it is read again")
             if hashing is not None:
-                self._check_downloaded(tmp, hashing.text(writer.count), entry.hash or listed.hash)
+                self._check_downloaded(tmp, hashing.text(writer.count),
+                                       entry.hash if entry.hash is not None else listed.hash)
             mtime = entry.mtime if entry.mtime is not None else listed.mtime
             if sane_mtime(mtime) is not None:
                 self.tree.fs.utime(tmp, round(mtime * 1e9))
@@ -709,7 +710,7 @@ class Executor:
         `received` is the hash of the bytes as they were written; where they were not written in order (an SDK
         writing parts at offsets) the temporary file is read back instead.
         """
-        if expected is None:
+        if not expected:  # None: no hash given; "": the service says this content has none to check against
             return
         kind = self.caps.hash_kind
         if received is None:

@@ -420,7 +420,12 @@ class Provider(ABC):
 
     @abstractmethod
     def download(self, path: str, out: BinaryIO) -> RemoteEntry:
-        """Write the content of file `path` to `out`; return its entry, with the stored mtime where kept."""
+        """Write the content of file `path` to `out`; return its entry, with the stored mtime where kept.
+
+        The entry's `hash`, where the answer gives one, is what the received bytes are checked against (None:
+        check against the listing's); "" says this content has no hash of the provider's kind at all (an S3
+        object encrypted with a KMS key, whose ETag is not an MD5), so nothing is checked.
+        """
 
     @abstractmethod
     def upload(

@@ -99,6 +99,13 @@ RETRY_AFTER_CAP = 20.0  # seconds: a longer Retry-After is the executor's or the
 
 
 etag_hash = objectstore.etag_md5
+
+
+def _etag_not_md5(response: Mapping[str, Any]) -> bool:
+    """An answer about an object encrypted with a KMS key or a customer key (SSE-KMS, SSE-C): its ETag is not
+    the MD5 of the content."""
+    return response.get("ServerSideEncryption") in ("aws:kms", "aws:kms:dsse") or bool(
+        response.get("SSECustomerAlgorithm"))
 walk_keys = objectstore.walk_keys
 
 
@@ -460,7 +467,10 @@ class S3Provider(Provider):
         mtime = objectstore.parse_mtime(response.get("Metadata", {}).get(MTIME_KEY))
         if mtime is None and response.get("LastModified") is not None:
             mtime = response["LastModified"].timestamp()
-        return RemoteEntry(path, False, int(response.get("ContentLength", 0)), mtime, etag_hash(etag), etag.strip('"'))
+        # The ETag of an object encrypted with a KMS or customer key is not its MD5 (the listing cannot tell, the
+        # answer to the download can): "" says there is no hash to check the bytes against.
+        digest = "" if _etag_not_md5(response) else etag_hash(etag)
+        return RemoteEntry(path, False, int(response.get("ContentLength", 0)), mtime, digest, etag.strip('"'))
 
     def upload(
         self, path: str, src: BinaryIO, size: int, mtime: float, *, expect: Expect | None = None
@@ -483,7 +493,8 @@ class S3Provider(Provider):
                 StorageClass=self.storage_class,
             )
             etag = str(response.get("ETag", "")).strip('"')
-            return RemoteEntry(path, False, len(first), mtime, etag_hash(etag), etag)
+            return RemoteEntry(path, False, len(first), mtime, None if _etag_not_md5(response) else etag_hash(etag),
+                               etag)
         return self._multipart(path, src, first, meta, what, mtime, expect)
 
     def _multipart(

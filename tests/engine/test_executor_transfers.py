@@ -299,3 +299,24 @@ def test_upload_only_keeps_the_remote_version_without_downloading_it(make_env):
     assert list(_copies(env.cloud).values()) == [b"cloud edit, a little longer"]
     assert not any(n.startswith(TEMP_PREFIX) for n in os.listdir(env.local))
 
+
+
+class NoHashForThisContent(HashListingProvider):
+    """A listing hash that is not the content's (an S3 ETag of a KMS-encrypted object), and a download answer
+    that says so with an empty hash."""
+
+    def list_reporting(self, folder, on_skip):
+        for e in super().list_reporting(folder, on_skip):
+            yield e if e.is_dir else e._replace(hash="0123456789abcdef0123456789abcdef")
+
+    def download(self, path, out):
+        return super().download(path, out)._replace(hash="")
+
+
+def test_a_download_the_service_gives_no_hash_for_is_not_checked(env, quick_retries):
+    data = os.urandom(300_000)
+    write(env.cloud / "a.bin", data)
+    provider = NoHashForThisContent({"root": str(env.cloud)})
+    r = env.sync(provider=provider)
+    assert r.exit_code == 0 and r.summary == {"downloaded": 1}
+    assert (env.local / "a.bin").read_bytes() == data and provider.downloads == 1

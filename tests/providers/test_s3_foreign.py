@@ -144,3 +144,25 @@ def test_keys_that_are_skipped_create_no_folders(setup: Setup) -> None:
     assert made == ["empty-in-the-cloud", "mixed", "mixed/kept.txt"], made
     setup.run("sync", "t")  # and a second pass neither makes them nor fails
     assert sorted(str(p.relative_to(setup.local)) for p in setup.local.rglob("*")) == made
+
+
+def test_an_object_encrypted_with_a_kms_key_downloads_without_a_hash_check() -> None:
+    """Its ETag is not its MD5 (AWS computes it from the ciphertext): a download checked against it would fail
+    on every pass. The answer to the download says how it is encrypted; the listing cannot."""
+    from engine.providers.s3 import S3Provider
+
+    options = s3.options(_moto.new_bucket())
+    client: Any = boto3.client(
+        "s3", endpoint_url=options["endpoint"], region_name="us-east-1",
+        aws_access_key_id=options["access_key_id"], aws_secret_access_key=options["secret_access_key"],
+    )
+    client.put_object(Bucket=options["bucket"], Key="kms.txt", Body=b"sealed", ServerSideEncryption="aws:kms")
+    client.put_object(Bucket=options["bucket"], Key="plain.txt", Body=b"open")
+    provider = S3Provider(options)
+    try:
+        import io
+
+        assert provider.download("kms.txt", io.BytesIO()).hash == ""  # nothing to check against
+        assert provider.download("plain.txt", io.BytesIO()).hash  # an MD5 ETag is still checked
+    finally:
+        provider.close()
