@@ -24,6 +24,7 @@ from engine.errors import ConnectionFailed, GuardError, LockedError, UsageError
 from engine.events import Event, LogRecord, PassFinished, PassStarted
 from engine.executor import Executor
 from engine.feeds import RemoteSource, feed_capable
+from engine.hashing import same_hash
 from engine.localfs import FileSystem, LocalEntry, LocalTree, Skipped, device_of
 from engine.names import shown
 from engine.policy import PathPolicy
@@ -687,21 +688,19 @@ def _file_folder_clashes(
 
 
 def _consistency_verifier(tree: LocalTree, provider: Provider, root: str):
-    import hashlib
-
+    """The consistency check (compare hashes too): whether a local file and the remote one hold the same bytes,
+    in the hash kind the service reports (hex or base64: `same_hash` knows which may be lowercased)."""
     kind = provider.capabilities.hash_kind
 
     def verify(local: LocalEntry, remote: RemoteEntry, state: StateRow) -> bool:
         rhash = remote.hash
-        if rhash is None and not provider.capabilities.hash_in_listing:
+        if not rhash and state.rhash and remote.signature() == state.remote_signature():
+            rhash = state.rhash  # the version the hash was recorded for (while it was sent): no second read
+        if not rhash and not provider.capabilities.hash_in_listing:
             rhash = provider.file_hash(join(root, remote.path))
-        if rhash is None:
+        if not rhash:
             return True
-        h = hashlib.sha1() if kind == HashKind.SHA1 else hashlib.md5()
-        with tree.open_read(local.path) as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-        return h.hexdigest() == rhash.lower()
+        return same_hash(kind, tree.file_hash(local.path, kind), rhash)
 
     return verify
 

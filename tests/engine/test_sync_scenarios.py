@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import os
 import shutil
@@ -13,7 +14,7 @@ import pytest
 from engine.config import Home
 from engine.errors import GuardError, LockedError
 from engine.localfs import TEMP_PREFIX, FileSystem
-from engine.providers.base import RemoteEntry
+from engine.providers.base import HashKind, RemoteEntry
 from engine.providers.local import LocalProvider
 from engine.state import StateDB
 from engine.sync import TaskLock
@@ -400,6 +401,32 @@ def test_consistency_check_finds_what_size_and_mtime_miss(make_env):
     assert r.summary.get("conflict") == 1
     tree = env.local_tree()
     assert tree["a.txt"] == b"aaaa" and any(v == b"bbbb" for k, v in tree.items() if "_Conflict_" in k)
+
+
+class QuickXorProvider(LocalProvider):
+    """A local folder playing a service whose hashes are base64 (OneDrive's quickXorHash): case matters."""
+
+    capabilities = dataclasses.replace(LocalProvider.capabilities, hash_kind=HashKind.QUICKXOR)
+
+    def list_reporting(self, folder, on_skip):
+        from engine.hashing import hash_file
+
+        for e in super().list_reporting(folder, on_skip):
+            if not e.is_dir:
+                e = e._replace(hash=hash_file(os.path.join(self.options["root"], folder, e.path), HashKind.QUICKXOR))
+            yield e
+
+
+def test_consistency_check_compares_base64_hashes_as_they_are(make_env):
+    env = make_env(consistency_check=True)
+    for i in range(20):  # enough files that some base64 digests hold both cases
+        write(env.local / f"f{i}.txt", f"content {i}", mtime=1_700_000_000)
+    provider = QuickXorProvider({"root": str(env.cloud)})
+    assert env.sync(provider=provider).exit_code == 0
+    again = env.sync(provider=provider)
+    assert again.exit_code == 0 and not again.summary  # the same bytes: no conflict from a lowercased digest
+    write(env.cloud / "f3.txt", "content X", mtime=1_700_000_000)  # same size, same mtime, other bytes
+    assert env.sync(provider=provider).summary.get("conflict") == 1
 
 
 def test_cancel_stops_without_partial_files(env):
