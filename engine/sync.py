@@ -27,6 +27,7 @@ from engine.feeds import RemoteSource, feed_capable
 from engine.hashing import same_hash
 from engine.localfs import FileSystem, LocalEntry, LocalTree, Skipped, device_of
 from engine.names import shown
+from engine.pacer import pacer_of
 from engine.policy import PathPolicy
 from engine.prefetch import prefetch
 from engine.providers.base import (
@@ -44,7 +45,6 @@ from engine.runtime.throttle import TokenBucket
 from engine.state import FeedKey, StateDB, StateRow
 
 LISTING_ATTEMPTS = 3
-LISTING_RETRY_SECONDS = 1.0
 UNSAFE_REASON = "unsafe remote name (it could write outside the local folder)"
 UNLISTED_REASON = "a remote folder whose name the service does not list (spec note 25); left as it is"
 CLASH_REASON = (
@@ -252,7 +252,13 @@ def _run(
                 if not exc.retryable or attempt == LISTING_ATTEMPTS - 1 or (cancel and cancel.is_set()):
                     raise
                 conflict_names.clear()
-                time.sleep(LISTING_RETRY_SECONDS * 2**attempt)
+                # The connection's pacer: the service's Retry-After is obeyed, and the other passes and checks
+                # of this account hold off too.
+                pacer = pacer_of(provider)
+                try:
+                    pacer.wait(cancel.is_set if cancel else None, not_before=pacer.failed(exc))
+                except InterruptedError:
+                    raise exc from None
     except (GuardError, UsageError, ProviderError) as exc:
         result.error = str(exc)
         record = LogRecord(clock(), task.name, "error", "", result.error)

@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from engine.config import Home
-from engine.errors import GuardError, LockedError
+from engine.errors import ConnectionFailed, GuardError, LockedError
 from engine.localfs import TEMP_PREFIX, FileSystem
-from engine.providers.base import HashKind, RemoteEntry
+from engine.providers.base import HashKind, RemoteEntry, TransientError
 from engine.providers.local import LocalProvider
 from engine.state import StateDB
 from engine.sync import TaskLock
@@ -518,3 +518,38 @@ def test_a_local_folder_swapped_for_a_symlink_never_leads_writes_outside(env, tm
     r = env.sync()
     assert os.listdir(outside) == []
     assert r.failed >= 1 or r.summary.get("skipped")
+
+
+class BusyListing(LocalProvider):
+    """A listing that breaks off with the service's "busy, come back in 2 s" the first `busy` times."""
+
+    def __init__(self, options, busy: int) -> None:
+        super().__init__(options)
+        self.busy = busy
+        self.listings = 0
+
+    def list_reporting(self, folder, on_skip):
+        self.listings += 1
+        if self.busy:
+            self.busy -= 1
+            raise TransientError("busy", retry_after=2.0)
+        return super().list_reporting(folder, on_skip)
+
+
+def test_a_listing_broken_off_is_read_again_after_the_wait_the_service_asked_for(env, monkeypatch):
+    import engine.sync as sync_module
+    from engine.pacer import Pacer
+
+    now = [0.0]
+    pacer = Pacer(clock=lambda: now[0], sleep=lambda s: now.__setitem__(0, now[0] + s), jitter=lambda: 0.0)
+    monkeypatch.setattr(sync_module, "pacer_of", lambda provider: pacer)
+    write(env.local / "a.txt", "a")
+    provider = BusyListing({"root": str(env.cloud)}, busy=2)
+    r = env.sync(provider=provider)
+    assert r.exit_code == 0 and r.summary == {"uploaded": 1} and provider.listings == 3
+    assert now[0] >= 4.0  # twice the 2 s asked for, never sooner
+    write(env.local / "b.txt", "b")
+    provider.busy = 5  # busy beyond the attempts: the pass gives up with the service's words, nothing changed
+    with pytest.raises(ConnectionFailed, match="busy"):
+        env.sync(provider=provider)
+    assert not (env.cloud / "b.txt").exists()
