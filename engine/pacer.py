@@ -169,7 +169,7 @@ def pacer_of(provider: Provider) -> Pacer:
     cls = _service_class(provider)
     identity = cls.identity(provider.options)
     key = hashlib.sha256(f"{provider.kind}\0{identity}".encode("utf-8", "surrogateescape")).hexdigest()
-    return pacer_for(key, float(getattr(cls, "min_call_spacing", 0.0)))
+    return pacer_for(key, cls.min_call_spacing)
 
 
 def _service_class(provider: Provider) -> type[Provider]:

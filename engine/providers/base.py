@@ -375,6 +375,9 @@ class Provider(ABC):
     title: ClassVar[str]
     option_specs: ClassVar[tuple[OptionSpec, ...]] = ()
     capabilities: Capabilities
+    # Seconds the connection's pacer (engine.pacer) keeps between the starts of two calls: the rate a service
+    # allows one account (most object stores need none; consumer drives publish one).
+    min_call_spacing: ClassVar[float] = 0.0
 
     def __init__(self, options: Mapping[str, str]) -> None:
         self.options = dict(options)
