@@ -245,18 +245,19 @@ def test_case_twins_locally_one_is_synced_the_other_skipped(env: Env) -> None:
         db.close()
 
 
-def test_a_rename_by_case_on_the_service_is_no_new_file(env: Env) -> None:
+def test_a_rename_by_case_on_the_service_is_a_local_rename_not_a_new_file(env: Env) -> None:
     fake = FeedProvider(case_insensitive=True)
     fake.put("Docs/Report.txt", b"R")
     sync(env, fake)
     fake.rename("Docs/Report.txt", "Docs/REPORT.txt")
     fake.rename("Docs", "DOCS")
-    for force in (False, True):  # through the feed, then through a full listing
+    for force in (False, True):  # through the feed (the renames, engine.case_names), then a full listing
         r = sync(env, fake, force=force)
         assert not r.failed and not any(r.summary.get(k) for k in ("downloaded", "deleted-local", "moved-local",
                                                                    "uploaded", "deleted-remote")), r.summary
-        assert sorted(p.name for p in env.local.rglob("*")) == ["Docs", "Report.txt"]
-    write(env.local / "Docs/Report.txt", "edited", mtime=1_900_000_000)
+        assert sorted(p.relative_to(env.local).as_posix() for p in env.local.rglob("*")) == ["DOCS",
+                                                                                            "DOCS/REPORT.txt"]
+    write(env.local / "DOCS/REPORT.txt", "edited", mtime=1_900_000_000)
     sync(env, fake)
     assert fake.tree() == {"DOCS": None, "DOCS/REPORT.txt": b"edited"}
 
