@@ -106,8 +106,10 @@ class Token:
 
     @classmethod
     def from_json(cls, text: str) -> Token:
+        """A token from its JSON, or from the whole of what `rclone authorize` prints (its notices and the
+        "Paste the following ... --->" / "<---End paste" lines around the JSON), so its output can be piped."""
         try:
-            data = json.loads(text)
+            data = json.loads(_pasted_json(text))
         except (ValueError, RecursionError):
             raise TokenError("it is not JSON (expected what 'rclone authorize' prints)") from None
         if not isinstance(data, dict):
@@ -123,6 +125,19 @@ class Token:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
+
+
+def _pasted_json(text: str) -> str:
+    """The JSON object in `text`: all of it when it is bare, else the part between rclone's paste markers or,
+    failing those, from the first "{" to the last "}"."""
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        return stripped
+    start, _, rest = stripped.partition("--->")
+    if rest:
+        stripped = rest.partition("<---")[0].strip()
+    first, last = stripped.find("{"), stripped.rfind("}")
+    return stripped[first : last + 1] if 0 <= first < last else stripped
 
 
 def tokens_dir(home_path: str) -> str:

@@ -34,6 +34,14 @@ def test_rclone_shape_is_read_with_nanoseconds_and_offset() -> None:
     assert again == token
 
 
+def test_the_whole_output_of_rclone_authorize_can_be_piped() -> None:
+    printed = (
+        '2024/03/01 10:00:00 NOTICE: Make sure your Redirect URL is set to "http://127.0.0.1:53682/"\n'
+        "Paste the following into your remote machine --->\n" + RCLONE + "\n<---End paste\n"
+    )
+    assert Token.from_json(printed) == Token.from_json(RCLONE)
+
+
 def test_go_zero_time_means_no_expiry_and_expires_in_is_counted_from_now() -> None:
     assert Token.from_json('{"access_token":"a","expiry":"0001-01-01T00:00:00Z"}').expiry is None
     token = Token.from_dict({"access_token": "a", "expires_in": 100}, now=1000.0)
