@@ -133,7 +133,7 @@ def _pasted_json(text: str) -> str:
     stripped = text.strip()
     if stripped.startswith("{"):
         return stripped
-    start, _, rest = stripped.partition("--->")
+    _, _, rest = stripped.partition("--->")
     if rest:
         stripped = rest.partition("<---")[0].strip()
     first, last = stripped.find("{"), stripped.rfind("}")
