@@ -299,6 +299,11 @@ def plan(
             # ctime is just recorded: a full download after every `chmod -R` or hard-link backup costs more
             # than the rare rewrite it would catch.
             lstat = "S"
+            if rstat in ("C", "D"):
+                # The other side moved too: trusting "metadata only" here would delete or overwrite a file that
+                # may have been rewritten in place (same size, same mtime). It is treated as the edit it may be:
+                # kept, and the direction's rule for two versions applies (a conflict keeps both).
+                lstat = "C"
             compare = rstat == "S" and direction != "download" and cheap_compare is not None
             if compare and rent is not None and cheap_compare(rent):  # type: ignore[misc]
                 lstat = rstat = "C"

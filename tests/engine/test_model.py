@@ -255,8 +255,15 @@ class SyncModel(RuleBasedStateMachine):
                     assert data in surviving, f"{side} version of {path} was lost"
         again = run_pass(Home(self.home.path), "t", force=True, hostname="model")
         assert {k: v for k, v in again.summary.items() if k != "skipped"} == {}, again.summary
-        self.synced = after_local
+        self.synced = self._synced_now(after_local)
         self.fresh_pairing = False
+
+    def _synced_now(self, visible: dict[str, bytes | None]) -> dict[str, bytes | None]:
+        """What both sides agree on after a pass: the visible tree, and for a hidden folder what was synced
+        before it was hidden (the engine keeps that state while the folder is out of sight, and rightly
+        applies a deletion made on the other side meanwhile once the folder is back)."""
+        kept = {p: v for p, v in self.synced.items() if self._blocked("local", p)}
+        return {**kept, **visible}
 
     def _errors(self) -> list[str]:
         from engine.state import StateDB
@@ -295,7 +302,7 @@ class SyncModel(RuleBasedStateMachine):
         again = run_pass(Home(self.home.path), "t", force=True, hostname="model")
         work = {k: v for k, v in again.summary.items() if k != "skipped"}
         assert work == {}, f"a second pass still had work: {again.summary}"
-        self.synced = after_local
+        self.synced = self._synced_now(after_local)
         self.fresh_pairing = False
 
 

@@ -16,7 +16,7 @@ from engine.config import Home
 from engine.localfs import LocalEntry
 from engine.policy import PathPolicy
 from engine.providers.base import RemoteEntry
-from engine.reconcile import COMPARE, RECORD, UPLOAD, plan
+from engine.reconcile import COMPARE, DELETE_LOCAL, RECORD, UPLOAD, plan
 from engine.state import StateDB, StateRow
 
 from .conftest import write
@@ -149,8 +149,9 @@ ROW = StateRow("f", False, 4, 1000, 4, None, 1.0, "h", None, 7, 500)
 REMOTE = RemoteEntry("f", False, 4, 1.0, "h", None)
 
 
-def _kind(local: LocalEntry, cheap: bool = True, direction: str = "bidirectional") -> str | None:
-    p = plan([ROW], [local], [("f", REMOTE)], direction, PathPolicy("local"),
+def _kind(local: LocalEntry, cheap: bool = True, direction: str = "bidirectional",
+          remote: RemoteEntry | None = REMOTE) -> str | None:
+    p = plan([ROW], [local], [("f", remote)] if remote else [], direction, PathPolicy("local"),
              cheap_compare=(lambda r: cheap))
     return p.actions[0].kind if p.actions else None
 
@@ -163,3 +164,26 @@ def test_decision_table_for_inode_and_ctime():
     assert _kind(LocalEntry("f", False, 4, 1000, 7, 600), cheap=False) == RECORD  # only a download could tell
     assert _kind(LocalEntry("f", False, 4, 1000, 7, 600), direction="download") == RECORD
     assert _kind(LocalEntry("f", False, 4, 1000)) is None  # unknown inode and ctime: not compared
+
+
+def test_a_ctime_that_moved_is_never_trusted_to_delete_or_overwrite():
+    """Only the ctime moved locally, and the other side changed too: the file may have been rewritten in place
+    with its size and mtime kept (found by the model test: such an edit was deleted by the cloud's deletion)."""
+    moved = LocalEntry("f", False, 4, 1000, 7, 600)
+    assert _kind(moved, remote=None) == UPLOAD  # deleted in the cloud: kept and sent back, not deleted
+    assert _kind(moved, remote=REMOTE._replace(size=5, mtime=2.0)) == COMPARE  # both kept if they differ
+    untouched = LocalEntry("f", False, 4, 1000, 7, 500)
+    assert _kind(untouched, remote=None) == DELETE_LOCAL  # the ctime is the recorded one: the deletion applies
+
+
+def test_a_same_size_same_mtime_rewrite_survives_a_deletion_in_the_cloud(env):
+    write(env.local / "a.txt", "old!")
+    env.sync()
+    st = os.stat(env.local / "a.txt")
+    with open(env.local / "a.txt", "r+b") as f:
+        f.write(b"new!")
+    os.utime(env.local / "a.txt", ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.remove(env.cloud / "a.txt")
+    r = env.sync()
+    assert r.summary == {"uploaded": 1}, r.summary
+    assert (env.cloud / "a.txt").read_text() == "new!" == (env.local / "a.txt").read_text()
