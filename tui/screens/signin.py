@@ -55,7 +55,7 @@ class SignInScreen(ModalScreen[Any]):
         self.address = ""
         self._lead: list[str] = []
         self._words: list[str] = []
-        self._closing = False
+        self._done = False
 
     def _new_session(self) -> SignInSession:
         def on_line(kind: LineKind, text: str) -> None:
@@ -115,10 +115,10 @@ class SignInScreen(ModalScreen[Any]):
                 self._status("That was not the answer; paste the whole final address, or the code.", "error")
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group != "signin" or self._closing:
+        if event.worker.group != "signin" or self._done:
             return
         if event.state == WorkerState.SUCCESS:
-            self._closing = True
+            self._done = True
             self.dismiss(event.worker.result)
         elif event.state == WorkerState.ERROR:
             self.query_one("#signin-answer-row").display = False
@@ -152,7 +152,7 @@ class SignInScreen(ModalScreen[Any]):
         self.on_mount()
 
     def _leave(self, result: Any) -> None:
-        self._closing = True
+        self._done = True
         self.session.cancel()  # the flow reads end of input (or wakes from a device wait) and its worker ends
         self.dismiss(result)
 
