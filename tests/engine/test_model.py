@@ -243,8 +243,7 @@ class SyncModel(RuleBasedStateMachine):
         assert second.exit_code == 0, second
         after_local = self._visible(snapshot(self.roots["local"]))
         assert after_local == self._visible(snapshot(self.roots["cloud"])), "the sides did not converge"
-        surviving = {v for v in after_local.values() if v is not None}
-        surviving |= {v for tree in self._behind().values() for v in tree.values() if v is not None}
+        surviving = self._surviving(self._behind())
         if content is not None:
             assert content in surviving, "the other client's version was lost"
         for side, tree in before.items():
@@ -257,6 +256,12 @@ class SyncModel(RuleBasedStateMachine):
         assert {k: v for k, v in again.summary.items() if k != "skipped"} == {}, again.summary
         self.synced = self._synced_now(after_local)
         self.fresh_pairing = False
+
+    def _surviving(self, behind: dict[str, dict[str, bytes | None]]) -> set[bytes]:
+        """Every content still held anywhere: both trees whole (a cloud file where a hidden folder's parent was
+        is not visible to the comparison of the sides, but it is not lost) and what is behind the links."""
+        trees = [snapshot(root) for root in self.roots.values()] + list(behind.values())
+        return {v for tree in trees for v in tree.values() if v is not None}
 
     def _synced_now(self, visible: dict[str, bytes | None]) -> dict[str, bytes | None]:
         """What both sides agree on after a pass: the visible tree, and for a hidden folder what was synced
@@ -285,8 +290,7 @@ class SyncModel(RuleBasedStateMachine):
         after_cloud = self._visible(snapshot(self.roots["cloud"]))
         assert after_local == after_cloud, "the two sides did not converge"
 
-        surviving = {v for v in after_local.values() if v is not None}
-        surviving |= {v for tree in behind.values() for v in tree.values() if v is not None}
+        surviving = self._surviving(behind)
         for side, tree in before.items():
             for path, content in tree.items():
                 if content is not None and content != self.synced.get(path):
