@@ -27,6 +27,8 @@ Flow = Callable[[OAuthSpec, Console], Token]
 # The terminal's words that mean something else in the app.
 _APP_WORDS = {"Waiting for the sign-in to be approved (Ctrl-C stops)...": "Waiting for the sign-in to be approved "
               "(Esc stops)…"}
+# Lines the screen says in its own way (the device code comes with its own label).
+_SAID_BY_THE_SCREEN = frozenset({"and enter this code:"})
 
 
 def classify(line: str, *, device: bool, url_seen: bool) -> tuple[LineKind, str] | None:
@@ -36,7 +38,7 @@ def classify(line: str, *, device: bool, url_seen: bool) -> tuple[LineKind, str]
     while line.startswith("> "):
         line = line[2:]
     line = line.strip()
-    if not line:
+    if not line or line in _SAID_BY_THE_SCREEN:
         return None
     bare = " " not in line
     if bare and line.startswith(("https://", "http://")) and not url_seen:

@@ -324,7 +324,9 @@ def test_drive_option_is_the_name_unless_two_drives_share_it() -> None:
     ("> https://a.example/?q", False, False, ("url", "https://a.example/?q")),
     ("ABCD-EFGH", True, True, ("code", "ABCD-EFGH")),
     ("ABCD-EFGH", True, False, ("text", "ABCD-EFGH")),
-    ("and enter this code:", True, True, ("text", "and enter this code:")),
+    ("and enter this code:", True, True, None),  # the screen labels the code itself
+    ("Then paste the code the service shows you here.", False, True,
+     ("text", "Then paste the code the service shows you here.")),
     ("Waiting for the sign-in to be approved (Ctrl-C stops)...", True, True,
      ("text", "Waiting for the sign-in to be approved (Esc stops)…")),
     ("> bad state; paste the whole final address, or the code", False, True,

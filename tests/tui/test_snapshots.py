@@ -11,11 +11,15 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, OptionList, Static
 
+from engine.auth.oauth import OAuthSpec
+from engine.auth.signin import Console, SignInCancelled
+from engine.auth.tokens import Token
 from tests.tui.helpers import SAMPLE_ROOT, SAMPLE_STATUS, sample_app, text_of, wait_for
 from tui.screens.connection_wizard import AdvancedStep, ConnectionDraft, ConnectionForm
 from tui.screens.pickers import LocalFolderPicker, RemoteFolderBrowser
+from tui.screens.signin import DriveStep, SignInScreen
 from tui.widgets.check_tree import FolderTree
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
@@ -75,6 +79,47 @@ def filled_s3_form() -> ConnectionForm:
         "bucket": "My_Bucket", "access_key_id": "AKIAEXAMPLE", "secret_access_key": "hunter2-secret"}))
 
 
+# The sign-in screens on fixed words: a real flow's address carries a random state and a free port.
+SPEC = OAuthSpec("test-client", None, "https://accounts.example/o/oauth2/auth", "https://oauth2.example/token")
+AUTH_URL = ("https://accounts.example/o/oauth2/auth?response_type=code&client_id=1234567890-desktop.apps.example"
+            "&redirect_uri=http%3A%2F%2F127.0.0.1%3A53682%2F&scope=https%3A%2F%2Fwww.googleapis.com%2Fauth%2Fdrive"
+            "&state=fixed-state&code_challenge=fixed-challenge&code_challenge_method=S256&access_type=offline")
+
+
+def scripted(*lines: str) -> Callable[[OAuthSpec, Console], Token]:
+    def flow(_spec: OAuthSpec, console: Console) -> Token:
+        for line in lines:
+            console.say(line)
+        console.out.write("> ")
+        console.inp.readline()  # until the screen closes (end of input)
+        raise SignInCancelled("the sign-in was cancelled")
+
+    return flow
+
+
+CODE_FLOW = scripted(
+    "Open this address in a browser on any computer and sign in:", "", AUTH_URL, "",
+    "The browser then goes to an address starting with http://127.0.0.1:53682/; if it cannot open it (the browser "
+    "is on another computer), copy that whole address from the address bar and paste it here (or just the code in "
+    "it).")
+DEVICE_FLOW = scripted("Open this address in a browser on any computer:", "", "https://example.com/device", "",
+                       "and enter this code:", "", "WDJB-MJHT", "",
+                       "Waiting for the sign-in to be approved (Ctrl-C stops)...")
+
+
+DEVICE_SPEC = OAuthSpec("test-client", None, SPEC.auth_url, SPEC.token_url, device_url="https://example.com/code")
+
+
+def signin_screen(flow: Callable[[OAuthSpec, Console], Token], title: str, spec: OAuthSpec = SPEC) -> SignInScreen:
+    return SignInScreen(title, lambda signin: signin(spec), flow=flow, can_go_back=True)
+
+
+def shows_address(pilot: Pilot) -> bool:
+    """The flow's last line is on screen (the instructions after the address, or the device wait)."""
+    words = pilot.app.screen.query("#signin-words")
+    return bool(words) and any(w in text_of(words.first()) for w in ("paste it here", "Esc stops"))
+
+
 SCENARIOS: dict[str, Callable[[Pilot], Awaitable[None]]] = {
     "main_overview": pressing(),
     "main_tasks": pressing("2"),
@@ -98,6 +143,14 @@ SCENARIOS: dict[str, Callable[[Pilot], Awaitable[None]]] = {
     "help": pressing("f1"),
     "confirm_unlink": pressing("2", "u"),
     "remove_connection": pressing("x"),
+    "signin_code": pushing(lambda: signin_screen(CODE_FLOW, "New connection · sign in · Google Drive"),
+                           until=shows_address),
+    "signin_device": pushing(lambda: signin_screen(DEVICE_FLOW, "Sign in again · mail · OAuth service", DEVICE_SPEC),
+                             until=shows_address),
+    "drive_step": pushing(lambda: DriveStep("New connection · drive · Google Drive",
+                                            lambda: [("0AFixedTeamId", "Team"), ("0AFixedArchiveId", "Archive")],
+                                            lambda drive_id: drive_id),
+                          until=lambda p: p.app.screen.query_one(OptionList).option_count == 3),
 }
 
 
@@ -105,6 +158,24 @@ SCENARIOS: dict[str, Callable[[Pilot], Awaitable[None]]] = {
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
 def test_screen(snap_compare: Any, scenario: str, size: tuple[int, int]) -> None:
     assert snap_compare(sample_app(), terminal_size=size, run_before=SCENARIOS[scenario])
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_signin_needed(snap_compare: Any, size: tuple[int, int]) -> None:
+    """A connection whose sign-in is gone: its own style in the list, and the fix in words in the Overview."""
+    status = {**SAMPLE_STATUS, "connections": {**SAMPLE_STATUS["connections"],
+                                               "nas-cloud": {"state": "sign-in needed", "error": None}}}
+    app = sample_app(status=status)
+
+    async def run(pilot: Pilot) -> None:
+        def shown() -> bool:
+            found = pilot.app.screen.query("#overview-status")
+            return bool(found) and "Press l" in text_of(found.first(Static))
+
+        await wait_for(pilot, shown, what="the sign-in words")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=size, run_before=run)
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -35,6 +35,11 @@ BACK = "back"  # the wizard's "one step back" (tui.screens.connection_wizard.BAC
 WORDS_KEPT = 3  # the flow's latest lines after the address: its instructions, then what it said of an answer
 
 
+def lines(texts: list[str]) -> Text:
+    """The flow's lines, each shown literally (a service's words never read as markup)."""
+    return Text("\n").join(plain(t) for t in texts)
+
+
 class SignInScreen(ModalScreen[Any]):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="signin.cancel"),
@@ -107,10 +112,10 @@ class SignInScreen(ModalScreen[Any]):
             self.query_one("#signin-answer-row").display = False  # approved in the browser: nothing to paste
         elif not self.address:
             self._lead.append(message.text)
-            self.query_one("#signin-lead", Static).update(plain("\n".join(self._lead)))
+            self.query_one("#signin-lead", Static).update(lines(self._lead))
         else:
             self._words = [*self._words, message.text][-WORDS_KEPT:]
-            self.query_one("#signin-words", Static).update(plain("\n".join(self._words)))
+            self.query_one("#signin-words", Static).update(lines(self._words))
             if self._words[-1].endswith("or the code"):  # the flow refused a paste and asks again
                 self._status("That was not the answer; paste the whole final address, or the code.", "error")
 
