@@ -544,7 +544,11 @@ class Executor:
             try:
                 self.provider.rmdir(self._full(a.remote_path))
             except ProviderError as exc:
-                if self._changed_below(a.path) or (isinstance(exc, FolderNotEmpty) and a.kind == DELETE_REMOTE):
+                # Not empty any more: another client wrote into it since the listing (a deletion, or a two-way
+                # local file taking its place); the next pass sees what they wrote.
+                gained = isinstance(exc, FolderNotEmpty) and (
+                    a.kind == DELETE_REMOTE or (a.kind == UPLOAD and a.on_differ != KEEP_REMOTE_COPY))
+                if self._changed_below(a.path) or gained:
                     raise ChangedDuringPass("something in this folder changed during the pass, so it stays; "
                                             "the next pass looks again") from None
                 if a.kind != UPLOAD or a.on_differ != KEEP_REMOTE_COPY or exc.retryable:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+import pathlib
 import shutil
 import threading
 from collections.abc import Iterator
@@ -553,3 +554,26 @@ def test_a_listing_broken_off_is_read_again_after_the_wait_the_service_asked_for
     with pytest.raises(ConnectionFailed, match="busy"):
         env.sync(provider=provider)
     assert not (env.cloud / "b.txt").exists()
+
+
+class WritesBeforeRmdir(LocalProvider):
+    """Another client writes into a cloud folder just before the pass removes it."""
+
+    def rmdir(self, path):
+        write(pathlib.Path(self.options["root"], path, "theirs.txt"), "written meanwhile")
+        return super().rmdir(path)
+
+
+def test_a_local_file_taking_a_folders_place_waits_for_what_another_client_wrote_into_it(env):
+    write(env.cloud / "d" / "old.txt", "old")
+    env.sync()
+    shutil.rmtree(env.local / "d")
+    write(env.local / "d", "a file now")
+    r = env.sync(provider=WritesBeforeRmdir({"root": str(env.cloud)}))
+    assert r.exit_code == 0, r  # changed during the pass: not a failure, and nothing of theirs deleted
+    assert (env.cloud / "d" / "theirs.txt").read_text() == "written meanwhile"
+    r = env.sync()  # the next pass sees their file: both versions kept, and the sides agree
+    assert r.exit_code == 0
+    local, cloud = env.local_tree(), env.tree(env.cloud)
+    assert local == cloud
+    assert {b"a file now", b"written meanwhile"} <= {v for v in local.values() if v is not None}
