@@ -526,3 +526,32 @@ async def test_remote_browser_creates_a_folder_and_selective_sync_shows_either_s
             "r1", "r2"], what="remote folders")
         await pilot.press("down", "down", "space", "ctrl+s")
         await wait_for(pilot, lambda: Home(str(home_dir)).task("t1").exclude_folders == ["r2"], what="saved")
+
+
+async def test_the_google_docs_option_is_offered_on_drive_for_download_only(home_dir: Path, tmp_path: Path) -> None:
+    h = Home(str(home_dir))
+    h.put_connection(Connection("drive", "gdrive", {"client_id": "id", "account_id": "acct"}), {})
+    h.save()
+    with_connection(home_dir, tmp_path / "cloud")
+    app = make_app(home_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = TaskForm(str(home_dir), "drive")
+        app.push_screen(form)
+        await wait_for(pilot, lambda: app.screen is form and bool(form.query("#convert-docs")), what="task form")
+        convert = form.query_one("#convert-docs")
+        assert convert.display and convert.disabled  # two-way: exported documents could never go back
+        form.query_one("#direction", RadioSet).focus()
+        await pilot.press("down", "down", "enter")  # "Download remote changes only"
+        await wait_for(pilot, lambda: not convert.disabled, what="offered for download only")
+        convert.focus()
+        await pilot.press("space")
+        assert form.collect().convert_google_docs
+        form.query_one("#direction", RadioSet).focus()
+        await pilot.press("up", "up", "enter")  # back to two-way: the option goes
+        await wait_for(pilot, lambda: convert.disabled, what="withdrawn")
+        assert not form.collect().convert_google_docs
+        await pilot.press("escape")
+        other = TaskForm(str(home_dir), "cloud")
+        app.push_screen(other)
+        await wait_for(pilot, lambda: app.screen is other and bool(other.query("#convert-docs")), what="local form")
+        assert not other.query_one("#convert-docs").display  # not a Google Drive: not offered

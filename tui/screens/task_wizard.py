@@ -40,6 +40,8 @@ class TaskForm(ModalScreen[Task | None]):
         self.connection = connection
         self.editing = task is not None
         self.draft = task or Task(name="", connection=connection, local="", remote="/")
+        # Google online documents can only be exported (there is no way back): offered on Google Drive only.
+        self.exports_documents = _provider_of(home_path, connection) == "gdrive"
 
     def compose(self) -> ComposeResult:
         t = self.draft
@@ -66,6 +68,8 @@ class TaskForm(ModalScreen[Task | None]):
                                t.no_delete, id="no-delete")
                 yield Checkbox("Advanced consistency check (compare hashes too)", t.consistency_check,
                                id="consistency")
+                yield Checkbox("Convert Google online documents to docx/xlsx/pptx/jpg (download only)",
+                               t.convert_google_docs, id="convert-docs")
                 yield Checkbox("Data encryption (cannot be turned off later)", t.encrypt, id="encrypt",
                                disabled=self.editing)
                 yield Field("", password=True, placeholder="encryption password", id="password")
@@ -89,6 +93,11 @@ class TaskForm(ModalScreen[Task | None]):
         no_delete.disabled = not one_way
         if not one_way:
             no_delete.value = False
+        convert = self.query_one("#convert-docs", Checkbox)
+        convert.display = self.exports_documents
+        convert.disabled = self._direction() != "download"
+        if convert.disabled:
+            convert.value = False
         self.query_one("#password", Field).display = self.query_one("#encrypt", Checkbox).value and not self.editing
 
     def on_radio_set_changed(self, _event: RadioSet.Changed) -> None:
@@ -123,6 +132,7 @@ class TaskForm(ModalScreen[Task | None]):
             direction=self._direction(),
             no_delete=self.query_one("#no-delete", Checkbox).value,
             consistency_check=self.query_one("#consistency", Checkbox).value,
+            convert_google_docs=self.query_one("#convert-docs", Checkbox).value,
             encrypt=self.query_one("#encrypt", Checkbox).value,
         )
 
@@ -157,3 +167,10 @@ class TaskForm(ModalScreen[Task | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+def _provider_of(home_path: str, connection: str) -> str | None:
+    try:
+        return Home(home_path).connection(connection).provider
+    except UsageError:  # a connection removed meanwhile: the save says so
+        return None
