@@ -189,7 +189,8 @@ def apply_case_renames(
             log("error", r.new, f"not renamed from {r.old} ({r.why}): {getattr(exc, 'strerror', None) or exc}")
             continue
         if r.state_old is not None:
-            _move_state(db, task_id, r.state_old, r.state_new)
+            renamed_here = tree.checked_path(r.new) if r.side == "local" and not r.is_dir else None
+            _move_state(db, task_id, r.state_old, r.state_new, renamed_here)
         done += 1
         log("moved-local" if r.side == "local" else "moved-remote", r.new, f"from {r.old} ({r.why})")
     return done
@@ -215,9 +216,13 @@ def _rename_local(tree: LocalTree, r: CaseRename) -> None:
     os.unlink(src)
 
 
-def _move_state(db: StateDB, task_id: int, old: str, new: str) -> None:
+def _move_state(db: StateDB, task_id: int, old: str, new: str, renamed_here: str | None = None) -> None:
     """The state rows at `old` and below, moved to `new` (new rows first: a pass killed between the two steps
-    finds the old paths gone from both sides and forgets them)."""
+    finds the old paths gone from both sides and forgets them).
+
+    `renamed_here`: the local file this pass just renamed. The rename moved its ctime, and a ctime that moved is
+    read as a possible rewrite in place when the cloud changed the file too; so the row takes the new ctime,
+    if the file is still the one the row describes (same inode, size and mtime)."""
     prefix = old + "/"
     moved: list[StateRow] = []
     for row in db.rows(task_id):
@@ -225,9 +230,22 @@ def _move_state(db: StateDB, task_id: int, old: str, new: str) -> None:
             rname = row.rname
             if rname is not None and (rname == old or rname.startswith(prefix)):
                 rname = new + rname[len(old):]
-            moved.append(row._replace(path=new + row.path[len(old):], rname=rname))
+            row = row._replace(path=new + row.path[len(old):], rname=rname)
+            if renamed_here is not None and row.path == new:
+                row = _with_ctime_of(renamed_here, row)
+            moved.append(row)
     if not moved:
         return
     db.put_many(task_id, moved)
     for row in moved:
         db.delete(task_id, old + row.path[len(new):])
+
+
+def _with_ctime_of(path: str, row: StateRow) -> StateRow:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return row
+    if (st.st_ino, st.st_size, st.st_mtime_ns) != (row.lino, row.lsize, row.lmtime):
+        return row  # not the file the row describes (changed since): left for the plan to see
+    return row._replace(lctime=st.st_ctime_ns)
