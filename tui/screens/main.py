@@ -229,6 +229,8 @@ class MainScreen(Screen[None]):
 
     def refresh_view(self) -> None:
         """Re-read the config and the latest status into the list and the tabs (cheap; called often)."""
+        if not self.query("#connections"):
+            return  # mounted but not composed yet (a worker of the app finished first): its mount shows it all
         try:
             home = self.home()
             conns = bridge.ordered_connections(home)
