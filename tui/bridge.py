@@ -40,6 +40,7 @@ class ProviderInfo:
     kind: str
     title: str
     options: tuple[OptionSpec, ...]
+    note: str = ""
 
 
 def providers() -> list[ProviderInfo]:
@@ -50,7 +51,7 @@ def providers() -> list[ProviderInfo]:
             cls = provider_class(kind)
         except Exception:  # a provider module that fails to import is simply not offered
             continue
-        out.append(ProviderInfo(kind, getattr(cls, "title", kind), tuple(cls.option_specs)))
+        out.append(ProviderInfo(kind, getattr(cls, "title", kind), tuple(cls.option_specs), cls.setup_note))
     return out
 
 

@@ -375,6 +375,8 @@ class Provider(ABC):
     title: ClassVar[str]
     option_specs: ClassVar[tuple[OptionSpec, ...]] = ()
     capabilities: Capabilities
+    # What the connection wizard says before the options (how to get the credentials, what a choice means).
+    setup_note: ClassVar[str] = ""
     # Seconds the connection's pacer (engine.pacer) keeps between the starts of two calls: the rate a service
     # allows one account (most object stores need none; consumer drives publish one).
     min_call_spacing: ClassVar[float] = 0.0

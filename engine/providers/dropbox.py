@@ -284,6 +284,11 @@ def _redirecting_session(options: Mapping[str, str]) -> tuple[requests.Session, 
 class DropboxProvider(OAuthProvider):
     kind = "dropbox"
     title = "Dropbox"
+    setup_note = (
+        "Use an app of your own (dropbox.com/developers/apps) and give its app key. 'App folder' access lets "
+        "skysync see only Apps/<app name>; 'Full Dropbox' lets it reach every folder. No app secret is needed: "
+        "the sign-in uses PKCE and you paste the code Dropbox shows."
+    )
     option_specs = (
         OptionSpec("app_key", "app key of your Dropbox app (dropbox.com/developers/apps)", required=True),
         OptionSpec("app_secret", "app secret (not needed with PKCE sign-in)", secret=True),

@@ -445,6 +445,11 @@ class _HashingWriter:
 class GDriveProvider(OAuthProvider):
     kind = "gdrive"
     title = "Google Drive"
+    setup_note = (
+        "Use an OAuth client of your own (Google Cloud console, APIs & Services, Credentials, 'Desktop app') with "
+        "the Drive API enabled. An app left in 'testing' mode loses its sign-in after 7 days: publish it. You sign "
+        "in on any computer and paste back the final 127.0.0.1 address."
+    )
     location_options = ("shared_drive",)
     option_specs = (
         OptionSpec(

@@ -555,3 +555,20 @@ async def test_the_google_docs_option_is_offered_on_drive_for_download_only(home
         app.push_screen(other)
         await wait_for(pilot, lambda: app.screen is other and bool(other.query("#convert-docs")), what="local form")
         assert not other.query_one("#convert-docs").display  # not a Google Drive: not offered
+
+
+async def test_a_drive_form_says_how_to_get_the_credentials(home_dir: Path) -> None:
+    from tui.screens.connection_wizard import ConnectionDraft
+
+    app = make_app(home_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        form = ConnectionForm(str(home_dir), ConnectionDraft(kind="dropbox"))
+        app.push_screen(form)
+        await wait_for(pilot, lambda: bool(form.query("#setup-note")), what="the Dropbox form")
+        note = str(form.query_one("#setup-note", Static).render())
+        assert "App folder" in note and "Full Dropbox" in note
+        await pilot.press("escape")
+        plain_form = ConnectionForm(str(home_dir), ConnectionDraft(kind="local"))
+        app.push_screen(plain_form)
+        await wait_for(pilot, lambda: bool(plain_form.query("#name")), what="the local form")
+        assert not plain_form.query("#setup-note")  # nothing to explain: no empty line either

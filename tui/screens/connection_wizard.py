@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Button, Label, OptionList, Select
+from textual.widgets import Button, Label, OptionList, Select, Static
 from textual.widgets.option_list import Option
 from textual.worker import Worker, WorkerState
 
@@ -105,6 +105,7 @@ class ConnectionForm(ModalScreen[ConnectionDraft | str | None]):
         info = next((p for p in bridge.providers() if p.kind == draft.kind), None)
         self.specs: tuple[OptionSpec, ...] = tuple(bridge.editable(info.options)) if info else ()
         self.title_text = info.title if info else draft.kind
+        self.note = info.note if info else ""
         self._advance = False  # a passing test from Next (not from Test) moves on
         # An OAuth service is reached only after its sign-in (the wizard's last steps), and only once: a test
         # here would read the account with the pasted token and could spend its refresh token.
@@ -117,6 +118,8 @@ class ConnectionForm(ModalScreen[ConnectionDraft | str | None]):
         with Vertical(classes="dialog"):
             yield Label(f"New connection · 2/3 · {self.title_text}", classes="dialog-title")
             with VerticalScroll(classes="dialog-scroll"):
+                if self.note:
+                    yield Static(self.note, id="setup-note", classes="note")
                 yield Label("Connection name")
                 yield Field(self.draft.name, placeholder="e.g. photos-backup", id="name",
                             validators=[Required("the connection name")])
