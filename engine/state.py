@@ -218,8 +218,9 @@ class StateDB:
             row = self._db.execute("SELECT id FROM tasks WHERE name = ?", (name,)).fetchone()
             if row:
                 return int(row[0])
-            cur = self._db.execute("INSERT INTO tasks (name) VALUES (?)", (name,))
-            return int(cur.lastrowid or 0)
+            # Another process (a `status` beside a `sync`) may add the same name between the two statements.
+            self._db.execute("INSERT OR IGNORE INTO tasks (name) VALUES (?)", (name,))
+            return int(self._db.execute("SELECT id FROM tasks WHERE name = ?", (name,)).fetchone()[0])
 
     def forget_task(self, name: str) -> None:
         with self._lock:

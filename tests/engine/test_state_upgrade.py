@@ -175,3 +175,26 @@ def test_a_failed_migration_changes_nothing(tmp_path: pathlib.Path, monkeypatch:
     names = {r[0] for r in db.execute("SELECT name FROM sqlite_master")}
     assert "half_done" not in names and "feeds" not in names
     db.close()
+
+
+def test_two_processes_naming_the_same_new_task_at_once_get_one_id(tmp_path) -> None:
+    """A `status` beside a first `sync`: both may find no row for the task and add it; neither may fail."""
+    from engine.state import StateDB
+
+    path = str(tmp_path / "state.db")
+    first, second = StateDB(path), StateDB(path)
+    try:
+        real = second._db
+
+        class InsertsFirst:  # the other process adds the name between this one's SELECT and INSERT
+            def execute(self, sql: str, params: tuple = ()) -> object:
+                if sql.startswith("INSERT") and "tasks" in sql:
+                    first.task_id("t")
+                return real.execute(sql, params)
+
+        second._db = InsertsFirst()  # type: ignore[assignment]
+        assert second.task_id("t") == first.task_id("t")
+    finally:
+        second._db = real
+        first.close()
+        second.close()
