@@ -405,6 +405,12 @@ class Provider(ABC):
         inside it. A task whose connection comes to point elsewhere is a new pairing (its state is forgotten)."""
         return cls.identity(options) + "".join(f"|{k}={options.get(k, '')}" for k in cls.location_options)
 
+    def location_choices(self) -> tuple[str, list[tuple[str, str]]] | None:
+        """After sign-in, the location option the wizard offers a list for and its (id, label) pairs -- Google
+        Drive's shared drives, SharePoint's document libraries. The option takes the label when it is unique
+        among the pairs and the id otherwise. None: the kind has no such choice. May call the service."""
+        return None
+
     @abstractmethod
     def check(self) -> None:
         """Reach the service with the credentials (connection test). Raise a ProviderError on failure."""

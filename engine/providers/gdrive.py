@@ -598,6 +598,9 @@ class GDriveProvider(OAuthProvider):
             self._drive_id = found[0]
         return self._drive_id
 
+    def location_choices(self) -> tuple[str, list[tuple[str, str]]] | None:
+        return "shared_drive", self.shared_drives()
+
     def shared_drives(self) -> list[tuple[str, str]]:
         """(id, name) of every shared drive the account can see: what the wizard offers for `shared_drive`."""
         drives: list[tuple[str, str]] = []
