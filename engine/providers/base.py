@@ -110,6 +110,13 @@ class OptionSpec:
     # Tuning a user rarely needs (storage class, part sizes...): the wizard shows it on its "advanced settings"
     # step, as the product we replace does.
     advanced: bool = False
+    # What the wizard shows in place of the option's name ("Access key ID"); the CLI keeps `name`. Empty: the
+    # name with its underscores as spaces, capitalised.
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name.replace("_", " ").capitalize()
 
 
 class RemoteEntry(NamedTuple):
