@@ -43,6 +43,10 @@ class OAuthSpec:
     redirect: Literal["loopback", "none"] = "loopback"  # "none": the service shows the code (Dropbox)
     extra_auth_params: Mapping[str, str] = field(default_factory=dict)  # access_type=offline, token_access_type...
     ca_file: str | None = None  # a test's CA for an https override
+    # How the device-code poll names its grant and the code: RFC 8628's by default; Yandex (and Baidu) predate
+    # it and want `grant_type=device_code` (Baidu: `device_token`) with the code as `code`.
+    device_grant: str = "urn:ietf:params:oauth:grant-type:device_code"
+    device_code_field: str = "device_code"
 
     def __repr__(self) -> str:  # the client secret stays out of logs and tracebacks
         return f"OAuthSpec(client_id={self.client_id!r}, token_url={self.token_url!r})"
@@ -273,8 +277,7 @@ class DevicePoll:
 def device_poll(spec: OAuthSpec, grant: DeviceGrant, interval: float) -> DevicePoll:
     """Ask once whether the user has approved. `slow_down` adds 5 seconds to the interval (RFC 8628 §3.5);
     `expired_token` and `access_denied` end the sign-in (AuthError)."""
-    form = {"grant_type": "urn:ietf:params:oauth:grant-type:device_code", "device_code": grant.device_code,
-            **_client(spec)}
+    form = {"grant_type": spec.device_grant, spec.device_code_field: grant.device_code, **_client(spec)}
     try:
         data = post_form(spec, spec.token_url, form)
     except OAuthError as exc:

@@ -418,6 +418,21 @@ class Provider(ABC):
         among the pairs and the id otherwise. None: the kind has no such choice. May call the service."""
         return None
 
+    def keeps_revisions(self) -> str | None:
+        """None when the service verifiably keeps the version an upload replaces as an earlier revision, for
+        this bucket or account (bucket versioning enabled, a drive's own file history); otherwise the reason it
+        does not, or cannot be told, in words for a person. May call the service; raises ProviderError when it
+        cannot be reached. A two-way conflict then uploads the local version over the remote one (spec:
+        "the remote changes will be saved as one revision") instead of making conflict copies."""
+        return f"{self.title} keeps no earlier versions of a file that skysync can rely on"
+
+    def replaced_version(self, path: str, listed: RemoteEntry) -> tuple[str, float | None]:
+        """The service's version id and time of file `path`, listed as `listed`: the revision a conflict's
+        upload keeps as the earlier one, so the log can name it. Asked just before that upload, only where
+        `keeps_revisions()` said None. PreconditionFailed when the name no longer holds `listed`. The default
+        is the listed revision (a drive's own revision id) and mtime."""
+        return listed.revision or "", listed.mtime
+
     @abstractmethod
     def check(self) -> None:
         """Reach the service with the credentials (connection test). Raise a ProviderError on failure."""
