@@ -35,7 +35,11 @@ LOG_MIN, LOG_MAX = 5, 100_000
 POLLING_MIN, POLLING_MAX, POLLING_DEFAULT = 10, 86_400, 60
 LIMIT_MAX = 10_000_000  # KiB/s
 MAX_SIZE_MAX = 2**63 - 1
-CONNECTION_COMMON = ("polling_period", "upload_limit", "download_limit", "schedule")
+CONNECTION_COMMON = ("polling_period", "upload_limit", "download_limit", "schedule", "conflict_mode")
+# What happens to the cloud's version of a file changed on both sides (engine.revisions): "revision" keeps it
+# as an earlier version where the service verifiably keeps them (the spec's default), "copy" as a conflict copy.
+CONFLICT_MODES = ("revision", "copy")
+CONFLICT_DEFAULT = "revision"
 ALWAYS = "1" * 168  # 7 days x 24 hours, Monday 00:00 first
 
 
@@ -95,6 +99,9 @@ class CommonTable(_Table):
         pattern=r"^[01]{168}$",
         description="168 characters of 0 and 1 (7 days x 24 hours, Monday 00:00 first)",
     )] = ALWAYS
+    conflict_mode: Annotated[Literal["revision", "copy"], Field(
+        description='"revision" (the cloud keeps the remote version as an earlier revision, where verified) or "copy"'
+    )] = CONFLICT_DEFAULT
 
 
 class ConnectionTable(CommonTable):
@@ -314,6 +321,10 @@ def parse_schedule(value: str) -> str:
     return _check_field(CommonTable, "schedule", str(value).strip())
 
 
+def parse_conflict_mode(value: str) -> str:
+    return _check_field(CommonTable, "conflict_mode", str(value).strip())
+
+
 # -- the public records -----------------------------------------------------------------------------------------
 
 
@@ -326,6 +337,7 @@ class Connection:
     upload_limit: int = 0
     download_limit: int = 0
     schedule: str = ALWAYS
+    conflict_mode: str = CONFLICT_DEFAULT
 
     def public_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -585,6 +597,7 @@ class Home:
             upload_limit=table.upload_limit,
             download_limit=table.download_limit,
             schedule=table.schedule,
+            conflict_mode=table.conflict_mode,
         )
 
     def connection(self, name: str) -> Connection:
@@ -613,6 +626,8 @@ class Home:
         }
         if conn.schedule != ALWAYS:
             data["schedule"] = conn.schedule
+        if conn.conflict_mode != CONFLICT_DEFAULT:
+            data["conflict_mode"] = conn.conflict_mode
         _validate(ConnectionTable, data, f"{_key_text(('connections', conn.name))}.")
         t = tomlkit.table()
         for k, v in data.items():
@@ -624,7 +639,8 @@ class Home:
             t[k] = v
         existing = self._table("connections").get(conn.name)
         if existing is not None:
-            for k in ("provider", "options", "polling_period", "upload_limit", "download_limit", "schedule"):
+            for k in ("provider", "options", "polling_period", "upload_limit", "download_limit", "schedule",
+                      "conflict_mode"):
                 if k in t:
                     existing[k] = t[k]
                 elif k in existing:

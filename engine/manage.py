@@ -22,6 +22,7 @@ from engine.config import (
     Task,
     database_inside_message,
     database_inside_task,
+    parse_conflict_mode,
     parse_limit,
     parse_polling,
     parse_schedule,
@@ -84,6 +85,8 @@ def _apply_common(conn: Connection, common: Mapping[str, str]) -> None:
         conn.download_limit = parse_limit(common["download_limit"], "download_limit")
     if "schedule" in common:
         conn.schedule = parse_schedule(common["schedule"])
+    if "conflict_mode" in common:
+        conn.conflict_mode = parse_conflict_mode(common["conflict_mode"])
 
 
 def _check_identity(home: Home, cls: type[Provider], name: str, options: Mapping[str, str]) -> None:
