@@ -17,6 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from engine import revisions
 from engine.events import Event, LogRecord, TransferProgress
 from engine.hashing import HashingReader, HashingWriter, hash_file, same_hash
 from engine.localfs import LocalEntry, LocalTree
@@ -138,6 +139,7 @@ class Executor:
         clock: Callable[[], float] = time.time,
         pacer: Pacer | None = None,
         taken_names: set[str] | None = None,
+        conflict_mode: str = revisions.COPY,
     ) -> None:
         self.task = task
         self.task_id = task_id
@@ -161,6 +163,11 @@ class Executor:
         self.changed_meanwhile: set[str] = set()
         self.outcome = Outcome()
         self._lock = threading.Lock()
+        # The connection's conflict_mode setting; what it means for this bucket or account is asked of the
+        # provider at the first conflict of the pass (one call, where a bucket setting has to be read).
+        self.conflict_setting = conflict_mode
+        self._conflict_mode: tuple[str, str] | None = None
+        self._mode_lock = threading.Lock()
         # Group commit: state rows of finished transfers wait here until a barrier has made their data
         # durable on both sides (one syncfs per batch instead of one fsync per file).
         self._pending: list[StateRow] = []
@@ -922,9 +929,34 @@ class Executor:
             self.taken_names.add(name)
         return name
 
-    def _conflict(self, a: Action, tmp: str | None) -> None:
-        """Two-way: the local version keeps the name; the remote version becomes a conflict copy on both sides."""
+    def conflict_mode(self) -> tuple[str, str]:
+        """(mode, reason) for this pass's conflicts: `revision` only where the cloud verifiably keeps versions."""
+        with self._mode_lock:
+            if self._conflict_mode is None:
+                self._conflict_mode = revisions.resolve(self.provider, self.conflict_setting)
+            return self._conflict_mode
+
+    def _keep_as_revision(self, a: Action, tmp: str | None) -> None:
+        """The local version is uploaded over the remote one, which the cloud keeps as the earlier revision
+        (spec: "the remote changes will be saved as one revision"). The upload is conditional on the name still
+        holding the version the plan saw, so a version written since the listing is never the one replaced
+        unseen; the log names the revision kept. No copy is made on either side."""
         assert a.local is not None and a.remote is not None
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                self.tree.fs.unlink(tmp)
+        version, when = self.provider.replaced_version(self._full(a.remote_path), a.remote)
+        read_at, entry = self._upload_file(a.path, a.remote_path, Expect.entry(a.remote))
+        self._put(a.path, read_at, entry, a.remote_path)
+        self._log("conflict", a.path, revisions.kept_message(version, when))
+
+    def _conflict(self, a: Action, tmp: str | None) -> None:
+        """Two-way: the local version keeps the name; the remote version is kept as a revision in the cloud
+        where it keeps them, else as a conflict copy on both sides."""
+        assert a.local is not None and a.remote is not None
+        if self.conflict_mode()[0] == revisions.REVISION:
+            self._keep_as_revision(a, tmp)
+            return
         if tmp is None:
             tmp, _ = self._download_to_temp(a.remote_path, a.path, a.remote)
         copy = self._place_conflict_copy(a.path, tmp)
@@ -936,9 +968,13 @@ class Executor:
         self._log("conflict", a.path, f"changed on both sides; the remote version is kept as {copy}")
 
     def _keep_remote_copy(self, a: Action, tmp: str | None) -> None:
-        """Upload-only: local wins the name; the remote version is kept beside it on the remote (copied there by
-        the service where it can, else downloaded and sent back)."""
+        """Upload-only: local wins the name; the remote version is kept as a revision where the cloud keeps
+        them, else beside it on the remote (copied there by the service where it can, else downloaded and sent
+        back)."""
         assert a.local is not None and a.remote is not None
+        if self.conflict_mode()[0] == revisions.REVISION:
+            self._keep_as_revision(a, tmp)
+            return
         copy = self._unique_conflict_name(a.path)
         try:
             if self._server_copy(a.remote_path, copy) is None:

@@ -308,6 +308,7 @@ def _run(
         cancel=cancel,
         clock=clock,
         taken_names=conflict_names,
+        conflict_mode=home.connection(task.connection).conflict_mode,
     )
     flusher_stop = threading.Event()
 

@@ -364,6 +364,31 @@ class S3Provider(Provider):
         self._ensure_bucket()
         self._call("checking the bucket", "list_objects_v2", MaxKeys=1)
 
+    def keeps_revisions(self) -> str | None:
+        """GetBucketVersioning: only "Enabled" keeps the object a write replaces; "Suspended", or versioning
+        never turned on, replaces it for good. Asked per pass that meets a conflict: it can be switched off."""
+        try:
+            status = self._call(f"reading the versioning of bucket '{self.bucket}'", "get_bucket_versioning")
+        except PermissionDenied:
+            return f"the versioning of bucket '{self.bucket}' cannot be read with this key (s3:GetBucketVersioning)"
+        state = str(status.get("Status") or "")
+        if state == "Enabled":
+            return None
+        return f"bucket '{self.bucket}' has versioning {state.lower() or 'off'}"
+
+    def replaced_version(self, path: str, listed: RemoteEntry) -> tuple[str, float | None]:
+        """HEAD: the VersionId and LastModified of the object the conflict's upload replaces, while it is still
+        the one listed (its ETag)."""
+        what = f"writing /{path}"
+        try:
+            response = self._call(what, "head_object", Key=path)
+        except NotFound:
+            raise Expect.entry(listed).failed(what) from None
+        if listed.revision and str(response.get("ETag", "")).strip('"') != listed.revision:
+            raise Expect.entry(listed).failed(what)
+        modified = response.get("LastModified")
+        return str(response.get("VersionId") or ""), modified.timestamp() if modified is not None else None
+
     def server_time(self) -> float | None:
         """The `Date` of a HEAD Bucket answer, refused or not (a skewed clock gets RequestTimeTooSkewed)."""
         from botocore.exceptions import ClientError

@@ -1,0 +1,178 @@
+"""Conflicts kept as revisions (issue 18 item 3) against moto S3, through the real pass.
+
+With bucket versioning enabled, a file changed on both sides keeps the local version as the current object and
+the cloud's edit as the previous version, read back with list_object_versions / get_object VersionId, and no
+conflict copy exists on either side; the log line names that version. Suspended versioning, or a connection set
+to `copy`, keeps today's conflict copies on both sides.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+from engine import manage, revisions
+from engine.config import Home, Task
+from engine.connect import open_provider
+from engine.state import StateDB
+from engine.sync import PassResult, run_pass
+
+from .servers import _moto, s3
+
+
+class Env:
+    def __init__(self, root: pathlib.Path, conflict_mode: str | None = None) -> None:
+        self.home = Home(str(root / "home"))
+        self.local = root / "local"
+        self.local.mkdir()
+        options = s3.options(_moto.new_bucket())
+        if conflict_mode is not None:
+            options["conflict_mode"] = conflict_mode
+        self.bucket = options["bucket"]
+        manage.add_connection(self.home, "c", "s3", options)
+        manage.add_task(self.home, Task("t", "c", str(self.local), "/docs"))
+        self.home.save()
+        self.client: Any = boto3.client(
+            "s3", endpoint_url=options["endpoint"], region_name="us-east-1",
+            aws_access_key_id=options["access_key_id"], aws_secret_access_key=options["secret_access_key"],
+        )
+
+    def versioning(self, status: str) -> None:
+        self.client.put_bucket_versioning(Bucket=self.bucket, VersioningConfiguration={"Status": status})
+
+    def sync(self) -> PassResult:
+        return run_pass(Home(self.home.path), "t", hostname="testhost")
+
+    def write(self, name: str, text: str, mtime: float) -> None:
+        path = self.local / name
+        path.write_text(text)
+        os.utime(path, (mtime, mtime))
+
+    def versions(self, key: str) -> list[dict[str, Any]]:
+        """Every version of `key`, newest first (as S3 lists them)."""
+        answer = self.client.list_object_versions(Bucket=self.bucket, Prefix=key)
+        found = [v for v in answer.get("Versions", ()) if v["Key"] == key]
+        return sorted(found, key=lambda v: v["LastModified"], reverse=True)
+
+    def read(self, key: str, version: str | None = None) -> bytes:
+        extra = {"VersionId": version} if version else {}
+        return self.client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"].read()
+
+    def keys(self) -> set[str]:
+        """The files in the bucket (folder markers left out)."""
+        found = self.client.list_objects_v2(Bucket=self.bucket).get("Contents", ())
+        return {o["Key"] for o in found if not o["Key"].endswith("/")}
+
+    def conflict_log(self) -> list[str]:
+        db = StateDB(self.home.setting("database-path"))
+        try:
+            return [r.message for r in db.read_log(task="t", limit=50, kinds=("conflict",))]
+        finally:
+            db.close()
+
+    def two_sided_edit(self) -> None:
+        self.write("doc.txt", "base", 1_700_000_000)
+        assert self.sync().exit_code == 0
+        self.write("doc.txt", "local edit", 1_800_000_000)
+        self.client.put_object(Bucket=self.bucket, Key="docs/doc.txt", Body=b"cloud edit!")
+
+
+@pytest.fixture
+def env(tmp_path: pathlib.Path) -> Iterator[Env]:
+    made = Env(tmp_path)
+    yield made
+    made.client.close()
+
+
+def test_versioned_bucket_keeps_the_cloud_edit_as_the_previous_version(env: Env) -> None:
+    env.versioning("Enabled")
+    env.two_sided_edit()
+    cloud_edit = env.versions("docs/doc.txt")[0]
+    assert env.read("docs/doc.txt", cloud_edit["VersionId"]) == b"cloud edit!"
+
+    result = env.sync()
+    assert result.exit_code == 0 and result.summary.get("conflict") == 1, result.as_dict()
+    # The local version is the current object; the cloud's edit is the version right before it.
+    versions = env.versions("docs/doc.txt")
+    assert versions[0]["IsLatest"] and env.read("docs/doc.txt") == b"local edit"
+    assert versions[1]["VersionId"] == cloud_edit["VersionId"]
+    assert env.read("docs/doc.txt", versions[1]["VersionId"]) == b"cloud edit!"
+    # No conflict copy on either side.
+    assert sorted(p.name for p in env.local.iterdir()) == ["doc.txt"]
+    assert env.keys() == {"docs/doc.txt"}
+    # The log names the revision kept (its id and time).
+    (line,) = env.conflict_log()
+    assert f"the cloud's version is revision {cloud_edit['VersionId']} of " in line
+    assert f"{cloud_edit['LastModified']:%Y-%m-%d %H:%M:%S} UTC" in line
+    assert "kept the local version" in line
+    # Settled: the next pass has nothing to do.
+    assert env.sync().summary == {}
+
+
+def test_suspended_versioning_makes_conflict_copies_as_before(env: Env) -> None:
+    env.versioning("Enabled")
+    env.versioning("Suspended")
+    assert revisions.for_connection(env.home, "c") == (
+        "copy", f"bucket '{env.bucket}' has versioning suspended: the cloud's version of a conflict is kept as a "
+        "conflict copy")
+    env.two_sided_edit()
+    result = env.sync()
+    assert result.exit_code == 0 and result.summary.get("conflict") == 1, result.as_dict()
+    copies = [p.name for p in env.local.iterdir() if p.name.startswith("doc_testhost_Conflict_")]
+    assert len(copies) == 1 and (env.local / copies[0]).read_text() == "cloud edit!"
+    assert (env.local / "doc.txt").read_text() == "local edit"
+    assert env.keys() == {"docs/doc.txt", f"docs/{copies[0]}"}
+    assert env.read("docs/doc.txt") == b"local edit"
+
+
+def test_a_bucket_never_versioned_is_copy_mode_with_the_reason(env: Env) -> None:
+    provider = open_provider(env.home, "c")
+    try:
+        assert provider.keeps_revisions() == f"bucket '{env.bucket}' has versioning off"
+    finally:
+        provider.close()
+    env.versioning("Enabled")
+    assert revisions.for_connection(env.home, "c")[0] == "revision"
+
+
+def test_copy_mode_asked_for_keeps_copies_on_a_versioned_bucket(tmp_path: pathlib.Path) -> None:
+    env = Env(tmp_path, conflict_mode="copy")
+    try:
+        env.versioning("Enabled")
+        assert revisions.for_connection(env.home, "c")[0] == "copy"
+        env.two_sided_edit()
+        result = env.sync()
+        assert result.summary.get("conflict") == 1, result.as_dict()
+        assert len([p for p in env.local.iterdir() if "_Conflict_" in p.name]) == 1
+        assert len(env.keys()) == 2
+    finally:
+        env.client.close()
+
+
+def test_the_cloud_edited_again_before_the_upload_is_not_replaced(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The revision's upload is conditional on what the plan saw: a version written after the listing is never
+    the one replaced unseen; the next pass keeps it (as a revision) too."""
+    env.versioning("Enabled")
+    env.two_sided_edit()
+    from engine.providers.s3 import S3Provider
+
+    original = S3Provider.replaced_version
+
+    def meanwhile(self: S3Provider, path: str, listed: Any) -> tuple[str, float | None]:
+        env.client.put_object(Bucket=env.bucket, Key="docs/doc.txt", Body=b"third device")
+        return original(self, path, listed)
+
+    monkeypatch.setattr(S3Provider, "replaced_version", meanwhile)
+    first = env.sync()
+    assert first.summary.get("conflict") is None, first.as_dict()
+    assert env.read("docs/doc.txt") == b"third device"
+    monkeypatch.setattr(S3Provider, "replaced_version", original)
+    second = env.sync()
+    assert second.summary.get("conflict") == 1, second.as_dict()
+    contents = [env.read("docs/doc.txt", v["VersionId"]) for v in env.versions("docs/doc.txt")]
+    assert contents == [b"local edit", b"third device", b"cloud edit!", b"base"]
