@@ -97,6 +97,11 @@ class Capabilities:
     # `export_documents()` lists the service's online documents (Google Docs...) as exported files for a
     # download-only task that asks for it.
     document_export: bool = False
+    # The service reports a hash of `hash_kind` that is sometimes wrong (Baidu's md5, the spec's FAQ): a listed
+    # hash that matches ours proves equal content, one that differs proves nothing. The engine then never
+    # re-downloads, re-uploads, refuses a download or makes a conflict copy because of a hash alone: sizes, the
+    # state's record and, where needed, the bytes decide; `--consistency-check` is refused for such a service.
+    hash_unreliable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
