@@ -29,6 +29,7 @@ from engine.names import shown
 from tui import bridge
 from tui.engine_host import EngineHost, EngineLike
 from tui.messages import LogBatchReady, PassChanged, TransferUpdated
+from tui.refresh import PROGRESS_INTERVAL, Stamp, config_stamp, status_view
 from tui.screens.help import HelpScreen
 from tui.screens.log import LogScreen
 from tui.screens.main import MainScreen
@@ -75,6 +76,9 @@ class SkysyncApp(App[int]):
         self._incoming: list[LogRecord] = []
         self._incoming_lock = threading.Lock()
         self._stopping = False
+        self._view: dict[str, Any] | None = None  # the status as last drawn, without its countdowns
+        self._home: tuple[Stamp, Home] | None = None  # the config as last read, with the files' stamp
+        self._progress_due = False  # a progress redraw is already scheduled
         self.host.subscribe(self._on_engine_event)
 
     def _records_cap(self) -> int:
@@ -94,6 +98,15 @@ class SkysyncApp(App[int]):
         except Exception:
             return None
         return next((s for s in stack if isinstance(s, MainScreen)), None)
+
+    def config_home(self) -> Home:
+        """The home's config for the screens to read, loaded again only when its files changed (reading and
+        parsing it on every status tick is what made the idle app busy). Flows that change the config load
+        their own copy."""
+        stamp = config_stamp(self.home_path)
+        if self._home is None or self._home[0] != stamp:
+            self._home = (stamp, Home(self.home_path))
+        return self._home[1]
 
     def refresh_main(self) -> None:
         main = self.main
@@ -117,8 +130,18 @@ class SkysyncApp(App[int]):
         return bridge.load_history(Home(self.home_path), limit=self._records_cap())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="status")
-    def poll_status(self) -> dict[str, Any]:
-        return self.host.status()
+    def poll_status(self) -> tuple[dict[str, Any], tuple[Stamp, Home] | None]:
+        """The engine's status, and the config when its files changed since it was last read (both can block:
+        a socket, a disk), so the event loop only compares and draws."""
+        status = self.host.status()
+        stamp = config_stamp(self.home_path)
+        cached = self._home
+        if cached is not None and cached[0] == stamp:
+            return status, None
+        try:
+            return status, (stamp, Home(self.home_path))
+        except SkysyncError:
+            return status, None  # the screen shows the config's error when it reads it itself
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         group = event.worker.group
@@ -144,8 +167,14 @@ class SkysyncApp(App[int]):
                 self.records.extendleft(reversed(older))
             self._refresh_log_screen(refill=True)
         elif group == "status":
-            self.status = event.worker.result or self.status
-            self.refresh_main()
+            status, home = event.worker.result or (self.status, None)
+            self.status = status
+            view = status_view(status)
+            if home is not None:
+                self._home = home
+            if home is not None or view != self._view:
+                self._view = view
+                self.refresh_main()  # nothing the user sees changed: no redraw, no bytes over SSH
             if not self._stopping:
                 self.set_timer(self.poll_interval, self.poll_status)
 
@@ -155,6 +184,7 @@ class SkysyncApp(App[int]):
                         exit_on_error=False)
 
     def config_changed(self) -> None:
+        self._home = None
         self.records = deque(self.records, maxlen=self._records_cap())
         self.engine_call("reload")
         self.refresh_main()
@@ -206,6 +236,13 @@ class SkysyncApp(App[int]):
                 screen.refill() if refill else screen.append(batch)
 
     def on_transfer_updated(self, _message: TransferUpdated) -> None:
+        """Progress arrives per chunk; the screen follows a few times a second."""
+        if not self._progress_due:
+            self._progress_due = True
+            self.set_timer(PROGRESS_INTERVAL, self._show_progress)
+
+    def _show_progress(self) -> None:
+        self._progress_due = False
         self.refresh_main()
 
     def on_pass_changed(self, message: PassChanged) -> None:

@@ -44,7 +44,7 @@ from tui.screens.selective_sync import SelectiveSyncScreen
 from tui.screens.signin import DriveStep, SignInScreen
 from tui.screens.task_wizard import DIRECTION_LABELS, TaskForm
 from tui.text import cell, plain
-from tui.widgets.connection_list import ConnectionList, badge, state_text
+from tui.widgets.connection_list import ConnectionList, badge, connection_state, state_text, text_key
 from tui.widgets.fields import Field, button, first_failure, number
 from tui.widgets.schedule_grid import ScheduleGrid
 
@@ -72,6 +72,19 @@ def human_rate(bytes_per_s: float) -> str:
             return f"{bytes_per_s:.0f} {unit}" if unit == "B/s" else f"{bytes_per_s:.1f} {unit}"
         bytes_per_s /= 1024
     return ""
+
+
+def set_rows(table: DataTable, rows: list[tuple[Any, ...]], keys: list[str] | None = None) -> bool:
+    """Fill a table with `rows` unless it already shows exactly them (a rebuilt table redraws whole); True when
+    it was rebuilt."""
+    wanted = ([tuple(text_key(c) for c in row) for row in rows], keys)
+    if getattr(table, "shown_rows", None) == wanted:
+        return False
+    table.shown_rows = wanted  # type: ignore[attr-defined]
+    table.clear()
+    for i, row in enumerate(rows):
+        table.add_row(*row, key=keys[i] if keys else None)
+    return True
 
 
 class ConnectionSettingsForm(VerticalScroll):
@@ -232,16 +245,29 @@ class MainScreen(Screen[None]):
         if not self.query("#connections"):
             return  # mounted but not composed yet (a worker of the app finished first): its mount shows it all
         try:
-            home = self.home()
+            home = self.app.config_home()  # type: ignore[attr-defined]
             conns = bridge.ordered_connections(home)
         except SkysyncError as exc:
-            self.query_one("#overview-status", Static).update(plain(exc, "red"))
+            self._set_overview(plain(exc, "red"))
             return
-        self.query_one("#connections", ConnectionList).show(conns, self.status())
+        by_conn: dict[str, list[str]] = {}
+        for task in home.tasks():
+            by_conn.setdefault(task.connection, []).append(task.name)
+        self.query_one("#connections", ConnectionList).show(conns, self.status(), by_conn)
         self._show_connection(home)
 
     def on_option_list_option_highlighted(self, _event: ConnectionList.OptionHighlighted) -> None:
-        self._show_connection(self.home())
+        try:
+            self._show_connection(self.app.config_home())  # type: ignore[attr-defined]
+        except SkysyncError as exc:
+            self._set_overview(plain(exc, "red"))
+
+    def _set_overview(self, text: Text) -> None:
+        """Update the Overview's text only when it differs: an equal update still redraws the pane."""
+        overview = self.query_one("#overview-status", Static)
+        if getattr(overview, "shown_text", None) != text_key(text):
+            overview.shown_text = text_key(text)  # type: ignore[attr-defined]
+            overview.update(text)
 
     def _show_connection(self, home: Home) -> None:
         name = self.selected_connection
@@ -256,14 +282,11 @@ class MainScreen(Screen[None]):
             self.query_one("#schedule-status", Label).update("")
 
     def _show_overview(self, home: Home, conn: Connection | None) -> None:
-        overview = self.query_one("#overview-status", Static)
-        transfers = self.query_one("#transfers", DataTable)
-        transfers.clear()
         visible = conn is not None
-        transfers.display = self.query_one("#transfers-title").display = visible
+        self.query_one("#transfers").display = self.query_one("#transfers-title").display = visible
         self.query_one("#overview-hint").display = visible
         if conn is None:
-            overview.update(Text.from_markup(
+            self._set_overview(Text.from_markup(
                 "[b]No connections yet.[/b]\n\nPress [b]n[/b] to create one: choose a cloud service, fill in its "
                 "settings, and skysync tests the connection before saving it.\nThen press [b]t[/b] to add a sync "
                 "task (a local folder paired with a remote folder).\n\nF1 or ? shows every key."))
@@ -276,7 +299,9 @@ class MainScreen(Screen[None]):
         text.append(f"{conn.name}", "bold")
         text.append(f"  {bridge.provider_title(conn.provider)}\n")
         text.append("State: ")
-        text.append_text(state_text(str(cstate.get("state", "…"))))
+        task_states = status.get("tasks", {})
+        text.append_text(state_text(connection_state(
+            str(cstate.get("state", "…")), [str(task_states.get(t.name, {}).get("state", "")) for t in tasks])))
         if cstate.get("state") == SIGNIN_NEEDED:
             # The engine will not retry: only a new sign-in brings the connection back. Say how, in words.
             text.append("\nThe service no longer accepts this connection's sign-in, so its tasks wait. Press l to "
@@ -321,14 +346,12 @@ class MainScreen(Screen[None]):
             for r in problems:
                 text.append(f"  {r.kind:<8} ", "red" if r.kind == "error" else "yellow")
                 text.append(f"{shown(r.task)}: {shown(r.path or r.message)}\n")
-        overview.update(text)
-        for (task, path), info in sorted(self.app.transfers.items()):  # type: ignore[attr-defined]
-            if task in {t.name for t in tasks}:
-                arrow = "↑" if info["direction"] == "up" else "↓"
-                transfers.add_row(cell(f"{arrow} {path}"), progress_bar(info["done"], info["total"]),
-                                  human_rate(info["rate"]))
-        if transfers.row_count == 0:
-            transfers.add_row("no transfer in progress", "", "")
+        self._set_overview(text)
+        rows = [(cell(f"{'↑' if info['direction'] == 'up' else '↓'} {path}"), progress_bar(info["done"], info["total"]),
+                 human_rate(info["rate"]))
+                for (task, path), info in sorted(self.app.transfers.items())  # type: ignore[attr-defined]
+                if task in names]
+        set_rows(self.query_one("#transfers", DataTable), rows or [("no transfer in progress", "", "")])
 
     def _last_pass(self, last: dict[str, Any] | None) -> str:
         if not last:
@@ -342,15 +365,15 @@ class MainScreen(Screen[None]):
     def _show_tasks(self, home: Home, conn: Connection | None) -> None:
         table = self.query_one("#task-table", DataTable)
         current = self.selected_task
-        table.clear()
-        if conn is None:
-            return
         states = self.status().get("tasks", {})
-        for task in home.tasks(conn.name):
-            state = str(states.get(task.name, {}).get("state", "paused" if task.paused else "…"))
-            table.add_row(cell(task.name), state_text(state), DIRECTION_LABELS[task.direction].split(" ")[0],
-                          cell(f"{task.local} → {task.remote}"), key=task.name)
-        names = [t.name for t in home.tasks(conn.name)]
+        tasks = home.tasks(conn.name) if conn is not None else []
+        rows = [(cell(task.name), state_text(str(states.get(task.name, {}).get("state", "paused" if task.paused
+                                                                                else "…"))),
+                 DIRECTION_LABELS[task.direction].split(" ")[0], cell(f"{task.local} → {task.remote}"))
+                for task in tasks]
+        names = [t.name for t in tasks]
+        if not set_rows(table, rows, names):
+            return
         if current in names:
             table.move_cursor(row=names.index(current))
 
