@@ -26,10 +26,11 @@ from engine.config import Home
 from engine.errors import SkysyncError
 from engine.events import Event, LogRecord, PassFinished, PassStarted, TransferProgress
 from engine.names import shown
-from tui import bridge
+from tui import background, bridge
 from tui.engine_host import EngineHost, EngineLike
 from tui.messages import LogBatchReady, PassChanged, TransferUpdated
 from tui.refresh import PROGRESS_INTERVAL, Stamp, config_stamp, status_view
+from tui.screens.dialogs import QUIT_BACKGROUND, QUIT_SERVICE, QUIT_STOP, QuitScreen
 from tui.screens.help import HelpScreen
 from tui.screens.log import LogScreen
 from tui.screens.main import MainScreen
@@ -69,13 +70,15 @@ class SkysyncApp(App[int]):
         self.steady = steady  # fixed screenshots: no cursor blink, no animation
         if steady:
             self.animation_level = "none"
-        self.sub_title = f"{hostname or socket.gethostname().split('.')[0]} · {home_label or home_path}"
+        self.where = f"{hostname or socket.gethostname().split('.')[0]} · {home_label or home_path}"
+        self.sub_title = self.where
         self.status: dict[str, Any] = {"connections": {}, "tasks": {}}
         self.records: deque[LogRecord] = deque(maxlen=self._records_cap())
         self.transfers: dict[tuple[str, str], dict[str, Any]] = {}
         self._incoming: list[LogRecord] = []
         self._incoming_lock = threading.Lock()
         self._stopping = False
+        self.exit_message: str | None = None
         self._view: dict[str, Any] | None = None  # the status as last drawn, without its countdowns
         self._home: tuple[Stamp, Home] | None = None  # the config as last read, with the files' stamp
         self._progress_due = False  # a progress redraw is already scheduled
@@ -98,6 +101,14 @@ class SkysyncApp(App[int]):
         except Exception:
             return None
         return next((s for s in stack if isinstance(s, MainScreen)), None)
+
+    def show_engine(self) -> None:
+        """The header says who syncs: a background engine (it outlives the app), this app's own, or none."""
+        word = ("background engine" if self.host.remote else "engine in this app" if self.host.running
+                else "no engine")
+        sub_title = f"{self.where} · {word}"
+        if self.sub_title != sub_title:
+            self.sub_title = sub_title
 
     def config_home(self) -> Home:
         """The home's config for the screens to read, loaded again only when its files changed (reading and
@@ -155,6 +166,7 @@ class SkysyncApp(App[int]):
         if event.state != WorkerState.SUCCESS:
             return
         if group == "engine-start":
+            self.show_engine()
             if self.host.remote:
                 self.notify("Connected to the engine already running for this home (skysync run).", timeout=6)
             elif not event.worker.result:
@@ -169,6 +181,7 @@ class SkysyncApp(App[int]):
         elif group == "status":
             status, home = event.worker.result or (self.status, None)
             self.status = status
+            self.show_engine()  # a background engine that stopped: passes now run here
             view = status_view(status)
             if home is not None:
                 self._home = home
@@ -290,13 +303,47 @@ class SkysyncApp(App[int]):
         self.push_screen(SettingsScreen(self.home_path), done)
 
     async def action_quit(self) -> None:
-        """Stop the engine first (transfers finish or are dropped without partial files), then leave."""
-        if self._stopping:
+        """Leave; while this app's own engine syncs, ask first whether syncing goes on without the app."""
+        if self._stopping or isinstance(self.screen, QuitScreen):
             return
+        try:
+            tasks = len(self.config_home().tasks())
+        except SkysyncError:
+            tasks = 0
+        if not (self.host.running and not self.host.remote and tasks):
+            await self._leave(QUIT_STOP)  # a background engine carries on by itself; no engine, nothing stops
+            return
+        problem = await asyncio.to_thread(background.systemd_problem)
+        self.push_screen(QuitScreen(tasks, problem), self._quit_chosen)
+
+    def _quit_chosen(self, choice: str | None) -> None:
+        if choice is not None:
+            self.run_worker(self._leave(choice), group="quit", exclusive=True)
+
+    async def _leave(self, choice: str) -> None:
+        """Stop this app's engine (transfers are dropped without partial files), start the chosen background
+        engine in its place (it needs the home's lock the app's engine held), then exit."""
         self._stopping = True
         self.notify("Stopping the engine…")
         await asyncio.to_thread(self.host.stop)
-        self.exit(0)
+        message = None
+        try:
+            if choice == QUIT_BACKGROUND:
+                pid = await asyncio.to_thread(background.start_detached, self.home_path)
+                message = (f"skysync keeps syncing in the background (skysync run, pid {pid}); 'skysync status' "
+                           f"shows it, its log is {self.home_path}/{background.LOG_NAME}.")
+            elif choice == QUIT_SERVICE:
+                done = await asyncio.to_thread(background.install_user_service, self.home_path)
+                message = f"skysync: {done}; journalctl --user -u skysync shows its log."
+        except (SkysyncError, OSError) as exc:
+            # Nothing syncs now: take the engine back here and stay, saying why in one line.
+            self.notify(shown(f"Still here, syncing in this app: {exc}"), severity="error", timeout=10,
+                        markup=False)
+            self._stopping = False
+            self._start_engine()
+            return
+        self.exit_message = message  # printed once the terminal is back; kept for whoever ran the app
+        self.exit(0, message=message)
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -76,3 +76,48 @@ class DetailScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+QUIT_STOP, QUIT_BACKGROUND, QUIT_SERVICE = "stop", "background", "service"
+
+
+class QuitScreen(ModalScreen[str | None]):
+    """Quitting while this app's engine syncs: the user says whether syncing stops with it."""
+
+    BINDINGS = [
+        Binding("s", "choose('stop')", "Stop syncing and quit", id="quit.stop"),
+        Binding("b", "choose('background')", "Keep syncing in the background", id="quit.background"),
+        Binding("i", "choose('service')", "Install the user service", id="quit.service"),
+        Binding("escape", "choose(None)", "Stay", id="quit.cancel"),
+    ]
+
+    def __init__(self, tasks: int, systemd_problem: str | None) -> None:
+        super().__init__()
+        self.tasks, self.systemd_problem = tasks, systemd_problem
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Quit skysync", classes="dialog-title")
+            yield Static(f"This app runs the engine that syncs your {self.tasks} task{'s' * (self.tasks != 1)}. "
+                         "Quitting stops it unless it carries on in the background.", classes="dialog-body")
+            with Vertical(id="quit-choices"):
+                yield button("s  Stop syncing and quit", id="stop")
+                yield button("b  Keep syncing in the background (skysync run)", id="background")
+                service = button("i  Install and start the user service (systemd)", id="service")
+                service.disabled = self.systemd_problem is not None
+                yield service
+            if self.systemd_problem is not None:
+                yield Label(f"No user service: {self.systemd_problem}.", classes="hint", markup=False)
+            yield Label("Esc: stay in the app", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#background", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.action_choose(str(event.button.id))
+
+    def action_choose(self, choice: str | None) -> None:
+        if choice == QUIT_SERVICE and self.systemd_problem is not None:
+            self.notify(f"No user service: {self.systemd_problem}.", severity="warning", markup=False)
+            return
+        self.dismiss(choice)
