@@ -688,8 +688,17 @@ def cmd_settings(args: argparse.Namespace) -> int:
             for k, v in home.settings().items():
                 print(f"{k} = {shown(str(v))}")
         return 0
-    value = home.set_setting(args.key, args.value)
-    home.save()
+    if args.key == "database-path":
+        # Moves the database with its sync state and history (engine.dbmove), never starts an empty one.
+        from engine.dbmove import move_database
+        from engine.runtime.lock import EngineLock
+
+        value, note = move_database(home, args.value, EngineLock(home.path))
+        if note:
+            print(note, file=sys.stderr)
+    else:
+        value = home.set_setting(args.key, args.value)
+        home.save()
     print(f"{args.key} = {shown(str(value))}")
     return 0
 

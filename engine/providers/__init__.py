@@ -25,6 +25,7 @@ _REGISTRY: dict[str, str] = {
     "webdav": "engine.providers.webdav:WebDAVProvider",
     "dropbox": "engine.providers.dropbox:DropboxProvider",
     "gdrive": "engine.providers.gdrive:GDriveProvider",
+    "baidu": "engine.providers.baidu:BaiduProvider",
 }
 
 
