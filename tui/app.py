@@ -39,6 +39,15 @@ from tui.screens.settings import SettingsScreen
 RECORDS_MAX = 100_000  # the history log's own maximum; the view never holds more
 
 
+def declared_here(cls: type, key: str) -> bool:
+    """Whether a class of this app (not Textual's, even when subclassed) declares a binding for `key`."""
+    return any(
+        klass.__module__.startswith("tui.")
+        and any(isinstance(b, Binding) and b.key == key for b in vars(klass).get("BINDINGS", ()))
+        for klass in cls.__mro__
+    )
+
+
 class SkysyncApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "skysync"
@@ -286,7 +295,9 @@ class SkysyncApp(App[int]):
             if not binding.description or binding.system or key in seen or binding.key in seen:
                 continue
             seen.add(key)
-            if not isinstance(active.node, App | Screen):
+            # Our widgets' keys only: a table's or a list's own movement keys (pageup, ctrl+home...) padded the
+            # list with what every terminal user knows.
+            if not isinstance(active.node, App | Screen) and declared_here(type(active.node), binding.key):
                 area.append((self.get_key_display(binding), binding.tooltip or binding.description))
         self.push_screen(HelpScreen(ours, area))
 

@@ -17,7 +17,7 @@ from tests.tui.helpers import wait_for, write_tree
 from tests.tui.test_flows import make_app, with_connection
 from tests.tui.test_snapshots import CODE_FLOW, DEVICE_FLOW, DEVICE_SPEC, SPEC
 from tui.screens.connection_wizard import AdvancedStep, ConnectionDraft, ConnectionForm, ProviderStep
-from tui.screens.dialogs import ConfirmScreen, DetailScreen, PromptScreen
+from tui.screens.dialogs import ConfirmScreen, DetailScreen, PromptScreen, QuitScreen
 from tui.screens.dry_run import DryRunScreen
 from tui.screens.filters import FileFilterScreen
 from tui.screens.help import HelpScreen
@@ -53,6 +53,7 @@ def screens(home: str, task: Task, local: str) -> dict[str, Callable[[], Screen]
         "confirm": lambda: ConfirmScreen("t", "body"),
         "prompt": lambda: PromptScreen("t"),
         "detail": lambda: DetailScreen("t", "body"),
+        "quit": lambda: QuitScreen(1, "systemd is not available here (no systemctl)"),
         "help": lambda: HelpScreen([("n", "New")]),
         "log": lambda: LogScreen([task.name]),
         "settings": lambda: SettingsScreen(home),
@@ -77,7 +78,7 @@ async def back_to_main(pilot: Any) -> None:
 
 
 SCREENS = ["main", "provider", "form-local", "form-gdrive", "advanced-gdrive", "signin-code", "signin-device",
-           "signin-token", "drive", "confirm", "prompt", "detail", "help", "log", "settings", "task-form",
+           "signin-token", "drive", "confirm", "prompt", "detail", "quit", "help", "log", "settings", "task-form",
            "local-picker", "remote-browser", "selective-sync", "filters", "dry-run"]
 
 

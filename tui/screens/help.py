@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Label, Static
+from textual.widgets import Label, Static
 
 INTRO = (
-    "skysync keeps local folders in sync with cloud storage. Make a connection (n), then a sync task on it (t);"
-    " the engine syncs in the background. Everything works from the keyboard: Tab moves between areas,"
-    " Ctrl+P opens the command palette."
+    "skysync keeps local folders in sync with cloud storage. Make a connection (n), then a sync task on it (t)."
+    " While the app is open its engine syncs; on quitting, syncing can go on in the background (skysync run)"
+    " or as a systemd user service. Tab moves between areas, Ctrl+P opens the command palette."
 )
+
+
+def key_list(keys: list[tuple[str, str]], area: list[tuple[str, str]]) -> Text:
+    """Two columns as one text: it wraps at any width, and the key column never scrolls out of sight (a table
+    scrolled sideways on End and hid it)."""
+    width = max((len(k) for k, _ in [*keys, *area]), default=0) + 2
+    text = Text()
+    for key, description in keys:
+        text.append(f"{key:<{width}}", "bold")
+        text.append(f"{description}\n")
+    if area:
+        text.append("\nIn the focused area\n", "bold")
+        for key, description in area:
+            text.append(f"{key:<{width}}", "bold")
+            text.append(f"{description}\n")
+    text.rstrip()
+    return text
 
 
 class HelpScreen(ModalScreen[None]):
@@ -26,17 +44,13 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog wide"):
             yield Label("Help", classes="dialog-title")
-            yield Static(INTRO, classes="dialog-body")
-            table: DataTable[str] = DataTable(id="help-keys", cursor_type="row", zebra_stripes=True)
-            table.add_columns("Key", "Action")
-            for key, description in self.keys:
-                table.add_row(key, description)
-            if self.area:
-                table.add_row("", "[b]In the focused area[/b]")
-                for key, description in self.area:
-                    table.add_row(key, description)
-            yield table
-            yield Label("Esc: close", classes="hint")
+            with VerticalScroll(id="help-keys"):
+                yield Static(INTRO, classes="dialog-body")
+                yield Static(key_list(self.keys, self.area), id="help-list")
+            yield Label("↑↓ PgUp PgDn Home End scroll · Esc close", classes="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-keys", VerticalScroll).focus()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, DataTable, Footer, Header, Label, Static, TabbedContent, TabPane
+from textual.widgets import Button, DataTable, Footer, Header, Label, Static, TabbedContent, TabPane, Tabs
 
 from engine.auth.accounts import SignIn
 from engine.config import Connection, Home, Task
@@ -276,6 +276,12 @@ class MainScreen(Screen[None]):
         self._show_tasks(home, conn)
         self.query_one("#conn-settings", ConnectionSettingsForm).show(conn)
         grid = self.query_one("#schedule-grid", ScheduleGrid)
+        # No connection, no schedule to edit: a grid that took keys and a Save that refused them misled.
+        grid.disabled = conn is None
+        self.query_one("#schedule-apply", Button).disabled = conn is None
+        if conn is None and getattr(grid, "connection", "") is not None:
+            grid.connection = None  # type: ignore[attr-defined]
+            self.query_one("#schedule-status", Label).update("No connection yet: press n to create one.")
         if conn is not None and getattr(grid, "connection", None) != conn.name:
             grid.set_value(conn.schedule)
             grid.connection = conn.name  # type: ignore[attr-defined]
@@ -383,10 +389,10 @@ class MainScreen(Screen[None]):
         target = {"tasks": "#task-table", "schedule": "#schedule-grid"}.get(tab)
         if target:
             self.query_one(target).focus()
-        elif tab == "settings":
-            fields = self.query_one("#conn-settings").query(Field)
-            if fields:
-                fields.first().focus()
+        else:
+            # Not the Settings tab's first field: the next digit would be typed into it (3 then 4 turned a
+            # polling period of 10 into 4). The tab strip keeps the digits for switching; Tab enters the form.
+            self.query_one("#tabs", TabbedContent).query_one(Tabs).focus()
 
     def action_to_list(self) -> None:
         self.query_one("#connections", ConnectionList).focus()
