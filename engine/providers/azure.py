@@ -269,6 +269,13 @@ class AzureProvider(Provider):
 
     # -- the contract ----------------------------------------------------------------------------------------
 
+    def keeps_revisions(self) -> str | None:
+        """Blob versioning is a setting of the whole storage account, kept in Azure's management API (not the
+        blob service an account key or connection string reaches), and Azurite has no versions at all: it
+        cannot be verified from here, so conflicts are kept as copies."""
+        return ("Azure keeps blob versions only where the storage account turns versioning on, which cannot be "
+                "checked with the container's credentials")
+
     def check(self) -> None:
         try:
             self._container().get_container_properties()

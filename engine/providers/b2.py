@@ -257,6 +257,24 @@ class B2Provider(Provider):
 
     # -- the contract ----------------------------------------------------------------------------------------
 
+    def keeps_revisions(self) -> str | None:
+        """B2 keeps every version of a file (an upload over a name makes the old one its previous version)
+        unless a lifecycle rule of the bucket hides or deletes versions; the rules are read fresh each time (they
+        can change), and any such rule counts, whatever its prefix."""
+        bucket = self._bucket()
+        try:
+            rules = bucket.get_fresh_state().lifecycle_rules or []
+        except Exception as exc:
+            raise _translate(exc, "reading the bucket's lifecycle rules") from None
+        for rule in rules:
+            days = rule.get("daysFromHidingToDeleting") or rule.get("daysFromUploadingToHiding")
+            if days:
+                prefix = rule.get("fileNamePrefix") or ""
+                where = f" for names starting '{prefix}'" if prefix else ""
+                return (f"a lifecycle rule of bucket '{self.options['bucket']}'{where} hides or deletes versions "
+                        f"after {days} day{'s' if days != 1 else ''}")
+        return None
+
     def check(self) -> None:
         bucket = self._bucket()
         try:

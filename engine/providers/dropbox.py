@@ -413,6 +413,12 @@ class DropboxProvider(OAuthProvider):
     def check(self) -> None:
         self.account_id()
 
+    def keeps_revisions(self) -> str | None:
+        """Dropbox keeps every file's version history (30 days at least, longer on paid plans), for every
+        account: an upload over a file leaves the replaced `rev` restorable. The log names that rev and its
+        time, both from the listing (the default `replaced_version`)."""
+        return None
+
     def server_time(self) -> float | None:
         try:
             self.check()

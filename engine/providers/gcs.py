@@ -230,6 +230,24 @@ class GCSProvider(Provider):
 
     # -- the contract ----------------------------------------------------------------------------------------
 
+    def keeps_revisions(self) -> str | None:
+        """Object versioning of the bucket, read fresh (skysync never turns it on: spec note 14), and no
+        lifecycle rule deleting noncurrent versions (any prefix counts). The revision named in the log is the
+        replaced object's generation, the entry's own revision."""
+        bucket = self._bucket()
+        try:
+            bucket.reload(retry=self._retry())
+        except Exception as exc:
+            raise _translate(exc, f"reading the settings of bucket '{bucket.name}'") from None
+        if not bucket.versioning_enabled:
+            return f"bucket '{bucket.name}' has object versioning off"
+        noncurrent = ("isLive", "numNewerVersions", "daysSinceNoncurrentTime", "noncurrentTimeBefore")
+        for rule in bucket.lifecycle_rules:
+            if rule.get("action", {}).get("type") == "Delete" and any(k in rule.get("condition", {})
+                                                                       for k in noncurrent):
+                return f"a lifecycle rule of bucket '{bucket.name}' deletes earlier versions"
+        return None
+
     def check(self) -> None:
         for _ in self._blobs(""):
             break

@@ -702,6 +702,12 @@ class GDriveProvider(OAuthProvider):
             raise AuthError("Google Drive did not say which account this is")
         self._root_id()
 
+    def keeps_revisions(self) -> str | None:
+        """Drive keeps the replaced content of a file as an earlier revision (30 days or 100 revisions, in My
+        Drive and shared drives alike): the log names its `headRevisionId` and time, both from the listing
+        (the default `replaced_version`)."""
+        return None
+
     def server_time(self) -> float | None:
         """The `Date` of an unauthenticated request: Google dates its 401 too."""
         try:
