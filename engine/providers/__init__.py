@@ -25,7 +25,11 @@ _REGISTRY: dict[str, str] = {
     "webdav": "engine.providers.webdav:WebDAVProvider",
     "dropbox": "engine.providers.dropbox:DropboxProvider",
     "gdrive": "engine.providers.gdrive:GDriveProvider",
+    "yandex": "engine.providers.yandex:YandexProvider",
     "box": "engine.providers.box:BoxProvider",
+    "onedrive": "engine.providers.onedrive:OneDriveProvider",
+    "onedrive-business": "engine.providers.onedrive:OneDriveBusinessProvider",
+    "sharepoint": "engine.providers.onedrive:SharePointProvider",
     "baidu": "engine.providers.baidu:BaiduProvider",
 }
 
