@@ -137,9 +137,15 @@ def index_stream(db: StateDB, task_id: int, on_skip: Callable[[str, str], None])
     and a name that more than one entry holds is reported as skipped (with everything below it), never merged."""
     for path, reason in db.index_skips(task_id).items():
         on_skip(path, reason)
+    yield from unique_names(db.index_entries(task_id), on_skip)
+
+
+def unique_names(entries: Iterable[RemoteEntry], on_skip: Callable[[str, str], None]) -> Iterator[RemoteEntry]:
+    """Index entries in canonical order, with a name that more than one entry holds reported as skipped (with
+    everything below it). Also used on a part of the index (an incremental pass reads one folder's subtree)."""
     held: list[RemoteEntry] = []
     dropped: str | None = None
-    for entry in db.index_entries(task_id):
+    for entry in entries:
         if dropped is not None and entry.path.startswith(dropped + "/"):
             continue
         dropped = None

@@ -206,6 +206,8 @@ class LocalTree:
         on_temp: Callable[[str], None] | None = None,
         on_error: Callable[[str, OSError], None] | None = None,
         prune: Callable[[str], bool] | None = None,
+        below: str = "",
+        devices: tuple[int, frozenset[str]] | None = None,
     ) -> Iterator[LocalEntry]:
         """Every file and folder below the root in canonical order (depth first, siblings sorted by name).
 
@@ -213,11 +215,14 @@ class LocalTree:
         device, or a bind mount of the same one) are reported to `on_skip` and not entered; the engine's own
         temporary files to `on_temp`; unreadable entries to `on_error`. A folder for which `prune(path)` is
         true is reported but not entered.
+
+        `below` walks only the subtree of that folder (not the folder itself), with the same rules: an
+        incremental pass walks the folders it was told about (`look` tells whether `below` may be entered).
+        `devices` is `self.devices()` when the caller has it already.
         """
-        root_dev = self.fs.stat(self.root).st_dev
-        mounts = self.fs.mount_points_below(self.root)
+        root_dev, mounts = devices or self.devices()
         # Depth first with one sorted iterator per open folder: a folder is followed directly by its subtree.
-        stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = [("", iter(self._children("", on_error)))]
+        stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = [(below, iter(self._children(below, on_error)))]
         while stack:
             rel_dir, children = stack[-1]
             child = next(children, None)
@@ -254,6 +259,53 @@ class LocalTree:
                 stack.append((rel, iter(self._children(rel, on_error))))
             elif on_skip:
                 on_skip(Skipped(rel, "symbolic link" if stat.S_ISLNK(mode) else "special file"))
+
+    def devices(self) -> tuple[int, frozenset[str]]:
+        """The root's device and the mount points below it: what a walk does not enter."""
+        return self.fs.stat(self.root).st_dev, self.fs.mount_points_below(self.root)
+
+    def look(
+        self,
+        rel: str,
+        devices: tuple[int, frozenset[str]],
+        on_skip: Callable[[Skipped], None] | None = None,
+        on_temp: Callable[[str], None] | None = None,
+        on_error: Callable[[str, OSError], None] | None = None,
+    ) -> LocalEntry | None:
+        """One path as the walk would report it (one lstat), or None when the walk would report nothing for it
+        (absent, or told to a callback: a link, a mount point, a temporary file...). Its folders are assumed to be
+        entered by the walk: the caller checks them with `look` too."""
+        name = rel.rpartition("/")[2]
+        if name.startswith(TEMP_PREFIX):
+            if on_temp and os.path.lexists(self.abspath(rel)):
+                on_temp(rel)
+            return None
+        if not is_valid_utf8(name):
+            if on_skip and os.path.lexists(self.abspath(rel)):
+                on_skip(Skipped(rel, "the name is not valid UTF-8; rename it to sync it"))
+            return None
+        path = self.abspath(rel)
+        try:
+            st = self.fs.stat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            if on_error:
+                on_error(rel, exc)
+            return None
+        mode = st.st_mode
+        if stat.S_ISREG(mode):
+            return LocalEntry(rel, False, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+        if stat.S_ISDIR(mode):
+            root_dev, mounts = devices
+            if st.st_dev != root_dev or (mounts and path in mounts):
+                if on_skip:
+                    on_skip(Skipped(rel, "mount point or another device"))
+                return None
+            return LocalEntry(rel, True, 0, 0)
+        if on_skip:
+            on_skip(Skipped(rel, "symbolic link" if stat.S_ISLNK(mode) else "special file"))
+        return None
 
     def _children(self, rel: str, on_error: Callable[[str, OSError], None] | None) -> list[os.DirEntry[str]]:
         try:

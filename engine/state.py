@@ -148,6 +148,13 @@ def _key(path: str) -> bytes:
     return order_key(path).encode("utf-8", "surrogateescape")
 
 
+def _subtree_keys(path: str) -> tuple[bytes, bytes]:
+    """The key range of everything strictly inside folder `path`: each such key is the folder's key, then the
+    separator "\x00" (sorting below every character of a name), then more."""
+    key = _key(path)
+    return key + b"\x00", key + b"\x01"
+
+
 def _entry_values(task: int, r: StateRow) -> tuple[object, ...]:
     return (task, _key(r.path), r.path, int(r.is_dir), r.lsize, r.lmtime, r.rsize, r.rrev, r.rmtime, r.rhash,
             r.rname, r.lino, r.lctime, r.rid)
@@ -267,6 +274,29 @@ class StateDB:
         cur = self._db.execute(f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE task = ? ORDER BY key", (task,))
         return map(StateRow._make, cur)
 
+    def rows_below(self, task: int, path: str) -> list[StateRow]:
+        """The entries strictly inside folder `path` ("" : all of them), in canonical order (one range read)."""
+        if not path:
+            return list(self.rows(task))
+        low, high = _subtree_keys(path)
+        cur = self._db.execute(
+            f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE task = ? AND key >= ? AND key < ? ORDER BY key",
+            (task, low, high),
+        )
+        return list(map(StateRow._make, cur))
+
+    def paths_with_local_identity(self, task: int, ino: int, size: int, mtime_ns: int) -> list[str]:
+        """Paths whose recorded local file has this inode, size and mtime (a rename's other half)."""
+        cur = self._db.execute("SELECT path FROM entries WHERE task = ? AND lino = ? AND lsize = ? AND lmtime = ?",
+                               (task, ino, size, mtime_ns))
+        return [str(r[0]) for r in cur]
+
+    def paths_with_remote_content(self, task: int, size: int, digest: str) -> list[str]:
+        """Paths whose recorded remote file has this size and hash (a remote rename's other half)."""
+        cur = self._db.execute("SELECT path FROM entries WHERE task = ? AND rsize = ? AND lower(rhash) = ?",
+                               (task, size, digest.lower()))
+        return [str(r[0]) for r in cur]
+
     def counts(self, task: int) -> tuple[int, int]:
         """(files, folders) tracked for a task."""
         row = self._db.execute(
@@ -306,6 +336,17 @@ class StateDB:
     def index_entries(self, task: int) -> Iterator[RemoteEntry]:
         """The remote index of a task as entries in canonical order, streamed (a separate cursor)."""
         cur = self._db.execute(f"SELECT {_INDEX_COLUMNS} FROM rindex WHERE task = ? ORDER BY key, id", (task,))
+        return (_index_entry(r) for r in cur)
+
+    def index_below(self, task: int, path: str) -> Iterator[RemoteEntry]:
+        """The remote index strictly inside folder `path` ("" : all of it), in canonical order."""
+        if not path:
+            return self.index_entries(task)
+        low, high = _subtree_keys(path)
+        cur = self._db.execute(
+            f"SELECT {_INDEX_COLUMNS} FROM rindex WHERE task = ? AND key >= ? AND key < ? ORDER BY key, id",
+            (task, low, high),
+        )
         return (_index_entry(r) for r in cur)
 
     def index_skips(self, task: int) -> dict[str, str]:
@@ -486,8 +527,7 @@ class IndexUpdate:
 
     def below(self, path: str) -> list[RemoteEntry]:
         """Everything strictly inside folder `path`."""
-        low = _key(path) + b"\x00"
-        high = _key(path) + b"\x01"  # every key of the subtree starts with the folder's key and "\x00"
+        low, high = _subtree_keys(path)
         cur = self._db.execute(f"SELECT {_INDEX_COLUMNS} FROM rindex WHERE task = ? AND key >= ? AND key < ?",
                                (self._task, low, high))
         return [_index_entry(r) for r in cur]

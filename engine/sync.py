@@ -23,8 +23,17 @@ from engine.connect import open_provider, provider_kind
 from engine.errors import ConnectionFailed, GuardError, LockedError, UsageError
 from engine.events import Event, LogRecord, PassFinished, PassStarted
 from engine.executor import Executor
-from engine.feeds import RemoteSource, feed_capable
+from engine.feeds import RemoteSource, feed_capable, unique_names
 from engine.hashing import same_hash
+from engine.incremental import (
+    FullPassNeeded,
+    Scope,
+    blocked_by_skips,
+    check_plan,
+    local_entries,
+    remote_pairs,
+    state_rows,
+)
 from engine.localfs import FileSystem, LocalEntry, LocalTree, Skipped, device_of
 from engine.names import shown
 from engine.pacer import pacer_of
@@ -34,6 +43,7 @@ from engine.providers.base import (
     ContainerNotFound,
     HashKind,
     MtimeMode,
+    NotFound,
     Provider,
     ProviderError,
     RemoteEntry,
@@ -91,6 +101,10 @@ class PassResult:
     error: str | None = None
     planned: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, path, detail) for dry runs
     stopped: bool = False  # cancelled before it finished (a signal, the schedule, a pause): the rest is left
+    # An incremental pass (engine.incremental): how many paths it looked at; None for a full pass, with
+    # `full_because` saying why a pass asked to be incremental was not.
+    scoped: int | None = None
+    full_because: str = ""
 
     @property
     def held_deletions(self) -> int:
@@ -170,11 +184,14 @@ def run_pass(
     fs: FileSystem | None = None,
     hostname: str | None = None,
     clock: Callable[[], float] = time.time,
+    scope: Iterable[str] | None = None,
 ) -> PassResult:
     """One pass of `task_name`. Guards raise GuardError/LockedError before anything changes.
 
     `buckets` (upload, download) are the connection's shared traffic limits; a long-running engine passes its
     own so all passes of a connection share them, a one-off pass makes them from the connection's settings.
+    `scope`: the local paths a watcher named since the last pass; the pass then looks at those and their
+    folders only (engine.incremental), or runs as a full pass where that could plan differently.
     """
     task = home.task(task_name)
     if buckets is None:
@@ -194,7 +211,8 @@ def run_pass(
                 prov.close()
             raise
         try:
-            return _run(home, task, db, prov, dry_run, force, on_event, cancel, buckets, fs, hostname, clock)
+            return _run(home, task, db, prov, dry_run, force, on_event, cancel, buckets, fs, hostname, clock,
+                        None if scope is None or dry_run or force else list(scope))
         finally:
             if own_provider:
                 prov.close()
@@ -214,6 +232,7 @@ def _run(
     fs: FileSystem | None,
     hostname: str | None,
     clock: Callable[[], float],
+    scope_paths: list[str] | None = None,
 ) -> PassResult:
     result = PassResult(task.name)
     log_cap = int(home.setting("log-max-records"))
@@ -241,8 +260,19 @@ def _run(
         guard = (int(home.setting("mass-delete-percent")), int(home.setting("mass-delete-min-files")))
         pairing = Pairing.of(home, task)
         conflict_names: set[str] = set()
+        scope: Scope | None = None
         for attempt in range(LISTING_ATTEMPTS):
             try:
+                if scope_paths is not None:
+                    try:
+                        the_plan, tree, temps, task_id, scope = _prepare_scoped(
+                            task, db, provider, fs, pairing, conflict_names, scope_paths, clock)
+                        result.scoped = len(scope.roots)
+                        break
+                    except FullPassNeeded as exc:
+                        result.full_because = str(exc)
+                        scope_paths = None
+                        conflict_names.clear()
                 the_plan, tree, temps, task_id = _prepare(task, db, provider, fs, force, dry_run, guard, pairing,
                                                           conflict_names, clock, emit)
                 break
@@ -290,9 +320,10 @@ def _run(
     for tmp in temps:  # left behind by a killed pass; never user data
         with contextlib.suppress(OSError):
             os.unlink(tree.abspath(tmp))
-    with contextlib.suppress(ProviderError):
-        provider.clean_interrupted(task.remote_folder)
-    _log_skips(db, task_id, task.name, the_plan, clock, emit)
+    if scope is None:  # a scoped pass leaves the service's leftovers to the next full pass
+        with contextlib.suppress(ProviderError):
+            provider.clean_interrupted(task.remote_folder)
+    _log_skips(db, task_id, task.name, the_plan, clock, emit, scope)
 
     executor = Executor(
         task=task.name,
@@ -355,9 +386,7 @@ def _prepare(
 ) -> tuple[Plan, LocalTree, list[str], int]:
     tree = LocalTree(task.local, fs)
     if not tree.exists():
-        raise GuardError(
-            f"the local folder {task.local} is missing (unmounted disk?); nothing was changed"
-        )
+        raise _missing_local(task)
     task_id = db.task_id(task.name)
     pairing.settle(db, task_id, tree, dry_run)
     tracked_files, tracked_dirs = (0, 0) if pairing.is_new else db.counts(task_id)
@@ -480,6 +509,104 @@ def _prepare(
         _guard_empty(task, the_plan)  # stops the pass
         _guard_mass_delete(the_plan, *guard, task=task.name)  # holds the deletions back; the rest goes on
     return the_plan, tree, temps, task_id
+
+
+def _missing_local(task: Task) -> GuardError:
+    return GuardError(f"the local folder {task.local} is missing (unmounted disk?); nothing was changed")
+
+
+def _prepare_scoped(
+    task: Task,
+    db: StateDB,
+    provider: Provider,
+    fs: FileSystem | None,
+    pairing: Pairing,
+    conflict_names: set[str],
+    paths: list[str],
+    clock: Callable[[], float],
+) -> tuple[Plan, LocalTree, list[str], int, Scope]:
+    """`_prepare` for the paths a watcher named and their folders (engine.incremental): the same plan a full
+    pass makes for them, or FullPassNeeded. It never deletes (a plan that would is a full pass, with its
+    guards), so the guards have nothing to hold here."""
+    if provider.capabilities.case_insensitive:
+        raise FullPassNeeded("a case-insensitive service (names are matched across the whole tree)")
+    tree = LocalTree(task.local, fs)
+    if not tree.exists():
+        raise _missing_local(task)
+    task_id = db.task_id(task.name)
+    if db.pairing(task_id) != pairing.identity:
+        raise FullPassNeeded("a new pairing")
+    policy = _policy_for(task, provider)
+    scope = Scope.of(paths, policy.is_excluded_folder)
+    blocked = blocked_by_skips(scope, db.skipped(task_id))
+    if blocked is not None:
+        raise FullPassNeeded(f"{shown(blocked)} was skipped")
+    remote_root = task.remote_folder
+    skipped: dict[str, str] = {}
+    temps: list[str] = []
+    blind = BlindSpots()
+
+    def on_skip(s: Skipped) -> None:
+        skipped[s.path] = s.reason
+        blind.add(s.path)
+
+    def on_error(path: str, exc: OSError) -> None:
+        skipped[path] = f"cannot be read: {exc.strerror or exc}"
+        blind.add(path)
+
+    def on_remote_skip(path: str, reason: str) -> None:
+        # A listing of a root's folder also reports its other entries: only the scope's are this pass's.
+        if scope.covers(path):
+            skipped[path] = reason
+            blind.add(path)
+        elif path in scope.ancestors:
+            raise FullPassNeeded(f"the remote folder {path} is skipped")
+
+    canonical = provider.capabilities.canonical_order
+
+    def pairs_of(entries: Iterable[RemoteEntry]) -> list[tuple[str, RemoteEntry]]:
+        found = list(_remote_pairs(provider, remote_root, entries, policy, on_remote_skip, conflict_names))
+        return found if canonical else sorted(found, key=lambda pair: order_key(pair[0]))
+
+    if feed_capable(provider):
+        source = RemoteSource(db, task_id, FeedKey(remote_root, pairing.identity), provider, full=False,
+                              clock=clock)
+        source.open(lambda path, reason: None)  # brings the index up to date; the index is read per folder below
+        if not source.from_feed:
+            raise FullPassNeeded(f"the change feed needs a full listing ({source.reason})")
+        index_skips = db.index_skips(task_id)
+
+        def listing(folder: str) -> list[tuple[str, RemoteEntry]]:
+            for path, reason in index_skips.items():
+                if not folder or path == folder or path.startswith(folder + "/"):
+                    on_remote_skip(path, reason)
+            return pairs_of(unique_names(db.index_below(task_id, folder), on_remote_skip))
+    else:
+        def listing(folder: str) -> list[tuple[str, RemoteEntry]]:
+            def skip(path: str, reason: str) -> None:
+                on_remote_skip(f"{folder}/{path}" if folder else path, reason)
+
+            try:
+                entries = list(provider.list_reporting(join(remote_root, folder), skip))
+            except (ContainerNotFound, NotFound):
+                raise FullPassNeeded(f"the remote folder /{join(remote_root, folder)} is missing") from None
+            if folder:
+                entries = [e._replace(path=f"{folder}/{e.path}") for e in entries]
+            return pairs_of(entries)
+
+    state = state_rows(db, task_id, scope, lambda row: not _under_excluded(policy, row.path))
+    local = local_entries(tree, scope, on_skip=on_skip, on_temp=temps.append, on_error=on_error,
+                          prune=policy.is_excluded_folder)
+    remote = list(_file_folder_clashes(iter(remote_pairs(scope, listing)), on_remote_skip))
+    verify = None
+    if task.consistency_check and provider.capabilities.hash_kind != HashKind.NONE:
+        verify = _consistency_verifier(tree, provider, remote_root)
+    the_plan = plan(state, local, remote, task.direction, policy, no_delete=task.no_delete, verify=verify,
+                    frozen=blind.covers, cheap_compare=_cheap_compare(provider))
+    the_plan.skipped = {**skipped, **the_plan.skipped}
+    _drop_hollow_folders(the_plan)
+    check_plan(the_plan, scope, db, task_id)
+    return the_plan, tree, temps, task_id, scope
 
 
 @dataclass
@@ -634,7 +761,7 @@ def _first_remote(
 def _remote_pairs(
     provider: Provider,
     root: str,
-    listing: _Peeked | None,
+    listing: Iterable[RemoteEntry] | None,
     policy: PathPolicy,
     on_skip: Callable[[str, str], None],
     conflict_names: set[str],
@@ -764,11 +891,15 @@ def _cheap_compare(provider: Provider) -> Callable[[RemoteEntry], bool]:
 
 
 def _log_skips(
-    db: StateDB, task_id: int, task: str, p: Plan, clock: Callable[[], float], emit: Callable[[Event], None]
+    db: StateDB, task_id: int, task: str, p: Plan, clock: Callable[[], float], emit: Callable[[Event], None],
+    scope: Scope | None = None,
 ) -> None:
-    """One log record per skipped path when it is first skipped (or for a new reason), not on every poll."""
+    """One log record per skipped path when it is first skipped (or for a new reason), not on every poll. A
+    scoped pass replaces only what it looked at: the skips outside its scope stand."""
     before = db.skipped(task_id)
     now = {shown(path): reason for path, reason in p.skipped.items()}  # as stored: a name may not be UTF-8
+    if scope is not None:
+        now = {**{path: reason for path, reason in before.items() if not scope.covers(path)}, **now}
     for path, reason in sorted(now.items()):
         if before.get(path) != reason:
             emit(LogRecord(clock(), task, "skipped", path, reason))

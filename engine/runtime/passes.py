@@ -25,6 +25,7 @@ from engine.runtime.connections import Connections
 from engine.runtime.runs import Core, TaskRun
 from engine.runtime.throttle import TokenBucket
 from engine.runtime.transitions import AfterPass, PassOutcome, after_pass, stop_word
+from engine.runtime.watchers import SCOPED_REASONS
 
 PassFn = Callable[..., Any]
 
@@ -46,6 +47,14 @@ def refusal_echo(event: Event, text: str, first_line: str) -> bool:
     return False
 
 
+def pass_scope(reasons: set[str], changed: set[str], force: bool) -> list[str] | None:
+    """The paths an incremental pass looks at, or None for a full pass: only when the watcher's named changes
+    are the pass's only reasons (a start, a poll, a retry, a reload, a cancelled pass, a rescan: full)."""
+    if force or not changed or not reasons or not reasons <= SCOPED_REASONS:
+        return None
+    return sorted(changed)
+
+
 class Passes:
     def __init__(self, core: Core, connections: Connections, pass_fn: PassFn) -> None:
         self._core = core
@@ -57,14 +66,16 @@ class Passes:
         conn = self._core.conns[run.task.connection]
         run.dirty = False
         reasons, run.reasons = run.reasons, set()
+        changed, run.changed = run.changed, set()
         force, run.force = run.force, False
+        scope = pass_scope(reasons, changed, force)
         run.cancel = threading.Event()
         run.cancel_reason = ""
         run.st = dataclasses.replace(run.st, state="syncing")
         run.transfers = {}
         run.thread = threading.Thread(
             target=self._thread,
-            args=(run, run.cancel, force, (conn.up, conn.down), sorted(reasons)),
+            args=(run, run.cancel, force, (conn.up, conn.down), sorted(reasons), scope),
             name=f"pass:{run.name}",
             daemon=True,  # a pass stuck in an SDK call must not keep a stopping process alive
         )
@@ -77,6 +88,7 @@ class Passes:
         force: bool,
         buckets: tuple[TokenBucket, TokenBucket],
         reasons: list[str],
+        scope: list[str] | None = None,
     ) -> None:
         core = self._core
         name = run.name
@@ -121,8 +133,9 @@ class Passes:
         result: Any = None
         error: BaseException | None = None
         try:
+            extra = {} if scope is None else {"scope": scope}
             result = self._pass_fn(
-                Home(core.home_path), name, force=force, on_event=on_event, cancel=cancel, buckets=buckets
+                Home(core.home_path), name, force=force, on_event=on_event, cancel=cancel, buckets=buckets, **extra
             )
         except BaseException as exc:  # every outcome must reach the bookkeeping below
             error = exc

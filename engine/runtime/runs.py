@@ -28,6 +28,9 @@ class TaskRun:
     task: Task
     dirty: bool = True  # the start trigger
     reasons: set[str] = field(default_factory=lambda: {"start"})
+    # The local paths the watcher named since the last pass started: a pass marked for them alone looks at
+    # those only (engine.incremental); any other reason makes it a full pass.
+    changed: set[str] = field(default_factory=set)
     force: bool = False
     paused: bool | None = None  # None: follow the config's `paused`
     thread: threading.Thread | None = None

@@ -12,6 +12,10 @@ from typing import Any
 from engine.runtime.control import inotify_marker_path, private_dir
 from engine.runtime.runs import Core, TaskRun
 
+# Watcher reasons that name the paths that changed: a pass for them alone can be incremental (passes.py).
+SCOPED_REASONS = frozenset({"local", "new-folder"})
+FULL_LOCAL = "local-all"  # a local change without names
+
 
 class Watchers:
     def __init__(self, core: Core, rescan_interval: float | None) -> None:
@@ -35,6 +39,10 @@ class Watchers:
             with core.cond:
                 current = core.tasks.get(name)
                 if current is not None:
+                    if reason in SCOPED_REASONS and paths and all(paths):
+                        current.changed.update(paths)
+                    else:  # no names (the folder came back, a rescan found something): look at everything
+                        reason = FULL_LOCAL if reason in SCOPED_REASONS else reason
                     current.mark(reason)
                     core.cond.notify_all()
 
