@@ -29,7 +29,7 @@ from engine.names import shown
 from tui import background, bridge
 from tui.engine_host import EngineHost, EngineLike
 from tui.messages import LogBatchReady, PassChanged, TransferUpdated
-from tui.refresh import PROGRESS_INTERVAL, Stamp, config_stamp, status_view
+from tui.refresh import PROGRESS_INTERVAL, Stamp, config_stamp, remember_work, status_view
 from tui.screens.dialogs import QUIT_BACKGROUND, QUIT_SERVICE, QUIT_STOP, QuitScreen
 from tui.screens.help import HelpScreen
 from tui.screens.log import LogScreen
@@ -88,6 +88,7 @@ class SkysyncApp(App[int]):
         self._incoming_lock = threading.Lock()
         self._stopping = False
         self.exit_message: str | None = None
+        self.last_work: dict[str, Any] = {}  # per task, the last pass that changed something
         self._view: dict[str, Any] | None = None  # the status as last drawn, without its countdowns
         self._home: tuple[Stamp, Home] | None = None  # the config as last read, with the files' stamp
         self._progress_due = False  # a progress redraw is already scheduled
@@ -190,6 +191,7 @@ class SkysyncApp(App[int]):
         elif group == "status":
             status, home = event.worker.result or (self.status, None)
             self.status = status
+            self.last_work = remember_work(self.last_work, status)
             self.show_engine()  # a background engine that stopped: passes now run here
             view = status_view(status)
             if home is not None:

@@ -49,3 +49,14 @@ def config_stamp(home_path: str) -> Stamp:
             continue
         out.append((st.st_ino, st.st_mtime_ns, st.st_size))
     return tuple(out)
+
+
+def remember_work(known: Mapping[str, Mapping[str, Any]], status: Mapping[str, Any]) -> dict[str, Any]:
+    """Each task's last pass that changed something: a follow-up pass with nothing to do replaces the status's
+    last pass, and "nothing to do" right after an 11-file download reads as if nothing happened."""
+    out = dict(known)
+    for name, task in (status.get("tasks") or {}).items():
+        last = (task or {}).get("last_pass") or {}
+        if any((last.get("summary") or {}).values()):
+            out[name] = dict(last)
+    return out

@@ -25,6 +25,14 @@ def kind_group(kind: str) -> str:
     return kind.split("-", 1)[0]
 
 
+def what(record: LogRecord) -> str:
+    """The path, then the message dimmed (the reason of a skip, the words of an error or an info line)."""
+    parts = [cell(record.path)] if record.path else []
+    if record.message:
+        parts.append(cell(record.message, "dim" if record.path else ""))
+    return "  ".join(parts)
+
+
 class LogScreen(Screen[None]):
     BINDINGS = [
         Binding("escape,q", "close", "Back", id="log.close"),
@@ -47,10 +55,12 @@ class LogScreen(Screen[None]):
             yield select([(k, k) for k in KINDS], prompt="All kinds", id="log-kind")
             yield Field(placeholder="search paths and messages (/)", id="log-search")
         table: DataTable[str] = DataTable(id="log-table", cursor_type="row", zebra_stripes=True)
-        table.add_column("Time", width=19, key="time")
+        table.add_column("Time", width=14, key="time")
         table.add_column("Task", key="task")
         table.add_column("Kind", width=14, key="kind")
-        table.add_column("Path", key="path")
+        # One column for the path and the message after it: at 80 columns a column of its own for the message
+        # started off-screen, so "info" rows looked blank and skip reasons were hidden.
+        table.add_column("Path · message", key="path")
         yield table
         yield Label("", id="log-count", classes="hint")
         yield Footer()
@@ -95,7 +105,7 @@ class LogScreen(Screen[None]):
         for record in new:
             kind = record.kind
             style = {"error": "bold red", "conflict": "yellow", "skipped": "grey50"}.get(kind_group(kind), "")
-            table.add_row(fmt(record.time), cell(record.task), cell(kind, style), cell(record.path))
+            table.add_row(fmt(record.time)[5:], cell(record.task), cell(kind, style), what(record))
         self.shown.extend(new)
         overflow = len(self.shown) - VIEW_MAX
         if overflow > 0:  # a bounded view keeps a long-running session light

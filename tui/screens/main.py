@@ -335,6 +335,9 @@ class MainScreen(Screen[None]):
             text.append_text(state_text(str(ts.get("state", "…"))))
             text.append(f"  {DIRECTION_LABELS[task.direction].split(' ')[0].lower()}\n")
             text.append(f"    {self._last_pass(ts.get('last_pass'))}\n", "dim")
+            work = self.app.last_work.get(task.name)  # type: ignore[attr-defined]
+            if work and work != ts.get("last_pass"):
+                text.append(f"    last changes{self._pass_words(work)}\n", "dim")
             last = ts.get("last_pass") or {}
             held = int((last.get("summary") or {}).get(HELD_DELETIONS, 0))
             if held:
@@ -362,11 +365,15 @@ class MainScreen(Screen[None]):
     def _last_pass(self, last: dict[str, Any] | None) -> str:
         if not last:
             return "no pass yet"
+        return f"last pass{self._pass_words(last, with_outcome=True)}"
+
+    def _pass_words(self, last: dict[str, Any], *, with_outcome: bool = False) -> str:
         summary = last.get("summary") or {}
         parts = ", ".join(f"{n} {k}" for k, n in sorted(summary.items()) if n) or "nothing to do"
         when = last.get("finished")
         at = f" {self.app.format_time(when)[5:16]}" if when else ""  # type: ignore[attr-defined]
-        return f"last pass{at} {'ok' if last.get('ok', True) else 'failed'}: {parts}"
+        outcome = f" {'ok' if last.get('ok', True) else 'failed'}" if with_outcome else ""
+        return f"{at}{outcome}: {parts}"
 
     def _show_tasks(self, home: Home, conn: Connection | None) -> None:
         table = self.query_one("#task-table", DataTable)
