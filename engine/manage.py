@@ -337,7 +337,8 @@ def login(home: Home, name: str, signin: SignIn | None) -> bool:
 RCLONE_DEFAULT_CONFIG = "~/.config/rclone/rclone.conf"
 # rclone's fixed key for "obscured" passwords (fs/config/obscure): obfuscation, not encryption.
 _RCLONE_OBSCURE_KEY = bytes.fromhex("9c935b48730a554d6bfd7c63c886a92bd390198eb8128afbf4de162b8b95f638")
-RCLONE_TYPES = ("s3", "b2", "azureblob", "google cloud storage", "swift", "webdav", "drive", "dropbox", "local")
+RCLONE_TYPES = ("s3", "b2", "azureblob", "google cloud storage", "swift", "webdav", "drive", "dropbox", "yandex",
+                "local")
 
 
 def rclone_config_path(explicit: str | None) -> str:
@@ -488,7 +489,7 @@ def rclone_connection(remote: str, values: dict[str, str], target: str) -> tuple
         if target.strip("/"):
             notes.append(f"the folder /{target.strip('/')} is chosen per task: --remote /{target.strip('/')}")
         kind = "webdav"
-    elif rtype in ("drive", "dropbox"):
+    elif rtype in ("drive", "dropbox", "yandex"):
         # OAuth remotes: the token (rclone keeps the JSON `rclone authorize` printed) goes to the token store.
         if not values.get("token"):
             raise UsageError(f"{label} has no token; sign in with rclone first, or add the connection with "
@@ -509,6 +510,14 @@ def rclone_connection(remote: str, values: dict[str, str], target: str) -> tuple
             used.add("scope")
             options["scope"] = scope
             kind = "gdrive"
+        elif rtype == "yandex":
+            options = take({"client_id": "client_id", "client_secret": "client_secret", "token": "token"})
+            # rclone names the token endpoint; skysync's auth_url is the OAuth server it hangs off.
+            token_url = values.get("token_url", "")
+            if token_url.rstrip("/").endswith("/token"):
+                options["auth_url"] = token_url.rstrip("/").removesuffix("/token")
+                used.update(("token_url", "auth_url"))
+            kind = "yandex"
         else:
             options = take({"client_id": "app_key", "client_secret": "app_secret", "token": "token",
                             "token_url": "token_url", "auth_url": "auth_url"})

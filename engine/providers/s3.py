@@ -290,7 +290,11 @@ class S3Provider(Provider):
             code = str(error.get("Code", ""))
             status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
             if code in _AUTH_CODES:
-                return AuthError(f"{self.service_name} at {self._where()} refused the access key ({code})")
+                # A wrong secret is not a wrong key ID (the app said "access key" for both): name the one refused.
+                refused = {"InvalidAccessKeyId": "does not know the access key ID",
+                           "SignatureDoesNotMatch": "refused the secret access key (it does not match the key ID)"}
+                return AuthError(f"{self.service_name} at {self._where()} "
+                                 f"{refused.get(code, 'refused the access key')} ({code})")
             if code == "NoSuchBucket":
                 return ContainerNotFound(f"the bucket '{self.bucket}' does not exist at {self._where()}")
             if code == "PreconditionFailed" or status == 412:
