@@ -66,6 +66,7 @@ from tests.fakes.oauth_server import FakeOAuthServer
 CLIENT_ID = "box-client"
 CLIENT_SECRET = "box-secret"
 ACCOUNT = "11446498"
+EPOCH = 10**12
 
 
 def _stamp(seconds: float) -> str:
@@ -124,7 +125,7 @@ class BoxFake:
         self._ids = itertools.count(1000)
         self.sessions: dict[str, UploadSession] = {}
         self.events: list[dict[str, Any]] = []  # position i+1 follows events[i]
-        self.expired_before = 0  # stream positions below this are refused
+        self.epoch = 0  # stream positions are epoch * EPOCH + event number; those of an earlier epoch are refused
         self.max_upload_size = 5 * 1024**3
         self.part_size = 8 * 1024 * 1024
         self.min_session_size = 20_000_000
@@ -194,8 +195,9 @@ class BoxFake:
             self._cut_part = True
 
     def expire_events(self) -> None:
+        """Every stream position handed out so far is refused from now on (Box forgot them)."""
         with self.lock:
-            self.expired_before = len(self.events) + 1
+            self.epoch += 1
 
     def find(self, path: str) -> Node | None:
         with self.lock:
@@ -388,14 +390,15 @@ class BoxFake:
 
     def _events(self, query: dict[str, str]) -> dict[str, Any]:
         position = query.get("stream_position", "0")
+        base = self.epoch * EPOCH
         if position == "now":
-            return {"chunk_size": 0, "next_stream_position": len(self.events) + 1, "entries": []}
-        if not position.isdigit() or not self.expired_before <= int(position) <= len(self.events) + 1:
+            return {"chunk_size": 0, "next_stream_position": base + len(self.events) + 1, "entries": []}
+        if not position.isdigit() or not base < int(position) <= base + len(self.events) + 1:
             raise BoxFailure(400, "invalid_parameter", "Invalid value for 'stream_position'")
-        start = max(int(position), 1)
+        start = int(position) - base
         limit = min(int(query.get("limit", 100)), 500)
         chunk = self.events[start - 1:start - 1 + limit]
-        return {"chunk_size": len(chunk), "next_stream_position": start + len(chunk), "entries": chunk}
+        return {"chunk_size": len(chunk), "next_stream_position": base + start + len(chunk), "entries": chunk}
 
     def _upload_route(self, method: str, route: str, query: dict[str, str], headers: Any,
                       body: bytes) -> tuple[int, Any]:
