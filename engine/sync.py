@@ -726,6 +726,7 @@ def _policy_for(task: Task, provider: Provider) -> PathPolicy:
         exclude_exts=tuple(task.exclude_exts),
         max_size=task.max_size,
         case_insensitive=task.case_insensitive,
+        max_object_size=provider.capabilities.max_file_size,  # skipped with a reason, never failed at its end
     )
 
 

@@ -86,6 +86,7 @@ def _encoder(rows: tuple[ServiceRules, ...]) -> NameEncoder:
 
 
 _TAIL = tailchar.TAIL_CHARACTERS
+LARGEST_OBJECT = "the service's limit"
 TAIL_REASON = "tail-character rule: a name ending in '.' or ' ' gets a suffix on the remote"
 
 
@@ -99,6 +100,7 @@ class PathPolicy:
 
     Raises UsageError for an unknown provider kind or a connection option value it cannot use.
     `remote_root` (the task's folder on the service) only counts towards the services' path-length limits.
+    `max_object_size` is the provider's largest file (its capability), checked like the spec's size limits.
     `rename_clock` dates the tail-character rename of a folder (the local time of the rename); None leaves
     the date as YYYYMMDD-HHMMSS, for answers about a name alone (`skysync policy check`).
 
@@ -117,10 +119,16 @@ class PathPolicy:
         case_insensitive: bool = False,
         remote_root: str = "",
         rename_clock: Callable[[], float] | None = time.time,
+        max_object_size: int | None = None,
     ) -> None:
         options = dict(connection_options or {})
         self.provider_kind = provider_kind
         self.rows = rows_for(provider_kind, options)
+        if max_object_size is not None:
+            # The provider's largest object (Capabilities.max_file_size), after the spec's own rows so their
+            # words win where both apply: a larger file is skipped before its first byte is sent, never failed
+            # at the end of a long upload (issue 18).
+            self.rows += (ServiceRules(LARGEST_OBJECT, spec="", max_file_size=max_object_size),)
         self.filters = Filters.build(exclude_folders, exclude_names, exclude_exts, max_size, case_insensitive)
         self.exclude_folders = self.filters.folders
         self.encoder = _encoder(self.rows) if _flag(options, ENCODE_OPTION) else None

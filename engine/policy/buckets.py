@@ -1,8 +1,10 @@
 """Bucket and container names: notes 16 and 22 of the spec, checked before anything touches the network.
 
-`validate_bucket(kind, name, preset)` returns None when the name is acceptable, else one line naming the rule
-that failed. Each rule set below carries the spec's words; rules the spec does not state but the service
-documents are marked as such.
+`validate_bucket(kind, name, preset)` returns None when the name is acceptable, else one line naming every rule
+that failed (all at once: a user fixing one rule at a time would meet the next only at the next try). The
+providers call it from `validate_options`, so `connection add`/`edit` refuse a bad name before any network call,
+and the app's wizard calls it as the name is typed: one implementation. Each rule set below carries the spec's
+words; rules the spec does not state but the service documents are marked as such.
 """
 
 from __future__ import annotations
@@ -111,8 +113,22 @@ BUCKET_RULES: dict[str, tuple[str, tuple[BucketRule, ...]]] = {
 }
 
 
+def broken_rules(kind: str, name: str) -> list[str]:
+    """The words of every rule of `kind` that `name` breaks, in the table's order (none for a kind without
+    rules)."""
+    if kind not in BUCKET_RULES:
+        return []
+    rules = BUCKET_RULES[kind][1]
+    checked = name
+    if kind == "cos":
+        match = _COS_APPID.fullmatch(name)
+        if match:
+            checked = match.group("name")
+    return [rule.words for rule in rules if not rule.ok(checked)]
+
+
 def validate_bucket(kind: str, name: str, preset: str | None = None) -> str | None:
-    """None when `name` is a valid bucket/container name for `kind`; else one line naming the failed rule.
+    """None when `name` is a valid bucket/container name for `kind`; else one line naming every failed rule.
 
     Raises UsageError for an unknown kind or s3 preset (a caller's mistake, not the user's bucket name).
     """
@@ -120,15 +136,7 @@ def validate_bucket(kind: str, name: str, preset: str | None = None) -> str | No
         raise UsageError(f"unknown provider kind '{kind}' (known: {', '.join(known_kinds())})")
     if kind == "s3" and preset and preset not in S3_PRESET_ROWS:
         raise UsageError(f"unknown s3 preset '{preset}' (known: {', '.join(S3_PRESET_ROWS)})")
-    if kind not in BUCKET_RULES:
+    broken = broken_rules(kind, name)
+    if not broken:
         return None
-    service, rules = BUCKET_RULES[kind]
-    checked = name
-    if kind == "cos":
-        match = _COS_APPID.fullmatch(name)
-        if match:
-            checked = match.group("name")
-    for rule in rules:
-        if not rule.ok(checked):
-            return f"invalid {service} name {name!r}: {rule.words}"
-    return None
+    return f"invalid {BUCKET_RULES[kind][0]} name {name!r}: {'; '.join(broken)}"

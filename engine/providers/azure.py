@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from engine.providers import objectstore
 from engine.providers.base import (
     AuthError,
     Capabilities,
@@ -51,6 +52,10 @@ MARKER = ".synoemptyblob"
 MIB = 1 << 20
 DEFAULT_BLOCK_MIB = 8
 MAX_BLOCK_MIB = 256  # a block is held in memory while it is sent (the service itself allows 4000 MiB)
+MAX_BLOCKS = 50_000  # the most blocks one blob may have
+# Spec note 7: "exceeds 4.75 TB" -- 50,000 blocks of 100 MiB (read as TiB, like the policy table); block sizes
+# are chosen per file so that any blob up to this size stays within MAX_BLOCKS (100 MiB blocks at the limit).
+MAX_OBJECT = int(4.75 * (1 << 40))
 MTIME_KEY = "mtime"  # metadata keys must be C# identifiers
 COPY_WAIT = 600.0  # seconds an asynchronous (cross-account) copy may take before it is given up
 COPY_POLL = 0.5
@@ -173,7 +178,11 @@ class AzureProvider(Provider):
         OptionSpec("account_key", "storage account key (when no connection string is given)", secret=True),
         OptionSpec("endpoint", "blob service URL; default https://<account>.blob.core.windows.net"),
         OptionSpec(
-            "block_size", "files above this many MiB are uploaded in blocks of that size", default="8", advanced=True
+            "block_size",
+            "files above this many MiB are uploaded in blocks of that size (larger blocks for a file too large "
+            "for 50,000 of them)",
+            default="8",
+            advanced=True,
         ),
     )
 
@@ -183,7 +192,7 @@ class AzureProvider(Provider):
         self.capabilities = Capabilities(
             hash_kind=HashKind.MD5,
             mtime_mode=MtimeMode.METADATA,
-            max_file_size=int(4.75 * 2**40),
+            max_file_size=self.max_object_size(options),
             multipart_threshold=self.block_size,
             conditional_writes=Conditional.SERVER,
             conditional_deletes=Conditional.SERVER,
@@ -203,6 +212,14 @@ class AzureProvider(Provider):
         if not 1 <= size <= MAX_BLOCK_MIB * MIB:
             raise InvalidOption(f"option 'block_size' must be between 1 byte and {MAX_BLOCK_MIB} MiB")
         return size
+
+    @classmethod
+    def max_object_size(cls, options: Mapping[str, str]) -> int | None:
+        return MAX_OBJECT
+
+    @classmethod
+    def part_limits(cls, options: Mapping[str, str]) -> objectstore.PartLimits:
+        return objectstore.PartLimits(MAX_BLOCKS, MAX_BLOCK_MIB * MIB, cls.max_object_size(options))
 
     @classmethod
     def validate_options(cls, options: Mapping[str, str]) -> None:
@@ -378,6 +395,7 @@ class AzureProvider(Provider):
         condition = _condition(expect)
         blob = self._container().get_blob_client(path)
         metadata = {MTIME_KEY: repr(float(mtime))}
+        objectstore.refuse_too_large(size, self.capabilities.max_file_size, f"writing /{path}")
         md5 = hashlib.md5()
         written = 0
         try:
@@ -395,11 +413,9 @@ class AzureProvider(Provider):
             else:
                 # Blocks are staged uncommitted; readers see the old blob until the block list is committed.
                 blocks: list[BlobBlock] = []
-                pending = first
-                while pending:
-                    chunk, pending = pending[: self.block_size], pending[self.block_size :]
-                    if len(pending) < self.block_size:
-                        pending += src.read(self.block_size - len(pending))
+                limits = self.part_limits(self.options)
+                sizes = objectstore.part_schedule(size, self.block_size, limits)
+                for _number, chunk in objectstore.parts(src, first, sizes, f"writing /{path}", limits.max_parts):
                     block_id = base64.b64encode(f"{len(blocks):08d}".encode()).decode()
                     blob.stage_block(block_id, chunk, length=len(chunk))
                     md5.update(chunk)

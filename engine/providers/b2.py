@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
+from engine.providers import objectstore
 from engine.providers.base import (
     AuthError,
     Capabilities,
@@ -53,6 +54,9 @@ DEFAULT_PART_SIZE_MIB = 100
 MIN_PART_SIZE_MIB = 5  # B2's absolute minimum part size
 MAX_PART_SIZE_MIB = 5 * 1024
 MTIME_KEY = "src_last_modified_millis"
+MAX_PARTS = 10_000  # the most parts one large file may have
+MAX_PART_BYTES = 5 * 10**9  # B2's largest part ("5 GB", decimal as Backblaze counts)
+MAX_OBJECT = 10 * 10**12  # B2's largest file ("10 TB"); parts are chosen per file to reach it in 10,000
 
 
 def _real_api(realm: str) -> B2Api:
@@ -181,7 +185,13 @@ class B2Provider(Provider):
         OptionSpec("bucket", "the bucket to sync with", required=True),
         OptionSpec("key_id", "application key ID", required=True),
         OptionSpec("application_key", "application key", secret=True, required=True),
-        OptionSpec("part_size", "large files are uploaded in parts of this many MiB", default="100", advanced=True),
+        OptionSpec(
+            "part_size",
+            "large files are uploaded in parts of this many MiB (larger ones for a file too large for 10,000 "
+            "such parts)",
+            default="100",
+            advanced=True,
+        ),
         OptionSpec("endpoint", "B2 API address (realm URL); default: Backblaze's production realm"),
     )
 
@@ -191,7 +201,7 @@ class B2Provider(Provider):
         self.capabilities = Capabilities(
             hash_kind=HashKind.SHA1,
             mtime_mode=MtimeMode.METADATA,
-            max_file_size=10 * 10**12,
+            max_file_size=self.max_object_size(options),
             multipart_threshold=self.part_size,
             conditional_writes=Conditional.REREAD,
             conditional_deletes=Conditional.REREAD,
@@ -214,6 +224,14 @@ class B2Provider(Provider):
             low, high = min_part_size_bytes / MIB, MAX_PART_SIZE_MIB
             raise InvalidOption(f"option 'part_size' must be between {low:g} and {high} MiB")
         return size
+
+    @classmethod
+    def max_object_size(cls, options: Mapping[str, str]) -> int | None:
+        return MAX_OBJECT
+
+    @classmethod
+    def part_limits(cls, options: Mapping[str, str]) -> objectstore.PartLimits:
+        return objectstore.PartLimits(MAX_PARTS, MAX_PART_BYTES, cls.max_object_size(options))
 
     @classmethod
     def validate_options(cls, options: Mapping[str, str]) -> None:
@@ -343,6 +361,7 @@ class B2Provider(Provider):
     ) -> RemoteEntry:
         from b2sdk.v2 import UploadSourceStream, WriteIntent
 
+        objectstore.refuse_too_large(size, self.capabilities.max_file_size, f"writing /{path}")
         bucket = self._bucket()
         self._check(path, expect, f"writing /{path}")
         if not src.seekable():
@@ -360,14 +379,16 @@ class B2Provider(Provider):
 
         source = UploadSourceStream(opener, stream_length=size)
         try:
-            # Files up to part_size go in one b2_upload_file (sha1 kept); larger ones in part_size parts.
-            # Parts are cut at part_size and only the last one may be shorter (B2 allows that), so the
-            # planner floor is 1 byte; otherwise b2sdk keeps anything below 2 x part_size in one upload.
+            # Files up to part_size go in one b2_upload_file (sha1 kept); larger ones in parts of part_size, or
+            # of the size that keeps the file within 10,000 parts (objectstore.part_size_for). Parts are cut at
+            # that size and only the last one may be shorter (B2 allows that), so the planner floor is 1 byte;
+            # otherwise b2sdk keeps anything below 2 x part_size in one upload.
             version = bucket.create_file(
                 [WriteIntent(source)],
                 path,
                 file_info={MTIME_KEY: str(round(mtime * 1000))},
-                recommended_upload_part_size=self.part_size,
+                recommended_upload_part_size=objectstore.part_size_for(size, self.part_size,
+                                                                       self.part_limits(self.options)),
                 min_part_size=1,
             )
         except Exception as exc:
@@ -411,7 +432,9 @@ class B2Provider(Provider):
                 content_type=source.content_type,
                 file_info=source.file_info,
                 min_part_size=1 if large else None,
-                max_part_size=min(self.part_size, max_simple_copy_bytes) if large else None,
+                max_part_size=min(objectstore.part_size_for(source.size, self.part_size,
+                                                            self.part_limits(self.options)),
+                                  max_simple_copy_bytes) if large else None,
             )
         except Exception as exc:
             raise _translate(exc, what) from None

@@ -417,6 +417,13 @@ class Provider(ABC):
         inside it. A task whose connection comes to point elsewhere is a new pairing (its state is forgotten)."""
         return cls.identity(options) + "".join(f"|{k}={options.get(k, '')}" for k in cls.location_options)
 
+    @classmethod
+    def max_object_size(cls, options: Mapping[str, str]) -> int | None:
+        """The largest file the service stores for a connection with these options (bytes; None: no known
+        limit). No network and no credentials needed: `policy check --size` answers with it, and the provider
+        puts it in `capabilities.max_file_size`, which the engine checks before the first byte is sent."""
+        return None
+
     def location_choices(self) -> tuple[str, list[tuple[str, str]]] | None:
         """After sign-in, the location option the wizard offers a list for and its (id, label) pairs -- Google
         Drive's shared drives, SharePoint's document libraries. The option takes the label when it is unique

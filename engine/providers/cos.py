@@ -47,6 +47,8 @@ from engine.providers.base import (
 MIB = 1 << 20
 MIN_PART_MIB = 1  # COS's smallest part (all but the last)
 MAX_PART_MIB = 5 * 1024
+# Spec note 7: "exceeds 48.8 TB" -- 10,000 parts of 5 GiB (read as TiB, like the policy table).
+MAX_OBJECT = int(48.8 * (1 << 40))
 CHUNK = MIB
 MTIME_HEADER = "x-cos-meta-mtime"
 COPY_OBJECT_LIMIT = 5 * 1024**3  # the largest object one PUT Object - Copy copies
@@ -96,7 +98,8 @@ class COSProvider(Provider):
         ),
         OptionSpec(
             "part_size",
-            f"multipart part size in MiB ({MIN_PART_MIB}..{MAX_PART_MIB})",
+            f"multipart part size in MiB ({MIN_PART_MIB}..{MAX_PART_MIB}); a file too large for 10,000 such "
+            "parts gets larger ones",
             default=str(DEFAULT_PART_MIB),
             advanced=True,
         ),
@@ -114,7 +117,7 @@ class COSProvider(Provider):
             hash_kind=HashKind.MD5,
             mtime_mode=MtimeMode.METADATA,
             canonical_order=False,
-            max_file_size=min(objectstore.MAX_PARTS * self.part_size, 48_800 * 1024**3),
+            max_file_size=self.max_object_size(self.options),
             multipart_threshold=self.part_size,
             conditional_writes=Conditional.REREAD,
             conditional_deletes=Conditional.REREAD,
@@ -130,8 +133,23 @@ class COSProvider(Provider):
         self._session: Any = None
 
     @classmethod
+    def max_object_size(cls, options: Mapping[str, str]) -> int | None:
+        return MAX_OBJECT
+
+    @classmethod
+    def part_limits(cls, options: Mapping[str, str]) -> objectstore.PartLimits:
+        """The service's multipart limits (objectstore.MAX_PARTS is read now, so a test can lower it)."""
+        return objectstore.PartLimits(objectstore.MAX_PARTS, MAX_PART_MIB * MIB, cls.max_object_size(options))
+
+    @classmethod
     def validate_options(cls, options: Mapping[str, str]) -> None:
         super().validate_options(options)
+        if options.get("bucket"):  # before any network call, with every rule the name breaks (note 22)
+            from engine.policy import validate_bucket
+
+            problem = validate_bucket(cls.kind, options["bucket"])
+            if problem:
+                raise InvalidOption(problem)
         normalise_storage_class(options.get("storage_class") or "STANDARD")
         objectstore.part_size_mib(options, cls.DEFAULT_PART_MIB, MIN_PART_MIB, MAX_PART_MIB)
         endpoint = options.get("endpoint") or ""
@@ -334,6 +352,7 @@ class COSProvider(Provider):
     ) -> RemoteEntry:
         """Single PUT up to one part size, multipart above; the returned mtime is the one kept in metadata."""
         what = f"writing /{path}"
+        objectstore.refuse_too_large(size, self.capabilities.max_file_size, what)
         meta = {MTIME_HEADER: objectstore.format_mtime(mtime)}
         first = objectstore.read_full(src, self.part_size + 1)
         if len(first) <= self.part_size:
@@ -349,7 +368,8 @@ class COSProvider(Provider):
             )
             etag = (_header(response, "etag") or "").strip('"')
             return RemoteEntry(path, False, len(first), mtime, _md5_of(etag), etag)
-        return self._multipart(path, src, first, meta, what, mtime, expect)
+        parts = objectstore.part_schedule(size, self.part_size, self.part_limits(self.options))
+        return self._multipart(path, src, first, meta, what, mtime, expect, parts)
 
     def _head(self, path: str, what: str) -> RemoteEntry | None:
         """The object `path` as HEAD reports it (size, ETag), or None when there is none."""
@@ -366,7 +386,7 @@ class COSProvider(Provider):
 
     def _multipart(
         self, path: str, src: BinaryIO, first: bytes, meta: dict[str, str], what: str, mtime: float,
-        expect: Expect | None = None,
+        expect: Expect | None, part_size: Callable[[int], int],
     ) -> RemoteEntry:
         created = self._call(what, "create_multipart_upload", Key=path, Metadata=meta, StorageClass=self.storage_class)
         upload_id = created["UploadId"]
@@ -386,7 +406,7 @@ class COSProvider(Provider):
         response, total = objectstore.multipart(
             src,
             first,
-            self.part_size,
+            part_size,
             what,
             upload_part,
             complete,

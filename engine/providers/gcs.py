@@ -22,6 +22,7 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from engine.providers import objectstore
 from engine.providers.base import (
     AuthError,
     Capabilities,
@@ -50,6 +51,9 @@ if TYPE_CHECKING:
 
 MTIME_KEY = "mtime"
 STORAGE_CLASSES = ("STANDARD", "NEARLINE", "COLDLINE")
+# GCS's largest object, 5 TiB (spec note 7 says "5 TB", read as TiB like the policy table). A resumable upload
+# has no limit on the count of its chunks, so no part size has to grow with the file.
+MAX_OBJECT = 5 * (1 << 40)
 # The client retries transient failures for up to 120 s by default; the engine retries failed items itself,
 # so keep each call's own retrying short.
 RETRY_SECONDS = 3.0
@@ -134,7 +138,7 @@ class GCSProvider(Provider):
     capabilities = Capabilities(
         hash_kind=HashKind.MD5,
         mtime_mode=MtimeMode.METADATA,
-        max_file_size=5 * 10**12,
+        max_file_size=MAX_OBJECT,
         conditional_writes=Conditional.SERVER,
         conditional_deletes=Conditional.SERVER,
         server_side_copy=True,  # objects.rewrite, repeated until done (large objects take several calls)
@@ -324,10 +328,15 @@ class GCSProvider(Provider):
             raise _translate(exc, f"reading /{path}") from None
         return self._entry(path, blob)
 
+    @classmethod
+    def max_object_size(cls, options: Mapping[str, str]) -> int | None:
+        return MAX_OBJECT
+
     def upload(
         self, path: str, src: BinaryIO, size: int, mtime: float, *, expect: Expect | None = None
     ) -> RemoteEntry:
         what = f"writing /{path}"
+        objectstore.refuse_too_large(size, MAX_OBJECT, what)
         blob = self._bucket().blob(path)
         blob.metadata = {MTIME_KEY: repr(float(mtime))}
         if self.options.get("storage_class"):

@@ -1,7 +1,9 @@
 """Pieces every S3-style object store (s3, jdcloud, oss, cos) needs the same way; not a provider itself.
 
 Keys to folders and files, multipart slicing, mtime metadata text, and the once-a-day cleanup of unfinished
-multipart uploads. Providers never import each other; they share this instead.
+multipart uploads. Providers never import each other; they share this instead. The part-size rule
+(`PartLimits`, `part_size_for`) serves every store that uploads in parts, blocks or segments (azure, b2, gcs,
+swift too).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, BinaryIO, TypeVar
 
 from engine.providers.base import Expect, InvalidOption, QuotaExceeded, RemoteEntry, sane_mtime
@@ -18,6 +21,7 @@ from engine.providers.base import Expect, InvalidOption, QuotaExceeded, RemoteEn
 T = TypeVar("T")
 R = TypeVar("R")
 
+MIB = 1 << 20
 MAX_PARTS = 10_000  # the most parts one multipart upload may have (S3, OSS and COS alike)
 STALE_UPLOAD_AGE = 24 * 3600  # an unfinished upload older than this is a killed pass's, not a running one
 CLEANUP_INTERVAL = 24 * 3600  # look for them at most this often per bucket and folder
@@ -31,6 +35,58 @@ def part_size_mib(options: Mapping[str, str], default: int, low: int, high: int)
     if not raw.isdigit() or not low <= int(raw) <= high:
         raise InvalidOption(f"option 'part_size' must be a whole number of MiB, {low}..{high}")
     return int(raw)
+
+
+@dataclass(frozen=True, slots=True)
+class PartLimits:
+    """What a service allows for one upload in parts (blocks, segments): the rule below reads only this."""
+
+    max_parts: int | None  # the most parts one upload may have; None: no limit on the count
+    max_part: int  # the largest part, in bytes
+    max_object: int | None  # the largest object, in bytes (the provider's `max_object_size`); None: no limit
+    granule: int = MIB  # part sizes are whole multiples of this (whole MiB, as the options are given)
+
+
+def part_size_for(size: int, configured: int, limits: PartLimits) -> int:
+    """The part size for one file of `size` bytes: the configured size, or the smallest larger whole number
+    of granules that keeps the upload within the service's part count (issue 18: 16 MiB parts stopped an S3
+    upload above ~156 GiB at part 10,001, after sending everything before it).
+
+    Never above the service's largest part: a file so large that even those parts are too many is bigger
+    than the service's largest object, which the engine refuses before the first byte (`max_object_size`),
+    and `parts` refuses should one get here anyway. A size below 0 (not known before the upload: a stream
+    encrypted on the way) is handled by `part_schedule`.
+    """
+    if limits.max_parts is None or size <= 0:
+        return configured
+    needed = -(-size // limits.max_parts)
+    needed = -(-needed // limits.granule) * limits.granule
+    return min(max(configured, needed), max(limits.max_part, configured))
+
+
+def refuse_too_large(size: int, max_object: int | None, what: str) -> None:
+    """Before the first byte: a file larger than the service's largest object would fail at its end (the part
+    past the count, or the completion). The engine skips such files already; this guards direct callers."""
+    if max_object is not None and size > max_object:
+        raise QuotaExceeded(f"{what}: {size:,} bytes is larger than the {max_object:,} bytes the service stores "
+                            "in one object")
+
+
+# For a stream of unknown length the parts grow: the part size doubles after every tenth of the allowed count,
+# so memory stays at the configured size for ordinary files while the whole count still reaches the service's
+# largest object (S3, OSS and COS take parts of different sizes, only the last may be smaller than the minimum).
+GROWTH_STEPS = 10
+
+
+def part_schedule(size: int, configured: int, limits: PartLimits) -> Callable[[int], int]:
+    """The size of part number n (from 1) of one upload: `part_size_for` for a known size, growing for an
+    unknown one (size < 0)."""
+    if size >= 0 or limits.max_parts is None:
+        chosen = part_size_for(size, configured, limits)
+        return lambda _number: chosen
+    step = max(1, limits.max_parts // GROWTH_STEPS)
+    top = max(limits.max_part, configured)
+    return lambda number: min(top, configured << min((number - 1) // step, 62))
 
 
 def archive_class_refused(value: str, allowed: tuple[str, ...]) -> InvalidOption:
@@ -130,29 +186,39 @@ def read_full(src: BinaryIO, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def parts(src: BinaryIO, first: bytes, part_size: int, what: str) -> Iterator[tuple[int, bytes]]:
+def parts(
+    src: BinaryIO, first: bytes, part_size: int | Callable[[int], int], what: str, max_parts: int | None = None
+) -> Iterator[tuple[int, bytes]]:
     """(part number, body) of a multipart upload, starting with `first` (already read) and reading ahead one
-    byte so the last part is known to be last; refuses more than MAX_PARTS."""
+    byte so the last part is known to be last. `part_size` is one size or the size of part n (`part_schedule`).
+    Refuses more than `max_parts` (default MAX_PARTS, read when called so a test can lower it) before sending
+    the part past the limit: a file that grew while it was read."""
+    limit = MAX_PARTS if max_parts is None else max_parts
+    size_of = part_size if callable(part_size) else (lambda _number: part_size)
     pending = first
     number = 0
-    while pending:
-        body, pending = pending[:part_size], pending[part_size:]
-        if len(pending) < part_size:
-            pending += read_full(src, part_size - len(pending) + 1)
+    while True:
+        size = size_of(number + 1)
+        if len(pending) <= size:
+            pending += read_full(src, size - len(pending) + 1)
+        if not pending:
+            return
+        body, pending = pending[:size], pending[size:]
         number += 1
-        if number > MAX_PARTS:
-            raise QuotaExceeded(f"{what}: more than {MAX_PARTS} parts; raise option 'part_size'")
+        if number > limit:
+            raise QuotaExceeded(f"{what}: more than {limit} parts (the file grew while it was sent?)")
         yield number, body
 
 
 def multipart(
     src: BinaryIO,
     first: bytes,
-    part_size: int,
+    part_size: int | Callable[[int], int],
     what: str,
     upload_part: Callable[[int, bytes], T],
     complete: Callable[[list[T]], R],
     abort: Callable[[], object],
+    max_parts: int | None = None,
 ) -> tuple[R, int]:
     """Send every part in order, then complete the upload: (what `complete` returned, bytes sent).
 
@@ -162,7 +228,7 @@ def multipart(
     done: list[T] = []
     total = 0
     try:
-        for number, body in parts(src, first, part_size, what):
+        for number, body in parts(src, first, part_size, what, max_parts):
             done.append(upload_part(number, body))
             total += len(body)
         return complete(done), total

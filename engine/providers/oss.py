@@ -46,6 +46,8 @@ from engine.providers.base import (
 MIB = 1 << 20
 MIN_PART_MIB = 1  # OSS accepts parts down to 100 KiB; whole MiB keep the setting simple
 MAX_PART_MIB = 5 * 1024
+# Spec note 7: "exceeds 48.8 TB" -- 10,000 parts of 5 GiB (read as TiB, like the policy table).
+MAX_OBJECT = int(48.8 * (1 << 40))
 CHUNK = MIB
 MTIME_HEADER = "x-oss-meta-mtime"
 COPY_OBJECT_LIMIT = 1 << 30  # the largest object one CopyObject copies (UploadPartCopy above)
@@ -92,7 +94,8 @@ class OSSProvider(Provider):
         OptionSpec("storage_class", "storage class of uploads: Standard or IA", default="Standard", advanced=True),
         OptionSpec(
             "part_size",
-            f"multipart part size in MiB ({MIN_PART_MIB}..{MAX_PART_MIB})",
+            f"multipart part size in MiB ({MIN_PART_MIB}..{MAX_PART_MIB}); a file too large for 10,000 such "
+            "parts gets larger ones",
             default=str(DEFAULT_PART_MIB),
             advanced=True,
         ),
@@ -110,7 +113,7 @@ class OSSProvider(Provider):
             hash_kind=HashKind.MD5,
             mtime_mode=MtimeMode.METADATA,
             canonical_order=False,
-            max_file_size=min(objectstore.MAX_PARTS * self.part_size, 48_800 * 1024**3),
+            max_file_size=self.max_object_size(self.options),
             multipart_threshold=self.part_size,
             conditional_writes=Conditional.REREAD,
             conditional_deletes=Conditional.REREAD,
@@ -127,8 +130,23 @@ class OSSProvider(Provider):
         return endpoint if "://" in endpoint else "https://" + endpoint
 
     @classmethod
+    def max_object_size(cls, options: Mapping[str, str]) -> int | None:
+        return MAX_OBJECT
+
+    @classmethod
+    def part_limits(cls, options: Mapping[str, str]) -> objectstore.PartLimits:
+        """The service's multipart limits (objectstore.MAX_PARTS is read now, so a test can lower it)."""
+        return objectstore.PartLimits(objectstore.MAX_PARTS, MAX_PART_MIB * MIB, cls.max_object_size(options))
+
+    @classmethod
     def validate_options(cls, options: Mapping[str, str]) -> None:
         super().validate_options(options)
+        if options.get("bucket"):  # before any network call, with every rule the name breaks (note 22)
+            from engine.policy import validate_bucket
+
+            problem = validate_bucket(cls.kind, options["bucket"])
+            if problem:
+                raise InvalidOption(problem)
         normalise_storage_class(options.get("storage_class") or "Standard")
         objectstore.part_size_mib(options, cls.DEFAULT_PART_MIB, MIN_PART_MIB, MAX_PART_MIB)
         if not cls.resolve_endpoint(options).startswith(("http://", "https://")):
@@ -294,6 +312,7 @@ class OSSProvider(Provider):
     ) -> RemoteEntry:
         """Single PUT up to one part size, multipart above; the returned mtime is the one kept in metadata."""
         what = f"writing /{path}"
+        objectstore.refuse_too_large(size, self.capabilities.max_file_size, what)
         headers = {MTIME_HEADER: objectstore.format_mtime(mtime), "x-oss-storage-class": self.storage_class}
         first = objectstore.read_full(src, self.part_size + 1)
         if len(first) <= self.part_size:
@@ -301,7 +320,8 @@ class OSSProvider(Provider):
             result = self._write(what, expect, "put_object", path, first, headers={**headers, **_forbid(expect)})
             etag = str(result.etag or "").strip('"')  # oss2 has compared the CRC-64 of what was stored
             return RemoteEntry(path, False, len(first), mtime, _md5_of(etag, "Normal"), etag)
-        return self._multipart(path, src, first, headers, what, mtime, expect)
+        parts = objectstore.part_schedule(size, self.part_size, self.part_limits(self.options))
+        return self._multipart(path, src, first, headers, what, mtime, expect, parts)
 
     def _head(self, path: str, what: str) -> RemoteEntry | None:
         """The object `path` as HEAD reports it (size, ETag), or None when there is none."""
@@ -325,7 +345,7 @@ class OSSProvider(Provider):
 
     def _multipart(
         self, path: str, src: BinaryIO, first: bytes, headers: dict[str, str], what: str, mtime: float,
-        expect: Expect | None = None,
+        expect: Expect | None, part_size: Callable[[int], int],
     ) -> RemoteEntry:
         from oss2.models import PartInfo
 
@@ -338,7 +358,7 @@ class OSSProvider(Provider):
         result, total = objectstore.multipart(
             src,
             first,
-            self.part_size,
+            part_size,
             what,
             upload_part,
             lambda done: self._complete(what, expect, path, upload_id, done),

@@ -7,9 +7,20 @@ time, as the spec's attribute table says. A whole listing is one ListObjectsV2 p
 per object (rclone#7332 shows what per-object HEADs cost).
 
 revision = ETag. hash = the ETag when it is an MD5 (single-part uploads); multipart ETags ("...-N") carry no
-hash, as the spec's note 2 of the attribute table says. (Buckets encrypted with SSE-KMS or SSE-C have ETags that
-are not MD5s; there the consistency check would see every file as changed.) Uploads send Content-MD5, so the
-service itself refuses a body damaged on the way.
+hash, as the spec's note 2 of the attribute table says. Uploads send Content-MD5, so the service itself refuses a
+body damaged on the way, and a single-part upload keeps that MD5 in x-amz-meta-md5 too.
+
+Server-side encryption (`server_side_encryption` = AES256 or aws:kms, with `sse_kms_key_id`) is asked for on
+every write: PutObject, CreateMultipartUpload and CopyObject. Under aws:kms an ETag is not the content's MD5 and
+a listing cannot tell (ListObjectsV2 carries no encryption and no metadata), so such a connection lists no hash
+(`hash_in_listing` False): the consistency check then compares with the MD5 the state recorded when the file was
+sent (while the object keeps that ETag), and only for other objects (another tool's, or changed since) asks
+`file_hash`, one HEAD reading x-amz-meta-md5, or the ETag when the HEAD says it is not sealed with a KMS key.
+
+Part size per file (issue 18): the `part_size` option is the smallest part; a file so large that those parts
+would be more than 10,000 gets the smallest whole number of MiB that keeps it within the count
+(`objectstore.part_size_for`), up to the 5 TiB S3 stores in one object (`max_object_size`; the engine skips a
+larger file before its first byte).
 
 Conditional writes (`expect`): If-Match: <ETag> / If-None-Match: * on PutObject and on CompleteMultipartUpload,
 which S3 checks as it commits the object, so another client's write while our data travels is caught. Before
@@ -57,8 +68,13 @@ from engine.providers.base import (
 )
 
 MIB = 1 << 20
+TIB = 1 << 40
 MIN_PART_MIB = 5  # S3's smallest part (all but the last)
 MAX_PART_MIB = 5 * 1024  # S3's largest part
+MAX_OBJECT = 5 * TIB  # S3's largest object (compatible services without a row of their own are taken alike)
+JD_MAX_OBJECT = 19 * TIB  # spec note 7, JD Cloud OSS: "exceeds 19 TB" (read as TiB, like the policy table)
+MD5_KEY = "md5"  # sent as x-amz-meta-md5: the content's MD5 where the ETag may not be it (SSE-KMS)
+SSE_CHOICES = ("AES256", "aws:kms")
 CHUNK = MIB
 MTIME_KEY = "mtime"  # sent as x-amz-meta-mtime
 COPY_OBJECT_LIMIT = 5 * 1024**3  # the largest object one CopyObject can copy
@@ -106,7 +122,48 @@ def _etag_not_md5(response: Mapping[str, Any]) -> bool:
     the MD5 of the content."""
     return response.get("ServerSideEncryption") in ("aws:kms", "aws:kms:dsse") or bool(
         response.get("SSECustomerAlgorithm"))
+
+
+def _answered_md5(response: Mapping[str, Any]) -> str:
+    """The content's MD5 from a GET or HEAD answer: the one our upload kept in the metadata, else the ETag
+    unless the object is sealed with a KMS or customer key. "" when there is none to check against."""
+    kept = str(response.get("Metadata", {}).get(MD5_KEY, "")).lower()
+    if objectstore.etag_md5(kept):
+        return kept
+    if _etag_not_md5(response):
+        return ""
+    return etag_hash(str(response.get("ETag", ""))) or ""
+
+
 walk_keys = objectstore.walk_keys
+
+# Spec note 19, as GCS says it for Nearline beside its storage class.
+EARLY_DELETION_WARNING = (
+    "Amazon Infrequent Access storage (STANDARD_IA) is designed for data that is not frequently modified: when "
+    "you edit or delete a file, early deletion charges may apply."
+)
+SSE_OPTIONS = (
+    OptionSpec(
+        "server_side_encryption",
+        "encrypt every uploaded object on the service: AES256 (keys managed by S3) or aws:kms (a KMS key); "
+        "empty: the bucket's default",
+        choices=SSE_CHOICES,
+        advanced=True,
+        label="Server-side encryption",
+    ),
+    OptionSpec(
+        "sse_kms_key_id",
+        "with aws:kms, the KMS key (id, ARN or alias) to encrypt with; empty: the account's default S3 key",
+        advanced=True,
+        label="KMS key ID",
+    ),
+)
+
+
+def _sse_problem(options: Mapping[str, str]) -> str | None:
+    if options.get("sse_kms_key_id") and options.get("server_side_encryption") != "aws:kms":
+        return "option 'sse_kms_key_id' needs server_side_encryption=aws:kms"
+    return None
 
 
 class S3Provider(Provider):
@@ -146,14 +203,15 @@ class S3Provider(Provider):
                    label="Secret access key"),
         OptionSpec(
             "storage_class",
-            "storage class of uploads: STANDARD, STANDARD_IA or REDUCED_REDUNDANCY",
+            "storage class of uploads: STANDARD, STANDARD_IA or REDUCED_REDUNDANCY. " + EARLY_DELETION_WARNING,
             label="Storage class",
             default="STANDARD",
             advanced=True,
         ),
         OptionSpec(
             "part_size",
-            f"multipart part size in MiB ({MIN_PART_MIB}..{MAX_PART_MIB})",
+            f"multipart part size in MiB ({MIN_PART_MIB}..{MAX_PART_MIB}); a file too large for 10,000 such "
+            "parts gets larger ones",
             label="Part size (MiB)",
             default=str(DEFAULT_PART_MIB),
             advanced=True,
@@ -173,6 +231,7 @@ class S3Provider(Provider):
             default="false",
             choices=("true", "false"),
         ),
+        *SSE_OPTIONS,
     )
 
     def __init__(self, options: Mapping[str, str]) -> None:
@@ -184,13 +243,21 @@ class S3Provider(Provider):
         self.storage_class = self.normalise_storage_class(self.options.get("storage_class") or "STANDARD")
         part_mib = objectstore.part_size_mib(self.options, self.DEFAULT_PART_MIB, MIN_PART_MIB, MAX_PART_MIB)
         self.part_size = part_mib * MIB
+        self.sse: dict[str, str] = {}
+        if self.options.get("server_side_encryption"):
+            self.sse["ServerSideEncryption"] = self.options["server_side_encryption"]
+            if self.options.get("sse_kms_key_id"):
+                self.sse["SSEKMSKeyId"] = self.options["sse_kms_key_id"]
+        # Under SSE-KMS an ETag is not an MD5 and the listing cannot tell: no listed hash (see the docstring).
+        self.sealed = self.options.get("server_side_encryption") == "aws:kms"
         self.capabilities = Capabilities(
             hash_kind=HashKind.MD5,
             mtime_mode=MtimeMode.METADATA,
             canonical_order=False,  # S3 lists in UTF-8 byte order, where "a-b" comes before "a/x"
             server_side_move=True,  # CopyObject + DeleteObject (see `move`)
-            max_file_size=min(objectstore.MAX_PARTS * self.part_size, 5 * 1024**4),
+            max_file_size=self.max_object_size(self.options),
             multipart_threshold=self.part_size,
+            hash_in_listing=not self.sealed,
             conditional_writes=Conditional.SERVER,
             conditional_deletes=Conditional.REREAD,
             server_side_copy=True,  # CopyObject (UploadPartCopy above 5 GB)
@@ -203,6 +270,15 @@ class S3Provider(Provider):
         self._bucket_checked = self.options.get("create_bucket", "false") != "true"
 
     # -- options ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def max_object_size(cls, options: Mapping[str, str]) -> int | None:
+        return MAX_OBJECT
+
+    @classmethod
+    def part_limits(cls, options: Mapping[str, str]) -> objectstore.PartLimits:
+        """The service's multipart limits (objectstore.MAX_PARTS is read now, so a test can lower it)."""
+        return objectstore.PartLimits(objectstore.MAX_PARTS, MAX_PART_MIB * MIB, cls.max_object_size(options))
 
     def _preset(self) -> tuple[str, str]:
         return self.PRESETS.get(self.options.get("preset") or "aws", ("", "us-east-1"))
@@ -230,6 +306,16 @@ class S3Provider(Provider):
         super().validate_options(options)
         cls.normalise_storage_class(options.get("storage_class") or "STANDARD")
         objectstore.part_size_mib(options, cls.DEFAULT_PART_MIB, MIN_PART_MIB, MAX_PART_MIB)
+        problem = _sse_problem(options)
+        if problem:
+            raise InvalidOption(problem)
+        if options.get("bucket"):  # before any network call, with every rule the name breaks (notes 22, 16)
+            from engine.policy import validate_bucket
+
+            problem = validate_bucket(cls.kind, options["bucket"],
+                                      (options.get("preset") or None) if cls.kind == "s3" else None)
+            if problem:
+                raise InvalidOption(problem)
         if (options.get("preset") == "other") and not options.get("endpoint"):
             raise InvalidOption("option 'endpoint' is required with preset 'other'")
         endpoint = options.get("endpoint") or ""
@@ -341,26 +427,18 @@ class S3Provider(Provider):
             raise self._translate(exc, what) from None
 
     def _ensure_bucket(self) -> None:
-        """With create_bucket=true: create the missing bucket on first use, after checking its name."""
+        """With create_bucket=true: create the missing bucket on first use (its name was checked with the
+        options)."""
         if self._bucket_checked:
             return
         try:
             self._call("checking the bucket", "list_objects_v2", MaxKeys=1)
         except ContainerNotFound:
-            self.validate_bucket_name()
             kwargs: dict[str, Any] = {}
             if self.region and self.region != "us-east-1" and not self.endpoint:
                 kwargs["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
             self._call(f"creating the bucket '{self.bucket}'", "create_bucket", **kwargs)
         self._bucket_checked = True
-
-    def validate_bucket_name(self) -> None:
-        """The spec's bucket rule for this kind (note 22), from the policy tables, before creating a bucket."""
-        from engine.policy import validate_bucket
-
-        problem = validate_bucket(self.kind, self.bucket, self.options.get("preset") if self.kind == "s3" else None)
-        if problem:
-            raise InvalidOption(f"cannot create the bucket: {problem}")
 
     @classmethod
     def bucket_name_ok(cls, name: str) -> bool:
@@ -450,7 +528,7 @@ class S3Provider(Provider):
                     False,
                     int(item.get("Size", 0)),
                     modified.timestamp() if modified is not None else None,
-                    etag_hash(etag),
+                    self._listed_hash(etag),
                     etag.strip('"'),
                 )
         if folder and not seen:  # not even its marker: the folder does not exist
@@ -485,7 +563,7 @@ class S3Provider(Provider):
                 modified = item.get("LastModified")
                 yield RemoteEntry(name, False, int(item.get("Size", 0)),
                                   modified.timestamp() if modified is not None else None,
-                                  etag_hash(etag), etag.strip('"'))
+                                  self._listed_hash(etag), etag.strip('"'))
 
     def download(self, path: str, out: BinaryIO) -> RemoteEntry:
         what = f"reading /{path}"
@@ -502,10 +580,19 @@ class S3Provider(Provider):
         mtime = objectstore.parse_mtime(response.get("Metadata", {}).get(MTIME_KEY))
         if mtime is None and response.get("LastModified") is not None:
             mtime = response["LastModified"].timestamp()
-        # The ETag of an object encrypted with a KMS or customer key is not its MD5 (the listing cannot tell, the
-        # answer to the download can): "" says there is no hash to check the bytes against.
-        digest = "" if _etag_not_md5(response) else etag_hash(etag)
-        return RemoteEntry(path, False, int(response.get("ContentLength", 0)), mtime, digest, etag.strip('"'))
+        return RemoteEntry(path, False, int(response.get("ContentLength", 0)), mtime, _answered_md5(response),
+                           etag.strip('"'))
+
+    def _listed_hash(self, etag: str) -> str | None:
+        """The hash a listing (or a write's answer) may show for an ETag: none under SSE-KMS, where it is not an
+        MD5 and nothing in the listing says so."""
+        return None if self.sealed else etag_hash(etag)
+
+    def file_hash(self, path: str) -> str | None:
+        """One HEAD, for a connection whose listings carry no hash (SSE-KMS): the MD5 kept in the metadata, or
+        the ETag when the object is not sealed with a KMS or customer key (another tool's object)."""
+        answer = self._call(f"reading /{path}", "head_object", Key=path)
+        return _answered_md5(answer) or None
 
     def upload(
         self, path: str, src: BinaryIO, size: int, mtime: float, *, expect: Expect | None = None
@@ -513,32 +600,37 @@ class S3Provider(Provider):
         """Single PUT up to one part size, multipart above; the returned mtime is the one kept in metadata."""
         self._ensure_bucket()
         what = f"writing /{path}"
+        objectstore.refuse_too_large(size, self.capabilities.max_file_size, what)
         meta = {MTIME_KEY: objectstore.format_mtime(mtime)}
         first = objectstore.read_full(src, self.part_size + 1)
         if len(first) <= self.part_size:
+            md5 = hashlib.md5(first).hexdigest()
             response = self._write(
                 what,
                 "put_object",
                 expect,
-                hashlib.md5(first).hexdigest(),
+                # Our ETag: the MD5, except under SSE-KMS (unknown then; a lost answer is not recognised).
+                "" if self.sealed else md5,
                 Key=path,
                 Body=first,
                 ContentMD5=_content_md5(first),  # the service refuses a body that arrived damaged
-                Metadata=meta,
+                Metadata={**meta, MD5_KEY: md5},
                 StorageClass=self.storage_class,
+                **self.sse,
             )
             etag = str(response.get("ETag", "")).strip('"')
-            return RemoteEntry(path, False, len(first), mtime, None if _etag_not_md5(response) else etag_hash(etag),
-                               etag)
-        return self._multipart(path, src, first, meta, what, mtime, expect)
+            # The MD5 the service checked (Content-MD5) is the content's, whatever the ETag is under encryption.
+            return RemoteEntry(path, False, len(first), mtime, md5, etag)
+        parts = objectstore.part_schedule(size, self.part_size, self.part_limits(self.options))
+        return self._multipart(path, src, first, meta, what, mtime, expect, parts)
 
     def _multipart(
         self, path: str, src: BinaryIO, first: bytes, meta: dict[str, str], what: str, mtime: float,
-        expect: Expect | None = None,
+        expect: Expect | None, part_size: Callable[[int], int],
     ) -> RemoteEntry:
         asked = time.monotonic()
         created = self._call(
-            what, "create_multipart_upload", Key=path, Metadata=meta, StorageClass=self.storage_class
+            what, "create_multipart_upload", Key=path, Metadata=meta, StorageClass=self.storage_class, **self.sse
         )
         upload_id = created["UploadId"]
         if created.get("ResponseMetadata", {}).get("RetryAttempts"):
@@ -559,14 +651,15 @@ class S3Provider(Provider):
         response, total = objectstore.multipart(
             src,
             first,
-            self.part_size,
+            part_size,
             what,
             upload_part,
             lambda done: self._complete(what, expect, path, upload_id, done),
             lambda: self.client.abort_multipart_upload(Bucket=self.bucket, Key=path, UploadId=upload_id),
+            self.part_limits(self.options).max_parts,
         )
         etag = str(response.get("ETag", "")).strip('"')
-        return RemoteEntry(path, False, total, mtime, etag_hash(etag), etag)
+        return RemoteEntry(path, False, total, mtime, self._listed_hash(etag), etag)
 
     def _abort_lost_uploads(self, key: str, ours: str, within: float) -> None:
         """Abort the uploads a retried CreateMultipartUpload started but whose answer was lost on the way.
@@ -662,7 +755,8 @@ class S3Provider(Provider):
         except NotFound:
             return None
         etag = str(response.get("ETag", "")).strip('"')
-        return RemoteEntry(key, False, int(response.get("ContentLength", 0)), None, etag_hash(etag), etag)
+        return RemoteEntry(key, False, int(response.get("ContentLength", 0)), None, _answered_md5(response) or None,
+                           etag)
 
     def delete(self, path: str, *, expect: Expect | None = None) -> None:
         what = f"deleting /{path}"
@@ -677,6 +771,7 @@ class S3Provider(Provider):
             Key=path + "/",
             Body=b"",
             StorageClass=self.storage_class,
+            **self.sse,
         )
         return RemoteEntry(path, True)
 
@@ -712,6 +807,7 @@ class S3Provider(Provider):
             CopySource={"Bucket": self.bucket, "Key": src},
             MetadataDirective="COPY",
             StorageClass=self.storage_class,
+            **self.sse,
             **condition,
         )
         result = response.get("CopyObjectResult", {})
@@ -723,7 +819,7 @@ class S3Provider(Provider):
         etag = str(result.get("ETag", "")).strip('"')
         modified = result.get("LastModified")
         return RemoteEntry(dst, False, size, modified.timestamp() if modified is not None else None,
-                           etag_hash(etag), etag)
+                           self._listed_hash(etag), etag)
 
     def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
         """CopyObject with the metadata (the mtime) kept, made only from the version of `src` read just before
@@ -746,24 +842,25 @@ class S3Provider(Provider):
             what,
             "copy_object",
             expect,
-            source_etag,  # a copy has the source's ETag (single-part) -- what an earlier attempt left
+            "" if self.sealed else source_etag,  # a copy has the source's ETag (single-part, not under SSE-KMS)
             Key=dst,
             CopySource={"Bucket": self.bucket, "Key": src},
             MetadataDirective="COPY",
             StorageClass=self.storage_class,
+            **self.sse,
             **condition,
         )
         etag = str(response.get("CopyObjectResult", response).get("ETag", "")).strip('"')
-        return RemoteEntry(dst, False, size, mtime, etag_hash(etag), etag)
+        return RemoteEntry(dst, False, size, mtime, self._listed_hash(etag), etag)
 
     def _multipart_copy(
         self, src: str, dst: str, head: dict[str, Any], what: str, mtime: float | None, expect: Expect | None
     ) -> RemoteEntry:
         size = int(head.get("ContentLength", 0))
         source_etag = str(head.get("ETag", "")).strip('"')
-        part = max(self.part_size, -(-size // objectstore.MAX_PARTS))
+        part = objectstore.part_size_for(size, self.part_size, self.part_limits(self.options))
         created = self._call(what, "create_multipart_upload", Key=dst, Metadata=head.get("Metadata", {}),
-                             StorageClass=self.storage_class)
+                             StorageClass=self.storage_class, **self.sse)
         upload_id = created["UploadId"]
         done: list[dict[str, Any]] = []
         try:
@@ -781,7 +878,7 @@ class S3Provider(Provider):
                 self.client.abort_multipart_upload(Bucket=self.bucket, Key=dst, UploadId=upload_id)
             raise
         etag = str(response.get("ETag", "")).strip('"')
-        return RemoteEntry(dst, False, size, mtime, etag_hash(etag), etag)
+        return RemoteEntry(dst, False, size, mtime, self._listed_hash(etag), etag)
 
     def clean_interrupted(self, folder: str) -> int:
         """Abort multipart uploads under `folder` that a killed pass left behind (the service bills their parts).
@@ -853,7 +950,12 @@ class JDCloudProvider(S3Provider):
             default="false",
             choices=("true", "false"),
         ),
+        *SSE_OPTIONS,
     )
+
+    @classmethod
+    def max_object_size(cls, options: Mapping[str, str]) -> int | None:
+        return JD_MAX_OBJECT
 
     def _preset(self) -> tuple[str, str]:
         return ("", self.DEFAULT_REGION)

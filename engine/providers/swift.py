@@ -3,7 +3,10 @@
 Objects are flat names in a container; an empty folder is a zero-byte "folder/" object of type
 application/directory (the convention of the swift CLI and Horizon). Files larger than `segment_size` MiB are
 uploaded as Dynamic Large Objects (spec note 15): segments named "<path>/<mtime>/<size>/<segment size>/<n>"
-in the "<container>_segments" container (the swift CLI's layout), then a manifest. Swift reports no usable
+in the "<container>_segments" container (the swift CLI's layout), then a manifest. A DLO has no limit on the
+count of its segments (the 1,000-segment limit is the Static Large Object's), so the configured segment size
+serves every file and Swift has no largest object here (`max_object_size` None): the account's quota, if any,
+is the limit, reported by the service. Swift reports no usable
 hash for those (spec note 3), so they are listed without one and their revision is the manifest's ETag. The
 mtime is kept in `X-Object-Meta-Mtime`: container listings carry no metadata, so listings show the upload
 time and downloads return the stored mtime.

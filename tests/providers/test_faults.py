@@ -296,7 +296,7 @@ def test_retry_after_is_waited_for_and_throttling_is_retried(flaky: Any) -> None
 def test_throttling_that_outlasts_the_retries_is_transient() -> None:
     from botocore.exceptions import ClientError
 
-    provider = S3Provider({"bucket": "b", "access_key_id": "k", "secret_access_key": "s"})
+    provider = S3Provider({"bucket": "bkt", "access_key_id": "k", "secret_access_key": "s"})
     for code, status in (("TooManyRequests", 429), ("", 429), ("SlowDown", 503)):
         error = ClientError({"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "GetObject")
         assert isinstance(provider._translate(error, "reading /x"), TransientError), (code, status)

@@ -24,7 +24,7 @@ from .servers import cos, jdcloud, oss, s3
 @pytest.mark.parametrize("kind", ["s3", "jdcloud", "oss", "cos"])
 @pytest.mark.parametrize("archive", ["GLACIER", "DEEP_ARCHIVE", "Archive", "ColdArchive"])
 def test_archive_storage_classes_are_refused_with_a_reason(kind: str, archive: str) -> None:
-    options = {"bucket": "b", "region": "r", "access_key_id": "k", "secret_access_key": "s"}
+    options = {"bucket": "bkt", "region": "r", "access_key_id": "k", "secret_access_key": "s"}
     options |= {"access_key_secret": "s", "secret_id": "k", "secret_key": "s", "storage_class": archive}
     with pytest.raises(InvalidOption) as info:
         provider_class(kind).validate_options(options)
@@ -51,7 +51,7 @@ def test_storage_class_names_are_normalised(kind: str, given: str, used: str) ->
 
 @pytest.mark.parametrize(("kind", "part"), [("s3", "4"), ("s3", "x"), ("oss", "0"), ("cos", "6000")])
 def test_part_size_out_of_range_is_refused(kind: str, part: str) -> None:
-    options = {"bucket": "b", "region": "r", "access_key_id": "k", "secret_access_key": "s"}
+    options = {"bucket": "bkt", "region": "r", "access_key_id": "k", "secret_access_key": "s"}
     options |= {"access_key_secret": "s", "secret_id": "k", "secret_key": "s", "part_size": part}
     with pytest.raises(InvalidOption, match="part_size"):
         provider_class(kind).validate_options(options)
@@ -59,7 +59,7 @@ def test_part_size_out_of_range_is_refused(kind: str, part: str) -> None:
 
 def test_presets_fill_the_endpoint_and_identity_is_endpoint_plus_key() -> None:
     cls = provider_class("s3")
-    base = {"bucket": "b", "access_key_id": "AKID", "secret_access_key": "very-secret"}
+    base = {"bucket": "bkt", "access_key_id": "AKID", "secret_access_key": "very-secret"}
     assert cls.resolve_endpoint({**base, "preset": "hicloud"}).startswith("https://")  # type: ignore[attr-defined]
     assert cls.resolve_endpoint({**base, "preset": "aws"}) == ""  # type: ignore[attr-defined]
     with pytest.raises(InvalidOption, match="endpoint"):
@@ -109,10 +109,9 @@ def test_create_bucket_makes_a_missing_bucket_after_checking_its_name() -> None:
     p.check()
     assert list(p.list("")) == []
     p.close()
-    bad = provider_class("s3")({**s3.options("Bad_Bucket_Name"), "create_bucket": "true"})
-    with pytest.raises(InvalidOption, match=r"cannot create the bucket: .*lowercase"):
-        bad.check()
-    bad.close()
+    # The name is checked with the options, before the provider exists (so before any request).
+    with pytest.raises(InvalidOption, match=r"invalid .* bucket name 'Bad_Bucket_Name': .*lowercase"):
+        provider_class("s3")({**s3.options("Bad_Bucket_Name"), "create_bucket": "true"})
 
 
 def test_jdcloud_bucket_rule_is_stricter_than_s3() -> None:
