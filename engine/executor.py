@@ -511,8 +511,8 @@ class Executor:
         and mtime are trusted.
         """
         assert a.remote is not None
-        if self.caps.hash_kind == HashKind.NONE or not self.caps.plain_sizes:
-            return True
+        if self.caps.hash_kind == HashKind.NONE or not self.caps.plain_sizes or self.caps.hash_unreliable:
+            return True  # (an unreliable hash that differs proves nothing: the inode, size and mtime decide)
         rhash = a.remote.hash
         if rhash is None and not self.caps.hash_in_listing:
             rhash = self.provider.file_hash(self._full(a.moved_from_remote))
@@ -674,8 +674,9 @@ class Executor:
         target = self.tree.checked_path(local_path)
         tmp = self.tree.temp_path_for(local_path)
         writer: MeteredWriter | None = None
-        # Only a hash the listing gave is checked (the service's answer to the download may carry a newer one).
-        check = listed.hash is not None and self._hashes_while_sending()
+        # Only a hash the listing gave is checked (the service's answer to the download may carry a newer one),
+        # and never one the service is known to get wrong: the download would be refused at every pass.
+        check = listed.hash is not None and self._hashes_while_sending() and not self.caps.hash_unreliable
         hashing: HashingWriter | None = None
         try:
             self.tree.fs.mkdir(os.path.dirname(target))
@@ -837,8 +838,12 @@ class Executor:
             got = self.provider.file_hash(self._full(self._rel(copied)))
         if got is None:
             return None
+        if seen.hash is not None and same_hash(kind, got, seen.hash):
+            return True
+        if self.caps.hash_unreliable:
+            return True if self._local_matches(local_copy, got) else None  # a mismatch proves nothing
         if seen.hash is not None:
-            return same_hash(kind, got, seen.hash)
+            return False
         return self._local_matches(local_copy, got)
 
     def _copy_with_content(self, path: str, tmp: str) -> str | None:
@@ -897,8 +902,11 @@ class Executor:
             rhash = remote.hash
             if rhash is None and not self.caps.hash_in_listing:
                 rhash = self.provider.file_hash(self._full(a.remote_path))
-            if rhash is not None:
-                return self._local_matches(a.path, rhash), None
+            if rhash is not None and self._local_matches(a.path, rhash):
+                return True, None
+            if rhash is not None and not self.caps.hash_unreliable:
+                return False, None
+            # An unreliable hash that differs proves nothing: the mtime or the bytes tell.
         if (
             self.caps.mtime_mode == MtimeMode.NATIVE
             and remote.mtime is not None

@@ -214,6 +214,8 @@ def validate_task(home: Home, task: Task, replacing: str | None = None) -> Task:
         raise UsageError("--no-delete applies to one-way tasks only (upload or download)")
     if task.convert_google_docs:
         _check_document_export(home, task)
+    if task.consistency_check:
+        _check_consistency(home, task)
     local = os.path.abspath(os.path.expanduser(task.local))
     if not os.path.isdir(local):
         raise UsageError(f"local folder {shown(task.local)} does not exist or is not a folder")
@@ -257,6 +259,19 @@ def _check_document_export(home: Home, task: Task) -> None:
     if not provider_kind(kind).capabilities.document_export:
         raise UsageError(f"--convert-google-docs applies to Google Drive connections, and '{task.connection}' "
                          f"is {kind}")
+
+
+def _check_consistency(home: Home, task: Task) -> None:
+    """--consistency-check compares the service's hashes with ours; where the service is known to report wrong
+    ones (Baidu's md5, the spec's FAQ) every pass would find differences that are not there and transfer the
+    same files again, so it stays off, with the reason."""
+    kind = home.connection(task.connection).provider
+    cls = provider_kind(kind)
+    caps = getattr(cls, "capabilities", None)  # declared per class where no option changes it
+    if caps is not None and caps.hash_unreliable:
+        raise UsageError(f"--consistency-check stays off for {cls.title} connections: the service reports wrong "
+                         f"{caps.hash_kind} hashes for many files, so comparing them would transfer the same files "
+                         "at every pass (sizes and the recorded times are compared instead)")
 
 
 def add_task(home: Home, task: Task, password: str | None = None) -> Task:

@@ -451,7 +451,7 @@ def _prepare(
         return _file_folder_clashes(entries, on_remote_skip)
 
     verify = None
-    if task.consistency_check and provider.capabilities.hash_kind != HashKind.NONE:
+    if task.consistency_check and _hashes_tell(provider):
         verify = _consistency_verifier(tree, provider, remote_root)
 
     def state_stream() -> Iterator[StateRow]:
@@ -599,7 +599,7 @@ def _prepare_scoped(
                           prune=policy.is_excluded_folder)
     remote = list(_file_folder_clashes(iter(remote_pairs(scope, listing)), on_remote_skip))
     verify = None
-    if task.consistency_check and provider.capabilities.hash_kind != HashKind.NONE:
+    if task.consistency_check and _hashes_tell(provider):
         verify = _consistency_verifier(tree, provider, remote_root)
     the_plan = plan(state, local, remote, task.direction, policy, no_delete=task.no_delete, verify=verify,
                     frozen=blind.covers, cheap_compare=_cheap_compare(provider))
@@ -878,11 +878,18 @@ def _guard_mass_delete(p: Plan, percent: int, min_files: int, task: str) -> None
         ))
 
 
+def _hashes_tell(provider: Provider) -> bool:
+    """Whether the service's listed hash can tell two versions apart: it has one, and one it gets right (a hash
+    Baidu gets wrong would make every pass transfer the file again; `Capabilities.hash_unreliable`)."""
+    caps = provider.capabilities
+    return caps.hash_kind != HashKind.NONE and not caps.hash_unreliable
+
+
 def _cheap_compare(provider: Provider) -> Callable[[RemoteEntry], bool]:
     """Whether the executor tells equal content from this listed entry without downloading it (a hash, listed or
     asked for, or an mtime the service keeps exactly): the reconcile then checks a file whose ctime alone moved."""
     caps = provider.capabilities
-    hashes = caps.hash_kind != HashKind.NONE
+    hashes = _hashes_tell(provider)
     native = caps.mtime_mode == MtimeMode.NATIVE
 
     def cheap(remote: RemoteEntry) -> bool:

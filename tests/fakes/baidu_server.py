@@ -190,6 +190,11 @@ class BaiduFake:
             acc.items[full] = item
             return item
 
+    def mkdir(self, uk: int, rel: str) -> None:
+        with self.lock:
+            acc = self.accounts[uk]
+            self._mkdirs(acc, f"{acc.root}/{rel}")
+
     def files(self, uk: int) -> dict[str, bytes]:
         """Files under the app folder, by path relative to it."""
         with self.lock:

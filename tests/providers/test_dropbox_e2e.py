@@ -111,14 +111,25 @@ def test_two_way_with_conflicts_and_deletions_both_ways(env: Env) -> None:
     again = json.loads(env.cli("sync", "t", "--json").stdout)["tasks"][0]
     assert again["summary"] == {}, f"not idempotent: {again}"
 
-    # Changed on both sides: the local version keeps the name, Dropbox's becomes a conflict copy on both sides.
+    # Changed on both sides: the local version keeps the name and Dropbox keeps its own edit in the file's
+    # version history (conflict_mode revision, the default: the log names that rev); no conflict copy.
     env.write("docs/both.txt", b"local edit")
-    env.put("docs/both.txt", b"remote edit")
+    rev = env.fake.put(env.account, "/Sync/docs/both.txt", b"remote edit", MTIME)["rev"]
     env.sync()
     local = env.local_files()
     assert local["docs/both.txt"] == b"local edit"
+    assert not [p for p in local if "_Conflict_" in p]
+    assert env.remote() == local
+    assert f"the cloud's version is revision {rev} of " in env.cli("log", "--task", "t").stdout
+    # With conflict_mode=copy, Dropbox's version becomes a conflict copy on both sides.
+    env.cli("connection", "edit", "d", "--option", "conflict_mode=copy")
+    env.write("docs/both.txt", b"local edit 2")
+    env.put("docs/both.txt", b"remote edit 2")
+    env.sync()
+    local = env.local_files()
+    assert local["docs/both.txt"] == b"local edit 2"
     copies = [p for p in local if "_Conflict_" in p]
-    assert len(copies) == 1 and local[copies[0]] == b"remote edit"
+    assert len(copies) == 1 and local[copies[0]] == b"remote edit 2"
     assert env.remote() == local
 
     # Deleted here: deleted in Dropbox.

@@ -101,17 +101,19 @@ def test_two_way_with_conflicts_deletions_both_ways_and_a_rename_on_drive(env: E
         saved = (env.home / name).read_text() if (env.home / name).exists() else ""
         assert env.issued["access_token"] not in saved and env.issued["refresh_token"] not in saved
 
-    # Changed on both sides: the local version keeps the name, Drive's becomes the conflict copy, on both sides.
+    # Changed on both sides: the local version keeps the name and Drive keeps its own edit as an earlier
+    # revision (conflict_mode revision, the default: the log names its headRevisionId); no conflict copy.
     (env.local / "a.txt").write_bytes(b"local edit")
     found = env.state.find("Sync/a.txt")
     assert found is not None
     env.state.write(found.id, b"drive edit")
+    drive_revision = found.revision
     env.sync()
     local = env.local_files()
     assert local["a.txt"] == b"local edit"
-    copies = [name for name in local if "_Conflict_" in name]
-    assert len(copies) == 1 and local[copies[0]] == b"drive edit"
+    assert not [name for name in local if "_Conflict_" in name]
     assert env.remote_files() == local
+    assert f"the cloud's version is revision {drive_revision} of " in env.cli("log", "--task", "t").stdout
 
     # Deleted locally: trashed on Drive. Deleted on Drive: gone locally.
     (env.local / "sub" / "b.txt").unlink()

@@ -1,0 +1,186 @@
+"""Baidu Netdisk tasks through the console script (`skysync`), against the Baidu fake: a token imported as
+`rclone authorize` prints it, then what a user does on both sides and what must happen. Baidu is changed behind
+the engine's back through the fake, as another device would; the fake's counters say what was transferred."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.fakes.baidu_server import BaiduFake
+
+from .servers import baidu as server
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SKYSYNC = str(pathlib.Path(sys.executable).with_name("skysync"))
+MTIME = 1_700_000_000.0
+
+
+@dataclass
+class Env:
+    home: pathlib.Path
+    local: pathlib.Path
+    fake: BaiduFake
+    uk: int
+
+    def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [SKYSYNC, "--home", str(self.home), *args], capture_output=True, text=True, cwd=ROOT, timeout=120,
+            env={**os.environ, "SKYSYNC_HOSTNAME": "testhost"},
+        )  # fmt: skip
+        if ok:
+            assert done.returncode == 0, done.stderr
+        return done
+
+    def sync(self, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.cli("sync", "t", ok=ok)
+
+    def summary(self) -> dict[str, int]:
+        return json.loads(self.cli("sync", "t", "--json").stdout)["tasks"][0]["summary"]
+
+    def remote(self) -> dict[str, bytes]:
+        """Files under the task's folder, /apps/skysync/Sync."""
+        return {k[len("Sync/") :]: v for k, v in self.fake.files(self.uk).items() if k.startswith("Sync/")}
+
+    def put(self, path: str, data: bytes) -> None:
+        self.fake.put(self.uk, f"Sync/{path}", data, MTIME)
+
+    def local_files(self) -> dict[str, bytes]:
+        return {p.relative_to(self.local).as_posix(): p.read_bytes() for p in self.local.rglob("*") if p.is_file()}
+
+    def write(self, path: str, data: bytes) -> None:
+        target = self.local / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        os.utime(target, (MTIME + 100, MTIME + 100))
+
+    def transfers(self) -> tuple[int, int]:
+        """(downloads, upload blocks) the fake has served so far."""
+        return self.fake.counts["download"], self.fake.counts["superfile2"]
+
+
+@pytest.fixture
+def env(tmp_path: pathlib.Path) -> Iterator[Env]:
+    fake = server.fake()
+    uk, access, refresh = fake.new_account(server.APP_NAME)
+    fake.mkdir(uk, "Sync")  # the task's remote folder exists
+    options = server.options_for(fake, uk, access, refresh)
+    local = tmp_path / "local"
+    local.mkdir()
+    e = Env(tmp_path / "home", local, fake, uk)
+    args = [arg for key in ("app_key", "app_name", "api_url", "content_url", "auth_url", "token")
+            for arg in ("--option", f"{key}={options[key]}")]  # fmt: skip
+    e.cli("connection", "add", "b", "--provider", "baidu", "--option", f"secret_key={options['secret_key']}", *args)
+    e.cli("task", "add", "t", "--connection", "b", "--local", str(local), "--remote", "/Sync",
+          "--direction", "bidirectional")  # fmt: skip
+    yield e
+
+
+def test_the_token_goes_to_the_store_and_the_secret_key_to_secrets(env: Env) -> None:
+    config = (env.home / "config.toml").read_text()
+    assert str(env.uk) in config and server.SECRET_KEY not in config and "access_token" not in config
+    secrets = (env.home / "secrets.toml").read_text()
+    assert server.SECRET_KEY in secrets and "access_token" not in secrets
+    assert (env.home / "tokens" / "b.json").stat().st_mode & 0o077 == 0
+    env.cli("connection", "test", "b")
+
+
+def test_two_way_with_conflicts_deletions_and_a_rename_in_baidu(env: Env) -> None:
+    env.write("local.txt", b"from here")
+    env.write("docs/both.txt", b"base")
+    env.write("big.bin", os.urandom((4 << 20) + 123))  # two 4 MiB blocks
+    env.put("remote.txt", b"from Baidu")
+    env.sync()
+    assert env.remote() == env.local_files()
+    assert set(env.local_files()) == {"local.txt", "docs/both.txt", "big.bin", "remote.txt"}
+    assert env.summary() == {}, "not idempotent"
+
+    # Changed on both sides: the local version keeps the name, Baidu's becomes a conflict copy on both sides.
+    env.write("docs/both.txt", b"local edit")
+    env.put("docs/both.txt", b"remote edit")
+    env.sync()
+    local = env.local_files()
+    assert local["docs/both.txt"] == b"local edit"
+    copies = [p for p in local if "_Conflict_" in p]
+    assert len(copies) == 1 and local[copies[0]] == b"remote edit"
+    assert env.remote() == local
+
+    # Deleted here: deleted in Baidu; deleted in Baidu: deleted here.
+    (env.local / "local.txt").unlink()
+    env.fake.delete(env.uk, "Sync/remote.txt")
+    env.sync()
+    assert "local.txt" not in env.remote() and "remote.txt" not in env.local_files()
+    assert env.remote() == env.local_files()
+
+    # Renamed in Baidu (its md5 right, as for most files): a local rename, nothing transferred.
+    before = env.transfers()
+    with env.fake.lock:
+        env.fake._operate(env.fake.accounts[env.uk], "move",
+                          {"path": "/apps/skysync/Sync/big.bin", "dest": "/apps/skysync/Sync/docs",
+                           "newname": "moved.bin"}, "fail")  # fmt: skip
+    env.sync()
+    assert "docs/moved.bin" in env.local_files() and "big.bin" not in env.local_files()
+    assert env.transfers() == before
+    assert env.summary() == {}
+
+
+def test_a_wrong_md5_never_causes_a_transfer_or_a_conflict(env: Env) -> None:
+    """The spec's FAQ: Baidu reports wrong hashes for many files, and a client that trusts them downloads the
+    same file again and again. Here three files carry a wrong md5: one synced up then misreported, one another
+    client put there, one already on both sides with the same bytes."""
+    env.write("mine.txt", b"uploaded by skysync")
+    env.sync()
+    env.fake.corrupt_md5(env.uk, "Sync/mine.txt")
+    env.put("theirs.txt", b"put there by another device")
+    env.fake.corrupt_md5(env.uk, "Sync/theirs.txt")
+    env.write("both.txt", b"the same bytes on both sides")
+    env.put("both.txt", b"the same bytes on both sides")
+    env.fake.corrupt_md5(env.uk, "Sync/both.txt")
+
+    env.sync()  # theirs.txt is downloaded once (its bytes never match the listed md5); both.txt is compared once
+    assert env.local_files()["theirs.txt"] == b"put there by another device"
+    assert not [p for p in env.local_files() if "_Conflict_" in p] and not [p for p in env.remote() if "_Conflict_" in p]
+    settled = env.transfers()
+    os.chmod(env.local / "mine.txt", 0o600)  # only the ctime moves: no reason to look at the bytes
+    for _ in range(5):
+        assert env.summary() == {}
+    assert env.transfers() == settled, "a wrong md5 made the engine transfer a file again"
+    assert env.remote() == env.local_files()
+
+    done = env.cli("task", "edit", "t", "--consistency-check", ok=False)
+    assert done.returncode == 2 and "md5" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_entry_outside_the_app_folder_is_skipped_with_its_reason(env: Env) -> None:
+    env.write("here.txt", b"h")
+    env.write(".hidden", b"a name starting with a period")  # spec note 7: Baidu refuses it
+    env.sync()
+    assert ".hidden" not in env.remote() and "here.txt" in env.remote()
+    env.fake.plant_outside(env.uk, "Sync", "/apps/another-app/stray.txt", b"not ours")
+    env.sync()
+    assert "stray.txt" not in env.local_files()
+    log = env.cli("log", "--task", "t").stdout
+    assert "/apps/another-app/stray.txt" in log and "outside the app folder /apps/skysync/" in log
+    assert ".hidden  Baidu Cloud: the file name starts with '.'" in log
+    assert env.summary() == {"skipped": 2}  # nothing to do
+    assert env.cli("log", "--task", "t").stdout.count("stray.txt") == 1  # logged once, not at every pass
+    assert env.remote() == {"here.txt": b"h"} and env.local_files() == {"here.txt": b"h", ".hidden":
+                                                                       b"a name starting with a period"}
+
+
+def test_a_full_account_says_so_with_its_quota(env: Env) -> None:
+    with env.fake.lock:
+        env.fake.accounts[env.uk].quota_total = 1000
+    env.write("large.bin", b"x" * 5000)
+    done = env.sync(ok=False)
+    assert done.returncode == 1, done.stderr
+    log = env.cli("log", "--task", "t").stdout
+    assert "storage space has reached its limit" in log and "GB" in log
+    assert "large.bin" not in env.remote()
