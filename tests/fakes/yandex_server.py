@@ -86,10 +86,22 @@ class _Fault:
     retry_after: str | None
 
 
+class _EmbeddedOAuth(FakeOAuthServer):
+    """The OAuth fake's grants, served from the Yandex fake's own port (it runs no server of its own)."""
+
+    home: YandexFake | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.home is not None
+        return self.home.url
+
+
 class YandexFake:
     def __init__(self, client_id: str = "yandex-app", client_secret: str | None = "yandex-secret") -> None:
-        self.oauth = FakeOAuthServer(client_id=client_id, client_secret=client_secret, account_id="",
-                                     rotate=False, require_pkce=False)  # fmt: skip
+        self.oauth = _EmbeddedOAuth(client_id=client_id, client_secret=client_secret, account_id="",
+                                    rotate=False, require_pkce=False)  # fmt: skip
+        self.oauth.home = self
         self.uid = "1130000001"
         self.login = "test.user"
         self.total_space = 10 * 1024**3

@@ -1,0 +1,168 @@
+"""Yandex Disk specifics against the fake (the contract suite covers the rest): times in custom_properties
+(rclone's key and form, junk ignored, the service's time for files without one), 429/423 with Retry-After to the
+pacer, paging past 1,000 entries, conditions the service checks, a refused token refreshed once, a revoked
+sign-in, a full disk, and the device-code sign-in in Yandex's own request shape."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from engine.auth import oauth
+from engine.providers.base import (
+    Expect,
+    PreconditionFailed,
+    QuotaExceeded,
+    ReauthRequired,
+    TransientError,
+)
+from engine.providers.yandex import MTIME_KEY, YandexProvider, parse_time, rfc3339
+from tests.fakes.yandex_server import YandexFake
+
+from .servers.yandex import options_for, token_json
+
+
+@pytest.fixture
+def fake() -> Iterator[YandexFake]:
+    server = YandexFake().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def provider(fake: YandexFake) -> Iterator[YandexProvider]:
+    p = YandexProvider(options_for(fake))
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def put(p: YandexProvider, path: str, data: bytes, mtime: float = 1_600_000_000.5, expect: Expect | None = None):
+    return p.upload(path, io.BytesIO(data), len(data), mtime, expect=expect)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("2020-09-13T12:26:40Z", 1_600_000_000.0), ("2020-09-13T12:26:40.123456789Z", 1_600_000_000.123456789),
+     ("2020-09-13T15:26:40.5+03:00", 1_600_000_000.5), (1_600_000_000, 1_600_000_000.0),
+     (1_600_000_000_000, 1_600_000_000.0), ("inf", None), ("1e30", None), ("yesterday", None), ("", None),
+     (None, None), ({"a": 1}, None)],
+)
+def test_times_in_custom_properties_are_read_or_ignored(text: object, expected: float | None) -> None:
+    got = parse_time(text)
+    assert got == pytest.approx(expected, abs=1e-6) if expected is not None else got is None
+
+
+def test_times_are_written_as_rclone_writes_them() -> None:
+    assert rfc3339(1_600_000_000.0) == "2020-09-13T12:26:40Z"
+    assert rfc3339(1_600_000_000.25) == "2020-09-13T12:26:40.25Z"
+    assert parse_time(rfc3339(1_700_000_000.123456)) == pytest.approx(1_700_000_000.123456, abs=1e-6)
+
+
+def test_mtime_lives_in_custom_properties_and_a_file_without_it_shows_the_services_time(
+    fake: YandexFake, provider: YandexProvider
+) -> None:
+    made = put(provider, "a/t.txt", b"when")
+    assert fake.get("a/t.txt").props == {MTIME_KEY: "2020-09-13T12:26:40.5Z"}
+    assert made.mtime == pytest.approx(1_600_000_000.5)
+    node = fake.put("web.txt", b"from the browser")
+    junk = fake.put("junk.txt", b"another tool", {MTIME_KEY: "inf"})
+    listed = {e.path: e for e in provider.list("")}
+    assert listed["web.txt"].mtime == pytest.approx(node.modified, abs=1)
+    assert listed["junk.txt"].mtime == pytest.approx(junk.modified, abs=1)
+    assert listed["a/t.txt"].hash == made.hash and len(made.hash) == 64  # sha256
+
+
+@pytest.mark.parametrize(("status", "error"), [(429, "TooManyRequestsError"), (423, "DiskResourceLockedError"),
+                                              (423, "DiskUploadTrafficLimitExceeded"), (503, "UnavailableError")])
+def test_throttled_and_locked_answers_are_retryable_with_the_services_wait(
+    fake: YandexFake, provider: YandexProvider, status: int, error: str
+) -> None:
+    fake.fail_next("/resources/upload", status, error, retry_after="7")
+    with pytest.raises(TransientError) as info:
+        put(provider, "x.txt", b"x")
+    assert info.value.retryable and info.value.retry_after == 7.0
+    assert "\n" not in str(info.value)
+    put(provider, "x.txt", b"x")  # the next try goes through
+    assert fake.get("x.txt").data == b"x"
+
+
+def test_a_folder_of_2500_entries_is_read_in_three_pages(fake: YandexFake, provider: YandexProvider) -> None:
+    for i in range(2500):
+        fake.put(f"many/f{i:04d}", b"x")
+    fake.calls.clear()
+    names = {e.path for e in provider.list("many")}
+    assert names == {f"f{i:04d}" for i in range(2500)}
+    assert fake.calls["GET /v1/disk/resources"] == 3
+
+
+def test_a_new_name_taken_meanwhile_is_not_overwritten(fake: YandexFake, provider: YandexProvider) -> None:
+    fake.put("taken.txt", b"another client's")
+    with pytest.raises(PreconditionFailed):
+        put(provider, "taken.txt", b"ours", expect=Expect.absent())
+    assert fake.get("taken.txt").data == b"another client's"
+
+
+def test_a_version_changed_since_the_listing_is_neither_replaced_nor_deleted(
+    fake: YandexFake, provider: YandexProvider
+) -> None:
+    seen = put(provider, "f.txt", b"seen")
+    fake.put("f.txt", b"changed by another client")
+    with pytest.raises(PreconditionFailed):
+        put(provider, "f.txt", b"ours", expect=Expect.entry(seen))
+    with pytest.raises(PreconditionFailed):
+        provider.delete("f.txt", expect=Expect.entry(seen))
+    assert fake.get("f.txt").data == b"changed by another client"
+    current = next(e for e in provider.list("") if e.path == "f.txt")
+    provider.delete("f.txt", expect=Expect.entry(current))
+    assert fake.get("f.txt") is None and "f.txt" in fake.trash
+
+
+def test_an_expired_access_token_is_refreshed_once(fake: YandexFake) -> None:
+    issued = fake.issue_token(ttl=3600)
+    options = {**options_for(fake), "token": token_json(str(issued["access_token"]), str(issued["refresh_token"]))}
+    fake.oauth._access.pop(str(issued["access_token"]))  # the service forgot it before its expiry
+    p = YandexProvider(options)
+    try:
+        assert p.account_id() == fake.uid
+        assert fake.oauth.counts["refresh_token"] == 1
+        p.check()
+        assert fake.oauth.counts["refresh_token"] == 1
+    finally:
+        p.close()
+
+
+def test_a_revoked_sign_in_is_reauth_required(fake: YandexFake, provider: YandexProvider) -> None:
+    provider.check()
+    fake.oauth.revoke_all()
+    with pytest.raises(ReauthRequired) as info:
+        list(provider.list(""))
+    assert "\n" not in str(info.value)
+
+
+def test_a_full_disk_is_quota_exceeded(fake: YandexFake, provider: YandexProvider) -> None:
+    fake.total_space = 10
+    with pytest.raises(QuotaExceeded):
+        put(provider, "big.bin", b"x" * 11)
+    assert fake.get("big.bin") is None
+
+
+def test_device_sign_in_speaks_yandex_oauth(fake: YandexFake) -> None:
+    spec = YandexProvider.oauth_spec(options_for(fake))
+    grant = oauth.device_start(spec)
+    assert grant.verification_uri == fake.url + "/device"  # read from Yandex's `verification_url`
+    assert oauth.device_poll(spec, grant, 0).token is None  # authorization_pending
+    assert fake.oauth.approve_device(grant.user_code)
+    fake.oauth._devices[grant.device_code].last_poll = None
+    token = oauth.device_poll(spec, grant, 0).token
+    assert token is not None and fake.oauth.access_valid(token.access_token)
+    expiry = token.expiry
+    assert expiry is not None and expiry > dt.datetime.now(dt.UTC).timestamp()
+    assert json.loads(token.to_json())["refresh_token"]
