@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -176,3 +177,74 @@ def test_the_cloud_edited_again_before_the_upload_is_not_replaced(env: Env, monk
     assert second.summary.get("conflict") == 1, second.as_dict()
     contents = [env.read("docs/doc.txt", v["VersionId"]) for v in env.versions("docs/doc.txt")]
     assert contents == [b"local edit", b"third device", b"cloud edit!", b"base"]
+
+
+# -- the other object stores: what each checks before it says "revision" ----------------------------------------
+
+
+def test_b2_keeps_versions_unless_a_lifecycle_rule_removes_them(tmp_path: pathlib.Path) -> None:
+    """A two-sided edit on the B2 simulator: the local version on top, B2's edit the previous version of the
+    file, no copy; then a rule that deletes hidden versions turns the connection to copy mode, with the rule."""
+    from .servers import b2
+
+    with b2.serve(tmp_path) as options:
+        home = Home(str(tmp_path / "home"))
+        local = tmp_path / "local"
+        local.mkdir()
+        manage.add_connection(home, "b", "b2", options)
+        manage.add_task(home, Task("t", "b", str(local), "/"))
+        home.save()
+        provider = open_provider(home, "b")
+        try:
+            assert provider.keeps_revisions() is None
+            bucket: Any = provider._bucket()  # type: ignore[attr-defined]
+            (local / "doc.txt").write_text("base")
+            assert run_pass(Home(home.path), "t", hostname="testhost").exit_code == 0
+            (local / "doc.txt").write_text("local edit")
+            bucket.upload_bytes(b"b2 edit!", "doc.txt")
+            result = run_pass(Home(home.path), "t", hostname="testhost")
+            assert result.summary.get("conflict") == 1, result.as_dict()
+            assert sorted(p.name for p in local.iterdir()) == ["doc.txt"]
+            versions = [v for v, _ in bucket.ls("", latest_only=False, recursive=True) if v.file_name == "doc.txt"]
+            contents = []
+            for version in versions:
+                with tempfile.SpooledTemporaryFile() as sink:
+                    bucket.download_file_by_id(version.id_).save(sink)
+                    sink.seek(0)
+                    contents.append(sink.read())
+            assert contents[:2] == [b"local edit", b"b2 edit!"]
+
+            bucket.update(lifecycle_rules=[{"fileNamePrefix": "", "daysFromHidingToDeleting": 1,
+                                            "daysFromUploadingToHiding": None}])
+            reason = provider.keeps_revisions()
+            assert reason is not None and "lifecycle rule" in reason and "1 day" in reason
+            assert revisions.for_connection(home, "b")[0] == "copy"
+        finally:
+            provider.close()
+
+
+def test_gcs_needs_object_versioning_on_the_bucket(tmp_path: pathlib.Path) -> None:
+    from .servers import gcs
+
+    with gcs.serve(tmp_path) as options:
+        home = Home(str(tmp_path / "home"))
+        manage.add_connection(home, "g", "gcs", options)
+        home.save()
+        provider = open_provider(home, "g")
+        try:
+            assert provider.keeps_revisions() == f"bucket '{options['bucket']}' has object versioning off"
+            bucket: Any = provider._bucket()  # type: ignore[attr-defined]
+            bucket.versioning_enabled = True
+            bucket.patch()
+            assert provider.keeps_revisions() is None
+            assert revisions.for_connection(home, "g")[0] == "revision"
+        finally:
+            provider.close()
+
+
+def test_azure_says_why_it_keeps_copies() -> None:
+    from engine.providers.azure import AzureProvider
+
+    reason = AzureProvider({"container": "c", "connection_string": "UseDevelopmentStorage=true"}).keeps_revisions()
+    assert reason is not None and "storage account" in reason
+    assert revisions.decide(revisions.REVISION, reason)[0] == "copy"
