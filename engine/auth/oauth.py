@@ -25,7 +25,9 @@ from engine.auth.tokens import Token, TokenError
 from engine.providers.base import AuthError, NetworkError, ProviderError, ReauthRequired, TransientError
 
 # Answers of a token endpoint that mean "this refresh token (or sign-in) is dead": only a new sign-in helps.
-_REAUTH_ERRORS = frozenset({"invalid_grant", "invalid_token", "unauthorized_client", "access_denied"})
+# Baidu says `expired_token` for a refresh token that was used already or has aged out (ten years).
+_REAUTH_ERRORS = frozenset({"invalid_grant", "invalid_token", "unauthorized_client", "access_denied",
+                            "expired_token"})
 TIMEOUT = 30.0
 
 
