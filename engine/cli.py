@@ -310,18 +310,22 @@ def _conn_dict(home: Any, name: str) -> dict[str, Any]:
 
 
 def _test_connection(home: Any, name: str, quiet: bool) -> None:
+    from engine import revisions
     from engine.connect import open_provider
     from engine.providers.base import ProviderError
 
     provider = open_provider(home, name)
     try:
         provider.check()
+        # Which conflict mode the connection gets, and why (a bucket's versioning is read now).
+        mode, why = (None, "") if quiet else revisions.resolve(provider, home.connection(name).conflict_mode)
     except ProviderError as exc:
         raise UsageError(f"connection '{name}' failed its test: {exc}") from None
     finally:
         provider.close()
     if not quiet:
         print(f"connection '{name}' works")
+        print(f"conflicts: {mode} ({why})")
 
 
 def _forget_tasks(home: Any, names: list[str]) -> None:
