@@ -30,7 +30,8 @@ each change of the item (content, name, place) and, for files, a `file_version` 
 and a `sha1`. Each fake is one account (its own namespace).
 
 Test hooks: `oauth` (the OAuth server: `issue()`, `revoke_all()`, `valid_refresh_tokens()`), `new_token()`,
-`throttle(n, retry_after)`, `put(path, data)`, `add_web_link(path, url)` (a bookmark), `find(path)`, `files()`,
+`throttle(n, retry_after)`, `put(path, data)`, `mkdir(path)`, `move(src, dst)`, `trash(path)`,
+`add_web_link(path, url)` (a bookmark), `find(path)`, `files()`,
 `max_upload_size`, `part_size` and `min_session_size` (20,000,000 bytes as on Box; tests lower them),
 `expire_events()` (every stream position known so far is refused), `cut_next_part()` (the next part is stored
 but its connection dropped), `calls` (requests per route).
@@ -217,6 +218,30 @@ class BoxFake:
             if existing is not None:
                 return self._new_version(existing, data, mtime, "ITEM_UPLOAD")
             return self._add("file", parent, name, data=data, mtime=mtime)
+
+    def mkdir(self, path: str) -> str:
+        with self.lock:
+            return self._mkdirs(path.strip("/"))
+
+    def move(self, src: str, dst: str) -> Node:
+        """Rename or move an item as another Box client would (its id stays)."""
+        with self.lock:
+            node = self.find(src)
+            assert node is not None, src
+            folder, _, name = dst.strip("/").rpartition("/")
+            parent = self._mkdirs(folder)
+            self._name_free(parent, name, moving=node.id)
+            moved = parent != node.parent
+            node.parent, node.name = parent, name
+            node.etag += 1
+            self._event("ITEM_MOVE" if moved else "ITEM_RENAME", node)
+            return node
+
+    def trash(self, path: str) -> None:
+        with self.lock:
+            node = self.find(path)
+            assert node is not None, path
+            self._trash(node)
 
     def add_web_link(self, path: str, url: str = "https://example.com/") -> Node:
         with self.lock:

@@ -1,0 +1,159 @@
+"""Two-way Box tasks through the console script (`skysync`), against the Box fake: a token imported as
+`rclone authorize` prints it (into the token store, the account id read with it), then what a user does on both
+sides and what must happen. Box is changed behind the engine's back through the fake, as another device would."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from tests.fakes.box_server import BoxFake
+
+from .servers.box import small_parts
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SKYSYNC = str(pathlib.Path(sys.executable).with_name("skysync"))
+MTIME = 1_700_000_000.0
+
+
+@dataclass
+class Env:
+    home: pathlib.Path
+    local: pathlib.Path
+    fake: BoxFake
+
+    def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [SKYSYNC, "--home", str(self.home), *args], capture_output=True, text=True, cwd=ROOT, timeout=120,
+            env={**os.environ, "SKYSYNC_HOSTNAME": "testhost"},
+        )  # fmt: skip
+        if ok:
+            assert done.returncode == 0, done.stderr
+        return done
+
+    def sync(self, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.cli("sync", "t", ok=ok)
+
+    def summary(self) -> dict[str, int]:
+        return json.loads(self.cli("sync", "t", "--json").stdout)["tasks"][0]["summary"]
+
+    def remote(self) -> dict[str, bytes]:
+        return {k[len("Sync/"):]: v for k, v in self.fake.files().items() if k.startswith("Sync/")}
+
+    def put(self, path: str, data: bytes) -> None:
+        self.fake.put(f"Sync/{path}", data, MTIME)
+
+    def local_files(self) -> dict[str, bytes]:
+        return {p.relative_to(self.local).as_posix(): p.read_bytes() for p in self.local.rglob("*") if p.is_file()}
+
+    def write(self, path: str, data: bytes) -> None:
+        target = self.local / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        os.utime(target, (MTIME + 100, MTIME + 100))
+
+
+@pytest.fixture
+def env(tmp_path: pathlib.Path) -> Iterator[Env]:
+    fake = small_parts(BoxFake().start())
+    try:
+        fake.mkdir("Sync")  # the task's remote folder exists
+        options = fake.options()
+        local = tmp_path / "local"
+        local.mkdir()
+        e = Env(tmp_path / "home", local, fake)
+        args = [arg for key in ("client_id", "api_url", "upload_url", "token_url", "auth_url")
+                for arg in ("--option", f"{key}={options[key]}")]  # fmt: skip
+        added = subprocess.run(  # the token from a pipe, as `rclone authorize box | skysync ...`
+            [SKYSYNC, "--home", str(e.home), "connection", "add", "b", "--provider", "box", "--option",
+             "chunk_size=1", *args, "--option", f"client_secret={options['client_secret']}", "--option", "token=-"],
+            input=options["token"] + "\n", capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        e.cli("task", "add", "t", "--connection", "b", "--local", str(local), "--remote", "/Sync",
+              "--direction", "bidirectional")  # fmt: skip
+        yield e
+    finally:
+        fake.stop()
+
+
+def test_secrets_go_to_their_stores_and_the_account_id_to_the_config(env: Env) -> None:
+    config = (env.home / "config.toml").read_text()
+    assert "11446498" in config and "box-secret" not in config and "access_token" not in config
+    secrets = (env.home / "secrets.toml").read_text()
+    assert "box-secret" in secrets and "access_token" not in secrets
+    stored = env.home / "tokens" / "b.json"
+    assert stored.exists() and stored.stat().st_mode & 0o077 == 0
+    env.cli("connection", "test", "b")
+
+
+def test_two_way_with_conflicts_renames_and_deletions_both_ways(env: Env) -> None:
+    env.write("local.txt", b"from here")
+    env.write("docs/both.txt", b"base")
+    env.put("remote.txt", b"from Box")
+    env.sync()
+    assert env.local_files() == {"local.txt": b"from here", "docs/both.txt": b"base", "remote.txt": b"from Box"}
+    assert env.remote() == env.local_files()
+    assert env.summary() == {}, "not idempotent"
+
+    # Changed on both sides: the local version keeps the name, Box's becomes a conflict copy on both sides.
+    env.write("docs/both.txt", b"local edit")
+    env.put("docs/both.txt", b"remote edit")
+    env.sync()
+    local = env.local_files()
+    assert local["docs/both.txt"] == b"local edit"
+    copies = [p for p in local if "_Conflict_" in p]
+    assert len(copies) == 1 and local[copies[0]] == b"remote edit"
+    assert env.remote() == local
+
+    # Renamed in Box (the feed reports the same id under a new name): renamed here, nothing transferred.
+    uploads, downloads = env.fake.calls["POST files/content"], env.fake.calls.copy()
+    env.fake.move("Sync/remote.txt", "Sync/renamed.txt")
+    env.sync()
+    assert env.local_files().get("renamed.txt") == b"from Box" and "remote.txt" not in env.local_files()
+    assert env.fake.calls["POST files/content"] == uploads
+    assert sum(n for r, n in env.fake.calls.items() if r.endswith("/content") and r.startswith("GET")) == sum(
+        n for r, n in downloads.items() if r.endswith("/content") and r.startswith("GET"))
+
+    # Deleted here: trashed in Box. Trashed in Box: deleted here.
+    (env.local / "local.txt").unlink()
+    env.fake.trash("Sync/docs/both.txt")
+    env.sync()
+    assert "local.txt" not in env.remote() and "docs/both.txt" not in env.local_files()
+    assert env.remote() == env.local_files()
+    assert env.summary() == {}
+
+
+def test_a_bookmark_is_skipped_with_its_reason_and_never_touched(env: Env) -> None:
+    env.fake.add_web_link("Sync/Company site", "https://example.com/")
+    env.put("minutes.boxnote", b'{"a": "Box Note"}')
+    env.write("here.txt", b"h")
+    env.sync()
+    assert env.local_files() == {"here.txt": b"h"}
+    log = env.cli("log", "--task", "t").stdout
+    assert "Company site" in log and "minutes.boxnote" in log and "bookmark" in log
+    # A local file of the bookmark's name is never uploaded over it; the Note stays as it is.
+    env.write("Company site", b"a local file")
+    env.sync(ok=False)
+    assert env.fake.find("Sync/Company site").type == "web_link"
+    assert env.remote() == {"here.txt": b"h", "minutes.boxnote": b'{"a": "Box Note"}'}
+
+
+def test_a_big_file_goes_through_an_upload_session_and_one_above_the_account_limit_is_refused(env: Env) -> None:
+    data = os.urandom((3 << 20) + 4321)  # chunk_size=1: seven parts of 512 KiB
+    env.write("big/video.bin", data)
+    env.sync()
+    assert env.remote()["big/video.bin"] == data and env.fake.calls["POST files/upload_sessions"] == 1
+    assert env.summary() == {}
+    env.fake.max_upload_size = 1 << 20
+    env.write("big/too-big.bin", os.urandom((1 << 20) + 1))
+    done = env.sync(ok=False)
+    assert done.returncode == 1, done.stderr
+    assert "too-big.bin" not in "".join(env.remote())
+    assert "exceeds your account limit" in env.cli("log", "--task", "t").stdout
