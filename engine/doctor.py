@@ -13,6 +13,8 @@ Checks, in the order they print:
   some task has folders without a watch; see `engine.runtime.watch`).
 - `connection`, `clock`: each connection answers its check, and the service's clock (its `Date` header) is
   within a minute of ours.
+- `conflicts`: for each connection that answers, how a file changed on both sides is kept (a revision in the
+  cloud, or conflict copies) and why (`engine.revisions`: the bucket's versioning, the setting).
 
 `collect()` returns the findings and takes its probes (the /proc paths, statvfs, the provider factory, the
 clock) as arguments, so tests provoke each finding without root or a real disk; `run_doctor()` prints them.
@@ -562,6 +564,7 @@ def check_connection(home: Home, name: str, probes: Probes) -> list[Finding]:
                 return [found, _finding("clock", OK, f"connection '{name}': no clock to compare (no answer)", name)]
         else:
             found = _finding("connection", OK, f"connection '{name}' answers", name)
+            return [found, _clock(provider, name, probes), _conflict_mode(home, provider, name)]
         return [found, _clock(provider, name, probes)]
     finally:
         try:
@@ -593,6 +596,19 @@ def _signin_needed(home: Home, name: str) -> Finding | None:
         "from a terminal (its tasks and state are kept)",
         name,
     )
+
+
+def _conflict_mode(home: Home, provider: Any, name: str) -> Finding:
+    """Which conflict mode the connection's passes use, and why (engine.revisions): said, never a failure."""
+    from engine import revisions
+
+    try:
+        mode, why = revisions.resolve(provider, home.connection(name).conflict_mode)
+    except Exception as exc:  # a provider's surprise: the pass would not get revisions either
+        mode, why = revisions.COPY, f"the check failed ({type(exc).__name__})"
+    kept = "as revisions in the cloud" if mode == revisions.REVISION else "as conflict copies"
+    return _finding("conflicts", OK, f"connection '{name}': files changed on both sides are kept {kept}: {why}",
+                    name)
 
 
 def _clock(provider: Any, name: str, probes: Probes) -> Finding:
