@@ -13,8 +13,10 @@ address, https://contoso.sharepoint.com/sites/Team, or its Graph id). `location_
 libraries for the wizard.
 
 Paths address items as `/drives/{drive}/root:/{path}:`; names compare without case (`case_insensitive`).
-Entries carry Graph's item id and their parent's id; `revision` is the `eTag`, which changes with any change of
-the item and is what `If-Match` checks (conditional writes and deletes are checked by the service: SERVER).
+Entries carry Graph's item id and their parent's id; `revision` is the `cTag`, which changes with the content
+only (a rename in the cloud is not a new version). A conditional write or delete reads the item, compares its
+cTag with the expected one, and sends `If-Match` with the eTag it just read: the service refuses the write if
+anything changed since that read (SERVER; an upload session is checked when it is created).
 
 The spec's attribute table: personal keeps the modification time we give it (`fileSystemInfo`, set in the
 upload session's item, or by a PATCH after a simple upload) and has a quickXorHash; Business keeps neither
@@ -311,8 +313,11 @@ class OneDriveProvider(OAuthProvider):
         digest = None
         if self.hash_kind != HashKind.NONE:
             digest = ((item.get("file") or {}).get("hashes") or {}).get("quickXorHash")
-        return RemoteEntry(path, False, int(item.get("size") or 0), mtime, digest, str(item.get("eTag") or "") or None,
-                           str(item["id"]), parent)  # fmt: skip
+        # The cTag changes with the content only: a rename or a new fileSystemInfo leaves it (the eTag changes
+        # with any change), so a file renamed in the cloud is not taken for a new version. The eTag where a
+        # service leaves the cTag out.
+        revision = str(item.get("cTag") or item.get("eTag") or "") or None
+        return RemoteEntry(path, False, int(item.get("size") or 0), mtime, digest, revision, str(item["id"]), parent)
 
     def _children(self, folder_id: str, what: str) -> Iterator[dict[str, Any]]:
         for page in self.graph.pages(f"/drives/{self.drive()}/items/{folder_id}/children", what,
@@ -461,15 +466,19 @@ class OneDriveProvider(OAuthProvider):
             raise TransientError(f"{what}: the data arrived damaged (quickXorHash mismatch)")
         return entry
 
-    def _conditions(self, expect: Expect | None) -> tuple[str, dict[str, str]]:
-        """(conflictBehavior, headers) for a write under `expect`."""
+    def _conditions(self, path: str, expect: Expect | None, what: str) -> tuple[str, dict[str, str]]:
+        """(conflictBehavior, headers) for a write under `expect`: a new name must stay free (`fail`); a
+        replacement must still be the version the plan saw (read now), and nothing may change between that read
+        and the write (`If-Match` with the eTag just read, checked by the service)."""
         if expect is None:
             return "replace", {}
         if expect.seen is None:
             return "fail", {}
-        if expect.seen.revision:
-            return "replace", {"If-Match": expect.seen.revision}
-        return "replace", {}
+        current = self._item(path, what)
+        entry = self.entry(current, path) if current is not None and "file" in current else None
+        if current is None or not expect.met_by(entry):
+            raise expect.failed(what)
+        return "replace", {"If-Match": str(current.get("eTag") or "")}
 
     def upload(self, path: str, src: BinaryIO, size: int, mtime: float, *, expect: Expect | None = None) -> RemoteEntry:
         path = path.strip("/")
@@ -477,7 +486,7 @@ class OneDriveProvider(OAuthProvider):
         if size > self.capabilities.max_file_size:  # type: ignore[operator]
             raise ProviderError(f"{what}: larger than this connection's max_file_size_gb")
         self._ensure_folder(path.rpartition("/")[0])
-        behavior, headers = self._conditions(expect)
+        behavior, headers = self._conditions(path, expect, what)
         hasher = hasher_for(HashKind.QUICKXOR)
         try:
             if size <= self.simple_max:
@@ -633,7 +642,9 @@ class OneDriveProvider(OAuthProvider):
         if item is None:
             raise NotFound(f"{what}: /{src} is gone")
         parent_id = self._ensure_folder(dst.rpartition("/")[0])
-        headers = {"If-Match": listed.revision} if listed is not None and listed.revision else {}
+        if listed is not None and listed.revision and self.entry(item, src).revision != listed.revision:
+            raise PreconditionFailed(f"{what}: another client changed it since it was listed")
+        headers = {"If-Match": str(item["eTag"])} if item.get("eTag") else {}
         try:
             moved = self.graph.json(
                 "PATCH", f"/drives/{self.drive()}/items/{item['id']}", what, headers=headers,

@@ -524,6 +524,7 @@ class _GraphHandler(_Base):
         if action == "children":
             return self._children(drive, item, query)
         if action == "content":
+            self._count("downloads")
             token = secrets.token_urlsafe(8)
             fake.downloads[token] = (drive.id, item.id)
             return 302, None, {"Location": f"http://{self.headers['Host']}/download/{token}"}
@@ -534,6 +535,7 @@ class _GraphHandler(_Base):
         if method == "GET":
             return 200, fake.resource(drive, item), {}
         if method == "PATCH":
+            self._count("patches")
             return self._patch(drive, item, json.loads(body), query)
         if method == "DELETE":
             self._check_match(item, drive)
@@ -631,8 +633,12 @@ class _GraphHandler(_Base):
             item.data += SHAREPOINT_STAMP
             drive.touch(item, content=True)
 
+    def _count(self, what: str) -> None:
+        self.graph.counts[what] = self.graph.counts.get(what, 0) + 1
+
     def _simple_upload(self, drive: Drive, item: Item | None, name: str, query: dict[str, str],
                        body: bytes) -> tuple[int, Any, dict[str, str]]:
+        self._count("uploads")
         if len(body) > SIMPLE_MAX:
             raise GraphError(413, "requestTooLarge", "use an upload session above 4 MB")
         behavior = query.get("@microsoft.graph.conflictBehavior", "replace")
@@ -645,6 +651,7 @@ class _GraphHandler(_Base):
 
     def _create_session(self, drive: Drive, item: Item | None, name: str,
                         body: dict[str, Any]) -> tuple[int, Any, dict[str, str]]:
+        self._count("sessions")
         spec = body.get("item", {})
         behavior = spec.get("@microsoft.graph.conflictBehavior", "replace")
         parent, existing = self._target(drive, item, name, behavior)
@@ -667,7 +674,7 @@ class _GraphHandler(_Base):
             if self.command == "DELETE":
                 del fake.sessions[sid]
                 return self._send(204)
-            fake.counts["fragments"] = fake.counts.get("fragments", 0) + 1
+            self._count("fragments")
             try:
                 _unit, _, spec = self.headers["Content-Range"].partition(" ")
                 span, _, total = spec.partition("/")
@@ -747,6 +754,7 @@ class _GraphHandler(_Base):
         return 200, answer, {}
 
     def _delta(self, drive: Drive, item: Item | None, query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
+        self._count("delta")
         if item is None or item.id != drive.root:
             raise GraphError(400, "invalidRequest", "delta is only supported on the root")
         base = f"http://{self.headers['Host']}/v1.0/drives/{drive.id}/root/delta"
@@ -758,6 +766,7 @@ class _GraphHandler(_Base):
         except ValueError:
             since = -1
         if since < 0 or since > drive.seq or (token and since < drive.forgotten_below):
+            self._count("resync")
             raise GraphError(410, "resyncRequired", "Resync required: replace any local items with the server's")
         changed = sorted((i for i in drive.items.values() if i.seq > since), key=lambda i: i.seq)
         skip = int(query.get("$skiptoken", 0))
