@@ -353,7 +353,7 @@ RCLONE_DEFAULT_CONFIG = "~/.config/rclone/rclone.conf"
 # rclone's fixed key for "obscured" passwords (fs/config/obscure): obfuscation, not encryption.
 _RCLONE_OBSCURE_KEY = bytes.fromhex("9c935b48730a554d6bfd7c63c886a92bd390198eb8128afbf4de162b8b95f638")
 RCLONE_TYPES = ("s3", "b2", "azureblob", "google cloud storage", "swift", "webdav", "drive", "dropbox", "yandex",
-                "local")
+                "box", "local")
 
 
 def rclone_config_path(explicit: str | None) -> str:
@@ -504,7 +504,7 @@ def rclone_connection(remote: str, values: dict[str, str], target: str) -> tuple
         if target.strip("/"):
             notes.append(f"the folder /{target.strip('/')} is chosen per task: --remote /{target.strip('/')}")
         kind = "webdav"
-    elif rtype in ("drive", "dropbox", "yandex"):
+    elif rtype in ("drive", "dropbox", "yandex", "box"):
         # OAuth remotes: the token (rclone keeps the JSON `rclone authorize` printed) goes to the token store.
         if not values.get("token"):
             raise UsageError(f"{label} has no token; sign in with rclone first, or add the connection with "
@@ -533,6 +533,15 @@ def rclone_connection(remote: str, values: dict[str, str], target: str) -> tuple
                 options["auth_url"] = token_url.rstrip("/").removesuffix("/token")
                 used.update(("token_url", "auth_url"))
             kind = "yandex"
+        elif rtype == "box":
+            refuse_if("box_config_file", "signs in as a JWT server app (box_config_file)")
+            refuse_if("access_token", "signs in with a fixed developer token (access_token)")
+            if (values.get("root_folder_id") or "0") != "0":
+                raise UsageError(f"{label} is rooted at a folder id (root_folder_id); give the folder per task")
+            used.update(("root_folder_id", "box_sub_type"))
+            options = take({"client_id": "client_id", "client_secret": "client_secret", "token": "token",
+                            "token_url": "token_url", "auth_url": "auth_url"})
+            kind = "box"
         else:
             options = take({"client_id": "app_key", "client_secret": "app_secret", "token": "token",
                             "token_url": "token_url", "auth_url": "auth_url"})
