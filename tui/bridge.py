@@ -355,9 +355,19 @@ def _forget_state(home: Home, tasks: list[str]) -> None:
 
 
 def set_settings(home: Home, values: Mapping[str, str]) -> None:
-    """Validate every value first so a bad one changes nothing, then save."""
+    """Validate every value first so a bad one changes nothing, then save. A new database path moves the state
+    database there with its history (engine.dbmove, as `skysync settings set` does), never an empty start."""
+    from engine.dbmove import move_database, target_path
+    from engine.runtime.lock import EngineLock
+
+    current = home.setting("database-path")
     for key, value in values.items():
         home.set_setting(key, value)  # raises UsageError with the one-line message
+    new = values.get("database-path")
+    if new is not None and target_path(home, new) != current:
+        home.set_setting("database-path", current)  # move_database sets it once the copy is verified
+        move_database(home, new, EngineLock(home.path))  # saves the home
+        return
     home.save()
 
 

@@ -100,6 +100,15 @@ def _read_full(src: BinaryIO, size: int) -> bytes:
     return b"".join(parts)
 
 
+def _size(n: int) -> str:
+    """A quota figure as Baidu's own pages write it (100 GB, the free account's space)."""
+    for unit, step in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= step:
+            value = n / step
+            return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
+    return f"{n} bytes"
+
+
 class BaiduProvider(OAuthProvider):
     kind = "baidu"
     title = "Baidu Netdisk"
@@ -474,8 +483,7 @@ class BaiduProvider(OAuthProvider):
             total, used = int(data.get("total") or 0), int(data.get("used") or 0)
         except ProviderError:
             return "the Baidu storage space has reached its limit"
-        gb = 1024**3
-        return (f"the Baidu storage space has reached its limit ({used / gb:.1f} GB used of {total / gb:.0f} GB); "
+        return (f"the Baidu storage space has reached its limit ({_size(used)} used of {_size(total)}); "
                 "free some space or enlarge it")
 
     # -- changes on the service ------------------------------------------------------------------------------

@@ -105,7 +105,7 @@ def test_baidu_device_sign_in_then_revoked_and_recovered(tmp_path: pathlib.Path,
 def test_no_terminal_and_no_token_is_one_line_without_the_secret(tmp_path: pathlib.Path, baidu: BaiduFake) -> None:
     home = str(tmp_path / "home")
     done = run("baidu", home, "connection", "add", "b", "--provider", "baidu", "--option", f"app_key={APP_KEY}",
-               "--option", "secret_key=wrong-secret", "--option", "app_name=skysync", "--option", f"auth_url={baidu.url}",
-               "--option", f"api_url={baidu.url}")  # fmt: skip
+               "--option", "secret_key=wrong-secret", "--option", "app_name=skysync",
+               "--option", f"auth_url={baidu.url}", "--option", f"api_url={baidu.url}")  # fmt: skip
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "wrong-secret" not in done.stderr

@@ -164,7 +164,7 @@ class BaiduFake:
     @property
     def url(self) -> str:
         assert self._httpd is not None
-        return "http://127.0.0.1:%d" % self._httpd.server_address[1]
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     # -- what tests do --------------------------------------------------------------------------------------
     def new_account(self, app_name: str = "skysync") -> tuple[int, str, str]:
@@ -375,7 +375,6 @@ class BaiduFake:
         return {"path": path, "uploadid": upload_id, "return_type": 1, "block_list": list(range(len(blocks)))}
 
     def part(self, params: dict[str, str], data: bytes) -> dict[str, Any]:
-        self.counts["superfile2"] += 1
         acc = self.user(params)
         upload = self.uploads.get(params.get("uploadid", ""))
         if upload is None or upload.path != params.get("path"):
@@ -562,6 +561,7 @@ class _Handler(BaseHTTPRequestHandler):
                 elif route == "/oauth/2.0/token":
                     self._send(*fake.token(params))
                 elif route == "/rest/2.0/pcs/superfile2":
+                    fake.counts["superfile2"] += 1
                     if fake._break_parts > 0:
                         fake._break_parts -= 1
                         self._send(500, {"error_code": 31299, "error_msg": "internal error"})
