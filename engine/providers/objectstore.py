@@ -72,10 +72,12 @@ def refuse_too_large(size: int, max_object: int | None, what: str) -> None:
                             "in one object")
 
 
-# For a stream of unknown length the parts grow: the part size doubles after every tenth of the allowed count,
-# so memory stays at the configured size for ordinary files while the whole count still reaches the service's
-# largest object (S3, OSS and COS take parts of different sizes, only the last may be smaller than the minimum).
-GROWTH_STEPS = 10
+# For a stream of unknown length (a file encrypted on the way) the parts grow: the part size doubles after every
+# twentieth of the allowed count, so memory stays at the configured size for ordinary files while the count
+# reaches far: from S3's smallest part (5 MiB) past S3's 5 TiB, from the default 16 MiB past 30 TiB (OSS and
+# COS store 48.8 TiB only in 10,000 parts of 5 GiB, which no schedule that starts small reaches). S3, OSS, COS
+# and Azure take parts of different sizes; only the last may be smaller than the minimum.
+GROWTH_STEPS = 20
 
 
 def part_schedule(size: int, configured: int, limits: PartLimits) -> Callable[[int], int]:
