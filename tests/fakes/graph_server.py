@@ -201,12 +201,22 @@ def make_certificate(folder: Path) -> tuple[str, str]:
     return str(cert_path), str(key_path)
 
 
+class _Identity(FakeOAuthServer):
+    """The fake OAuth server's grants, served by the Graph fake's TLS listener under Microsoft's paths."""
+
+    base = ""
+
+    @property
+    def url(self) -> str:
+        return self.base
+
+
 class GraphFake:
     """The state behind both servers; tests change it directly (as another device would) through its methods."""
 
     def __init__(self, client_id: str = "test-client") -> None:
         self.lock = threading.RLock()
-        self.oauth = FakeOAuthServer(client_id=client_id, account_id="user-1", require_pkce=False,
+        self.oauth = _Identity(client_id=client_id, account_id="user-1", require_pkce=False,
                                      device_interval=0.2)
         self.user = "user-1"
         self.drives: dict[str, Drive] = {}
@@ -228,7 +238,7 @@ class GraphFake:
         graph = self._serve(_GraphHandler, tls=False)
         auth = self._serve(_AuthHandler, tls=True)
         self.api_url = f"http://127.0.0.1:{graph.server_address[1]}/v1.0"
-        self.auth_url = f"https://127.0.0.1:{auth.server_address[1]}"
+        self.auth_url = self.oauth.base = f"https://127.0.0.1:{auth.server_address[1]}"
         return self
 
     def _serve(self, base: type[BaseHTTPRequestHandler], *, tls: bool) -> ThreadingHTTPServer:
@@ -439,8 +449,6 @@ class _AuthHandler(_Base):
             status, body = oauth.token_grant(form)
         elif path.endswith("/oauth2/v2.0/devicecode"):
             status, body = oauth.device_code(form)
-            if status == 200:
-                body["verification_uri"] = self.graph.auth_url + "/device"
         else:
             status, body = 404, {"error": "not_found"}
         self._send(status, body)
