@@ -141,3 +141,15 @@ def test_a_copy_that_does_not_verify_leaves_the_database_where_it_was(
     assert cli.db() == old and os.path.exists(old)
     assert not (tmp_path / "moved").exists()
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".skysync-")]  # nor is the unverified copy
+
+
+def test_the_apps_settings_form_moves_the_database_too(cli: Cli, tmp_path: pathlib.Path) -> None:
+    from tui import bridge
+
+    before = cli("log", "--json", "--limit", "1000")
+    old = cli.db()
+    bridge.set_settings(Home(str(cli.home)), {"concurrency": "3", "database-path": str(tmp_path / "app.db")})
+    home = Home(str(cli.home))
+    assert home.setting("database-path") == str(tmp_path / "app.db") and home.setting("concurrency") == 3
+    assert not os.path.exists(old)
+    assert cli("log", "--json", "--limit", "1000") == before
