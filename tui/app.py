@@ -273,6 +273,8 @@ class SkysyncApp(App[int]):
         if message.finished and not message.ok and message.error:
             self.notify(shown(f"{message.task}: {message.error}"), title="Pass stopped", severity="error",
                         markup=False)
+        if message.finished:
+            self.refresh_main()  # its transfers are gone, whether or not the status shows a change
         self.poll_status()
 
     # -- app-wide actions ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Final
 
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -124,11 +125,13 @@ class ConnectionForm(ModalScreen[ConnectionDraft | str | None]):
                 yield Field(self.draft.name, placeholder="e.g. photos-backup", id="name",
                             validators=[Required("the connection name")])
                 for spec in self.main_specs():
-                    yield Label(f"{spec.name}{' *' if spec.required else ''}  [dim]{spec.help}[/]")
+                    yield option_label(spec)
                     value = self.draft.options.get(spec.name, spec.default or "")
                     if spec.choices:
+                        # A list with a default has no blank entry (it wrapped onto an empty line at 80x24).
                         yield select([(c, c) for c in spec.choices], value=value if value in spec.choices
-                                     else Select.NULL, allow_blank=not spec.required, id=_field_id(spec.name))
+                                     else Select.NULL, allow_blank=not (spec.required or spec.default),
+                                     id=_field_id(spec.name))
                         continue
                     validators: list[Validator] = []
                     if spec.required:
@@ -146,6 +149,20 @@ class ConnectionForm(ModalScreen[ConnectionDraft | str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#name", Field).focus()
+
+    def on_input_changed(self, event: Field.Changed) -> None:
+        """Bucket rules as the user types (every broken rule); any other edit clears an error it may have fixed."""
+        if event.input.id in {_field_id(n) for n in bridge.BUCKET_OPTIONS}:
+            problem = bridge.bucket_problem(self.draft.kind, event.value.strip(), self.preset())
+            if problem:
+                self._status(problem, "error")
+                return
+        if self.query_one("#form-status", Label).has_class("error"):
+            self._status("")
+
+    def on_select_changed(self, _event: Select.Changed) -> None:
+        if self.query_one("#form-status", Label).has_class("error"):
+            self._status("")
 
     def preset(self) -> str | None:
         try:
@@ -312,13 +329,19 @@ def common_fields(polling: int, upload: int, download: int) -> ComposeResult:
     yield Field(str(download), id="download-limit", validators=[WholeNumber("The download limit", 0, LIMIT_MAX)])
 
 
+def option_label(spec: OptionSpec) -> Label:
+    """The provider's words for an option (its label, * when required) and its help, dimmed; never markup."""
+    return Label(Text.assemble(f"{spec.title}{' *' if spec.required else ''}", (f"  {spec.help}", "dim")),
+                 classes="option-label")
+
+
 def option_fields(specs: list[OptionSpec], values: dict[str, str]) -> ComposeResult:
     for spec in specs:
-        yield Label(f"{spec.name}  [dim]{spec.help}[/]")
+        yield option_label(spec)
         value = values.get(spec.name, spec.default or "")
         if spec.choices:
             yield select([(c, c) for c in spec.choices], value=value if value in spec.choices else Select.NULL,
-                         id=_field_id(spec.name))
+                         allow_blank=not spec.default, id=_field_id(spec.name))
         else:
             yield Field(value, placeholder=spec.help, id=_field_id(spec.name))
 

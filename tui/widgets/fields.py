@@ -55,7 +55,10 @@ def first_failure(*fields: Input) -> str | None:
     for field in fields:
         result = field.validate(field.value)
         if result is not None and not result.is_valid:
+            # Focus with the text selected, whether or not it had focus already: the fix typed next replaces
+            # the wrong value instead of landing after it.
             field.focus()
+            field.call_after_refresh(field.select_all)
             return result.failure_descriptions[0]
     return None
 
