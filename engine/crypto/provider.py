@@ -114,6 +114,13 @@ class EncryptedProvider(Provider):
     def move(self, src: str, dst: str, listed: RemoteEntry | None = None) -> RemoteEntry:
         return self.inner.move(src, dst, listed)
 
+    def keeps_revisions(self) -> str | None:
+        # The service keeps the encrypted container it replaces; `skysync decrypt` reads an earlier version.
+        return self.inner.keeps_revisions()
+
+    def replaced_version(self, path: str, listed: RemoteEntry) -> tuple[str, float | None]:
+        return self.inner.replaced_version(path, listed)
+
     def file_hash(self, path: str) -> str | None:
         return None  # the service could only hash the ciphertext
 

@@ -248,3 +248,48 @@ def test_azure_says_why_it_keeps_copies() -> None:
     reason = AzureProvider({"container": "c", "connection_string": "UseDevelopmentStorage=true"}).keeps_revisions()
     assert reason is not None and "storage account" in reason
     assert revisions.decide(revisions.REVISION, reason)[0] == "copy"
+
+
+def test_an_encrypted_task_keeps_the_cloud_container_as_the_previous_version(tmp_path: pathlib.Path) -> None:
+    """The encrypting wrapper asks the service underneath: the replaced container stays as a version, and
+    decrypting it gives the other device's edit back."""
+    import io
+
+    from engine.crypto import AccountKey, DecryptingWriter, EncryptingReader
+
+    password = "correct horse battery staple"
+    env = Env.__new__(Env)
+    env.home = Home(str(tmp_path / "home"))
+    env.local = tmp_path / "local"
+    env.local.mkdir()
+    options = s3.options(_moto.new_bucket())
+    env.bucket = options["bucket"]
+    manage.add_connection(env.home, "c", "s3", options)
+    manage.add_task(env.home, Task("t", "c", str(env.local), "/docs", encrypt=True), password)
+    env.home.save()
+    env.client = boto3.client(
+        "s3", endpoint_url=options["endpoint"], region_name="us-east-1",
+        aws_access_key_id=options["access_key_id"], aws_secret_access_key=options["secret_access_key"],
+    )
+    try:
+        env.versioning("Enabled")
+        account = AccountKey.from_secrets(Home(env.home.path).secrets("c"))
+        env.write("doc.txt", "base", 1_700_000_000)
+        assert env.sync().exit_code == 0
+        env.write("doc.txt", "local edit", 1_800_000_000)
+        body = EncryptingReader(io.BytesIO(b"other device"), account, "doc.txt").read()
+        env.client.put_object(Bucket=env.bucket, Key="docs/doc.txt", Body=body, Metadata={"mtime": "1800000100"})
+        result = env.sync()
+        assert result.summary.get("conflict") == 1, result.as_dict()
+        assert sorted(p.name for p in env.local.iterdir()) == ["doc.txt"]
+
+        def plain(version: str) -> bytes:
+            out = io.BytesIO()
+            writer = DecryptingWriter(out, password=account.password)  # type: ignore[arg-type]
+            writer.write(env.read("docs/doc.txt", version))
+            writer.close()
+            return out.getvalue()
+
+        assert [plain(v["VersionId"]) for v in env.versions("docs/doc.txt")][:2] == [b"local edit", b"other device"]
+    finally:
+        env.client.close()
