@@ -445,7 +445,9 @@ def rclone_connection(remote: str, values: dict[str, str], target: str) -> tuple
         refuse_if("env_auth", "takes its S3 keys from the environment (env_auth)")
         needs_bucket("bucket")
         options = take({"access_key_id": "access_key_id", "secret_access_key": "secret_access_key",
-                        "region": "region", "endpoint": "endpoint", "storage_class": "storage_class"})
+                        "region": "region", "endpoint": "endpoint", "storage_class": "storage_class",
+                        # the same names and values in rclone: every upload asks for the encryption
+                        "server_side_encryption": "server_side_encryption", "sse_kms_key_id": "sse_kms_key_id"})
         used.add("provider")
         options["preset"] = "aws" if values.get("provider", "AWS") == "AWS" else "other"
         if values.get("force_path_style"):

@@ -187,3 +187,11 @@ def test_consistency_check_over_sse_kms_objects_flags_nothing(tmp_path: pathlib.
         assert _pass(home) == {}
     finally:
         client.close()
+
+
+def test_an_rclone_remote_brings_its_encryption_over() -> None:
+    values = {"type": "s3", "provider": "AWS", "access_key_id": "k", "secret_access_key": "s",
+              "server_side_encryption": "aws:kms", "sse_kms_key_id": KEY_ID}
+    kind, options, notes = manage.rclone_connection("aws", values, "photos")
+    assert kind == "s3" and options["server_side_encryption"] == "aws:kms" and options["sse_kms_key_id"] == KEY_ID
+    assert not any("server_side_encryption" in note or "sse_kms_key_id" in note for note in notes)
