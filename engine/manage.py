@@ -353,7 +353,9 @@ RCLONE_DEFAULT_CONFIG = "~/.config/rclone/rclone.conf"
 # rclone's fixed key for "obscured" passwords (fs/config/obscure): obfuscation, not encryption.
 _RCLONE_OBSCURE_KEY = bytes.fromhex("9c935b48730a554d6bfd7c63c886a92bd390198eb8128afbf4de162b8b95f638")
 RCLONE_TYPES = ("s3", "b2", "azureblob", "google cloud storage", "swift", "webdav", "drive", "dropbox", "yandex",
-                "box", "local")
+                "box", "onedrive", "local")
+# rclone's onedrive `drive_type` -> our kind (the spec has three rows for the one API).
+RCLONE_ONEDRIVE_KINDS = {"personal": "onedrive", "business": "onedrive-business", "documentLibrary": "sharepoint"}
 
 
 def rclone_config_path(explicit: str | None) -> str:
@@ -548,6 +550,31 @@ def rclone_connection(remote: str, values: dict[str, str], target: str) -> tuple
             options = take({"client_id": "app_key", "client_secret": "app_secret", "token": "token",
                             "token_url": "token_url", "auth_url": "auth_url"})
             kind = "dropbox"
+        if target.strip("/"):
+            notes.append(f"the folder /{target.strip('/')} is chosen per task: --remote /{target.strip('/')}")
+    elif rtype == "onedrive":
+        if not values.get("token"):
+            raise UsageError(f"{label} has no token; sign in with rclone first, or add the connection with "
+                             "skysync connection add")
+        if not values.get("client_id"):
+            raise UsageError(
+                f"{label} signs in with rclone's own app (no client_id), whose tokens only rclone can renew: "
+                f"give the remote your own app's client id, or use skysync connection add"
+            )
+        if values.get("region", "global") not in ("", "global"):
+            raise UsageError(f"{label} is in a national cloud (region {shown(values['region'])}); add it with "
+                             "skysync connection add and its api_url and auth_url")
+        used.add("region")
+        drive_type = values.get("drive_type", "personal") or "personal"
+        if drive_type not in RCLONE_ONEDRIVE_KINDS:
+            raise UsageError(f"{label} has drive_type '{shown(drive_type)}' (personal, business or documentLibrary)")
+        used.add("drive_type")
+        kind = RCLONE_ONEDRIVE_KINDS[drive_type]
+        options = take({"client_id": "client_id", "token": "token", "drive_id": "drive_id", "tenant": "tenant"})
+        if values.get("client_secret"):
+            used.add("client_secret")
+            notes.append("rclone signed in with your app's secret; skysync renews the token as a public client, "
+                         "so turn on 'Allow public client flows' in the app registration")
         if target.strip("/"):
             notes.append(f"the folder /{target.strip('/')} is chosen per task: --remote /{target.strip('/')}")
     elif rtype == "local":

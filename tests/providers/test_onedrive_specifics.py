@@ -190,3 +190,44 @@ def test_sign_in_addresses_follow_the_tenant_and_every_option_has_a_label() -> N
         for spec_ in provider_class(kind).option_specs:
             assert spec_.help and (spec_.label or spec_.name in ("token", "account_id")), (kind, spec_.name)
     assert json.dumps([s.name for s in provider_class("sharepoint").option_specs]).count("library") == 1
+
+
+@pytest.mark.parametrize(("drive_type", "kind"), [("personal", "onedrive"), ("business", "onedrive-business"),
+                                                  ("documentLibrary", "sharepoint")])  # fmt: skip
+def test_import_rclone_maps_drive_type_to_the_kind_and_keeps_the_token_out_of_the_config(
+    tmp_path, fake: GraphFake, monkeypatch: pytest.MonkeyPatch, drive_type: str, kind: str
+) -> None:
+    from engine import manage
+    from engine.config import Home
+    from engine.providers import onedrive
+
+    monkeypatch.setattr(onedrive, "API_URL", fake.api_url)  # rclone's config has no Graph address to override
+    drive = fake.new_drive(drive_type)
+    issued = fake.oauth.issue()
+    token = json.dumps({**issued, "expiry": "2099-01-01T00:00:00Z"})
+    conf = tmp_path / "rclone.conf"
+    conf.write_text(f"[od]\ntype = onedrive\nclient_id = {CLIENT_ID}\nclient_secret = s3cr3t\ntoken = {token}\n"
+                    f"drive_id = {drive.id}\ndrive_type = {drive_type}\n")
+    home = Home(str(tmp_path / "home"))
+    conn, notes = manage.import_rclone(home, str(conf), "od:Docs", None)
+    home.save()
+    assert conn.provider == kind and conn.options["drive_id"] == drive.id
+    assert conn.options["account_id"] == fake.user
+    stored = TokenStore(home.path, "od").load()
+    assert stored is not None and stored.refresh_token == issued["refresh_token"]
+    assert issued["refresh_token"] not in (tmp_path / "home" / "config.toml").read_text()
+    assert any("public client" in n for n in notes) and any("--remote /Docs" in n for n in notes)
+
+
+@pytest.mark.parametrize(("extra", "why"), [("", "rclone's own app"),
+                                            ("client_id = c\ndrive_type = weird\n", "drive_type 'weird'"),
+                                            ("client_id = c\nregion = cn\n", "national cloud")])  # fmt: skip
+def test_import_rclone_refuses_what_it_cannot_renew_or_place(tmp_path, extra: str, why: str) -> None:
+    from engine import manage
+    from engine.config import Home
+    from engine.errors import UsageError
+
+    conf = tmp_path / "rclone.conf"
+    conf.write_text('[od]\ntype = onedrive\ntoken = {"access_token":"a"}\n' + extra)
+    with pytest.raises(UsageError, match=why):
+        manage.import_rclone(Home(str(tmp_path / "home")), str(conf), "od", None)
