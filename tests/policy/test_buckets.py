@@ -169,3 +169,22 @@ def _expect(message: str | None, rule: str | None) -> None:
         assert message is None
     else:
         assert message is not None and rule in message, message
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "rules"),
+    [
+        ("s3", "_", ["between 3 and 63", "must start with", "can only contain"]),
+        ("jdcloud", "-M", ["between 3 and 63", "start and end", "can only contain"]),
+        ("b2", "b2-.", ["between 6 and 50", "cannot start with 'b2-'", "can only contain"]),
+        ("cos", "My-" + "x" * 40, ["cannot exceed 40", "only contain lowercase"]),
+        ("azure", "A-", ["between 3 and 63", "can only contain", "between letters"]),
+    ],
+)
+def test_every_broken_rule_is_named_at_once(kind: str, name: str, rules: list[str]) -> None:
+    """One line naming every rule: fixing one at a time, a user would meet the next only at the next try."""
+    message = validate_bucket(kind, name)
+    assert message is not None and "\n" not in message
+    assert message.count(";") == len(rules) - 1, message
+    for rule in rules:
+        assert rule in message, (rule, message)

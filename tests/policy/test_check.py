@@ -64,3 +64,19 @@ def test_option_help_for_the_lead_s_option_specs() -> None:
     assert set(policy_option_help("onedrive")) == {"encode_names", "max_file_size_gb"}
     assert set(policy_option_help("s3")) == {"encode_names", "preset"}
     assert set(policy_option_help("gcs")) == {"encode_names"}
+
+
+def test_the_providers_largest_object_is_a_size_limit() -> None:
+    """The provider's own largest file (Provider.max_object_size) counts like the spec's limits; a spec row
+    that applies too keeps its words."""
+    from engine.policy import PathPolicy
+
+    policy = PathPolicy("s3", {"preset": "other"}, rename_clock=None, max_object_size=100)
+    assert policy.check("a.bin", False, 100).action == "sync"
+    verdict = policy.check("a.bin", False, 101)
+    assert verdict.action == "skip" and "larger than 100 bytes (101 bytes)" in verdict.reason
+    assert policy.check("folder", True, None).action == "sync"
+    hicloud = PathPolicy("s3", {"preset": "hicloud"}, rename_clock=None, max_object_size=5 * 1024**4)
+    assert hicloud.check("a.bin", False, 1024**4 + 1).reason.startswith("hicloud S3:")
+    assert policy_check("b2", ["a.bin"], 10 * 10**12 + 1, {})[1] == 1
+    assert policy_check("b2", ["a.bin"], 10 * 10**12, {}) == (["a.bin: syncs"], 0)
