@@ -312,7 +312,7 @@ class SkysyncApp(App[int]):
     def action_settings(self) -> None:
         def done(saved: bool | None) -> None:
             if saved:
-                self.notify("Settings saved.")
+                self.notify("App settings saved.")
                 self.config_changed()
 
         self.push_screen(SettingsScreen(self.home_path), done)
@@ -379,8 +379,9 @@ class SkysyncApp(App[int]):
             ("Remove connection", "Remove the connection; files stay on both sides", "remove_connection"),
             ("Export encryption key", "Save the connection's key.zip somewhere safe", "export_key"),
             ("History log", "The live log with filters and search", "log"),
-            ("Settings", "Concurrency, log size, database location, admin order", "settings"),
+            ("App settings", "Concurrency, log size, database location, admin order", "settings"),
             ("Schedule", "The connection's 7 × 24 schedule grid", "show_tab('schedule')"),
+            ("Connection settings", "Polling, traffic control and options of the connection", "show_tab('settings')"),
             ("Traffic control", "Upload and download limits of the connection", "show_tab('settings')"),
         ]
         for title, help_text, action in commands:

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import sys
 
+from engine.cli import build_parser
 from engine.cli import main as engine_main
+
+APP_NOTE = (
+    "With no command, skysync opens its terminal app on the home (keyboard-driven; works over SSH; F1 lists the "
+    "keys). 'skysync COMMAND --help' describes a command."
+)
 
 
 def _run_app(home: str) -> int:
@@ -13,8 +19,24 @@ def _run_app(home: str) -> int:
     return run_app(home)
 
 
-def main() -> int:
-    return engine_main(sys.argv[1:], interactive=_run_app)
+def _asks_top_level_help(argv: list[str]) -> bool:
+    """`skysync --help` or `skysync --home DIR -h`: the help of the whole tool, not of one command."""
+    rest = list(argv)
+    while rest[:1] == ["--home"] and len(rest) >= 2:
+        rest = rest[2:]
+    rest = [a for a in rest if not a.startswith("--home=")]
+    return rest in (["-h"], ["--help"])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if _asks_top_level_help(args):
+        # The engine's parser does not know the app exists (engine/ never imports tui/): say what no command does.
+        parser = build_parser()
+        parser.epilog = APP_NOTE
+        parser.print_help()
+        return 0
+    return engine_main(args, interactive=_run_app)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from engine.connect import open_unsaved
 from tests.tui.helpers import text_of, wait_for
 from tests.tui.test_flows import make_app
 from tui.screens.connection_wizard import ConnectionDraft, ConnectionForm
+from tui.screens.dialogs import ConfirmScreen
 from tui.screens.main import MainScreen
 from tui.widgets.fields import Field
 
@@ -77,3 +78,25 @@ def test_wrong_secret_is_named_as_the_secret() -> None:
         assert "access key ID" in refusal("InvalidAccessKeyId")
     finally:
         provider.close()
+
+
+async def test_escape_asks_before_discarding_typed_work(tmp_path: Path) -> None:
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="main screen")
+        app.push_screen(ConnectionForm(str(tmp_path), ConnectionDraft("local")))
+        await wait_for(pilot, lambda: bool(app.screen.query("#name")), what="form")
+        await pilot.press("escape")  # nothing typed: it just closes
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="closed at once")
+        app.push_screen(ConnectionForm(str(tmp_path), ConnectionDraft("local")))
+        await wait_for(pilot, lambda: bool(app.screen.query("#name")), what="form again")
+        await pilot.press("m", "y")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="discard?")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConnectionForm), what="kept")
+        assert app.screen.query_one("#name", Field).value == "my"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="discard? again")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="discarded")

@@ -11,6 +11,7 @@ from textual.widgets import TabbedContent
 from tests.tui.helpers import text_of, wait_for
 from tests.tui.test_flows import make_app, with_connection
 from tui.screens.main import MainScreen
+from tui.screens.settings import SettingsScreen
 from tui.widgets.fields import Field
 from tui.widgets.schedule_grid import ScheduleGrid
 
@@ -49,3 +50,16 @@ async def test_schedule_is_not_editable_without_a_connection(tmp_path: Path) -> 
         await pilot.pause()
         assert grid.disabled and grid.value == before
         assert "No connection" in text_of(app.screen.query_one("#schedule-status"))
+
+
+async def test_one_name_per_settings(tmp_path: Path) -> None:
+    """The app-wide settings and a connection's Settings tab were both called "Settings"."""
+    home = tmp_path / "home"
+    home.mkdir()
+    with_connection(home, tmp_path / "cloud")
+    app = make_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="main screen")
+        await pilot.press("comma")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), what="app settings")
+        assert text_of(app.screen.query_one(".dialog-title")).startswith("App settings")

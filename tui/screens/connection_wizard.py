@@ -24,6 +24,7 @@ from engine.config import POLLING_DEFAULT, POLLING_MAX, POLLING_MIN, Home
 from engine.errors import UsageError
 from engine.providers.base import OptionSpec
 from tui import bridge
+from tui.screens.dialogs import ConfirmScreen
 from tui.text import plain
 from tui.widgets.fields import Field, Required, WholeNumber, button, first_failure, number, select
 
@@ -85,11 +86,32 @@ class BucketRule(Validator):
         return self.failure(problem) if problem else self.success()
 
 
+class AsksBeforeDiscarding:
+    """Esc on a wizard step that holds typed work asks before throwing it away (it discarded a half-filled
+    wizard without a word)."""
+
+    def _snapshot(self) -> tuple[tuple[str, str], ...]:
+        widgets = [*self.query(Field), *self.query(Select)]  # type: ignore[attr-defined]
+        return tuple((str(w.id), str(w.value)) for w in widgets)
+
+    def holds_work(self) -> bool:
+        return self._snapshot() != getattr(self, "_start", ())
+
+    @work(exclusive=True, group="discard")
+    async def ask_discard(self, always: bool = False) -> None:
+        if always or self.holds_work():
+            body = "What you typed in this wizard is not saved yet. Leave it and lose it?"
+            if not await self.app.push_screen_wait(  # type: ignore[attr-defined]
+                    ConfirmScreen("Discard the new connection?", body, "Discard")):
+                return
+        self.dismiss(None)  # type: ignore[attr-defined]
+
+
 def _field_id(name: str) -> str:
     return f"opt-{name}"
 
 
-class ConnectionForm(ModalScreen[ConnectionDraft | str | None]):
+class ConnectionForm(AsksBeforeDiscarding, ModalScreen[ConnectionDraft | str | None]):
     """Step 2: the connection's name and provider options; Next tests the connection first."""
 
     BINDINGS = [
@@ -149,6 +171,8 @@ class ConnectionForm(ModalScreen[ConnectionDraft | str | None]):
 
     def on_mount(self) -> None:
         self.query_one("#name", Field).focus()
+        # typed on an earlier visit (Back) counts as work too
+        self._start = () if self.draft.name or self.draft.options else self._snapshot()
 
     def on_input_changed(self, event: Field.Changed) -> None:
         """Bucket rules as the user types (every broken rule); any other edit clears an error it may have fixed."""
@@ -257,10 +281,10 @@ class ConnectionForm(ModalScreen[ConnectionDraft | str | None]):
         self.dismiss(BACK)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.ask_discard()
 
 
-class AdvancedStep(ModalScreen[ConnectionDraft | str | None]):
+class AdvancedStep(AsksBeforeDiscarding, ModalScreen[ConnectionDraft | str | None]):
     """Step 3: polling period, traffic control and the provider's advanced options (storage class, part size)."""
 
     BINDINGS = [
@@ -314,7 +338,7 @@ class AdvancedStep(ModalScreen[ConnectionDraft | str | None]):
         self.dismiss(BACK)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.ask_discard(always=True)  # the draft holds the steps before it
 
 
 # -- shared by the wizard and the connection's Settings tab --------------------------------------------------

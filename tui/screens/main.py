@@ -166,13 +166,15 @@ class MainScreen(Screen[None]):
         Binding("u", "unlink_task", "Unlink task", show=False, id="main.unlink-task"),
         Binding("P", "pause_connection", "Pause/resume connection", show=False, id="main.pause-connection"),
         Binding("x", "remove_connection", "Remove connection", show=False, id="main.remove-connection"),
-        Binding("comma", "settings", "Settings", show=False, id="main.settings"),
+        Binding("comma", "settings", "App settings", show=False, id="main.settings",
+                tooltip="App settings (all connections: concurrency, log size, database); the tab 3 holds this "
+                        "connection's"),
         Binding("k", "export_key", "Export encryption key", show=False, id="main.export-key"),
         Binding("l", "login", "Sign in again", show=False, id="main.login",
                 tooltip="Sign in again (a connection that shows 'sign-in needed'): skysync connection login"),
         Binding("1", "show_tab('overview')", "Overview tab", show=False, id="main.tab-overview"),
         Binding("2", "show_tab('tasks')", "Tasks tab", show=False, id="main.tab-tasks"),
-        Binding("3", "show_tab('settings')", "Settings tab", show=False, id="main.tab-settings"),
+        Binding("3", "show_tab('settings')", "Connection settings tab", show=False, id="main.tab-settings"),
         Binding("4", "show_tab('schedule')", "Schedule tab", show=False, id="main.tab-schedule"),
         Binding("ctrl+s", "apply_schedule", "Apply (Settings, Schedule)", show=False, id="main.apply-schedule"),
         Binding("escape", "to_list", "Back to the connection list", show=False, id="main.to-list"),
@@ -191,7 +193,7 @@ class MainScreen(Screen[None]):
                     transfers: DataTable[str] = DataTable(id="transfers", cursor_type="none")
                     transfers.add_columns("File", "Progress", "Rate")
                     yield transfers
-                    yield Label("s sync · P pause all · x remove · k key · , settings",
+                    yield Label("s sync · P pause all · x remove · k key · , app settings",
                                 id="overview-hint", classes="hint")
                 with TabPane("2 Task list", id="tasks"):
                     tasks: DataTable[str] = DataTable(id="task-table", cursor_type="row", zebra_stripes=True)

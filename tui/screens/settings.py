@@ -33,7 +33,7 @@ class SettingsScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         s = self.current
         with Vertical(classes="dialog"):
-            yield Label("Settings", classes="dialog-title")
+            yield Label("App settings · every connection", classes="dialog-title")
             with VerticalScroll(classes="dialog-scroll"):
                 yield Label("Concurrent uploads/downloads")
                 yield select([(str(n), str(n)) for n in range(1, 21)], value=str(s["concurrency"]),
