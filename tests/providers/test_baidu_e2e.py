@@ -156,6 +156,18 @@ def test_a_wrong_md5_never_causes_a_transfer_or_a_conflict(env: Env) -> None:
 
     done = env.cli("task", "edit", "t", "--consistency-check", ok=False)
     assert done.returncode == 2 and "md5" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    # Even when a hand-edited config turns it on, the wrong hashes are not compared.
+    config = env.home / "config.toml"
+    config.write_text(config.read_text().replace("consistency_check = false", "consistency_check = true"))
+    assert "consistency_check = true" in config.read_text()
+    assert env.summary() == {} and env.transfers() == settled
+
+    # Renamed here: a move in Baidu, not an upload, though the listed md5 is not the file's.
+    (env.local / "mine.txt").rename(env.local / "renamed.txt")
+    moves = env.fake.counts["filemanager-move"]
+    assert env.summary() == {"moved-remote": 1}
+    assert env.transfers() == settled and env.fake.counts["filemanager-move"] == moves + 1
+    assert env.remote() == env.local_files()
 
 
 def test_an_entry_outside_the_app_folder_is_skipped_with_its_reason(env: Env) -> None:
