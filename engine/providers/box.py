@@ -10,7 +10,8 @@ the SDK: a 429's or 5xx's `Retry-After` reaches the connection's pacer as a Tran
 Box addresses items by id (root folder "0"), names are unique in a folder without regard to case
 (`case_insensitive`):
 
-- Listings walk folders one `GET /folders/{id}/items` at a time (1,000 a page, only the fields needed). Web links
+- Listings walk folders one `GET /folders/{id}/items` at a time (1,000 a page with markers, only the fields
+  needed). Web links
   (Box's bookmarks) and Box Notes (`.boxnote`: an online document, no file content to sync) are reported to
   `on_skip` with the spec's reason ("the type of the file is bookmark") and left alone on both sides.
 - Paths are resolved from the root one name at a time; folder ids are cached, the cache is rebuilt by each full
@@ -415,15 +416,17 @@ class BoxProvider(OAuthProvider):
     # -- items and paths -------------------------------------------------------------------------------------
 
     def _items(self, folder_id: str, what: str, limit: int = PAGE) -> Iterator[Item]:
-        offset = 0
+        """The items of a folder, page by page with markers (Box caps offset paging; markers have no limit)."""
+        marker = ""
         while True:
-            page = self._get(f"{self.api}/folders/{folder_id}/items", what, fields=FIELDS, limit=limit,
-                             offset=offset)  # fmt: skip
-            entries = page.get("entries") or []
-            for res in entries:
+            params: dict[str, Any] = {"fields": FIELDS, "limit": limit, "usemarker": "true"}
+            if marker:
+                params["marker"] = marker
+            page = self._get(f"{self.api}/folders/{folder_id}/items", what, **params)
+            for res in page.get("entries") or []:
                 yield item_of(res)
-            offset += len(entries)
-            if not entries or offset >= int(page.get("total_count") or 0) or limit < PAGE:
+            marker = str(page.get("next_marker") or "")
+            if not marker or not page.get("entries") or limit < PAGE:
                 return
 
     def _child(self, parent: str, name: str, what: str) -> Item | None:

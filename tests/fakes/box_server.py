@@ -9,8 +9,8 @@ tokens that server issued (401 with an empty body otherwise, as Box answers).
 
 What it speaks (JSON unless said):
 
-- api: `GET users/me` (`id`, `max_upload_size`), `GET folders/{id}`, `GET folders/{id}/items` (`offset`/`limit`
-  paging, at most 1,000), `POST folders`, `DELETE folders/{id}` (`recursive=false` refused with
+- api: `GET users/me` (`id`, `max_upload_size`), `GET folders/{id}`, `GET folders/{id}/items` (marker or
+  offset paging, at most 1,000 a page), `POST folders`, `DELETE folders/{id}` (`recursive=false` refused with
   `folder_not_empty`), `GET files/{id}`, `GET files/{id}/content` (the bytes directly; Box redirects to
   dl.boxcloud.com), `PUT files/{id}` (rename and move, `If-Match`), `POST files/{id}/copy` (keeps
   `content_modified_at`), `DELETE files/{id}` (`If-Match`; items go to the trash), `GET events` (`stream_position`
@@ -37,7 +37,7 @@ Test hooks: `oauth` (the OAuth server: `issue()`, `revoke_all()`, `valid_refresh
 but its connection dropped), `calls` (requests per route).
 
 Not covered: shared links, collaborations and other users' folders, enterprise and admin event streams, the
-`long_poll` real-time server (`OPTIONS /events`), `fields` (every answer carries every field), marker paging,
+`long_poll` real-time server (`OPTIONS /events`), `fields` (every answer carries every field), the offset cap,
 file versions listing and promotion, locks, metadata, watermarks, retention, thumbnails, search, the trash's own
 endpoints (restore, purge), upload preflight and accelerators, `GET upload_sessions/{id}` and `/parts`, aborting
 sessions, session expiry, byte ranges in downloads, Box Notes' own content (a `.boxnote` is a plain file here),
@@ -374,8 +374,15 @@ class BoxFake:
             if len(parts) == 2 and method == "GET":
                 return 200, self.item(node)
             if len(parts) == 3 and parts[2] == "items" and method == "GET":
-                limit, offset = min(int(query.get("limit", 100)), 1000), int(query.get("offset", 0))
+                limit = min(int(query.get("limit", 100)), 1000)
                 children = self._children(node.id)
+                if query.get("usemarker") == "true":  # the marker is opaque to clients; here, the next offset
+                    start = int(base64.urlsafe_b64decode(query["marker"]).decode()) if query.get("marker") else 0
+                    end = start + limit
+                    more = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(children) else None
+                    return 200, {"limit": limit, "next_marker": more,
+                                 "entries": [self.item(n) for n in children[start:end]]}  # fmt: skip
+                offset = int(query.get("offset", 0))
                 return 200, {"total_count": len(children), "offset": offset, "limit": limit,
                              "entries": [self.item(n) for n in children[offset:offset + limit]]}  # fmt: skip
             if len(parts) == 2 and method == "DELETE":
