@@ -395,11 +395,11 @@ async def test_transfers_stream_into_the_overview_with_rates(home_dir: Path, tmp
         engine_thread(TransferProgress("t1", "big.iso", "up", 0, 4 << 20))
         now[0] = 102.0
         engine_thread(TransferProgress("t1", "big.iso", "up", 2 << 20, 4 << 20))
-        await wait_for(pilot, lambda: table.row_count == 1 and "50%" in str(table.get_row_at(0)[1]),
+        await wait_for(pilot, lambda: table.row_count == 1 and "50%" in str(table.get_row_at(0)[0]),
                        what="progress row")
-        assert table.get_row_at(0)[0] == "↑ big.iso" and table.get_row_at(0)[2] == "1.0 MiB/s"
+        assert table.get_row_at(0)[2] == "↑ big.iso" and table.get_row_at(0)[1] == "1.0 MiB/s"
         engine_thread(PassFinished("t1", {"uploaded": 1}, True))
-        await wait_for(pilot, lambda: "no transfer" in str(table.get_row_at(0)[0]), what="transfers cleared")
+        await wait_for(pilot, lambda: "no transfer" in str(table.get_row_at(0)[2]), what="transfers cleared")
 
 
 async def test_a_huge_folder_loads_in_chunks(tmp_path: Path) -> None:

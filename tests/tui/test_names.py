@@ -87,7 +87,7 @@ async def test_odd_names_in_log_records_overview_and_transfers(tmp_path: Path) -
             assert f"t: {shown(name)}" in overview
         assert "reading /x\\x0a[b]forged[/b]: failed" in overview  # the task's error, markup and all
         transfers = app.screen.query_one("#transfers", DataTable)
-        assert shown_cell(transfers.get_row_at(0)[0]) == "↑ [red]up[/red]\\x0aload.bin"
+        assert shown_cell(transfers.get_row_at(0)[2]) == "↑ [red]up[/red]\\x0aload.bin"
         assert_printable(screen_lines(app))
 
         await pilot.press("g")

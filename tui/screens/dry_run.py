@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Label
+from textual.widgets import DataTable, Label, Static
 from textual.worker import Worker, WorkerState
 
 from engine.events import Event, LogRecord, PassFinished
@@ -33,9 +33,11 @@ class DryRunScreen(ModalScreen[None]):
         with Vertical(classes="dialog tall"):
             yield Label(f"Dry run · '{self.task_name}' · nothing is changed", classes="dialog-title")
             table: DataTable[str] = DataTable(id="plan", cursor_type="row", zebra_stripes=True)
-            table.add_column("Action", width=16)
+            table.add_column("Action")
             table.add_column("Path")
             yield table
+            # The highlighted row in full, wrapped: a long path or a skip's reason runs off an 80-column table.
+            yield Static("", id="dry-detail")
             yield Label("Computing the plan…", id="summary", classes="status busy")
             yield Label("Esc: close", classes="hint")
 
@@ -64,12 +66,25 @@ class DryRunScreen(ModalScreen[None]):
                 planned = [(r.kind, r.path, r.message) for r in self.records]
             self.planned = list(planned)
             counts: dict[str, int] = {}
-            for kind, path, detail in planned:
-                table.add_row(cell(kind), cell(path + (f"  ({detail})" if detail else "")))
+            # Keyed by position: the row a key names is the plan's entry the detail line and Enter describe.
+            for i, (kind, path, detail) in enumerate(planned):
+                table.add_row(cell(kind), cell(path + (f"  ({detail})" if detail else "")), key=str(i))
                 counts[kind] = counts.get(kind, 0) + 1
+            if planned:
+                table.move_cursor(row=0)
+                self._describe(0)
             parts = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to do"
             summary.update(f"Would do: {parts}" + (" · Enter: details" if planned else ""))
             summary.set_classes("status ok")
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key.value is not None:
+            self._describe(int(event.row_key.value))
+
+    def _describe(self, index: int) -> None:
+        if 0 <= index < len(self.planned):
+            kind, path, detail = self.planned[index]
+            self.query_one("#dry-detail", Static).update(plain(f"{kind}: {path}" + (f" — {detail}" if detail else "")))
 
     def on_data_table_row_selected(self, _event: DataTable.RowSelected) -> None:
         self.action_detail()

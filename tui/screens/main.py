@@ -191,7 +191,8 @@ class MainScreen(Screen[None]):
                     yield Static("", id="overview-status")
                     yield Label("Current transfers", id="transfers-title", classes="section")
                     transfers: DataTable[str] = DataTable(id="transfers", cursor_type="none")
-                    transfers.add_columns("File", "Progress", "Rate")
+                    # the file last: a long path is what gets cut at 80 columns, not the rate
+                    transfers.add_columns("Progress", "Rate", "File")
                     yield transfers
                     yield Label("s sync · P pause all · x remove · k key · , app settings",
                                 id="overview-hint", classes="hint")
@@ -358,11 +359,11 @@ class MainScreen(Screen[None]):
                 text.append(f"  {r.kind:<8} ", "red" if r.kind == "error" else "yellow")
                 text.append(f"{shown(r.task)}: {shown(r.path or r.message)}\n")
         self._set_overview(text)
-        rows = [(cell(f"{'↑' if info['direction'] == 'up' else '↓'} {path}"), progress_bar(info["done"], info["total"]),
-                 human_rate(info["rate"]))
+        rows = [(progress_bar(info["done"], info["total"]), human_rate(info["rate"]),
+                 cell(f"{'↑' if info['direction'] == 'up' else '↓'} {path}"))
                 for (task, path), info in sorted(self.app.transfers.items())  # type: ignore[attr-defined]
                 if task in names]
-        set_rows(self.query_one("#transfers", DataTable), rows or [("no transfer in progress", "", "")])
+        set_rows(self.query_one("#transfers", DataTable), rows or [("", "", "no transfer in progress")])
 
     def _last_pass(self, last: dict[str, Any] | None) -> str:
         if not last:

@@ -25,6 +25,8 @@ class Cell:
 
 
 class ScheduleGrid(Widget, can_focus=True):
+    # The grid's keys are listed on the hint line under it and in help (F1); in the footer they pushed Quit and
+    # the palette off an 80-column screen.
     BINDINGS = [
         Binding("up", "move(0,-1)", "Up", show=False),
         Binding("down", "move(0,1)", "Down", show=False),
@@ -34,10 +36,10 @@ class ScheduleGrid(Widget, can_focus=True):
         Binding("shift+down", "extend(0,1)", "Select down", show=False),
         Binding("shift+left", "extend(-1,0)", "Select left", show=False),
         Binding("shift+right", "extend(1,0)", "Select right", show=False),
-        Binding("space", "toggle", "Toggle", id="schedule.toggle"),
-        Binding("d", "toggle_day", "Day", id="schedule.day"),
-        Binding("h", "toggle_hour", "Hour", id="schedule.hour"),
-        Binding("a", "toggle_all", "All", id="schedule.all"),
+        Binding("space", "toggle", "Toggle", show=False, id="schedule.toggle"),
+        Binding("d", "toggle_day", "Day", show=False, id="schedule.day"),
+        Binding("h", "toggle_hour", "Hour", show=False, id="schedule.hour"),
+        Binding("a", "toggle_all", "All", show=False, id="schedule.all"),
     ]
 
     DEFAULT_CSS = """
