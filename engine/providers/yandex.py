@@ -21,7 +21,8 @@ keep their times for the other), set by a `PATCH` right after each upload; a fil
 web interface) shows the service's `modified` time.
 
 Transfers: `GET /resources/upload` hands out the address the bytes are `PUT` to (streamed, one request: the API
-has no resumable upload), `GET /resources/download` the address they are read from. A failed upload leaves
+has no resumable upload; a large file answered 202 is still being moved into the Disk, and the mtime's `PATCH`
+waits for it to appear), `GET /resources/download` the address they are read from. A failed upload leaves
 nothing behind on the service (it stores a file only once the whole body arrived).
 
 Conditions: a new name is uploaded with `overwrite=false`, which the service checks (`PreconditionFailed` when
@@ -81,7 +82,8 @@ OAUTH_URL = "https://oauth.yandex.ru"
 MTIME_KEY = "rclone_modified"
 PAGE = 1000  # the most items one `GET /resources` returns
 TIMEOUT = (15.0, 120.0)  # connect, read (between bytes)
-PATCH_ATTEMPTS = 4  # a big upload may show up a moment after its PUT was answered
+PATCH_ATTEMPTS = 7  # a big upload answered 202 shows up a moment later: waits of 0.5 s doubling, ~30 s in all
+CHUNK = 1 << 20  # bytes read from the source per write of the upload's body
 MAX_FILE_SIZE = 50 * 1024**3  # Yandex Disk's largest file; a smaller account limit is the service's 413
 
 
@@ -447,26 +449,47 @@ class YandexProvider(OAuthProvider):
             current = self._meta_or_none(path, what)
             if not expect.met_by(None if current is None else entry_of(current, path)):
                 raise expect.failed(what)
-        reader = _HashingReader(src)
+        href = ""
         for attempt in range(2):
             try:
-                self._call(what, lambda c, kw: c.upload(reader, _disk(path), overwrite=overwrite,
-                                                        spoof_user_agent=False, **kw))  # fmt: skip
+                href = self._call(what, lambda c, kw: c.get_upload_link(_disk(path), overwrite=overwrite,
+                                                                        spoof_user_agent=False, **kw))  # fmt: skip
                 break
             except _ParentMissing:
-                # Asked for before any byte is read: making the folders and asking again sends the file once.
-                if attempt or reader.count:
+                if attempt:
                     raise
                 self.mkdir(path.rpartition("/")[0])
             except _Exists as exc:
                 if exc.is_dir:
                     raise ProviderError(f"{what}: a folder has that name") from None
                 raise Expect.absent().failed(what) from None
+        reader = _HashingReader(src)
+        self._put(href, reader, what)
         res = self._set_mtime(path, mtime, what)
         if res.sha256 and res.sha256 != reader.sha256.hexdigest():
             raise TransientError(f"{what}: Yandex Disk holds other bytes than were sent (another client wrote "
                                  "at the same moment?)")  # fmt: skip
         return entry_of(res, path)
+
+    def _put(self, href: str, reader: _HashingReader, what: str) -> None:
+        """The bytes, streamed in one PUT to the address the API handed out (it is signed: no token goes there).
+        201 is stored; 202 is accepted and still being moved into the Disk (a large file), which `_set_mtime`
+        waits for. The SDK's own upload takes only 201 and reads 8 KiB at a time, hence this."""
+        from yadisk import exceptions as yx
+
+        def body() -> Iterator[bytes]:
+            while chunk := reader.read(CHUNK):
+                yield chunk
+
+        session = self._yadisk().session
+        try:
+            response = session.send_request("PUT", href, data=body(), timeout=TIMEOUT,
+                                            headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+        except yx.YaDiskError as exc:
+            raise translate(exc, what) from None
+        with response:
+            if response.status not in (201, 202):
+                raise translate(response.get_exception(), what)
 
     def _set_mtime(self, path: str, mtime: float, what: str) -> Any:
         """PATCH the file's mtime into its custom properties; the answer is the file as listings show it."""

@@ -16,8 +16,9 @@ What it speaks:
 - `DELETE /v1/disk/resources` (204; `permanently=false` moves it to `trash`); with `md5`, a file of other content
   is refused with 409 `MD5DifferError`.
 - `GET /v1/disk/resources/upload?path&overwrite` -> an `href` on this server; `PUT` of the bytes there (plain or
-  chunked) stores the file: 201; `overwrite=false` over an existing name is 409 `DiskResourceAlreadyExistsError`;
-  a full disk is 507. A new upload drops the old custom properties (it is a new version).
+  chunked) stores the file: 201, or with `upload_delay` 202 and the file appears that many seconds later;
+  `overwrite=false` over an existing name is 409 `DiskResourceAlreadyExistsError`; a full disk is 507.
+  A new upload drops the old custom properties (it is a new version).
 - `GET /v1/disk/resources/download?path` -> an `href`; `GET` there streams the bytes.
 - `POST /v1/disk/resources/move|copy?from&path&overwrite` (201, synchronous; the custom properties travel).
 - Access tokens checked on every API call (`Authorization: OAuth <token>`), against the embedded
@@ -30,8 +31,7 @@ What it speaks:
   `total_space` makes a disk full. `calls` counts requests per route.
 
 What it does not cover: asynchronous operations (202 and `/v1/disk/operations`: every move, copy and delete
-finishes at once), the delay before a large upload appears (the real service may answer the PUT before the file
-is listed), `/resources/files` and `last-uploaded`, public links and the trash API, previews, `fields` filtering
+finishes at once), `/resources/files` and `last-uploaded`, public links and the trash API, previews, `fields` filtering
 (every field is always sent), `sort`, media types, the upload speed limit for unknown user agents, the hourly
 upload traffic limit, OAuth scopes and consent screens, names the service refuses, and case-insensitivity (the
 fake, like rclone's Yandex backend, treats names as case-sensitive).
@@ -111,6 +111,10 @@ class YandexFake:
         self.calls: Counter = Counter()
         self._faults: list[_Fault] = []
         self._uploads: dict[str, str] = {}  # upload id -> path
+        # Seconds an upload stays invisible after its PUT, which is then answered 202 (a large file the real
+        # service is still moving into the Disk); 0: stored at once, 201.
+        self.upload_delay = 0.0
+        self._pending: dict[str, tuple[float, bytes]] = {}
         self._revision = 1000
         self._lock = threading.RLock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -190,6 +194,14 @@ class YandexFake:
                     old.resource_id if old else self._rid())  # fmt: skip
         self.nodes[path] = node
         return node
+
+    def _settle(self) -> None:
+        """Uploads whose delay is over become files."""
+        now = time.time()
+        for path, (due, data) in list(self._pending.items()):
+            if due <= now:
+                del self._pending[path]
+                self._store(path, data)
 
     def used(self) -> int:
         return sum(len(n.data) for n in self.nodes.values())
@@ -294,6 +306,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(*_error(401, "UnauthorizedError", "Unauthorized"))
             return
         with fake._lock:
+            fake._settle()
             status, answer = self._api(parts.path[len(API):] or "/", query, body)
         self._send(status, answer)
 
@@ -339,6 +352,9 @@ class _Handler(BaseHTTPRequestHandler):
                 parent = target.rpartition("/")[0]
                 if parent not in fake.nodes or not fake.nodes[parent].is_dir:
                     return 409, _error(409, "DiskPathDoesntExistsError")[1], None
+                if fake.upload_delay:
+                    fake._pending[target] = (time.time() + fake.upload_delay, body)
+                    return 202, None, b""
                 fake._store(target, body)
                 return 201, None, b""
             if self.command == "GET" and path.startswith("/download-target/"):

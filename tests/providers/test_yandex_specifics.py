@@ -166,3 +166,12 @@ def test_device_sign_in_speaks_yandex_oauth(fake: YandexFake) -> None:
     expiry = token.expiry
     assert expiry is not None and expiry > dt.datetime.now(dt.UTC).timestamp()
     assert json.loads(token.to_json())["refresh_token"]
+
+
+def test_an_upload_answered_202_is_waited_for_before_its_time_is_set(fake: YandexFake,
+                                                                      provider: YandexProvider) -> None:
+    fake.upload_delay = 0.3  # the real service answers 202 while it moves a large file into the Disk
+    made = put(provider, "late.bin", b"accepted, not yet stored")
+    node = fake.get("late.bin")
+    assert node is not None and node.props == {MTIME_KEY: "2020-09-13T12:26:40.5Z"}
+    assert made.size == len(b"accepted, not yet stored") and fake.calls["PATCH /v1/disk/resources"] >= 2
