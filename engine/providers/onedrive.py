@@ -16,7 +16,9 @@ Paths address items as `/drives/{drive}/root:/{path}:`; names compare without ca
 Entries carry Graph's item id and their parent's id; `revision` is the `cTag`, which changes with the content
 only (a rename in the cloud is not a new version). A conditional write or delete reads the item, compares its
 cTag with the expected one, and sends `If-Match` with the eTag it just read: the service refuses the write if
-anything changed since that read (SERVER; an upload session is checked when it is created).
+anything changed since that read (SERVER). An upload session's If-Match is checked when it is created, so the
+item is read again just before the last fragment commits the file: a write landing during that one request is
+the window left.
 
 The spec's attribute table: personal keeps the modification time we give it (`fileSystemInfo`, set in the
 upload session's item, or by a PATCH after a simple upload) and has a quickXorHash; Business keeps neither
@@ -206,6 +208,8 @@ class OneDriveProvider(OAuthProvider):
             server_side_copy=True,
             list_dir=True,
             changes=True,
+            # Every fragment names the file's total size (Content-Range), and a simple upload is chosen by it.
+            needs_size_before_upload=True,
         )
         self.graph = Graph(options.get("api_url") or API_URL, self._bearer, options.get("ca_file") or None)
         self._drive: str | None = None
@@ -502,7 +506,8 @@ class OneDriveProvider(OAuthProvider):
                         json={"fileSystemInfo": {"lastModifiedDateTime": _iso(mtime)}},
                     )  # fmt: skip
             else:
-                stored = self._session_upload(path, src, size, mtime, behavior, headers, hasher, what)
+                stored = self._session_upload(path, src, size, mtime, behavior, headers, hasher, what,
+                                              self._still(path, expect, headers, what))
                 item = stored if stored is not None else self._item(path, what) or {}
         except NameTaken:
             raise (expect or Expect.absent()).failed(what) from None
@@ -514,8 +519,27 @@ class OneDriveProvider(OAuthProvider):
             item = self.graph.json("GET", f"/drives/{self.drive()}/items/{item['id']}", what)
         return self.entry(item, path)
 
+    def _still(self, path: str, expect: Expect | None, headers: dict[str, str],
+               what: str) -> Callable[[], None] | None:
+        """For an upload session under `expect`: a check, made just before the last fragment commits the file,
+        that the name still holds what it held when the session was made (the session's own If-Match is checked
+        only when it is created)."""
+        if expect is None:
+            return None
+
+        def check() -> None:
+            current = self._item(path, what)
+            if expect.seen is None:
+                if current is not None:
+                    raise expect.failed(what)
+            elif current is None or str(current.get("eTag") or "") != headers.get("If-Match"):
+                raise expect.failed(what)
+
+        return check
+
     def _session_upload(self, path: str, src: BinaryIO, size: int, mtime: float, behavior: str,
-                        headers: dict[str, str], hasher: Any, what: str) -> dict[str, Any] | None:
+                        headers: dict[str, str], hasher: Any, what: str,
+                        check: Callable[[], None] | None = None) -> dict[str, Any] | None:
         spec: dict[str, Any] = {"@microsoft.graph.conflictBehavior": behavior}
         if self.mtime_mode == MtimeMode.NATIVE:
             spec["fileSystemInfo"] = {"lastModifiedDateTime": _iso(mtime)}
@@ -523,7 +547,7 @@ class OneDriveProvider(OAuthProvider):
                                   json={"item": spec}, headers=headers)
         url = str(session["uploadUrl"])
         try:
-            return self._fragments(url, src, size, hasher, what)
+            return self._fragments(url, src, size, hasher, what, check)
         except BaseException:
             try:
                 self.graph.send("DELETE", url, what, auth=False).close()
@@ -531,7 +555,8 @@ class OneDriveProvider(OAuthProvider):
                 pass
             raise
 
-    def _fragments(self, url: str, src: BinaryIO, size: int, hasher: Any, what: str) -> dict[str, Any] | None:
+    def _fragments(self, url: str, src: BinaryIO, size: int, hasher: Any, what: str,
+                   check: Callable[[], None] | None = None) -> dict[str, Any] | None:
         """Send `src` in fragments, one held in memory at a time. A fragment whose answer was lost (a cut
         connection, a 5xx) is resumed from the byte the session says it expects next. Returns the stored item,
         or None when the last fragment's answer was lost with the session (the caller reads the item)."""
@@ -546,6 +571,8 @@ class OneDriveProvider(OAuthProvider):
                     raise ProviderError(f"{what}: the file became shorter while it was sent")
                 hasher.update(buffer)
             end = start + len(buffer)
+            if end == size and check is not None:
+                check()  # the last fragment commits the file: the condition must still hold right now
             try:
                 response = self.graph.send("PUT", url, what, auth=False, data=buffer[offset - start:],
                                            headers={"Content-Range": f"bytes {offset}-{end - 1}/{size}"})
