@@ -72,13 +72,14 @@ async def test_dry_run_describes_the_highlighted_row_in_full() -> None:
 async def test_toasts_leave_dialog_buttons_visible() -> None:
     from textual.widgets._toast import Toast
 
-    from tui.screens.dialogs import ConfirmScreen
+    from tui.screens.connection_wizard import ConnectionDraft, ConnectionForm
 
     app = sample_app()
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await ready(pilot)
-        app.push_screen(ConfirmScreen("Remove connection", "Remove it?", "Remove"))
-        await pilot.pause()
+        # a full-height dialog: its buttons sit at the bottom right, where toasts used to appear
+        app.push_screen(ConnectionForm(app.home_path, ConnectionDraft("s3", "photos")))
+        await wait_for(pilot, lambda: bool(app.screen.query("#next")), what="the form")
         app.notify("Connection 'nas-cloud' saved: a message long enough to take a few lines of the toast.")
         await wait_for(pilot, lambda: bool(app.screen.query(Toast)), what="the toast")
         await pilot.pause()
