@@ -54,6 +54,9 @@ class RemoteSource:
         self._cursor: str | None = None  # taken before the full listing
         self._recorder: _Recorder | None = None
         self._started = False
+        # The index paths the applied changes named, where they were and where they are now (a folder stands
+        # for its subtree): what an incremental pass looks at (engine.incremental).
+        self.touched: set[str] = set()
 
     @property
     def from_feed(self) -> bool:
@@ -94,8 +97,10 @@ class RemoteSource:
             # something to place, so a pass with nothing new costs the feed's one request.
             root_id = self.provider.folder_id(self.key.folder) if batch else None
             with self.db.index_update(self.task_id, self.key) as index:
+                before = _named(index, batch)
                 verdict = apply_changes(index, batch, root_id, self.db.index_skips(self.task_id))
                 if verdict == OK:
+                    self.touched = before | _named(index, batch)
                     index.commit(cursor)
         except CursorExpired:
             return "the service no longer knows the cursor"
@@ -108,6 +113,18 @@ class RemoteSource:
         if self.reason is None or rec is None or self._cursor is None or not rec.complete or not rec.has_ids:
             return
         self.db.save_index(self.task_id, self.key, self._cursor, self.clock(), rec.entries, rec.skips)
+
+
+def _named(index: IndexUpdate, batch: list[Change]) -> set[str]:
+    """Where the entries of a batch are in the index (asked before and after it is applied)."""
+    out: set[str] = set()
+    for change in batch:
+        entry = index.get(change.id)
+        if entry is not None:
+            out.add(entry.path)
+        if change.path and change.path.strip("/"):
+            out.add(change.path.strip("/"))
+    return out
 
 
 class _Recorder:

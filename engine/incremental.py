@@ -52,8 +52,9 @@ class Scope:
 
     @classmethod
     def of(cls, paths: Iterable[str], excluded: Callable[[str], bool] = lambda p: False) -> Scope:
-        """From the paths a watcher named. A root inside another root is covered by it; one inside an excluded
-        folder is dropped (a full pass never looks there either); the task's folder itself means everything."""
+        """From the paths a watcher or a feed named. A root inside another root is covered by it; one inside an
+        excluded folder is dropped (a full pass never looks there either); the task's folder itself means
+        everything. No paths: nothing to look at (a feed that reported changes outside the task's folder)."""
         named = set()
         for raw in paths:
             path = raw.strip("/")
@@ -71,8 +72,6 @@ class Scope:
             if any(excluded(a) for a in _ancestors(path)):
                 continue
             roots.append(path)
-        if not roots:
-            raise FullPassNeeded("nothing to look at")  # only excluded paths: a full pass is a no-op anyway
         ancestors = frozenset(a for r in roots for a in _ancestors(r))
         return cls(tuple(roots), ancestors, frozenset(roots))
 
@@ -86,8 +85,14 @@ class Scope:
         return False
 
     def folders_to_list(self) -> list[str]:
-        """The remote folders whose listing holds every root: each root's parent ("" is the task's folder)."""
-        return sorted({r.rpartition("/")[0] for r in self.roots}, key=order_key)
+        """The remote folders whose listings hold every root: each root's parent ("" is the task's folder), and
+        none inside another (its listing holds that one's)."""
+        out: list[str] = []
+        for folder in sorted({r.rpartition("/")[0] for r in self.roots}, key=order_key):
+            if out and (not out[-1] or folder.startswith(out[-1] + "/")):
+                continue
+            out.append(folder)
+        return out
 
 
 def _ancestors(path: str) -> list[str]:

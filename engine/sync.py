@@ -105,6 +105,7 @@ class PassResult:
     # `full_because` saying why a pass asked to be incremental was not.
     scoped: int | None = None
     full_because: str = ""
+    looked_at: tuple[str, ...] = ()  # the roots of an incremental pass's scope (each with its subtree)
 
     @property
     def held_deletions(self) -> int:
@@ -268,6 +269,7 @@ def _run(
                         the_plan, tree, temps, task_id, scope = _prepare_scoped(
                             task, db, provider, fs, pairing, conflict_names, scope_paths, clock)
                         result.scoped = len(scope.roots)
+                        result.looked_at = scope.roots
                         break
                     except FullPassNeeded as exc:
                         result.full_because = str(exc)
@@ -537,11 +539,19 @@ def _prepare_scoped(
     if db.pairing(task_id) != pairing.identity:
         raise FullPassNeeded("a new pairing")
     policy = _policy_for(task, provider)
+    remote_root = task.remote_folder
+    if feed_capable(provider):
+        source = RemoteSource(db, task_id, FeedKey(remote_root, pairing.identity), provider, full=False,
+                              clock=clock)
+        source.open(lambda path, reason: None)  # brings the index up to date; the index is read per folder below
+        if not source.from_feed:
+            raise FullPassNeeded(f"the change feed needs a full listing ({source.reason})")
+        # What the feed brought is looked at too (a remote path, under its local name).
+        paths = [*paths, *(policy.local_name(p) for p in source.touched)]
     scope = Scope.of(paths, policy.is_excluded_folder)
     blocked = blocked_by_skips(scope, db.skipped(task_id))
     if blocked is not None:
         raise FullPassNeeded(f"{shown(blocked)} was skipped")
-    remote_root = task.remote_folder
     skipped: dict[str, str] = {}
     temps: list[str] = []
     blind = BlindSpots()
@@ -569,11 +579,6 @@ def _prepare_scoped(
         return found if canonical else sorted(found, key=lambda pair: order_key(pair[0]))
 
     if feed_capable(provider):
-        source = RemoteSource(db, task_id, FeedKey(remote_root, pairing.identity), provider, full=False,
-                              clock=clock)
-        source.open(lambda path, reason: None)  # brings the index up to date; the index is read per folder below
-        if not source.from_feed:
-            raise FullPassNeeded(f"the change feed needs a full listing ({source.reason})")
         index_skips = db.index_skips(task_id)
 
         def listing(folder: str) -> list[tuple[str, RemoteEntry]]:

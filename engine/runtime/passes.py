@@ -24,7 +24,7 @@ from engine.events import Event, LogRecord, PassFinished, PassStarted, TransferP
 from engine.runtime.connections import Connections
 from engine.runtime.runs import Core, TaskRun
 from engine.runtime.throttle import TokenBucket
-from engine.runtime.transitions import AfterPass, PassOutcome, after_pass, stop_word
+from engine.runtime.transitions import AfterPass, PassOutcome, TaskRunState, after_pass, stop_word
 from engine.runtime.watchers import SCOPED_REASONS
 
 PassFn = Callable[..., Any]
@@ -47,12 +47,33 @@ def refusal_echo(event: Event, text: str, first_line: str) -> bool:
     return False
 
 
-def pass_scope(reasons: set[str], changed: set[str], force: bool) -> list[str] | None:
-    """The paths an incremental pass looks at, or None for a full pass: only when the watcher's named changes
-    are the pass's only reasons (a start, a poll, a retry, a reload, a cancelled pass, a rescan: full)."""
-    if force or not changed or not reasons or not reasons <= SCOPED_REASONS:
+REMOTE_REASONS = frozenset({"poll", "remote-change"})  # a change feed said yes (a poll, a long poll)
+
+
+def pass_scope(reasons: set[str], changed: set[str], force: bool, feed: bool = False) -> list[str] | None:
+    """The local paths an incremental pass looks at, or None for a full pass. Incremental only when its reasons
+    are the watcher's named changes and, with `feed` (the connection's change feed names what changed remotely
+    and the hourly full pass is not owed), the feed's polls; a start, a check, a retry, a reload, a cancelled
+    pass or a rescan is a full pass. The pass adds the paths the feed names (sync.run_pass)."""
+    allowed = SCOPED_REASONS | REMOTE_REASONS if feed else SCOPED_REASONS
+    if force or not reasons or not reasons <= allowed or not (changed or reasons & REMOTE_REASONS):
         return None
     return sorted(changed)
+
+
+def keep_unseen_items(before: TaskRunState, after: TaskRunState, looked_at: tuple[str, ...]) -> TaskRunState:
+    """After an incremental pass: the failing items it did not look at keep their schedule (the pass says
+    nothing about them); the ones it looked at are as it found them."""
+    if after.items is before.items:
+        return after
+
+    def seen(path: str) -> bool:
+        return any(path == root or path.startswith(root + "/") for root in looked_at)
+
+    items = {**{p: i for p, i in before.items.items() if not seen(p)}, **after.items}
+    if after.state != "idle" or items == after.items:
+        return after
+    return dataclasses.replace(after, items=items, error=f"{len(items)} item(s) failed" if items else None)
 
 
 class Passes:
@@ -60,6 +81,7 @@ class Passes:
         self._core = core
         self._connections = connections
         self._pass_fn = pass_fn
+        self._full_started: dict[str, float] = {}  # task -> when its last full pass started (engine clock)
 
     def start(self, run: TaskRun) -> None:
         """Start a pass of `run` (under core.cond)."""
@@ -68,7 +90,13 @@ class Passes:
         reasons, run.reasons = run.reasons, set()
         changed, run.changed = run.changed, set()
         force, run.force = run.force, False
-        scope = pass_scope(reasons, changed, force)
+        from engine.feeds import feed_capable  # imported late, as the pass itself: the CLI's fast paths
+
+        feed = (conn.provider is not None and feed_capable(conn.provider)
+                and conn.timer.full_asked <= self._full_started.get(run.name, -1.0))
+        scope = pass_scope(reasons, changed, force, feed)
+        if scope is None:
+            self._full_started[run.name] = self._core.clock()
         run.cancel = threading.Event()
         run.cancel_reason = ""
         run.st = dataclasses.replace(run.st, state="syncing")
@@ -152,7 +180,8 @@ class Passes:
             reasons=tuple(reasons),
             result_returned=hasattr(result, "exit_code"),
         )
-        after, signin_news = self._finish(run, outcome)
+        looked_at = getattr(result, "looked_at", None) if getattr(result, "scoped", None) is not None else None
+        after, signin_news = self._finish(run, outcome, looked_at)
         with held_lock:
             pending, held = held, None
         if not after.repeated:
@@ -166,12 +195,16 @@ class Passes:
             for t in core.tasks_of(run.task.connection):
                 core.info(t.name, signin_news, kind="error")
 
-    def _finish(self, run: TaskRun, outcome: PassOutcome) -> tuple[AfterPass, str | None]:
+    def _finish(
+        self, run: TaskRun, outcome: PassOutcome, looked_at: tuple[str, ...] | None = None
+    ) -> tuple[AfterPass, str | None]:
         """Apply the pass's outcome; also returns the line to log when the connection's sign-in was just lost."""
         core = self._core
         signin_news: str | None = None
         with core.cond:
             after = after_pass(run.st, outcome, core.clock(), core.policy)
+            if looked_at is not None:
+                after = dataclasses.replace(after, run=keep_unseen_items(run.st, after.run, looked_at))
             run.st = after.run
             run.thread = None
             run.cancel = None

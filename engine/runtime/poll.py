@@ -71,6 +71,9 @@ class PollTimer:
     period: float
     next_due: float = 0.0  # 0: due at once (the start trigger)
     last_full: float = field(default=0.0)
+    # When a poll last asked for a full pass (a poll without a feed, the hourly net): a task's next pass after
+    # it is a full one; a pass for what the feed reported can look at the reported paths only.
+    full_asked: float = 0.0
 
     def due(self, now: float) -> bool:
         return now >= self.next_due
@@ -96,12 +99,13 @@ def poll_once(feed: ChangeFeed | None, timer: PollTimer, now: float) -> bool:
     """
     timer.polled(now)
     if feed is None:
-        timer.last_full = now
+        timer.last_full = timer.full_asked = now
         return True
-    if feed.changed() or timer.full_pass_due(now):
-        timer.last_full = now
+    changed = feed.changed()
+    if timer.full_pass_due(now):  # an hour after the last full pass, whatever incremental ones ran since
+        timer.last_full = timer.full_asked = now
         return True
-    return False
+    return changed
 
 
 # -- long polls ------------------------------------------------------------------------------------------------

@@ -57,8 +57,10 @@ def test_change_feed_asks_for_a_pass_only_when_something_changed():
     assert poll_once(feed, t, 120.0)
     assert not poll_once(feed, t, 180.0)
     assert p.asked == ["0", "0", "1"]
-    assert not poll_once(feed, t, FULL_PASS_EVERY + 119.0)
-    assert poll_once(feed, t, FULL_PASS_EVERY + 121.0)  # an hour after the last pass: the safety net
+    assert t.full_asked == 0.0  # passes for what the feed named are not full passes
+    assert not poll_once(feed, t, FULL_PASS_EVERY - 1.0)
+    assert poll_once(feed, t, FULL_PASS_EVERY + 1.0)  # an hour after the last full pass: the safety net
+    assert t.full_asked == FULL_PASS_EVERY + 1.0
     feed.reset()
     assert poll_once(feed, t, FULL_PASS_EVERY + 181.0)  # after an error: fresh cursor, one pass
 

@@ -5,7 +5,9 @@ pass never deletes, and what it does reaches the other side."""
 from __future__ import annotations
 
 import os
+import pathlib
 import shutil
+import sys
 import tempfile
 
 import pytest
@@ -18,7 +20,9 @@ from engine.connect import open_provider
 from engine.incremental import FullPassNeeded, Scope
 from engine.reconcile import DELETE_LOCAL, DELETE_REMOTE, Plan
 from engine.state import StateDB
-from engine.sync import Pairing, _prepare, _prepare_scoped, run_pass
+from engine.sync import Pairing, PassResult, _prepare, _prepare_scoped, run_pass
+
+from .conftest import Env, write
 
 EXAMPLES = int(os.environ.get("SKYSYNC_MODEL_EXAMPLES", "40"))
 FOLDERS = ["", "a", "a/b", "c"]
@@ -234,3 +238,104 @@ def test_scope_roots() -> None:
     with pytest.raises(FullPassNeeded):
         Scope.of([""])
     assert Scope.of(["skip/me", "k"], excluded=lambda p: p == "skip").roots == ("k",)
+
+
+# -- services with a change feed: the paths the feed names are the remote side's scope -------------------------
+
+_ROOT = str(pathlib.Path(__file__).resolve().parents[2])
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)
+
+from tests.fakes.feed_provider import FeedProvider  # noqa: E402
+
+remote_op = st.one_of(
+    st.tuples(st.just("put"), st.sampled_from(FOLDERS), st.sampled_from(NAMES)),
+    st.tuples(st.just("remove"), st.sampled_from(FOLDERS), st.sampled_from(NAMES)),
+    st.tuples(st.just("rename"), st.sampled_from(FOLDERS), st.sampled_from(NAMES), st.sampled_from(FOLDERS),
+              st.sampled_from(NAMES)),
+)
+
+
+class FeedWorld:
+    """A task on a feed service (tests/fakes/feed_provider), synced once; then remote and local edits."""
+
+    def __init__(self, env: Env) -> None:
+        self.env = env
+        self.fake = FeedProvider()
+        self.n = 0
+        for i, folder in enumerate(FOLDERS):
+            for name in NAMES[: 1 + i % 3]:
+                self.put(_join(folder, name))
+        assert self.sync().exit_code == 0
+        assert not self.sync().summary
+
+    def sync(self, **kw) -> PassResult:
+        return run_pass(Home(self.env.home.path), self.env.task, provider=self.fake, hostname="h",
+                        clock=lambda: 1_800_000_000.0, **kw)
+
+    def put(self, path: str) -> None:
+        tree = self.fake.tree()
+        if (path in tree and tree[path] is None) or any(tree.get(p, b"") is not None and p in tree
+                                                      for p in _parents(path)):
+            return
+        self.n += 1
+        self.fake.put(path, b"r" * self.n, mtime=1_700_000_000.0 + self.n)
+
+    def apply(self, step: tuple) -> None:
+        tree = self.fake.tree()
+        if step[0] == "put":
+            self.put(_join(step[1], step[2]))
+        elif step[0] == "remove" and tree.get(_join(step[1], step[2])) is not None:
+            self.fake.remove(_join(step[1], step[2]))
+        elif step[0] == "rename":
+            old, new = _join(step[1], step[2]), _join(step[3], step[4])
+            if old != new and tree.get(old) is not None and new not in tree and (not step[3] or
+                                                                                 tree.get(step[3], b"") is None):
+                self.fake.rename(old, new)
+
+    def plans(self, local_paths: list[str]) -> tuple[Plan, Plan | None]:
+        home = Home(self.env.home.path)
+        task = home.task("t")
+        db = StateDB(home.setting("database-path"))
+        try:  # the full pass's plan from a listing (a dry run), then the scoped one from the feed
+            full = _prepare(task, db, self.fake, None, False, True, (50, 10), Pairing.of(home, task), set())[0]
+            try:
+                scoped = _prepare_scoped(task, db, self.fake, None, Pairing.of(home, task), set(), local_paths,
+                                         lambda: 1_800_000_000.0)[0]
+            except FullPassNeeded:
+                scoped = None
+        finally:
+            db.close()
+        return full, scoped
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
+@given(steps=st.lists(remote_op, min_size=1, max_size=5), local=st.lists(st.sampled_from(NAMES), max_size=2))
+def test_a_feed_scoped_plan_is_the_full_plan(make_env, steps: list[tuple], local: list[str]) -> None:
+    world = FeedWorld(make_env())
+    try:
+        for step in steps:
+            world.apply(step)
+        for name in local:
+            write(world.env.local / "a" / name, f"local {name} {world.n}")
+        full, scoped = world.plans([f"a/{name}" for name in local])
+        event(f"scoped: {scoped is not None}")
+        if scoped is not None:
+            assert _shape(scoped) == _shape(full)
+    finally:
+        shutil.rmtree(world.env.local, ignore_errors=True)
+        shutil.rmtree(world.env.home.path, ignore_errors=True)
+        world.env.local.mkdir()
+
+
+def test_a_remote_edit_reported_by_the_feed_is_synced_without_a_listing(make_env) -> None:
+    world = FeedWorld(make_env())
+    world.put("a/b/f")
+    world.fake.calls.clear()
+    result = world.sync(scope=[])
+    assert result.scoped == 1 and result.summary == {"downloaded": 1}
+    assert world.fake.calls["list"] == 0
+    assert (world.env.local / "a" / "b" / "f").read_bytes() == b"r" * world.n
+    world.fake.remove("c/f")
+    result = world.sync(scope=[])
+    assert result.scoped is None and "gone" in result.full_because and not (world.env.local / "c" / "f").exists()

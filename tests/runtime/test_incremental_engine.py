@@ -87,10 +87,16 @@ def test_a_deletion_named_by_the_watcher_runs_a_full_pass(engine_on):
     assert not os.path.exists(os.path.join(cloud, "docs", "deep", "f4.txt"))
 
 
-def test_only_named_local_changes_make_a_scoped_pass():
+def test_only_named_changes_make_a_scoped_pass():
     assert pass_scope({"local"}, {"b", "a"}, False) == ["a", "b"]
     assert pass_scope({"local", "new-folder"}, {"a"}, False) == ["a"]
     for reasons in ({"start"}, {"local", "poll"}, {"local", "retry"}, {"local-all"}, {"rescan"}, set()):
         assert pass_scope(reasons, {"a"}, False) is None
     assert pass_scope({"local"}, set(), False) is None
     assert pass_scope({"local"}, {"a"}, True) is None
+    # A change feed's poll or long poll: the pass adds what the feed names; without a feed (or when the hourly
+    # full pass is owed) a poll is a full pass.
+    assert pass_scope({"poll"}, set(), False, feed=True) == []
+    assert pass_scope({"remote-change", "local"}, {"a"}, False, feed=True) == ["a"]
+    assert pass_scope({"poll"}, set(), False, feed=False) is None
+    assert pass_scope({"poll", "check"}, set(), False, feed=True) is None
