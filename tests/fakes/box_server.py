@@ -31,10 +31,10 @@ and a `sha1`. Each fake is one account (its own namespace).
 
 Test hooks: `oauth` (the OAuth server: `issue()`, `revoke_all()`, `valid_refresh_tokens()`), `new_token()`,
 `throttle(n, retry_after)`, `put(path, data)`, `mkdir(path)`, `move(src, dst)`, `trash(path)`,
-`add_web_link(path, url)` (a bookmark), `find(path)`, `files()`,
-`max_upload_size`, `part_size` and `min_session_size` (20,000,000 bytes as on Box; tests lower them),
-`expire_events()` (every stream position known so far is refused), `cut_next_part()` (the next part is stored
-but its connection dropped), `calls` (requests per route).
+`add_web_link(path, url)` (a bookmark), `find(path)`, `files()`, `max_upload_size`, `part_size` and
+`min_session_size` (20,000,000 bytes as on Box; tests lower them), `expire_events()` (every stream position
+known so far is refused), `reset()` (an empty account again), `cut_next_part()` (the next part is stored but its
+connection dropped), `calls` (requests per route).
 
 Not covered: shared links, collaborations and other users' folders, enterprise and admin event streams, the
 `long_poll` real-time server (`OPTIONS /events`), `fields` (every answer carries every field), the offset cap,
@@ -122,18 +122,27 @@ class BoxFake:
         self.oauth = FakeOAuthServer(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, account_id=ACCOUNT,
                                      rotate=True, require_pkce=False)  # fmt: skip
         self.lock = threading.RLock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self.epoch = 0  # stream positions are epoch * EPOCH + event number; those of an earlier epoch are refused
+        self._ids = itertools.count(1000)  # never reused, so an id from before a reset finds nothing
+        self.reset()
+
+    def reset(self) -> None:
+        """An empty account again (a session-wide fake serving one test after another); issued tokens stay."""
+        with self.lock:
+            self._reset()
+
+    def _reset(self) -> None:
         self.nodes: dict[str, Node] = {"0": Node("folder", "0", "All Files", None)}
-        self._ids = itertools.count(1000)
         self.sessions: dict[str, UploadSession] = {}
         self.events: list[dict[str, Any]] = []  # position i+1 follows events[i]
-        self.epoch = 0  # stream positions are epoch * EPOCH + event number; those of an earlier epoch are refused
+        self.epoch += 1  # positions handed out before are refused
         self.max_upload_size = 5 * 1024**3
         self.part_size = 8 * 1024 * 1024
         self.min_session_size = 20_000_000
         self.calls: Counter[str] = Counter()
         self._throttle: list[float] = []
         self._cut_part = False
-        self._httpd: ThreadingHTTPServer | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------
 
@@ -146,15 +155,17 @@ class BoxFake:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+        threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def stop(self) -> None:
+        oauth = threading.Thread(target=self.oauth.stop)  # each shutdown waits for its server's poll: overlap them
+        oauth.start()
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
             self._httpd = None
-        self.oauth.stop()
+        oauth.join()
 
     @property
     def url(self) -> str:

@@ -1,13 +1,16 @@
-"""`box`: the Box API fake (tests/fakes/box_server.py) on 127.0.0.1, a fresh one (one empty account) per
-`serve()`, signed in with a token in the shape `rclone authorize` prints, issued by the fake's own rotating
-OAuth server. Upload sessions are allowed from 1 MiB with 512 KiB parts, so a file of a few MiB goes through one
-in several parts (Box itself takes sessions from 20 MB, with parts of about 8 MB)."""
+"""`box`: the Box API fake (tests/fakes/box_server.py) on 127.0.0.1, one for the session, emptied for each
+`serve()` (a Box connection is a whole account: there is no bucket to make fresh), signed in with a new token in
+the shape `rclone authorize` prints, issued by the fake's own rotating OAuth server. Upload sessions are allowed
+from 1 MiB with 512 KiB parts, so a file of a few MiB goes through one in several parts (Box itself takes
+sessions from 20 MB, with parts of about 8 MB)."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import pathlib
+import threading
 from collections.abc import Iterator
 
 from tests.fakes.box_server import BoxFake
@@ -16,7 +19,8 @@ KIND = "box"
 SMALL_PART_OPTIONS = {"chunk_size": "1"}
 EXTRA = {"multipart_hash": "exact"}  # sha1 covers the whole file however it was sent
 
-_fakes: dict[str, BoxFake] = {}  # api_url -> the fake behind it, for populate()
+_lock = threading.Lock()
+_fake: list[BoxFake] = []
 
 
 def small_parts(fake: BoxFake) -> BoxFake:
@@ -25,21 +29,27 @@ def small_parts(fake: BoxFake) -> BoxFake:
     return fake
 
 
+def fake() -> BoxFake:
+    """The session's fake Box, started on first use."""
+    with _lock:
+        if not _fake:
+            _fake.append(BoxFake().start())
+            atexit.register(_fake[0].stop)
+        return _fake[0]
+
+
 @contextlib.contextmanager
 def serve(tmp_path: pathlib.Path) -> Iterator[dict[str, str]]:
-    fake = small_parts(BoxFake().start())
-    _fakes[fake.api_url] = fake
-    try:
-        yield fake.options()
-    finally:
-        _fakes.pop(fake.api_url, None)
-        fake.stop()
+    box = fake()
+    box.reset()
+    small_parts(box)
+    yield box.options()
 
 
 def populate(options: dict[str, str], paths: list[str]) -> None:
-    fake = _fakes[options["api_url"]]
+    box = fake()
     for path in paths:
-        fake.put(path, b"x")
+        box.put(path, b"x")
 
 
 def bad_credentials(options: dict[str, str]) -> dict[str, str]:
