@@ -547,7 +547,7 @@ class MainScreen(Screen[None]):
         if not await self.app.push_screen_wait(ConfirmScreen("Remove connection", body, "Remove")):
             return
         try:
-            bridge.remove_connection(self.home(), name)
+            await asyncio.to_thread(bridge.remove_connection, self.home(), name)  # the state database may wait
         except SkysyncError as exc:
             self._failed(exc)
             return
@@ -587,7 +587,8 @@ class MainScreen(Screen[None]):
                 continue  # back to the settings step, keeping what was typed
             task = replace(task, exclude_folders=excluded)
             try:
-                bridge.add_task(self.home(), task, password)
+                # An encrypted task's first key is made here (RSA, a password hash): off the event loop.
+                await asyncio.to_thread(bridge.add_task, self.home(), task, password)
             except SkysyncError as exc:
                 self._failed(exc)
                 continue
@@ -638,7 +639,7 @@ class MainScreen(Screen[None]):
         if not await self.app.push_screen_wait(ConfirmScreen("Unlink task", body, "Unlink")):
             return
         try:
-            bridge.remove_task(self.home(), name)
+            await asyncio.to_thread(bridge.remove_task, self.home(), name)  # the state database may wait
         except SkysyncError as exc:
             self._failed(exc)
             return
@@ -706,7 +707,7 @@ class MainScreen(Screen[None]):
         if not out:
             return
         try:
-            bridge.export_key(self.home(), name, out)
+            await asyncio.to_thread(bridge.export_key, self.home(), name, out)
         except SkysyncError as exc:
             self._failed(exc)
             return
