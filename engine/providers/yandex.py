@@ -8,10 +8,10 @@ Yandex backend does. Folders are real and empty ones survive. Entries carry no i
 the listing, as the spec's attribute table and the engine's polling period expect).
 
 Listings walk folders breadth-first with `GET /resources` paged by `limit`/`offset` (1,000 a page, the most
-the service gives); a folder that vanishes during the walk is reported to `on_skip`, so nothing below it is
-taken for deleted. Paging by offset is not a snapshot: an entry added or removed in the folder while its pages
-are read can shift the pages, so another entry may be missed or seen twice; a missed one is simply seen at
-the next pass, and a duplicate is dropped.
+the service gives), up to eight folders at once; a folder that vanishes during the walk is reported to
+`on_skip`, so nothing below it is taken for deleted. Paging by offset is not a snapshot: an entry added or
+removed in the folder while its pages are read can shift the pages, so another entry may be missed or seen
+twice; a missed one is simply seen at the next pass, and a duplicate is dropped.
 
 Hash: `sha256` (the strongest the API reports; `md5` is there too), checked against the bytes while they are
 sent and received. Revision: the resource's `revision` (the Disk's revision at its last change). Modification
@@ -44,6 +44,7 @@ replaces the OAuth server `https://oauth.yandex.ru` (`/authorize`, `/token`, `/d
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import hashlib
 import threading
@@ -81,6 +82,7 @@ API_URL = "https://cloud-api.yandex.net/v1/disk"
 OAUTH_URL = "https://oauth.yandex.ru"
 MTIME_KEY = "rclone_modified"
 PAGE = 1000  # the most items one `GET /resources` returns
+LIST_THREADS = 8  # folders listed at once during a walk
 TIMEOUT = (15.0, 120.0)  # connect, read (between bytes)
 PATCH_ATTEMPTS = 7  # a big upload answered 202 shows up a moment later: waits of 0.5 s doubling, ~30 s in all
 CHUNK = 1 << 20  # bytes read from the source per write of the upload's body
@@ -395,28 +397,42 @@ class YandexProvider(OAuthProvider):
         return self._call(what, lambda c, kw: list(c.listdir(_disk(folder), limit=PAGE, **kw)))
 
     def _walk(self, folder: str, recursive: bool, on_skip: Callable[[str, str], None]) -> Iterator[RemoteEntry]:
+        """Breadth-first; each folder met is listed at once on a small pool, so with no change feed a poll's full
+        listing costs the slowest chain of folders rather than the sum of all of them."""
+        from concurrent.futures import Future, ThreadPoolExecutor
+
         folder = folder.strip("/")
         what = f"listing /{folder}"
         try:
             first = self._children(folder, what)
         except (NotFound, _NotFolder):
             raise ContainerNotFound(f"/{folder}: no such folder on Yandex Disk") from None
-        pending: list[tuple[str, list[Any]]] = [("", first)]
-        while pending:
-            relative, items = pending.pop(0)
-            seen: set[str] = set()
-            for res in items:
-                name = str(res.name or "")
-                if not name or name in seen:
-                    continue  # a page shifted by a change during the listing showed it twice
-                seen.add(name)
-                path = f"{relative}/{name}" if relative else name
-                yield entry_of(res, path)
-                if res.type == "dir" and recursive:
+        done: Future[list[Any]] = Future()
+        done.set_result(first)
+        pending: collections.deque[tuple[str, Future[list[Any]]]] = collections.deque([("", done)])
+        with ThreadPoolExecutor(LIST_THREADS, thread_name_prefix="yandex-list") as pool:
+            try:
+                while pending:
+                    relative, future = pending.popleft()
                     try:
-                        pending.append((path, self._children(f"{folder}/{path}", f"listing /{folder}/{path}")))
+                        items = future.result()
                     except (NotFound, _NotFolder):
-                        on_skip(path, "the folder changed on Yandex Disk while it was listed")
+                        on_skip(relative, "the folder changed on Yandex Disk while it was listed")
+                        continue
+                    seen: set[str] = set()
+                    for res in items:
+                        name = str(res.name or "")
+                        if not name or name in seen:
+                            continue  # a page shifted by a change during the listing showed it twice
+                        seen.add(name)
+                        path = f"{relative}/{name}" if relative else name
+                        yield entry_of(res, path)
+                        if res.type == "dir" and recursive:
+                            pending.append((path, pool.submit(self._children, f"{folder}/{path}",
+                                                              f"listing /{folder}/{path}")))  # fmt: skip
+            finally:
+                for _, future in pending:  # an abandoned or failed walk lists nothing more
+                    future.cancel()
 
     def list(self, folder: str) -> Iterator[RemoteEntry]:
         return self._walk(folder, True, lambda path, reason: None)

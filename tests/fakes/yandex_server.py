@@ -28,7 +28,8 @@ What it speaks:
   `GET /device?user_code=` approves a device code, `GET /authorize` the code flow.
 - Faults for tests: `fail_next(route, status, error, retry_after)` answers the next matching API request with that
   error (429 `TooManyRequestsError`, 423 `DiskResourceLockedError`, 503...), `locked` paths answer 423 to writes,
-  `total_space` makes a disk full. `calls` counts requests per route.
+  `total_space` makes a disk full, `list_delay` slows each listing request. `calls` counts requests per route,
+  `max_listing` the most listing requests in flight at once.
 
 What it does not cover: asynchronous operations (202 and `/v1/disk/operations`: every move, copy and delete
 finishes at once), `/resources/files` and `last-uploaded`, public links and the trash API, previews, `fields` filtering
@@ -115,6 +116,10 @@ class YandexFake:
         # service is still moving into the Disk); 0: stored at once, 201.
         self.upload_delay = 0.0
         self._pending: dict[str, tuple[float, bytes]] = {}
+        # Seconds each `GET /resources` takes (outside the lock), and the most that were in flight at once.
+        self.list_delay = 0.0
+        self.max_listing = 0
+        self._listing = 0
         self._revision = 1000
         self._lock = threading.RLock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -305,9 +310,20 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorized():
             self._send(*_error(401, "UnauthorizedError", "Unauthorized"))
             return
-        with fake._lock:
-            fake._settle()
-            status, answer = self._api(parts.path[len(API):] or "/", query, body)
+        listing = route == f"GET {API}/resources"
+        if listing:
+            with fake._lock:
+                fake._listing += 1
+                fake.max_listing = max(fake.max_listing, fake._listing)
+            time.sleep(fake.list_delay)
+        try:
+            with fake._lock:
+                fake._settle()
+                status, answer = self._api(parts.path[len(API):] or "/", query, body)
+        finally:
+            if listing:
+                with fake._lock:
+                    fake._listing -= 1
         self._send(status, answer)
 
     do_GET = do_PUT = do_POST = do_DELETE = do_PATCH = _dispatch

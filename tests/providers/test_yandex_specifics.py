@@ -175,3 +175,24 @@ def test_an_upload_answered_202_is_waited_for_before_its_time_is_set(fake: Yande
     node = fake.get("late.bin")
     assert node is not None and node.props == {MTIME_KEY: "2020-09-13T12:26:40.5Z"}
     assert made.size == len(b"accepted, not yet stored") and fake.calls["PATCH /v1/disk/resources"] >= 2
+
+
+def test_a_walk_lists_several_folders_at_once(fake: YandexFake, provider: YandexProvider) -> None:
+    for i in range(12):
+        fake.put(f"tree/d{i:02d}/sub/f.txt", b"x")
+    fake.list_delay = 0.05
+    got = {e.path for e in provider.list("tree")}
+    assert len(got) == 12 * 3 and "d11/sub/f.txt" in got
+    assert fake.max_listing > 1  # with no change feed every poll lists everything: it must not be one by one
+
+
+def test_a_folder_that_vanishes_during_the_walk_is_reported_not_taken_for_deleted(
+    fake: YandexFake, provider: YandexProvider
+) -> None:
+    fake.put("tree/gone/inside.txt", b"x")
+    fake.put("tree/kept/inside.txt", b"y")
+    fake.fail_next("GET /v1/disk/resources?path=disk%3A%2Ftree%2Fgone", 404, "DiskNotFoundError")
+    skipped: list[tuple[str, str]] = []
+    got = {e.path for e in provider.list_reporting("tree", lambda path, reason: skipped.append((path, reason)))}
+    assert got == {"gone", "kept", "kept/inside.txt"}
+    assert [path for path, _ in skipped] == ["gone"]
