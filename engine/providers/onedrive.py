@@ -433,6 +433,10 @@ class OneDriveProvider(OAuthProvider):
                 continue
             if skip_reason(item) is not None:
                 continue  # left out of listings too
+            if "file" in item and not item.get("cTag"):
+                # A delta item without its cTag (Graph does not promise every property in delta): read the item,
+                # or the index would hold another revision than the next listing shows.
+                item = self.graph.json("GET", f"/drives/{self.drive()}/items/{item_id}", what)
             name = str(item.get("name", ""))
             out.append(Change(item_id, self.entry(item, name), parent, name, None))
         return out

@@ -12,7 +12,8 @@ Two servers, one `GraphFake`:
   `Content-Range`: each must start at the next expected byte and, but the last, be a multiple of 320 KiB, else
   416; `GET` the session for `nextExpectedRanges`; `DELETE` cancels), `/delta` (from the drive root only:
   `token=latest`, paged, deleted items as `deleted` facets, every ancestor of a changed item reported too, as
-  the service does; an unknown or forgotten token is 410 `resyncRequired`), `/copy` (202 and a monitor address
+  the service does; Business and SharePoint delta items leave out `cTag`, which Graph does not promise there;
+  an unknown or forgotten token is 410 `resyncRequired`), `/copy` (202 and a monitor address
   that reports `completed`); `POST .../children` makes a folder (409 `nameAlreadyExists` with `fail`); `PATCH`
   renames, moves and sets `fileSystemInfo`; `DELETE` honours `If-Match` (412). Items carry `eTag` (changes with
   any change), `cTag` (content), `file.hashes.quickXorHash`, `fileSystemInfo`, `parentReference`.
@@ -779,12 +780,18 @@ class _GraphHandler(_Base):
         changed = sorted((i for i in drive.items.values() if i.seq > since), key=lambda i: i.seq)
         skip = int(query.get("$skiptoken", 0))
         page = changed[skip:skip + PAGE]
-        answer: dict[str, Any] = {"value": [self.graph.resource(drive, i) for i in page]}
+        answer: dict[str, Any] = {"value": [self._delta_item(drive, i) for i in page]}
         if skip + PAGE < len(changed):
             answer["@odata.nextLink"] = f"{base}?token={since}&$skiptoken={skip + PAGE}"
         else:
             answer["@odata.deltaLink"] = f"{base}?token={drive.seq}"
         return 200, answer, {}
+
+    def _delta_item(self, drive: Drive, item: Item) -> dict[str, Any]:
+        res = self.graph.resource(drive, item)
+        if drive.drive_type != "personal":
+            res.pop("cTag", None)  # not promised in delta outside personal OneDrive: clients must cope
+        return res
 
     def _patch(self, drive: Drive, item: Item, body: dict[str, Any],
                query: dict[str, str]) -> tuple[int, Any, dict[str, str]]:
