@@ -26,11 +26,12 @@ waits for it to appear), `GET /resources/download` the address they are read fro
 nothing behind on the service (it stores a file only once the whole body arrived).
 
 Conditions: a new name is uploaded with `overwrite=false`, which the service checks (`PreconditionFailed` when
-another client created it meanwhile); a replacement re-reads the name just before the upload link is asked
-(REREAD: a change in the moment between the read and the end of the upload can be overwritten). A delete names
-the content it expects by `md5`, which the service checks as it deletes (`MD5DifferError`), after a re-read of
-the revision; deletions go to the Disk's trash. A move re-reads the source's revision just before moving and
-never replaces anything at the destination.
+another client created it meanwhile, unless it holds the very bytes being sent: then it is taken as this
+upload); a replacement re-reads the name just before the upload link is asked (REREAD: a change in the moment
+between the read and the end of the upload can be overwritten). A delete names the content it expects by `md5`,
+which the service checks as it deletes (`MD5DifferError`), after a re-read of the revision; deletions go to the
+Disk's trash. A move re-reads the source's revision just before moving and never replaces anything at the
+destination.
 
 Errors: 429 (too many requests) and 423 (resource locked, or the upload traffic limit) are TransientErrors with
 the `Retry-After` the service sent, as are 5xx answers; the SDK's own retries are off so the connection's pacer
@@ -47,6 +48,7 @@ from __future__ import annotations
 import collections
 import datetime as dt
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -339,6 +341,8 @@ class YandexProvider(OAuthProvider):
             if self._client is None:
                 import yadisk
 
+                # Its request and retry lines (upload addresses included) are not ours to print.
+                logging.getLogger("yadisk").setLevel(logging.WARNING)
                 self._client = yadisk.Client(session=_session(self._api, self._seen))
             return self._client
 
@@ -478,7 +482,7 @@ class YandexProvider(OAuthProvider):
             except _Exists as exc:
                 if exc.is_dir:
                     raise ProviderError(f"{what}: a folder has that name") from None
-                raise Expect.absent().failed(what) from None
+                return self._landed(path, src, mtime, what)
         reader = _HashingReader(src)
         self._put(href, reader, what)
         res = self._set_mtime(path, mtime, what)
@@ -486,6 +490,22 @@ class YandexProvider(OAuthProvider):
             raise TransientError(f"{what}: Yandex Disk holds other bytes than were sent (another client wrote "
                                  "at the same moment?)")  # fmt: skip
         return entry_of(res, path)
+
+    def _landed(self, path: str, src: BinaryIO, mtime: float, what: str) -> RemoteEntry:
+        """A new name that is taken: ours when it already holds exactly these bytes (an earlier attempt of this
+        upload landed before its answer was lost, or the same file came from elsewhere), so the pass records it
+        instead of making a conflict copy of identical content; otherwise the condition failed."""
+        current = self._meta_or_none(path, what)
+        if current is None or current.type == "dir" or not current.sha256 or not src.seekable():
+            raise Expect.absent().failed(what)
+        start = src.tell()
+        digest = hashlib.sha256()
+        while chunk := src.read(CHUNK):
+            digest.update(chunk)
+        src.seek(start)
+        if digest.hexdigest() != current.sha256:
+            raise Expect.absent().failed(what)
+        return entry_of(self._set_mtime(path, mtime, what), path)
 
     def _put(self, href: str, reader: _HashingReader, what: str) -> None:
         """The bytes, streamed in one PUT to the address the API handed out (it is signed: no token goes there).

@@ -196,3 +196,12 @@ def test_a_folder_that_vanishes_during_the_walk_is_reported_not_taken_for_delete
     got = {e.path for e in provider.list_reporting("tree", lambda path, reason: skipped.append((path, reason)))}
     assert got == {"gone", "kept", "kept/inside.txt"}
     assert [path for path, _ in skipped] == ["gone"]
+
+
+def test_a_new_name_already_holding_these_very_bytes_is_taken_as_this_upload(
+    fake: YandexFake, provider: YandexProvider
+) -> None:
+    fake.put("landed.txt", b"same bytes")  # an earlier attempt landed; its answer was lost
+    made = put(provider, "landed.txt", b"same bytes", expect=Expect.absent())
+    listed = next(e for e in provider.list("") if e.path == "landed.txt")
+    assert made == listed and made.mtime == pytest.approx(1_600_000_000.5)
