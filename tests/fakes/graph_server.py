@@ -27,7 +27,8 @@ ignore it (the spec's table: no mtime there) and report the upload time. A Share
 describes the bytes sent, a later read the rewritten file (new size, hash, eTag).
 
 Faults a test asks for: `throttle(n, status, retry_after)` (the next n Graph calls), `cut_fragment(n)` (the n-th
-fragment of the next upload session is stored but its answer never sent: the connection is closed),
+fragment of the next upload session is stored, the last one commits the file, but its answer never comes: the
+connection is closed),
 `forget_deltas()` (every delta token 410), a drive `quota` (507 `quotaLimitReached`), `add_onenote` and
 `add_remote_item` (a notebook and a folder shared by someone else), `revoke_all` on the identity side.
 
@@ -698,32 +699,39 @@ class _GraphHandler(_Base):
                                                   "nextExpectedRanges": [f"{len(session.data)}-"]}})
             session.size = size
             session.data += body
+            cut = False
             if fake._cut is not None:
                 fake._cut -= 1
-                if fake._cut == 0:
+                cut = fake._cut == 0
+                if cut:
                     fake._cut = None
-                    self.close_connection = True  # stored, but the answer is lost
-                    self.connection.shutdown(2)
-                    return None
-            if not final:
-                return self._send(202, {"nextExpectedRanges": [f"{len(session.data)}-"],
-                                        "expirationDateTime": _iso(time.time() + 86400)})
-            drive = fake.drives[session.drive]
-            existing = drive.items.get(session.existing) if session.existing else None
-            clash = drive.child(session.parent, session.name)
-            if clash is not None and (existing is None or clash.id != existing.id):
-                del fake.sessions[sid]
-                return self._send(409, {"error": {"code": "nameAlreadyExists", "message": "name taken"}})
-            try:
-                self._quota(drive, len(session.data))
-            except GraphError as exc:
-                return self._send(exc.status, {"error": {"code": exc.code, "message": exc.message}})
-            stored = self._store(drive, drive.items[session.parent], existing, session.name, bytes(session.data),
-                                 session.mtime)
-            del fake.sessions[sid]
-            answer = fake.resource(drive, stored)
-            self._rewrite_office(drive, stored)
-            return self._send(201 if existing is None else 200, answer)
+            status, answer = self._commit(sid, session) if final else (
+                202, {"nextExpectedRanges": [f"{len(session.data)}-"],
+                      "expirationDateTime": _iso(time.time() + 86400)})
+            if cut:
+                self.close_connection = True  # done (stored, or the file committed), but the answer is lost
+                self.connection.shutdown(2)
+                return None
+            return self._send(status, answer)
+
+    def _commit(self, sid: str, session: Session) -> tuple[int, dict[str, Any]]:
+        """The last fragment arrived: the file is stored (the session ends whatever the outcome)."""
+        fake = self.graph
+        del fake.sessions[sid]
+        drive = fake.drives[session.drive]
+        existing = drive.items.get(session.existing) if session.existing else None
+        clash = drive.child(session.parent, session.name)
+        if clash is not None and (existing is None or clash.id != existing.id):
+            return 409, {"error": {"code": "nameAlreadyExists", "message": "name taken"}}
+        try:
+            self._quota(drive, len(session.data))
+        except GraphError as exc:
+            return exc.status, {"error": {"code": exc.code, "message": exc.message}}
+        stored = self._store(drive, drive.items[session.parent], existing, session.name, bytes(session.data),
+                             session.mtime)
+        answer = fake.resource(drive, stored)
+        self._rewrite_office(drive, stored)
+        return (201 if existing is None else 200), answer
 
     def _download(self, path: str) -> None:
         fake = self.graph

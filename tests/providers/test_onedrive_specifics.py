@@ -231,3 +231,16 @@ def test_import_rclone_refuses_what_it_cannot_renew_or_place(tmp_path, extra: st
     conf.write_text('[od]\ntype = onedrive\ntoken = {"access_token":"a"}\n' + extra)
     with pytest.raises(UsageError, match=why):
         manage.import_rclone(Home(str(tmp_path / "home")), str(conf), "od", None)
+
+
+@pytest.mark.parametrize("cut", [1, 3], ids=["first-fragment", "last-fragment"])
+def test_an_upload_session_whose_answer_is_lost_resumes_without_sending_twice(fake: GraphFake, cut: int) -> None:
+    p = personal(fake, chunk_size="320")
+    data = os.urandom(2 * FRAGMENT + 999)  # three fragments
+    fake.cut_fragment(cut)
+    entry = p.upload("big.bin", io.BytesIO(data), len(data), MTIME)
+    assert fake.counts["sessions"] == 1 and fake.counts["fragments"] == 3
+    assert fake.files(fake.drives[p.drive()]) == {"big.bin": data}
+    listed = next(iter(p.list("")))
+    assert (entry.size, entry.revision, entry.hash, entry.mtime) == (listed.size, listed.revision, listed.hash,
+                                                                     MTIME)
