@@ -710,15 +710,21 @@ class BoxProvider(OAuthProvider):
     def move(self, src: str, dst: str, listed: RemoteEntry | None = None) -> RemoteEntry:
         src, dst = src.strip("/"), dst.strip("/")
         what = f"moving /{src} to /{dst}"
-        item = self._file(src, what)
-        if item is None:
+        item = self._lookup(src, what)
+        if item is None or skip_reason(item) is not None:
             raise NotFound(f"{what}: not found")
-        if listed is not None and listed.revision is not None and item.version != listed.revision:
+        if listed is not None and (listed.is_dir != item.is_dir or (listed.id is not None and listed.id != item.id)
+                                   or (not item.is_dir and listed.revision is not None
+                                       and item.version != listed.revision)):  # fmt: skip
             raise PreconditionFailed(f"{what}: another client changed it since it was listed")
         parent_path, _, name = dst.rpartition("/")
         parent = self._folder(parent_path, create=True)
-        res = self._json("PUT", f"{self.api}/files/{item.id}", what, {"name": name, "parent": {"id": parent}},
+        # A folder moves with everything in it, in one request (a case-only rename of a folder included).
+        kind = "folders" if item.is_dir else "files"
+        res = self._json("PUT", f"{self.api}/{kind}/{item.id}", what, {"name": name, "parent": {"id": parent}},
                          etag=item.etag, fields=FIELDS)  # fmt: skip
+        if item.is_dir:
+            self._forget_folders()
         return item_of(res).entry(dst)
 
     def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:

@@ -9,12 +9,13 @@ tokens that server issued (401 with an empty body otherwise, as Box answers).
 
 What it speaks (JSON unless said):
 
-- api: `GET users/me` (`id`, `max_upload_size`), `GET folders/{id}`, `GET folders/{id}/items` (marker or
-  offset paging, at most 1,000 a page), `POST folders`, `DELETE folders/{id}` (`recursive=false` refused with
-  `folder_not_empty`), `GET files/{id}`, `GET files/{id}/content` (the bytes directly; Box redirects to
-  dl.boxcloud.com), `PUT files/{id}` (rename and move, `If-Match`), `POST files/{id}/copy` (keeps
-  `content_modified_at`), `DELETE files/{id}` (`If-Match`; items go to the trash), `GET events` (`stream_position`
-  `now` or a number; an unknown one is 400; `chunk_size`, `next_stream_position`, events with their `source`).
+- api: `GET users/me` (`id`, `max_upload_size`), `GET folders/{id}`, `GET folders/{id}/items` (marker or offset
+  paging, at most 1,000 a page), `POST folders`, `PUT folders/{id}` (rename and move, content along), `DELETE
+  folders/{id}` (`recursive=false` refused with `folder_not_empty`), `GET files/{id}`, `GET files/{id}/content` (the
+  bytes directly; Box redirects to dl.boxcloud.com), `PUT files/{id}` (rename and move, `If-Match`), `POST
+  files/{id}/copy` (keeps `content_modified_at`), `DELETE files/{id}` (`If-Match`; items go to the trash), `GET
+  events` (`stream_position` `now` or a number; an unknown one is 400; `chunk_size`, `next_stream_position`, events
+  with their `source`).
 - upload: `POST files/content` and `POST files/{id}/content` (multipart `attributes` + `file`, `Content-MD5` as
   the sha1 Box checks, `If-Match`, `content_modified_at` kept), `POST files/upload_sessions` and
   `POST files/{id}/upload_sessions` (answering `part_size`), `PUT files/upload_sessions/{id}` (`Content-Range`
@@ -396,6 +397,8 @@ class BoxFake:
                 offset = int(query.get("offset", 0))
                 return 200, {"total_count": len(children), "offset": offset, "limit": limit,
                              "entries": [self.item(n) for n in children[offset:offset + limit]]}  # fmt: skip
+            if len(parts) == 2 and method == "PUT":
+                return 200, self.item(self._relocate(node, arg, headers))
             if len(parts) == 2 and method == "DELETE":
                 self._if_match(node, headers)
                 if node.id == "0":
@@ -411,15 +414,7 @@ class BoxFake:
             if len(parts) == 3 and parts[2] == "content" and method == "GET":
                 return 200, node.data
             if len(parts) == 2 and method == "PUT":
-                self._if_match(node, headers)
-                parent = str((arg.get("parent") or {}).get("id") or node.parent)
-                name = str(arg.get("name") or node.name)
-                self._name_free(parent, name, moving=node.id)
-                moved = parent != node.parent
-                node.parent, node.name = parent, name
-                node.etag += 1
-                self._event("ITEM_MOVE" if moved else "ITEM_RENAME", node)
-                return 200, self.item(node)
+                return 200, self.item(self._relocate(node, arg, headers))
             if len(parts) == 2 and method == "DELETE":
                 self._if_match(node, headers)
                 self._trash(node)
@@ -430,6 +425,25 @@ class BoxFake:
                                  mtime=node.mtime)  # fmt: skip
                 return 201, self.item(made)
         raise BoxFailure(404, "not_found", f"no route {method} {route}")
+
+    def _relocate(self, node: Node, arg: dict[str, Any], headers: Any) -> Node:
+        """PUT files/{id} or folders/{id}: a new name and/or parent (a folder takes its content along)."""
+        self._if_match(node, headers)
+        if node.id == "0":
+            raise BoxFailure(403, "access_denied_insufficient_permissions", "the root cannot move")
+        parent = str((arg.get("parent") or {}).get("id") or node.parent)
+        name = str(arg.get("name") or node.name)
+        self._name_free(parent, name, moving=node.id)
+        ancestor: str | None = parent
+        while ancestor is not None:  # a folder cannot go into itself
+            if ancestor == node.id:
+                raise BoxFailure(400, "bad_request", "a folder cannot move into itself")
+            ancestor = self.nodes[ancestor].parent
+        moved = parent != node.parent
+        node.parent, node.name = parent, name
+        node.etag += 1
+        self._event("ITEM_MOVE" if moved else "ITEM_RENAME", node)
+        return node
 
     def _events(self, query: dict[str, str]) -> dict[str, Any]:
         position = query.get("stream_position", "0")

@@ -209,3 +209,16 @@ def test_the_feed_reports_uploads_moves_and_trash_and_a_forgotten_position_is_cu
     fake.expire_events()
     with pytest.raises(CursorExpired):
         p.changes("", cursor)
+
+
+def test_a_folder_moves_in_one_request_with_its_content(fake) -> None:
+    p = provider(fake)
+    put(p, "Docs/a.txt", b"a")
+    put(p, "Docs/sub/b.txt", b"b")
+    before = {e.path: e for e in p.list("")}
+    moved = p.move("Docs", "docs", before["Docs"])  # a case-only rename, as engine/case_names.py asks for
+    assert moved.is_dir and moved.id == before["Docs"].id
+    after = {e.path: e for e in p.list("")}
+    assert set(after) == {"docs", "docs/a.txt", "docs/sub", "docs/sub/b.txt"}
+    assert after["docs/sub/b.txt"].id == before["Docs/sub/b.txt"].id
+    assert fake.calls[f"PUT folders/{before['Docs'].id}"] == 1 and fake.calls["POST files/content"] == 2
