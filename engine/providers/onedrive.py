@@ -514,7 +514,9 @@ class OneDriveProvider(OAuthProvider):
                                               self._still(path, expect, headers, what))
                 item = stored if stored is not None else self._item(path, what) or {}
         except NameTaken:
-            raise (expect or Expect.absent()).failed(what) from None
+            if expect is None:  # no condition of ours: a folder holds the name (or one differing only by case)
+                raise ProviderError(f"{what}: a folder is in the way in OneDrive") from None
+            raise expect.failed(what) from None
         sent = hasher.text()
         listed = ((item.get("file") or {}).get("hashes") or {}).get("quickXorHash")
         if listed and not same_hash(HashKind.QUICKXOR, sent, listed):

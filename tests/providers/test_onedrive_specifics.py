@@ -19,6 +19,8 @@ from engine.providers.base import (
     HashKind,
     InvalidOption,
     MtimeMode,
+    PreconditionFailed,
+    ProviderError,
     QuotaExceeded,
     ReauthRequired,
     TransientError,
@@ -244,3 +246,11 @@ def test_an_upload_session_whose_answer_is_lost_resumes_without_sending_twice(fa
     listed = next(iter(p.list("")))
     assert (entry.size, entry.revision, entry.hash, entry.mtime) == (listed.size, listed.revision, listed.hash,
                                                                      MTIME)
+
+
+def test_a_folder_in_the_way_of_an_upload_is_said_as_such(fake: GraphFake) -> None:
+    p = personal(fake)
+    p.mkdir("Report")
+    with pytest.raises(ProviderError, match="folder is in the way") as info:
+        put(p, "report", b"r")  # names compare without case
+    assert not isinstance(info.value, PreconditionFailed)
