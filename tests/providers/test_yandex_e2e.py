@@ -60,6 +60,9 @@ class Env:
         target.write_bytes(data)
         os.utime(target, (mtime, mtime))
 
+    def uploads(self) -> int:
+        return sum(n for route, n in self.fake.calls.items() if route.startswith("PUT /upload-target/"))
+
     def transfers(self) -> int:
         return sum(n for route, n in self.fake.calls.items() if "-target/" in route)
 
@@ -154,3 +157,25 @@ def test_a_revoked_sign_in_stops_the_pass_and_changes_nothing(env: Env) -> None:
     done = env.cli("sync", "t", ok=False)
     assert done.returncode == 2 and "connection login y" in done.stderr, done.stderr
     assert env.remote() == {"a.txt": b"a"}
+
+
+def test_renames_both_ways_move_without_sending_the_bytes_up_again(env: Env) -> None:
+    env.write("docs/report.txt", b"a long report")
+    env.write("photos/a.jpg", b"jpeg bytes")
+    env.cli("sync", "t")
+    uploads = env.uploads()
+
+    # Renamed here: moved on the Disk (a server-side move), nothing uploaded.
+    (env.local / "docs/report.txt").rename(env.local / "docs/final report.txt")
+    env.cli("sync", "t")
+    assert env.remote() == env.local_files()
+    assert "docs/final report.txt" in env.remote() and "docs/report.txt" not in env.remote()
+    assert env.uploads() == uploads
+    assert env.fake.calls["POST /v1/disk/resources/move"] >= 1
+
+    # Renamed on the Disk (no ids, no feed): the new name arrives here and the old one goes, content intact.
+    with env.fake._lock:
+        env.fake.nodes["Sync/photos/b.jpg"] = env.fake.nodes.pop("Sync/photos/a.jpg")
+    env.cli("sync", "t")
+    assert env.local_files() == env.remote() and env.local_files()["photos/b.jpg"] == b"jpeg bytes"
+    assert env.summary() == {}
