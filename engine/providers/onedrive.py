@@ -582,10 +582,15 @@ class OneDriveProvider(OAuthProvider):
             try:
                 response = self.graph.send("PUT", url, what, auth=False, data=buffer[offset - start:],
                                            headers={"Content-Range": f"bytes {offset}-{end - 1}/{size}"})
-            except (NetworkError, TransientError):
+            except (NetworkError, TransientError) as exc:
                 retries += 1
                 if retries > SESSION_RETRIES:
                     raise
+                # Throttled: wait as asked (the pacer cannot, inside one upload); cut off: ask at once, then
+                # back off, so a flapping line does not lose the hours already sent.
+                wait = exc.retry_after if exc.retry_after is not None else 2.0 ** (retries - 2) if retries > 1 else 0
+                if wait:
+                    time.sleep(min(wait, 60.0))
                 try:
                     status = self.graph.json("GET", url, what, auth=False)
                 except NotFound:

@@ -26,11 +26,11 @@ ignore it (the spec's table: no mtime there) and report the upload time. A Share
 (`.docx`, `.xlsx`, `.pptx`) once an upload completes, as SharePoint adds its metadata: the upload's answer
 describes the bytes sent, a later read the rewritten file (new size, hash, eTag).
 
-Faults a test asks for: `throttle(n, status, retry_after)` (the next n Graph calls), `cut_fragment(n)` (the n-th
-fragment of the next upload session is stored, the last one commits the file, but its answer never comes: the
-connection is closed),
-`forget_deltas()` (every delta token 410), a drive `quota` (507 `quotaLimitReached`), `add_onenote` and
-`add_remote_item` (a notebook and a folder shared by someone else), `revoke_all` on the identity side.
+Faults a test asks for: `throttle(n, status, retry_after)` (the next n Graph calls, or fragments),
+`cut_fragment(n)` (the n-th fragment of the next upload session is stored, the last one commits the file, but
+its answer never comes: the connection is closed), `forget_deltas()` (every delta token 410), a drive `quota`
+(507 `quotaLimitReached`), `add_onenote` and `add_remote_item` (a notebook and a folder shared by someone else),
+`revoke_all` on the identity side.
 
 What it does not cover: `$select`/`$expand`/`$filter`, sharing and permissions, thumbnails, versions, the
 `If-None-Match`, `Prefer` and `deltashowremoteitemsaliasid` headers, webhooks, batch requests, special folders,
@@ -228,6 +228,7 @@ class GraphFake:
         self.downloads: dict[str, tuple[str, str]] = {}
         self._ids = itertools.count(1)
         self._throttle: list[tuple[int, str]] = []
+        self._throttle_uploads: list[tuple[int, str]] = []
         self._cut: int | None = None
         self.counts: dict[str, int] = {}
         self._servers: list[ThreadingHTTPServer] = []
@@ -288,9 +289,13 @@ class GraphFake:
         """A valid access token (as if signed in)."""
         return str(self.oauth.issue()["access_token"])
 
-    def throttle(self, n: int, status: int = 429, retry_after: str = "1") -> None:
+    def throttle(self, n: int, status: int = 429, retry_after: str = "1", *, fragments: bool = False) -> None:
+        """The next n Graph calls (or, with `fragments`, the next n fragment PUTs) answer `status`."""
         with self.lock:
-            self._throttle = [(status, retry_after)] * n
+            if fragments:
+                self._throttle_uploads = [(status, retry_after)] * n
+            else:
+                self._throttle = [(status, retry_after)] * n
 
     def cut_fragment(self, n: int) -> None:
         with self.lock:
@@ -478,6 +483,10 @@ class _GraphHandler(_Base):
             if path.startswith("/download/"):
                 return self._download(path)
             if path.startswith("/upload/"):
+                with fake.lock:
+                    busy = fake._throttle_uploads.pop(0) if fake._throttle_uploads and self.command == "PUT" else None
+                if busy is not None:
+                    raise GraphError(busy[0], "serviceNotAvailable", "slow down", {"Retry-After": busy[1]})
                 return self._fragment(path.removeprefix("/upload/"), body)
             if path.startswith("/monitor/"):
                 return self._monitor(path)

@@ -254,3 +254,11 @@ def test_a_folder_in_the_way_of_an_upload_is_said_as_such(fake: GraphFake) -> No
     with pytest.raises(ProviderError, match="folder is in the way") as info:
         put(p, "report", b"r")  # names compare without case
     assert not isinstance(info.value, PreconditionFailed)
+
+
+def test_a_throttled_fragment_is_sent_again_after_the_wait_asked(fake: GraphFake) -> None:
+    p = personal(fake, chunk_size="320")
+    data = os.urandom(2 * FRAGMENT + 5)
+    fake.throttle(2, 503, "0", fragments=True)  # Retry-After: 0, so the test does not wait
+    p.upload("t.bin", io.BytesIO(data), len(data), MTIME)
+    assert fake.counts["sessions"] == 1 and fake.files(fake.drives[p.drive()]) == {"t.bin": data}
