@@ -379,6 +379,11 @@ class YandexProvider(OAuthProvider):
     def check(self) -> None:
         self.account_id()
 
+    def keeps_revisions(self) -> str | None:
+        # The web interface shows a history for some files, but the REST API can neither list nor restore an
+        # earlier version: nothing a conflict could rely on to keep the remote side's edit.
+        return "Yandex Disk's API can neither list nor restore earlier versions of a file"
+
     def server_time(self) -> float | None:
         try:
             self.check()

@@ -93,7 +93,8 @@ def test_the_token_goes_to_the_token_store_and_the_uid_to_the_config(env: Env) -
     assert "yandex-secret" in secrets and "access_token" not in secrets  # the client secret, never the token
     stored = env.home / "tokens" / "y.json"
     assert stored.exists() and stored.stat().st_mode & 0o077 == 0
-    env.cli("connection", "test", "y")
+    tested = env.cli("connection", "test", "y").stdout
+    assert "neither list nor restore earlier versions" in tested, tested  # conflicts keep both copies
 
 
 def test_two_way_with_times_conflicts_and_deletions_both_ways(env: Env) -> None:
