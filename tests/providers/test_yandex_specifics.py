@@ -15,6 +15,7 @@ import pytest
 from engine.auth import oauth
 from engine.providers.base import (
     Expect,
+    FolderNotEmpty,
     PreconditionFailed,
     QuotaExceeded,
     ReauthRequired,
@@ -205,3 +206,19 @@ def test_a_new_name_already_holding_these_very_bytes_is_taken_as_this_upload(
     made = put(provider, "landed.txt", b"same bytes", expect=Expect.absent())
     listed = next(e for e in provider.list("") if e.path == "landed.txt")
     assert made == listed and made.mtime == pytest.approx(1_600_000_000.5)
+
+
+def test_a_folder_with_content_is_never_removed_and_a_move_never_replaces(
+    fake: YandexFake, provider: YandexProvider
+) -> None:
+    fake.put("full/late.txt", b"put there after the listing")
+    with pytest.raises(FolderNotEmpty):
+        provider.rmdir("full")
+    assert fake.get("full/late.txt") is not None
+    src = put(provider, "a.txt", b"a")
+    fake.put("b.txt", b"another client's b")
+    with pytest.raises(PreconditionFailed):
+        provider.move("a.txt", "b.txt", src)
+    assert fake.get("b.txt").data == b"another client's b" and fake.get("a.txt").data == b"a"
+    moved = provider.move("a.txt", "new/place/a.txt", src)  # folders made as needed
+    assert moved.path == "new/place/a.txt" and fake.get("new/place/a.txt").props[MTIME_KEY]
