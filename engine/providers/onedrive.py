@@ -5,7 +5,10 @@ Sign-in: the Microsoft identity platform's device code flow (`{auth_url}/{tenant
 the token endpoint) for a public client -- the user's own app registration with "Allow public client flows" --,
 through the same token store as every OAuth kind (one refreshing process at a time: Microsoft rotates refresh
 tokens). Tenant `consumers` for personal accounts, `organizations` (or the tenant's id) for work accounts. The
-identity endpoints must be https (`ca_file` names the CA of a test server's certificate).
+identity endpoints must be https (`ca_file` names the CA of a test server's certificate). MSAL is not used: the
+flow is RFC 8628 and a renewal one form post, which `engine.auth.oauth` speaks for every OAuth kind under the
+token store's cross-process lock; MSAL's own token cache would be a second store of the same refresh token beside
+it (two writers of a rotating token), and its authority discovery adds calls, not safety.
 
 Which drive: `drive_id` when given; otherwise the user's own drive (`/me/drive`) for the two OneDrive kinds,
 and for SharePoint the library `library` (by name, or the site's default library) of the site `site` (its
