@@ -22,7 +22,9 @@ Box addresses items by id (root folder "0"), names are unique in a folder withou
 Change feed: the `/events` stream. `changes_start` asks `stream_position=now`; `changes` reads the `changes`
 stream from the saved position until a page comes back empty. Each event carries its item as it was then, with its
 parent and name (`Change.path` is None: the engine's remote index places it); an item trashed or deleted is a
-deletion, a folder event drops the folder cache. A position Box refuses (400) is CursorExpired.
+deletion, a folder event drops the folder cache. A position Box refuses (400) is CursorExpired. `wait_changes`
+is Box's long poll (`OPTIONS /events` names a real-time server that answers `new_change` or `reconnect`), so a
+running engine hears of a change in Box within seconds.
 
 Transfers: up to `chunk_size` MiB (default 20) in one multipart upload, with its sha1 for Box to check; larger
 files through an upload session with the part size the service returns (each part's sha1 in its `Digest`, a part
@@ -57,6 +59,7 @@ from engine.providers.base import (
     AuthError,
     Capabilities,
     Change,
+    ChangeWait,
     Conditional,
     ContainerNotFound,
     CursorExpired,
@@ -89,6 +92,7 @@ MAX_CHUNK_MIB = 50  # Box advises sessions above 50 MB
 ROOT_ID = "0"
 PAGE = 1000  # the most items Box returns in one page
 EVENTS_PAGE = 500
+LONGPOLL_TIMEOUT = 600  # seconds: about what Box's real-time server holds a request (its retry_timeout, 610)
 FIELDS = "type,id,name,size,sha1,etag,content_modified_at,file_version,parent,extension,item_status"
 PART_ATTEMPTS = 5  # one part of a session is sent this often before the upload fails
 BOOKMARK = "the type of the file is bookmark (a Box web link), which is not a file"
@@ -315,6 +319,7 @@ class BoxProvider(OAuthProvider):
             server_side_copy=True,
             list_dir=True,
             changes=True,
+            wait_for_changes=True,
         )
         self._state_lock = threading.Lock()
         self._mkdir_lock = threading.RLock()
@@ -771,6 +776,23 @@ class BoxProvider(OAuthProvider):
             position = str(page.get("next_stream_position") or position)
             if not entries:
                 return iter(out), position
+
+    def wait_changes(self, cursor: str, timeout: float = LONGPOLL_TIMEOUT) -> ChangeWait:
+        """Box's long poll: `OPTIONS /events` names a real-time server, which holds a request with the stream
+        position until something happens in the account (`new_change`) or its `retry_timeout` passes
+        (`reconnect`). Nothing is listed; the server's address is the one Box hands out (another host, outside
+        the `api_url` override, as Box intends)."""
+        what = "waiting for Box changes"
+        servers = self._call(what, lambda c: c.session.options(f"{self.api}/events").json()).get("entries") or []
+        server = next((s for s in servers if isinstance(s, Mapping) and s.get("url")), None)
+        if server is None:
+            raise TransientError(f"{what}: Box named no real-time server")
+        hold = min(float(server.get("retry_timeout") or timeout), max(timeout, 1.0))
+        url = str(server["url"])
+        answer = self._call(what, lambda c: c.session.get(
+            url, params={"stream_position": cursor}, timeout=(15, hold + 60)).json())  # fmt: skip
+        message = str(answer.get("message", ""))
+        return ChangeWait(message == "new_change", 0.0)
 
     def _change(self, event: Mapping[str, Any]) -> Change | None:
         source = event.get("source")

@@ -16,6 +16,8 @@ What it speaks (JSON unless said):
   files/{id}/copy` (keeps `content_modified_at`), `DELETE files/{id}` (`If-Match`; items go to the trash), `GET
   events` (`stream_position` `now` or a number; an unknown one is 400; `chunk_size`, `next_stream_position`, events
   with their `source`).
+- real-time: `OPTIONS events` names `<url>/realtime/subscribe`, which holds a GET until an event follows its
+  `stream_position` (`new_change`) or `longpoll_hold` passes (`reconnect`); no token needed, as on Box.
 - upload: `POST files/content` and `POST files/{id}/content` (multipart `attributes` + `file`, `Content-MD5` as
   the sha1 Box checks, `If-Match`, `content_modified_at` kept), `POST files/upload_sessions` and
   `POST files/{id}/upload_sessions` (answering `part_size`), `PUT files/upload_sessions/{id}` (`Content-Range`
@@ -37,13 +39,12 @@ Test hooks: `oauth` (the OAuth server: `issue()`, `revoke_all()`, `valid_refresh
 known so far is refused), `reset()` (an empty account again), `cut_next_part()` (the next part is stored but its
 connection dropped), `calls` (requests per route).
 
-Not covered: shared links, collaborations and other users' folders, enterprise and admin event streams, the
-`long_poll` real-time server (`OPTIONS /events`), `fields` (every answer carries every field), the offset cap,
-file versions listing and promotion, locks, metadata, watermarks, retention, thumbnails, search, the trash's own
-endpoints (restore, purge), upload preflight and accelerators, `GET upload_sessions/{id}` and `/parts`, aborting
-sessions, session expiry, byte ranges in downloads, Box Notes' own content (a `.boxnote` is a plain file here),
-name rules (length, `/`, `\\`, trailing spaces), folder sizes, and events delivered twice (Box delivers at least
-once; the fake exactly once).
+Not covered: shared links, collaborations and other users' folders, enterprise and admin event streams, `fields`
+(every answer carries every field), the offset cap, file versions listing and promotion, locks, metadata,
+watermarks, retention, thumbnails, search, the trash's own endpoints (restore, purge), upload preflight and
+accelerators, `GET upload_sessions/{id}` and `/parts`, aborting sessions, session expiry, byte ranges in downloads,
+Box Notes' own content (a `.boxnote` is a plain file here), name rules (length, `/`, `\\`, trailing spaces), folder
+sizes, and events delivered twice (Box delivers at least once; the fake exactly once).
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ class BoxFake:
         self.oauth = FakeOAuthServer(client_id=CLIENT_ID, client_secret=CLIENT_SECRET, account_id=ACCOUNT,
                                      rotate=True, require_pkce=False)  # fmt: skip
         self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)  # notified with every event, for the long poll
+        self.longpoll_hold = 5.0  # seconds the real-time server holds a wait (Box: 610); tests keep it short
         self._httpd: ThreadingHTTPServer | None = None
         self.epoch = 0  # stream positions are epoch * EPOCH + event number; those of an earlier epoch are refused
         self._ids = itertools.count(1000)  # never reused, so an id from before a reset finds nothing
@@ -303,6 +306,7 @@ class BoxFake:
     def _event(self, kind: str, node: Node) -> None:
         self.events.append({"type": "event", "event_id": f"ev-{len(self.events) + 1}", "event_type": kind,
                             "created_at": _stamp(0), "source": self.item(node)})  # fmt: skip
+        self.changed.notify_all()
 
     def _add(self, kind: str, parent: str, name: str, *, data: bytes = b"", mtime: float = 0.0,
              url: str = "") -> Node:
@@ -378,6 +382,10 @@ class BoxFake:
                          "max_upload_size": self.max_upload_size}  # fmt: skip
         if route == "events" and method == "GET":
             return 200, self._events(query)
+        if route == "events" and method == "OPTIONS":
+            return 200, {"chunk_size": 1, "entries": [{
+                "type": "realtime_server", "url": f"{self.url}/realtime/subscribe?channel=fake&stream_type=all",
+                "ttl": "10", "max_retries": "10", "retry_timeout": self.longpoll_hold}]}  # fmt: skip
         if route == "folders" and method == "POST":
             node = self._add("folder", str((arg.get("parent") or {}).get("id")), str(arg.get("name", "")))
             return 201, self.item(node)
@@ -425,6 +433,18 @@ class BoxFake:
                                  mtime=node.mtime)  # fmt: skip
                 return 201, self.item(made)
         raise BoxFailure(404, "not_found", f"no route {method} {route}")
+
+    def realtime(self, query: dict[str, str]) -> dict[str, str]:
+        """The real-time server's long poll: `new_change` as soon as the account has an event after
+        `stream_position` (at once if it has one already), `reconnect` after `longpoll_hold` seconds."""
+        self.calls["GET realtime"] += 1
+        position = query.get("stream_position", "")
+        with self.changed:
+            base = self.epoch * EPOCH
+            seen = int(position) - base - 1 if position.isdigit() and int(position) > base else len(self.events)
+            if self.changed.wait_for(lambda: len(self.events) > seen, timeout=self.longpoll_hold):
+                return {"message": "new_change"}
+        return {"message": "reconnect"}
 
     def _relocate(self, node: Node, arg: dict[str, Any], headers: Any) -> Node:
         """PUT files/{id} or folders/{id}: a new name and/or parent (a folder takes its content along)."""
@@ -604,6 +624,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(429, BoxFailure(429, "rate_limit_exceeded", "Request rate limit exceeded").body(),
                        {"Retry-After": str(int(wait))})  # fmt: skip
             return
+        if parts.path == "/realtime/subscribe":  # Box's real-time server: the channel in the URL is the pass
+            self._send(200, box.realtime(query))
+            return
         auth = self.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or not box.oauth.access_valid(auth.removeprefix("Bearer ").strip()):
             self._send(401, b"", {"WWW-Authenticate": 'Bearer realm="Service", error="invalid_token"'})
@@ -620,4 +643,4 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(status, value)
 
-    do_GET = do_POST = do_PUT = do_DELETE = _serve
+    do_GET = do_POST = do_PUT = do_DELETE = do_OPTIONS = _serve

@@ -14,11 +14,13 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
 from engine.auth.tokens import Token, TokenStore
 from engine.providers.base import (
+    ChangeWait,
     CursorExpired,
     Expect,
     PreconditionFailed,
@@ -222,3 +224,27 @@ def test_a_folder_moves_in_one_request_with_its_content(fake) -> None:
     assert set(after) == {"docs", "docs/a.txt", "docs/sub", "docs/sub/b.txt"}
     assert after["docs/sub/b.txt"].id == before["Docs/sub/b.txt"].id
     assert fake.calls[f"PUT folders/{before['Docs'].id}"] == 1 and fake.calls["POST files/content"] == 2
+
+
+def test_wait_changes_wakes_on_a_change_and_reconnects_when_nothing_happens(fake) -> None:
+    p = provider(fake)
+    assert p.capabilities.wait_for_changes
+    cursor = p.changes_start("")
+    fake.longpoll_hold = 0.2
+    assert p.wait_changes(cursor, 30) == ChangeWait(False, 0.0)  # Box said reconnect: nothing to list
+    put(p, "before.txt", b"b")
+    assert p.wait_changes(cursor, 30).changed  # a change already after the cursor: at once
+    fake.longpoll_hold = 30
+    cursor = p.changes_start("")
+    waits = fake.calls["GET realtime"]
+    with ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        waiting = pool.submit(p.wait_changes, cursor, 30)
+        deadline = time.monotonic() + 10
+        while fake.calls["GET realtime"] == waits and time.monotonic() < deadline:
+            time.sleep(0.01)  # until the wait is held by the server
+        fake.put("from-another-device.txt", b"x")
+        assert waiting.result(timeout=10).changed
+    assert time.monotonic() - started < 10  # woken by the change, not by the 30 s hold
+    listed = {c.name for c in p.changes("", cursor)[0]}
+    assert listed == {"from-another-device.txt"}
