@@ -11,7 +11,9 @@ Listings walk folders breadth-first with `GET /resources` paged by `limit`/`offs
 the service gives), up to eight folders at once; a folder that vanishes during the walk is reported to
 `on_skip`, so nothing below it is taken for deleted. Paging by offset is not a snapshot: an entry added or
 removed in the folder while its pages are read can shift the pages, so another entry may be missed or seen
-twice; a missed one is simply seen at the next pass, and a duplicate is dropped.
+twice; a missed one is simply seen at the next pass, and a duplicate is dropped. (`/resources/files` is not used:
+it pages through every file of the whole Disk, without folders, so empty folders would be lost and a task on
+a small folder of a big Disk would read all of it.)
 
 Hash: `sha256` (the strongest the API reports; `md5` is there too), checked against the bytes while they are
 sent and received. Revision: the resource's `revision` (the Disk's revision at its last change). Modification
