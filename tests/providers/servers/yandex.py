@@ -61,6 +61,7 @@ def serve(tmp_path: pathlib.Path) -> Iterator[dict[str, str]]:
         server.nodes = {"": Node(True, time.time(), time.time())}
         server.trash.clear()
         server.locked.clear()
+        server._faults.clear()
     yield options_for(server)
 
 
