@@ -92,7 +92,8 @@ MAX_CHUNK_MIB = 50  # Box advises sessions above 50 MB
 ROOT_ID = "0"
 PAGE = 1000  # the most items Box returns in one page
 EVENTS_PAGE = 500
-LONGPOLL_TIMEOUT = 600  # seconds: about what Box's real-time server holds a request (its retry_timeout, 610)
+LONGPOLL_TIMEOUT = 30  # seconds a wait lasts unless asked otherwise (Box's server would hold it 610 s)
+WAIT_MARGIN = 2.0  # seconds beyond the wait before the read times out: an answer on its way still arrives
 FIELDS = "type,id,name,size,sha1,etag,content_modified_at,file_version,parent,extension,item_status"
 PART_ATTEMPTS = 5  # one part of a session is sent this often before the upload fails
 BOOKMARK = "the type of the file is bookmark (a Box web link), which is not a file"
@@ -787,12 +788,20 @@ class BoxProvider(OAuthProvider):
         server = next((s for s in servers if isinstance(s, Mapping) and s.get("url")), None)
         if server is None:
             raise TransientError(f"{what}: Box named no real-time server")
-        hold = min(float(server.get("retry_timeout") or timeout), max(timeout, 1.0))
+        # Box holds the request up to its retry_timeout (610 s); we end the wait ourselves after `timeout` (the
+        # read timeout), which is "nothing new" and keeps a stopping engine from waiting ten minutes.
+        hold = max(1.0, min(timeout, float(server.get("retry_timeout") or timeout)))
         url = str(server["url"])
-        answer = self._call(what, lambda c: c.session.get(
-            url, params={"stream_position": cursor}, timeout=(15, hold + 60)).json())  # fmt: skip
-        message = str(answer.get("message", ""))
-        return ChangeWait(message == "new_change", 0.0)
+        try:
+            answer = self._client().session.get(url, params={"stream_position": cursor},
+                                                timeout=(15, hold + WAIT_MARGIN)).json()  # fmt: skip
+        except Exception as exc:
+            import requests
+
+            if isinstance(exc, requests.exceptions.ReadTimeout):
+                return ChangeWait(False, 0.0)
+            raise translate(exc, what) from None
+        return ChangeWait(str(answer.get("message", "")) == "new_change", 0.0)
 
     def _change(self, event: Mapping[str, Any]) -> Change | None:
         source = event.get("source")

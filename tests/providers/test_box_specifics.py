@@ -248,3 +248,13 @@ def test_wait_changes_wakes_on_a_change_and_reconnects_when_nothing_happens(fake
     assert time.monotonic() - started < 10  # woken by the change, not by the 30 s hold
     listed = {c.name for c in p.changes("", cursor)[0]}
     assert listed == {"from-another-device.txt"}
+
+
+def test_a_wait_longer_than_asked_ends_as_nothing_new(fake) -> None:
+    """Box holds a wait up to 610 s; the provider ends it after the caller's timeout (a stopping engine must not
+    wait ten minutes) and reports nothing new rather than a network error."""
+    p = provider(fake)
+    fake.longpoll_hold = 60
+    started = time.monotonic()
+    assert p.wait_changes(p.changes_start(""), 0.2) == ChangeWait(False, 0.0)
+    assert time.monotonic() - started < 10
