@@ -430,7 +430,7 @@ def test_doctor_is_wired(cli, setup):
 
 
 def test_login_says_why_there_is_nothing_to_do(cli, setup):
-    cli("connection", "add", "keys", "--provider", "s3", "--no-test", "--option", "bucket=b",
+    cli("connection", "add", "keys", "--provider", "s3", "--no-test", "--option", "bucket=bkt",
         "--option", "access_key_id=AKIDEXAMPLE", "--option", "secret_access_key=sup3r-s3cret",
         "--option", "endpoint=http://127.0.0.1:9")
     message = refused(cli, "connection", "login", "keys")
