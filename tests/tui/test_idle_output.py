@@ -60,3 +60,38 @@ async def test_idle_app_writes_almost_nothing(tmp_path: Path, monkeypatch: Any) 
     print(f"\nidle terminal output: {idle_bytes} bytes in {IDLE_SECONDS:.0f} s = {per_minute:,.0f} bytes/minute")
     assert CountingDriver.written > 0, "the counting driver saw no output at all: the measure is broken"
     assert per_minute < 2_000, f"{per_minute:,.0f} bytes per idle minute"
+
+
+async def test_progress_redraws_a_few_times_a_second(tmp_path: Path) -> None:
+    """A transfer reports every chunk; the Overview follows at most a few times a second."""
+    import threading
+
+    from engine.events import TransferProgress
+    from tests.tui.test_flows import make_app, with_connection
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with_connection(home, tmp_path / "cloud")
+    app = make_app(home)
+    redraws: list[float] = []
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="main screen")
+        real = app.refresh_main
+        app.refresh_main = lambda: (redraws.append(time.monotonic()), real())  # type: ignore[method-assign]
+        stop = threading.Event()
+
+        def chunks() -> None:  # one progress event every 20 ms for a second, from an engine thread
+            for i in range(50):
+                if stop.wait(0.02):
+                    return
+                app._on_engine_event(TransferProgress("t", "big.iso", "up", i * 1024, 1 << 30))
+
+        sender = threading.Thread(target=chunks)
+        started = time.monotonic()
+        sender.start()
+        await wait_for(pilot, lambda: not sender.is_alive(), what="the chunks sent")
+        await pilot.pause(0.4)
+        elapsed = time.monotonic() - started
+        stop.set()
+    assert redraws, "progress never reached the screen"
+    assert len(redraws) <= elapsed / 0.25 + 2, f"{len(redraws)} redraws in {elapsed:.2f} s"
