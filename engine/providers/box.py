@@ -180,6 +180,10 @@ def translate(exc: BaseException, what: str) -> ProviderError:
     if isinstance(exc, BoxAPIException):
         status, code = int(exc.status or 0), str(exc.code or "")
         wait = retry_after_seconds((exc.headers or {}).get("Retry-After"))
+        if code == "file_size_limit_exceeded" or status == 413:
+            return QuotaExceeded(f"{what}: the size of the file exceeds your account limit (Box refused it)")
+        if code == "storage_limit_exceeded" or status == 507:
+            return QuotaExceeded(f"{what}: the Box account has no space left")
         if status == 429:
             return TransientError(f"{what}: Box asks to slow down (too many requests)", retry_after=wait)
         if status >= 500 or status == 202:
@@ -192,8 +196,6 @@ def translate(exc: BaseException, what: str) -> ProviderError:
             return PreconditionFailed(f"{what}: another client changed or deleted it since it was listed")
         if status == 409 or code == "item_name_in_use":
             return _NameInUse(f"{what}: another item holds that name", conflict=_conflict(exc.context_info))
-        if code in ("storage_limit_exceeded", "file_size_limit_exceeded") or status in (413, 507):
-            return QuotaExceeded(f"{what}: the Box account has no space left or the file exceeds your account limit")
         if code == "folder_not_empty":
             return FolderNotEmpty(f"{what}: it is not empty")
         if status == 403:

@@ -145,6 +145,9 @@ def test_a_file_above_the_accounts_limit_is_refused_before_a_byte_is_sent(fake) 
     assert fake.calls["POST files/content"] == uploads and fake.find("big.bin") is None
     put(p, "fits.bin", b"x" * 1000)
     assert fake.files() == {"fits.bin": b"x" * 1000}
+    fake.max_upload_size = 500  # lowered since it was read (another plan): Box's own refusal says the same
+    with pytest.raises(QuotaExceeded, match="exceeds your account limit"):
+        put(p, "late.bin", b"x" * 501)
 
 
 # -- writes ------------------------------------------------------------------------------------------------------
