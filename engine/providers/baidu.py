@@ -243,12 +243,13 @@ class BaiduProvider(OAuthProvider):
         if int(item.get("isdir") or 0):
             return RemoteEntry(rel, True)
         server_mtime = int(item.get("server_mtime") or item.get("mtime") or 0)
-        local = item.get("local_mtime")
-        mtime = sane_mtime(local) if local not in (None, 0, "0") else None
+        # A local_mtime of 0 (or nonsense): the uploading client gave none, so the upload time is the file's.
+        # An answer without one (some filemetas answers): None, and the listing's time applies.
+        mtime = (sane_mtime(item["local_mtime"]) or float(server_mtime) or None) if "local_mtime" in item else None
         md5 = item.get("md5")
         return RemoteEntry(
-            rel, False, int(item.get("size") or 0), mtime if mtime is not None else float(server_mtime) or None,
-            md5.lower() if isinstance(md5, str) and md5 else None, f"{item.get('fs_id')}:{server_mtime}",
+            rel, False, int(item.get("size") or 0), mtime, md5.lower() if isinstance(md5, str) and md5 else None,
+            f"{item.get('fs_id')}:{server_mtime}",
         )  # fmt: skip
 
     # -- listing -----------------------------------------------------------------------------------------------
