@@ -240,6 +240,17 @@ def test_overwrite_changes_content_and_revision(provider: Provider) -> None:
     assert get(provider, "o.txt")[0] == b"3"
 
 
+def test_keeps_revisions_is_verified_or_says_why(provider: Provider) -> None:
+    """None only where the service keeps the replaced version (a conflict then uploads over it), else a reason
+    in words; where None, the version a conflict's upload would keep has an id for the log."""
+    answer = provider.keeps_revisions()
+    assert answer is None or (isinstance(answer, str) and answer.strip()), answer
+    if answer is None:
+        put(provider, "v.txt", b"the cloud's edit")
+        version, _ = provider.replaced_version("v.txt", listing(provider)["v.txt"])
+        assert isinstance(version, str) and version
+
+
 def test_download_missing_file_raises_not_found(provider: Provider) -> None:
     with pytest.raises(NotFound):
         get(provider, "nothing-here.txt")
