@@ -196,3 +196,13 @@ def test_a_full_account_says_so_with_its_quota(env: Env) -> None:
     log = env.cli("log", "--task", "t").stdout
     assert "the Baidu storage space has reached its limit (0 bytes used of 1000 bytes)" in log
     assert "large.bin" not in env.remote()
+
+
+def test_baidus_rate_limit_is_waited_out_by_the_pacer(env: Env) -> None:
+    env.write("a.txt", b"a")
+    env.fake.throttle(2)  # errno 31034 for the next two calls (the listing's)
+    done = env.sync()
+    assert "a.txt" in env.remote() and done.returncode == 0
+    with env.fake.lock:
+        assert env.fake._throttle == 0  # both refusals were met and waited out
+    assert env.summary() == {}
