@@ -172,6 +172,16 @@ class TaskLock:
             self._fd = None
 
 
+def _database_path(home: Home) -> str:
+    """The state database, read again from the config when it is not where `home` (loaded before this pass
+    waited for its task's lock) says: `settings set database-path` may have moved it meanwhile, and opening the
+    old path would start an empty database there."""
+    path = home.setting("database-path")
+    if not os.path.exists(path) and os.path.exists(home.config_path):
+        path = Home(home.path).setting("database-path")
+    return path
+
+
 def run_pass(
     home: Home,
     task_name: str,
@@ -206,7 +216,7 @@ def run_pass(
         own_provider = provider is None
         prov = provider or open_provider(home, task.connection, task)
         try:
-            db = StateDB(home.setting("database-path"))
+            db = StateDB(_database_path(home))
         except BaseException:
             if own_provider:
                 prov.close()

@@ -153,3 +153,17 @@ def test_the_apps_settings_form_moves_the_database_too(cli: Cli, tmp_path: pathl
     assert home.setting("database-path") == str(tmp_path / "app.db") and home.setting("concurrency") == 3
     assert not os.path.exists(old)
     assert cli("log", "--json", "--limit", "1000") == before
+
+
+def test_a_pass_that_loaded_the_config_before_the_move_finds_the_moved_database(cli: Cli, tmp_path: pathlib.Path
+                                                                                ) -> None:
+    """`skysync sync` reads the config, then waits for its task's lock, which the move holds: once it runs, it
+    must use the moved database, not start an empty one at the old path."""
+    from engine.sync import run_pass
+
+    stale = Home(str(cli.home))
+    old = stale.setting("database-path")
+    cli("settings", "set", "database-path", str(tmp_path / "moved.db"))
+    result = run_pass(stale, "t")
+    assert result.exit_code == 0 and result.summary == {}, result.as_dict()  # the state came along
+    assert not os.path.exists(old)
