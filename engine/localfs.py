@@ -222,43 +222,47 @@ class LocalTree:
         """
         root_dev, mounts = devices or self.devices()
         # Depth first with one sorted iterator per open folder: a folder is followed directly by its subtree.
+        # The loop runs once per entry, so it is kept flat: a `for` over a folder's children that breaks out to
+        # enter a subfolder and takes up the same iterator when that subtree is done.
         stack: list[tuple[str, Iterator[os.DirEntry[str]]]] = [(below, iter(self._children(below, on_error)))]
+        S_ISREG, S_ISDIR = stat.S_ISREG, stat.S_ISDIR
         while stack:
             rel_dir, children = stack[-1]
-            child = next(children, None)
-            if child is None:
-                stack.pop()
-                continue
-            name = child.name
-            rel = f"{rel_dir}/{name}" if rel_dir else name
-            if name.startswith(TEMP_PREFIX):
-                if on_temp:
-                    on_temp(rel)
-                continue
-            if not is_valid_utf8(name):
-                if on_skip:
-                    on_skip(Skipped(rel, "the name is not valid UTF-8; rename it to sync it"))
-                continue
-            try:
-                st = child.stat(follow_symlinks=False)
-            except OSError as exc:
-                if on_error:
-                    on_error(rel, exc)
-                continue
-            mode = st.st_mode
-            if stat.S_ISREG(mode):
-                yield LocalEntry(rel, False, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
-            elif stat.S_ISDIR(mode):
-                if st.st_dev != root_dev or (mounts and child.path in mounts):
+            prefix = rel_dir + "/" if rel_dir else ""
+            for child in children:
+                name = child.name
+                rel = prefix + name
+                if name.startswith(TEMP_PREFIX):
+                    if on_temp:
+                        on_temp(rel)
+                    continue
+                if not name.isascii() and not is_valid_utf8(name):
                     if on_skip:
-                        on_skip(Skipped(rel, "mount point or another device"))
+                        on_skip(Skipped(rel, "the name is not valid UTF-8; rename it to sync it"))
                     continue
-                yield LocalEntry(rel, True, 0, 0)
-                if prune and prune(rel):
+                try:
+                    st = child.stat(follow_symlinks=False)
+                except OSError as exc:
+                    if on_error:
+                        on_error(rel, exc)
                     continue
-                stack.append((rel, iter(self._children(rel, on_error))))
-            elif on_skip:
-                on_skip(Skipped(rel, "symbolic link" if stat.S_ISLNK(mode) else "special file"))
+                mode = st.st_mode
+                if S_ISREG(mode):
+                    yield LocalEntry(rel, False, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+                elif S_ISDIR(mode):
+                    if st.st_dev != root_dev or (mounts and child.path in mounts):
+                        if on_skip:
+                            on_skip(Skipped(rel, "mount point or another device"))
+                        continue
+                    yield LocalEntry(rel, True, 0, 0)
+                    if prune and prune(rel):
+                        continue
+                    stack.append((rel, iter(self._children(rel, on_error))))
+                    break  # into the subfolder; this folder's iterator goes on after it
+                elif on_skip:
+                    on_skip(Skipped(rel, "symbolic link" if stat.S_ISLNK(mode) else "special file"))
+            else:
+                stack.pop()
 
     def devices(self) -> tuple[int, frozenset[str]]:
         """The root's device and the mount points below it: what a walk does not enter."""

@@ -155,20 +155,14 @@ class _Frame:
     pending_delete: Action | None  # a folder delete that waits for its subtree
     need_local: bool = False
     need_remote: bool = False
+    prefix: str = ""  # path + "/": what every path of its subtree starts with (tested once per path)
+
+    def __post_init__(self) -> None:
+        self.prefix = self.path + "/"
 
 
 class OrderViolation(Exception):
     """A listing was not in canonical order; the caller sorts it and plans again."""
-
-
-def _advance(path: str | None, previous: str) -> str | None:
-    """The order key of a stream's next path, checking that the stream ascends."""
-    if path is None:
-        return None
-    key = path.replace("/", "\x00")  # order_key, inlined: this runs three times per path
-    if key <= previous:
-        raise OrderViolation(path)
-    return key
 
 
 def plan(
@@ -199,7 +193,7 @@ def plan(
     skipped_dir: str | None = None  # a folder a rule keeps out: its whole subtree is left alone, quietly
 
     def close_frames(path: str | None) -> None:
-        while frames and (path is None or not path.startswith(frames[-1].path + "/")):
+        while frames and (path is None or not path.startswith(frames[-1].prefix)):
             f = frames.pop()
             d = f.pending_delete
             if d is not None:
@@ -242,19 +236,35 @@ def plan(
         lent: LocalEntry | None = None
         rent: RemoteEntry | None = None
         rpath = ""
+        # Each stream's next key (order_key inlined: this runs three times per path), checked to ascend.
         if skey == key:
             srow = srow_next
             srow_next = next(si, None)
-            skey = _advance(srow_next.path if srow_next is not None else None, key)
+            if srow_next is None:
+                skey = None
+            else:
+                skey = srow_next.path.replace("/", "\x00")
+                if skey <= key:
+                    raise OrderViolation(srow_next.path)
         if lkey == key:
             lent = lent_next
             lent_next = next(li, None)
-            lkey = _advance(lent_next.path if lent_next is not None else None, key)
+            if lent_next is None:
+                lkey = None
+            else:
+                lkey = lent_next.path.replace("/", "\x00")
+                if lkey <= key:
+                    raise OrderViolation(lent_next.path)
         if rkey == key:
             assert rpair_next is not None
             rpath, rent = rpair_next
             rpair_next = next(ri, None)
-            rkey = _advance(rpair_next[0] if rpair_next is not None else None, key)
+            if rpair_next is None:
+                rkey = None
+            else:
+                rkey = rpair_next[0].replace("/", "\x00")
+                if rkey <= key:
+                    raise OrderViolation(rpair_next[0])
 
         if srow is not None and not srow.is_dir:
             out.tracked_files += 1
@@ -269,7 +279,7 @@ def plan(
                 _note(frames, lent is not None or srow is not None, rent is not None)
                 continue
             skipped_dir = None
-        if frames and not path.startswith(frames[-1].path + "/"):
+        if frames and not path.startswith(frames[-1].prefix):
             close_frames(path)
         if frozen is not None and frozen(path):
             # Not looked at on this pass (unreadable, a link, a mount...): whatever the listings say, nothing
@@ -279,7 +289,9 @@ def plan(
 
         # The common case, first and cheap: nothing changed on either side.
         if srow is not None and lent is not None and rent is not None and _unchanged(srow, lent, rent, verify):
-            _note(frames, True, True)
+            if frames:
+                top = frames[-1]
+                top.need_local = top.need_remote = True
             if lent.is_dir:
                 frames.append(_Frame(path, True, True, None))
             elif srow.lino is None and lent.ino is not None:
