@@ -49,6 +49,9 @@ class OAuthSpec:
     # it and want `grant_type=device_code` (Baidu: `device_token`) with the code as `code`.
     device_grant: str = "urn:ietf:params:oauth:grant-type:device_code"
     device_code_field: str = "device_code"
+    # The Microsoft identity platform's authority (`{auth_url}/{tenant}`): sign-in and renewal go through MSAL
+    # (`engine.auth.msal_cache`), with its token cache kept in the token store; None for every other service.
+    msal_authority: str | None = None
 
     def __repr__(self) -> str:  # the client secret stays out of logs and tracebacks
         return f"OAuthSpec(client_id={self.client_id!r}, token_url={self.token_url!r})"

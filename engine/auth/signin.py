@@ -147,17 +147,22 @@ def code_sign_in(spec: OAuthSpec, console: Console) -> Token:
             listener.close()
 
 
-def device_sign_in(spec: OAuthSpec, console: Console) -> Token:
-    grant = oauth.device_start(spec)
+def show_device_code(console: Console, verification_uri: str, user_code: str) -> None:
+    """What every device sign-in prints (the app's sign-in screen reads these lines, and so do tests)."""
     console.say("Open this address in a browser on any computer:")
     console.say()
-    console.say(grant.verification_uri)
+    console.say(verification_uri)
     console.say()
     console.say("and enter this code:")
     console.say()
-    console.say(grant.user_code)
+    console.say(user_code)
     console.say()
     console.say("Waiting for the sign-in to be approved (Ctrl-C stops)...")
+
+
+def device_sign_in(spec: OAuthSpec, console: Console) -> Token:
+    grant = oauth.device_start(spec)
+    show_device_code(console, grant.verification_uri, grant.user_code)
     interval = grant.interval
     while True:
         remaining = grant.expires_at - time.time()
@@ -178,6 +183,10 @@ def device_sign_in(spec: OAuthSpec, console: Console) -> Token:
 
 def sign_in(spec: OAuthSpec, console: Console) -> Token:
     """A new token for `spec`'s service, signed in through `console`."""
+    if spec.msal_authority:  # Microsoft: MSAL's device code flow, its cache saved with the token
+        from engine.auth import msal_cache
+
+        return msal_cache.device_sign_in(spec, console)
     if spec.device_url:
         return device_sign_in(spec, console)
     return code_sign_in(spec, console)

@@ -1,14 +1,14 @@
 """`onedrive`, `onedrive-business`, `sharepoint`: Microsoft OneDrive (personal), OneDrive for Business and a
 SharePoint Online document library, all through Microsoft Graph (`engine.providers.graph`).
 
-Sign-in: the Microsoft identity platform's device code flow (`{auth_url}/{tenant}/oauth2/v2.0/devicecode`, then
-the token endpoint) for a public client -- the user's own app registration with "Allow public client flows" --,
-through the same token store as every OAuth kind (one refreshing process at a time: Microsoft rotates refresh
-tokens). Tenant `consumers` for personal accounts, `organizations` (or the tenant's id) for work accounts. The
-identity endpoints must be https (`ca_file` names the CA of a test server's certificate). MSAL is not used: the
-flow is RFC 8628 and a renewal one form post, which `engine.auth.oauth` speaks for every OAuth kind under the
-token store's cross-process lock; MSAL's own token cache would be a second store of the same refresh token beside
-it (two writers of a rotating token), and its authority discovery adds calls, not safety.
+Sign-in: MSAL's device code flow (`msal.PublicClientApplication`, a public client -- the user's own app
+registration with "Allow public client flows" --, authority `{auth_url}/{tenant}`), and renewals through MSAL
+too, with MSAL's serializable token cache kept inside the connection's token store file (one 0600 file, written
+atomically, renewed by one process at a time: Microsoft rotates refresh tokens); `engine.auth.msal_cache` says
+how, and why MSAL's instance discovery is off. A token imported from `rclone authorize "onedrive"` (a bare
+refresh token) is brought into MSAL's cache by its first renewal. Tenant `consumers` for personal accounts,
+`organizations` (or the tenant's id) for work accounts. The identity endpoints must be https, as MSAL requires
+(`ca_file` names the CA of a test server's certificate).
 
 Which drive: `drive_id` when given; otherwise the user's own drive (`/me/drive`) for the two OneDrive kinds,
 and for SharePoint the library `library` (by name, or the site's default library) of the site `site` (its
@@ -57,7 +57,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO, ClassVar
 
+from engine.auth import msal_cache
 from engine.auth.oauth import OAuthSpec
+from engine.auth.tokens import Token
 from engine.hashing import hasher_for, same_hash
 from engine.providers.base import (
     Capabilities,
@@ -264,7 +266,11 @@ class OneDriveProvider(OAuthProvider):
             scopes=cls.scopes(),
             pkce=True,
             ca_file=options.get("ca_file") or None,
+            msal_authority=f"{base}/{tenant}",
         )
+
+    def refresh_token(self, token: Token) -> Token:
+        return msal_cache.refresh(self.oauth_spec(self.options), token)
 
     @classmethod
     def identity(cls, options: Mapping[str, str]) -> str:

@@ -17,9 +17,13 @@ Two servers, one `GraphFake`:
   that reports `completed`); `POST .../children` makes a folder (409 `nameAlreadyExists` with `fail`); `PATCH`
   renames, moves and sets `fileSystemInfo`; `DELETE` honours `If-Match` (412). Items carry `eTag` (changes with
   any change), `cTag` (content), `file.hashes.quickXorHash`, `fileSystemInfo`, `parentReference`.
-- **Identity** (https, behind `auth_url`): `/{tenant}/oauth2/v2.0/token` and `/devicecode` served by a
-  `FakeOAuthServer` (rotating refresh tokens, device code, `approve_device`), `GET /device?user_code=` approves.
-  The certificate is self-signed for 127.0.0.1, made per fake (`ca_file`).
+- **Identity** (https, behind `auth_url`), what MSAL asks of it: `GET /{tenant}/v2.0/.well-known/openid-
+  configuration` (issuer, authorization, token and device authorization endpoints; an unknown tenant is 400, as
+  Microsoft answers), `/{tenant}/oauth2/v2.0/token` and `/devicecode` served by a `FakeOAuthServer` (rotating
+  refresh tokens, device code at a one-second interval, `approve_device`); a token answer to a request with
+  `client_info=1` (MSAL always sends it) carries `client_info` (uid, utid) and an unsigned `id_token`, from which
+  MSAL records the account. `GET /device?user_code=` approves. The certificate is self-signed for 127.0.0.1,
+  made per fake (`ca_file`).
 
 Account kinds: `personal` keeps the `fileSystemInfo` it is given; `business` and `documentLibrary` (SharePoint)
 ignore it (the spec's table: no mtime there) and report the upload time. A SharePoint library rewrites Office files
@@ -35,12 +39,14 @@ its answer never comes: the connection is closed), `forget_deltas()` (every delt
 What it does not cover: `$select`/`$expand`/`$filter`, sharing and permissions, thumbnails, versions, the
 `If-None-Match`, `Prefer` and `deltashowremoteitemsaliasid` headers, webhooks, batch requests, special folders,
 search, the 60 MiB fragment maximum, upload-session expiry by time, name rules of the service (the engine's
-policy applies them before any call), eventual consistency (every answer reflects every earlier write), and
-OpenID discovery (the provider's device sign-in uses the token and device endpoints directly).
+policy applies them before any call), eventual consistency (every answer reflects every earlier write); on the
+identity side, instance discovery (MSAL is told not to ask), id token signatures and keys (`jwks_uri`), scopes
+(recorded, never enforced), conditional access and claims challenges, and family refresh tokens.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 import itertools
@@ -203,14 +209,54 @@ def make_certificate(folder: Path) -> tuple[str, str]:
     return str(cert_path), str(key_path)
 
 
+# The tenant id Microsoft gives every personal account; work accounts get their organisation's.
+CONSUMERS_TID = "9188040d-6c67-4c5b-b112-36a304b66dad"
+WORK_TID = "72f988bf-0000-4000-8000-00000000c0de"
+
+
+def _b64(data: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+
 class _Identity(FakeOAuthServer):
-    """The fake OAuth server's grants, served by the Graph fake's TLS listener under Microsoft's paths."""
+    """The fake OAuth server's grants, served by the Graph fake's TLS listener under Microsoft's paths, with what
+    MSAL reads besides: each tenant's OpenID configuration, and `client_info` and an `id_token` in token answers
+    (MSAL records the account from them; the id token is not signed, MSAL only decodes it)."""
 
     base = ""
+    tenants = frozenset({"consumers", "organizations", "common", CONSUMERS_TID, WORK_TID})
 
     @property
     def url(self) -> str:
         return self.base
+
+    def openid_configuration(self, tenant: str) -> dict[str, Any] | None:
+        if tenant not in self.tenants:
+            return None
+        self.counts["openid_configuration"] += 1
+        tid = CONSUMERS_TID if tenant == "consumers" else WORK_TID
+        endpoint = f"{self.base}/{tenant}/oauth2/v2.0"
+        return {
+            "issuer": f"{self.base}/{tid}/v2.0", "authorization_endpoint": f"{endpoint}/authorize",
+            "token_endpoint": f"{endpoint}/token", "device_authorization_endpoint": f"{endpoint}/devicecode",
+            "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+            "scopes_supported": ["openid", "profile", "email", "offline_access"], "tenant_region_scope": None,
+        }
+
+    def tenant_grant(self, tenant: str, form: dict[str, str]) -> tuple[int, dict[str, object]]:
+        """The token endpoint of one tenant: the fake's grants, plus what MSAL asks for with `client_info=1`."""
+        if tenant not in self.tenants:
+            return 400, {"error": "invalid_request", "error_description": f"Tenant '{tenant}' not found."}
+        status, body = self.token_grant(form)
+        if status == 200 and form.get("client_info") == "1":
+            tid = CONSUMERS_TID if tenant == "consumers" else WORK_TID
+            body["client_info"] = _b64({"uid": self.account_id, "utid": tid})
+            now = int(time.time())
+            claims = {"iss": f"{self.base}/{tid}/v2.0", "aud": self.client_id, "sub": "sub-" + self.account_id,
+                      "oid": self.account_id, "tid": tid, "iat": now, "nbf": now, "exp": now + 3600,
+                      "preferred_username": "test.user@example.com", "name": "Test User", "ver": "2.0"}
+            body["id_token"] = f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64(claims)}."
+        return status, body
 
 
 class GraphFake:
@@ -218,8 +264,9 @@ class GraphFake:
 
     def __init__(self, client_id: str = "test-client") -> None:
         self.lock = threading.RLock()
+        # Microsoft's device interval is whole seconds (MSAL counts it so); 1 s keeps sign-in tests short.
         self.oauth = _Identity(client_id=client_id, account_id="user-1", require_pkce=False,
-                                     device_interval=0.2)
+                               device_interval=1.0)
         self.user = "user-1"
         self.drives: dict[str, Drive] = {}
         self.sites: dict[str, dict[str, Any]] = {}
@@ -453,7 +500,7 @@ class _AuthHandler(_Base):
         form = {k: v[0] for k, v in parse_qs(self._body().decode()).items()}
         oauth = self.graph.oauth
         if path.endswith("/oauth2/v2.0/token"):
-            status, body = oauth.token_grant(form)
+            status, body = oauth.tenant_grant(path.strip("/").partition("/")[0], form)
         elif path.endswith("/oauth2/v2.0/devicecode"):
             status, body = oauth.device_code(form)
         else:
@@ -462,7 +509,14 @@ class _AuthHandler(_Base):
 
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
-        if parts.path == "/device":
+        tenant, _, rest = parts.path.strip("/").partition("/")
+        if rest == "v2.0/.well-known/openid-configuration":
+            config = self.graph.oauth.openid_configuration(tenant)
+            if config is None:  # Microsoft: AADSTS90002, tenant not found
+                self._send(400, {"error": "invalid_tenant", "error_description": f"Tenant '{tenant}' not found."})
+            else:
+                self._send(200, config)
+        elif parts.path == "/device":
             code = parse_qs(parts.query).get("user_code", [""])[0]
             ok = self.graph.oauth.approve_device(code)
             self._send(200 if ok else 404, b"approved\n" if ok else b"unknown code\n")
