@@ -109,6 +109,8 @@ class ConnectionTable(CommonTable):
     options: Annotated[dict[str, Scalar], Field(
         description="a table of option = value (a string, a number or true/false)"
     )] = {}
+    # A system engine's connection belongs to this Unix uid (engine.owners); none = root's.
+    owner: Annotated[int | None, Field(ge=0, le=2**32 - 2, description="a Unix uid (a whole number)")] = None
 
 
 class TaskTable(_Table):
@@ -338,6 +340,7 @@ class Connection:
     download_limit: int = 0
     schedule: str = ALWAYS
     conflict_mode: str = CONFLICT_DEFAULT
+    owner: int | None = None  # the Unix uid a system engine serves it for (engine.owners); None = root's
 
     def public_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -598,6 +601,7 @@ class Home:
             download_limit=table.download_limit,
             schedule=table.schedule,
             conflict_mode=table.conflict_mode,
+            owner=table.owner,
         )
 
     def connection(self, name: str) -> Connection:
@@ -628,6 +632,8 @@ class Home:
             data["schedule"] = conn.schedule
         if conn.conflict_mode != CONFLICT_DEFAULT:
             data["conflict_mode"] = conn.conflict_mode
+        if conn.owner is not None:
+            data["owner"] = conn.owner
         _validate(ConnectionTable, data, f"{_key_text(('connections', conn.name))}.")
         t = tomlkit.table()
         for k, v in data.items():
@@ -640,7 +646,7 @@ class Home:
         existing = self._table("connections").get(conn.name)
         if existing is not None:
             for k in ("provider", "options", "polling_period", "upload_limit", "download_limit", "schedule",
-                      "conflict_mode"):
+                      "conflict_mode", "owner"):
                 if k in t:
                     existing[k] = t[k]
                 elif k in existing:

@@ -413,6 +413,14 @@ class B2Provider(Provider):
             raise _translate(exc, what) from None
         return None
 
+    def replaced_version(self, path: str, listed: RemoteEntry) -> tuple[str, float | None]:
+        """The file's latest version (its fileId) and B2's upload time of it, while it is the one listed."""
+        what = f"writing /{path}"
+        version = self._latest_version(path, what)
+        if version is None or version.id_ != listed.revision:
+            raise Expect.entry(listed).failed(what)
+        return version.id_, version.upload_timestamp / 1000
+
     def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
         """b2_copy_file of the latest version of `src` (b2_copy_part in part_size parts above 5 GB), with
         its file info (the mtime) kept. `expect` is checked by re-reading `dst` first, as for uploads: B2 has

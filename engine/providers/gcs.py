@@ -380,6 +380,14 @@ class GCSProvider(Provider):
             raise expect.failed(what)
         return 0 if blob is None else int(blob.generation)
 
+    def replaced_version(self, path: str, listed: RemoteEntry) -> tuple[str, float | None]:
+        """The object's generation and the time it was written, while it is the one listed."""
+        what = f"writing /{path}"
+        blob = self._current(path, what)
+        if blob is None or str(blob.generation) != listed.revision:
+            raise Expect.entry(listed).failed(what)
+        return str(blob.generation), blob.updated.timestamp() if blob.updated is not None else None
+
     def _current(self, path: str, what: str) -> Any:
         try:
             return self._bucket().get_blob(path, retry=self._retry())
