@@ -205,6 +205,10 @@ def run_pass(
     folders only (engine.incremental), or runs as a full pass where that could plan differently.
     """
     task = home.task(task_name)
+    if fs is None:  # a system engine writes an owned connection's files as its owner (engine.owners)
+        from engine.owners import filesystem_for
+
+        fs = filesystem_for(home, task)
     if buckets is None:
         conn = home.connection(task.connection)
         buckets = (
