@@ -8,9 +8,12 @@ to `copy`, keeps today's conflict copies on both sides.
 
 from __future__ import annotations
 
+import datetime
+import io
 import os
 import pathlib
 import tempfile
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -20,6 +23,7 @@ import pytest
 from engine import manage, revisions
 from engine.config import Home, Task
 from engine.connect import open_provider
+from engine.providers.base import PreconditionFailed
 from engine.state import StateDB
 from engine.sync import PassResult, run_pass
 
@@ -201,7 +205,7 @@ def test_b2_keeps_versions_unless_a_lifecycle_rule_removes_them(tmp_path: pathli
             (local / "doc.txt").write_text("base")
             assert run_pass(Home(home.path), "t", hostname="testhost").exit_code == 0
             (local / "doc.txt").write_text("local edit")
-            bucket.upload_bytes(b"b2 edit!", "doc.txt")
+            edit = bucket.upload_bytes(b"b2 edit!", "doc.txt")
             result = run_pass(Home(home.path), "t", hostname="testhost")
             assert result.summary.get("conflict") == 1, result.as_dict()
             assert sorted(p.name for p in local.iterdir()) == ["doc.txt"]
@@ -213,6 +217,13 @@ def test_b2_keeps_versions_unless_a_lifecycle_rule_removes_them(tmp_path: pathli
                     sink.seek(0)
                     contents.append(sink.read())
             assert contents[:2] == [b"local edit", b"b2 edit!"]
+            db = StateDB(home.setting("database-path"))
+            try:
+                (line,) = [r.message for r in db.read_log(task="t", kinds=("conflict",))]
+            finally:
+                db.close()
+            uploaded = datetime.datetime.fromtimestamp(edit.upload_timestamp / 1000, datetime.UTC)
+            assert line.endswith(f"the cloud's version is revision {edit.id_} of {uploaded:%Y-%m-%d %H:%M:%S} UTC")
 
             bucket.update(lifecycle_rules=[{"fileNamePrefix": "", "daysFromHidingToDeleting": 1,
                                             "daysFromUploadingToHiding": None}])
@@ -238,6 +249,14 @@ def test_gcs_needs_object_versioning_on_the_bucket(tmp_path: pathlib.Path) -> No
             bucket.patch()
             assert provider.keeps_revisions() is None
             assert revisions.for_connection(home, "g")[0] == "revision"
+            # The generation a conflict's upload replaces, while it is still the listed one.
+            provider.upload("doc.txt", io.BytesIO(b"first"), 5, 1_700_000_000.0)
+            listed = next(e for e in provider.list("") if e.path == "doc.txt")
+            generation, when = provider.replaced_version("doc.txt", listed)
+            assert generation == listed.revision and when is not None and abs(when - time.time()) < 600
+            provider.upload("doc.txt", io.BytesIO(b"second"), 6, 1_700_000_000.0)
+            with pytest.raises(PreconditionFailed):
+                provider.replaced_version("doc.txt", listed)
         finally:
             provider.close()
 
@@ -253,8 +272,6 @@ def test_azure_says_why_it_keeps_copies() -> None:
 def test_an_encrypted_task_keeps_the_cloud_container_as_the_previous_version(tmp_path: pathlib.Path) -> None:
     """The encrypting wrapper asks the service underneath: the replaced container stays as a version, and
     decrypting it gives the other device's edit back."""
-    import io
-
     from engine.crypto import AccountKey, DecryptingWriter, EncryptingReader
 
     password = "correct horse battery staple"
