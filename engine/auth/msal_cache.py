@@ -171,7 +171,7 @@ def device_sign_in(spec: OAuthSpec, console: Console) -> Token:
     if "user_code" not in flow:
         raise AuthError(f"the sign-in service would not start a device sign-in ({_refused(flow)})")
     # MSAL's own wait counts whole seconds of `interval` and never polls twice in one; 0 would be a busy loop.
-    flow["interval"] = interval = max(1, int(flow.get("interval") or 5))
+    flow["interval"] = interval = max(1, int(flow.get("interval", 5)))
     show_device_code(console, str(flow.get("verification_uri") or ""), str(flow["user_code"]))
     while True:
         remaining = float(flow["expires_at"]) - time.time()

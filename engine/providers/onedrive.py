@@ -57,7 +57,6 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, BinaryIO, ClassVar
 
-from engine.auth import msal_cache
 from engine.auth.oauth import OAuthSpec
 from engine.auth.tokens import Token
 from engine.hashing import hasher_for, same_hash
@@ -270,6 +269,10 @@ class OneDriveProvider(OAuthProvider):
         )
 
     def refresh_token(self, token: Token) -> Token:
+        # Imported here: MSAL (and the cryptography it loads) is a second of start-up that a pass with a fresh
+        # token never needs.
+        from engine.auth import msal_cache
+
         return msal_cache.refresh(self.oauth_spec(self.options), token)
 
     @classmethod

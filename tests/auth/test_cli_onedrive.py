@@ -1,7 +1,8 @@
 """Device-code sign-in of `onedrive` through `.venv/bin/skysync` on a pseudo-terminal, against the Graph fake and
 its identity endpoints served over TLS with the test's own certificate (`ca_file`): the address and the code
-printed, polling until the code is approved, the account read and saved, a pass that works; two processes
-refreshing the rotating token at once keep one valid refresh token; a revoked sign-in is "sign-in needed"."""
+printed, polling (through MSAL) until the code is approved, the account read and saved, a pass that works; two
+processes refreshing the rotating token at once keep one valid refresh token; a revoked sign-in is "sign-in
+needed"."""
 
 from __future__ import annotations
 
@@ -67,6 +68,8 @@ def test_device_code_sign_in_through_the_console_script(tmp_path: pathlib.Path,
     assert "account_id" in config and fake.user in config and "access_token" not in config
     stored = TokenStore(home, "od").load()
     assert stored is not None and stored.refresh_token in fake.oauth.valid_refresh_tokens()
+    assert fake.oauth.counts["openid_configuration"] >= 1  # signed in through MSAL, its cache kept with the token
+    assert [a["local_account_id"] for a in stored.extra["msal_cache"]["Account"].values()] == [fake.user]
 
     local = tmp_path / "local"
     local.mkdir()
@@ -125,6 +128,7 @@ def test_two_processes_refreshing_at_once_keep_one_valid_refresh_token(
     assert [out.strip() for out, _ in outs] == [fake.user, fake.user]
     final = store.load()
     assert final is not None and fake.oauth.valid_refresh_tokens() == {final.refresh_token}
+    assert "msal_cache" in final.extra  # the imported refresh token was renewed through MSAL, its cache saved
     assert fake.oauth.counts["refresh_refused"] == 0
 
 
