@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--provider", required=True)
     a.add_argument("--option", action="append", type=_kv, default=[], metavar="KEY=VALUE")
     a.add_argument("--no-test", action="store_true", help="do not contact the service before saving")
+    a.add_argument("--owner", metavar="USER",
+                   help="root, for a system engine's home: the Unix user this connection syncs for (admin mode)")
     lst = cs.add_parser("list", help="list connections")
     lst.add_argument("--json", action="store_true")
     s = cs.add_parser("show", help="show one connection")
@@ -142,7 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--force", action="store_true", help="pass the empty-folder and mass-delete guards once")
     sy.add_argument("--no-wait", action="store_true", help="a task already syncing is an error (exit 2), not awaited")
 
-    sub.add_parser("run", help="headless engine: watch, poll, schedule; stops on SIGINT/SIGTERM")
+    rn = sub.add_parser("run", help="headless engine: watch, poll, schedule; stops on SIGINT/SIGTERM")
+    rn.add_argument("--system", action="store_true",
+                    help="as root, serve every user's connections (admin mode; home /var/lib/skysync by default)")
     st = sub.add_parser("status", help="state of every task")
     st.add_argument("--json", action="store_true")
     lg = sub.add_parser("log", help="the history log")
@@ -251,7 +255,11 @@ def cmd_connection(args: argparse.Namespace) -> int:
     home = _home(args)
     if args.action == "add":
         options = _option_values(args.option)
+        owner = _owner(args.owner, options)
         conn = manage.add_connection(home, args.name, args.provider, options, _terminal_signin())
+        if owner is not None:
+            conn.owner = owner
+            home.put_connection(conn, home.secrets(conn.name))
         if not args.no_test:
             _test_connection(home, args.name, quiet=True)
         home.save()
@@ -299,6 +307,19 @@ def cmd_connection(args: argparse.Namespace) -> int:
         for note in notes:
             print(f"  {note}")
     return 0
+
+
+def _owner(user: str | None, options: dict[str, str]) -> int | None:
+    """`--owner USER`: root gives a system engine's connection to a user, whose files it must then name."""
+    if user is None:
+        return None
+    from engine.owners import check_option_paths, owner_named
+
+    if os.geteuid() != 0:
+        raise UsageError("only root gives a connection an owner (--owner), for a system engine's home")
+    owner = owner_named(user)
+    check_option_paths(options, owner)
+    return owner.uid
 
 
 def _conn_dict(home: Any, name: str) -> dict[str, Any]:
@@ -513,8 +534,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ImportError:
         raise UsageError("the headless engine is not available in this build") from None
 
+    if args.system:  # admin mode: the machine's engine, in its own home unless one is named
+        from engine.runtime.daemon import SYSTEM_HOME
+
+        args.home = args.home or os.environ.get("SKYSYNC_HOME") or SYSTEM_HOME
     home = _home(args)  # a broken config or a loose home is refused here, as for every other command
-    return run_forever(home.path)
+    return run_forever(home.path, system=args.system)
 
 
 def _lock_held(path: str) -> bool:

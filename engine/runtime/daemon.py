@@ -3,6 +3,10 @@
 Log lines are one event each, `key=value` after a local ISO timestamp, so `grep task=photos` or
 `grep ' error '` work:  2026-11-25T10:00:00 skysync task=photos uploaded path=a/b.jpg
 A pass stopped before its end says so:  ... task=photos pass-finished ok=0 stopped=1 reason=engine-stop uploaded=3
+
+`skysync run --system` is the same engine run by root for every user of the machine (admin mode): its home
+defaults to /var/lib/skysync, and its control socket (engine.runtime.control.SystemControlServer) answers each
+user for their own connections only (engine.runtime.system).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from engine.events import Event, LogRecord, PassFinished, PassStarted, TransferP
 from engine.names import shown
 from engine.runtime.engine import Engine
 
+SYSTEM_HOME = "/var/lib/skysync"
 STOP_TIMEOUT = 5.0  # "stop within a few seconds": passes are cancelled, then joined for at most this long
 
 
@@ -85,11 +90,18 @@ class StderrLog:
                 pass
 
 
-def run_forever(home_path: str, *, engine_factory: Any = Engine) -> int:
+def run_forever(home_path: str, *, engine_factory: Any = Engine, system: bool = False) -> int:
     """Run the engine for `home_path` until SIGINT/SIGTERM. Returns the process exit code:
-    0 after a clean stop, 2 when the engine cannot start (another engine runs, bad config)."""
+    0 after a clean stop, 2 when the engine cannot start (another engine runs, bad config, --system not root).
+
+    `system`: serve every user of the machine (admin mode) through the system socket instead of the home's."""
     log = StderrLog()
-    engine = engine_factory(home_path)
+    if system and os.geteuid() != 0:
+        print("skysync: run --system serves every user and must run as root (or use 'skysync run')",
+              file=sys.stderr)
+        return 2
+    engine = engine_factory(home_path, control=False) if system else engine_factory(home_path)
+    control: Any = None
     engine.subscribe(log)
     stop = threading.Event()
     signals: list[int] = []
@@ -102,20 +114,31 @@ def run_forever(home_path: str, *, engine_factory: Any = Engine) -> int:
     try:
         try:
             engine.start()
+            if system:
+                from engine.runtime.control import SystemControlServer
+                from engine.runtime.system import SystemGate
+
+                control = SystemControlServer(home_path, SystemGate(engine, home_path).handle)
+                control.start()
         except SkysyncError as exc:
+            engine.stop(STOP_TIMEOUT)
             print(f"skysync: {exc}", file=sys.stderr)
             return exc.exit_code
         except OSError as exc:  # the home is not writable, the socket cannot be bound...
+            engine.stop(STOP_TIMEOUT)
             where = f" ({exc.filename})" if exc.filename else ""
             print(f"skysync: cannot start the engine: {exc.strerror or exc}{where}", file=sys.stderr)
             return 2
         home = _value(os.path.abspath(home_path))
-        log.write(f"{_stamp()} skysync engine running pid={os.getpid()} home={home}")
+        mode = " mode=system" if system else ""
+        log.write(f"{_stamp()} skysync engine running pid={os.getpid()} home={home}{mode}")
         # Event.wait with a timeout keeps the main thread responsive to signals.
         while not stop.wait(1.0):
             pass
         name = signal.Signals(signals[0]).name if signals else "signal"
         log.write(f"{_stamp()} skysync engine stopping reason={name}")
+        if control is not None:
+            control.stop()
         engine.stop(STOP_TIMEOUT)
         log.write(f"{_stamp()} skysync engine stopped")
         return 0
