@@ -30,7 +30,7 @@ async def test_unlink_waits_in_a_thread(tmp_path: Path, monkeypatch: Any) -> Non
 
     def slow_remove(h: Any, name: str) -> None:
         waiting.set()
-        release.wait(5)  # a database held by another process; bounded, so a blocked loop fails, never hangs
+        release.wait(15)  # a database held by another process; bounded, so a blocked loop fails, never hangs
         done.set()
         real(h, name)
 
@@ -44,7 +44,7 @@ async def test_unlink_waits_in_a_thread(tmp_path: Path, monkeypatch: Any) -> Non
         await wait_for(pilot, waiting.is_set, what="the unlink under way")
         await pilot.press("1")  # the loop is free: the key is handled while the unlink still waits
         tabs = app.screen.query_one("#tabs", TabbedContent)
-        await wait_for(pilot, lambda: tabs.active == "overview", timeout=3, what="a key handled meanwhile")
+        await wait_for(pilot, lambda: tabs.active == "overview", timeout=10, what="a key handled meanwhile")
         assert not done.is_set(), "the key waited for the unlink: it ran on the event loop"
         release.set()
         await wait_for(pilot, lambda: not app.config_home().tasks(), what="unlinked")
