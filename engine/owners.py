@@ -204,3 +204,17 @@ def filesystem_for(home: Home, task: Task) -> FileSystem | None:
         # The pass stops before it changes anything (exit 2), like a missing folder.
         raise GuardError(str(exc)) from None
     return OwnedFileSystem(owner.uid, owner.gid)
+
+
+def folder_owner_filesystem(path: str) -> FileSystem | None:
+    """For a root process writing into a folder another user owns (a `local` connection's root, the folder
+    playing the cloud): a file system that writes as that folder's owner and group, else None (plain)."""
+    if os.geteuid() != ROOT_UID:
+        return None
+    try:
+        st = os.stat(os.path.realpath(path))
+    except OSError:
+        return None  # a missing root is the provider's own error to report
+    if st.st_uid == ROOT_UID:
+        return None
+    return OwnedFileSystem(st.st_uid, st.st_gid)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import BinaryIO
 
 from engine.localfs import FileSystem, LocalEntry, LocalTree
+from engine.owners import folder_owner_filesystem
 from engine.providers.base import (
     Capabilities,
     Conditional,
@@ -78,7 +79,9 @@ class LocalProvider(Provider):
 
     def __init__(self, options: Mapping[str, str], fs: FileSystem | None = None) -> None:
         super().__init__(options)
-        self.tree = LocalTree(os.path.expanduser(self.options["root"]), fs)
+        root = os.path.expanduser(self.options["root"])
+        # A system engine (root) writes a user's folder as that user: no root-owned file in it (engine.owners).
+        self.tree = LocalTree(root, fs or folder_owner_filesystem(root))
         self._temps: dict[str, list[str]] = {}  # folder -> temporary files seen by its last listing
 
     @classmethod

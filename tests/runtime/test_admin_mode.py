@@ -125,14 +125,14 @@ def client(place: dict[str, str]) -> EngineClient:
     return EngineClient(place["home"])
 
 
-def add_local(place: dict[str, str], who: str, owner: Owner) -> None:
-    """`who` adds their connection to their cloud folder and a download task into their local folder."""
+def add_local(place: dict[str, str], who: str, owner: Owner, direction: str = "download") -> None:
+    """`who` adds their connection to their cloud folder and a task (download) with their local folder."""
     c = client(place)
 
     def add() -> bool:
         c.add_connection(f"{who}-cloud", "local", {"root": place[f"{who}_cloud"]})
         c.add_task({"name": f"{who}-task", "connection": f"{who}-cloud", "local": place[f"{who}_local"],
-                    "remote": "/", "direction": "download"})
+                    "remote": "/", "direction": direction})
         return True
 
     assert as_user(owner, add) is True
@@ -207,6 +207,22 @@ def test_files_downloaded_into_a_users_folder_are_theirs(users, place, engine):
     assert leftovers == []
     # A's own process can read and change what arrived (it is not root's file in their folder).
     assert as_user(a, lambda: (local / "top.txt").write_text("mine") and True) is True
+
+
+def test_files_uploaded_into_a_users_cloud_folder_are_theirs(users, place, engine):
+    """The `local` kind's folder playing the cloud is a user's folder too: the root engine writes it as them."""
+    a, _b = users
+    local = Path(place["a_local"])
+    (local / "up" / "in").mkdir(parents=True)
+    (local / "up" / "in" / "sent.txt").write_text("sent")
+    for path in (local / "up", local / "up" / "in", local / "up" / "in" / "sent.txt"):
+        os.chown(path, a.uid, a.gid)
+    add_local(place, "a", a, direction="upload")
+    assert as_user(a, lambda: client(place).sync_now("a-task")) is None
+    assert engine.wait_idle(30)
+    cloud = Path(place["a_cloud"])
+    assert (cloud / "up" / "in" / "sent.txt").read_text() == "sent"
+    assert [p for p in cloud.rglob("*") if (p.stat().st_uid, p.stat().st_gid) != (a.uid, a.gid)] == []
 
 
 def test_a_pass_refuses_a_folder_that_changed_hands(users, place):
