@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 from textual.drivers import headless_driver
 
+from engine.config import Home
 from engine.demo import prepare
 from tests.tui.helpers import wait_for
+from tui import bridge
 from tui.app import SkysyncApp
 from tui.screens.main import MainScreen
 
@@ -43,6 +45,8 @@ class CountingDriver(headless_driver.HeadlessDriver):
 
 async def test_idle_app_writes_almost_nothing(tmp_path: Path, monkeypatch: Any) -> None:
     home = prepare(str(tmp_path / "demo"))
+    # Idle means nothing to show: no remote poll during the measure (a poll's pass would rightly redraw its time).
+    bridge.update_connection(Home(home), "demo-cloud", None, {"polling_period": 86400})
     monkeypatch.setattr(headless_driver, "HeadlessDriver", CountingDriver)
     app = SkysyncApp(home, poll_interval=POLL, steady=True, hostname="test")
     async with app.run_test(size=(80, 24)) as pilot:
