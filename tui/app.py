@@ -290,8 +290,15 @@ class SkysyncApp(App[int]):
         seen: set[str] = set()
         # The screen's own actions always (even while a text field has focus), then the app's, then the keys of
         # the focused widget.
+        active_now = self.screen.active_bindings
         for binding in [*type(self.screen).BINDINGS, *type(self).BINDINGS]:
-            if isinstance(binding, Binding) and binding.description and binding.key not in seen:
+            if not isinstance(binding, Binding):
+                continue
+            holder = active_now.get(binding.key)
+            if holder is not None and not isinstance(holder.node, App | Screen) and declared_here(
+                    type(holder.node), binding.key):
+                continue  # the focused widget of ours takes this key (d on the schedule grid): listed below
+            if binding.description and binding.key not in seen:
                 seen.add(binding.key)
                 ours.append((self.get_key_display(binding), binding.tooltip or binding.description))
         for key, active in self.screen.active_bindings.items():

@@ -39,3 +39,19 @@ async def test_help_scrolls_and_lists_only_our_keys(tmp_path: Path) -> None:
         await pilot.press("end")
         await wait_for(pilot, lambda: scroll.scroll_y == scroll.max_scroll_y, what="the end")
         assert scroll.max_scroll_x == 0  # nothing to scroll sideways: the key column stays in sight
+
+
+async def test_help_names_what_a_key_does_where_it_is_pressed(tmp_path: Path) -> None:
+    """On the schedule grid d toggles a day; help said it opens the dry run (the screen's meaning)."""
+    home = tmp_path / "home"
+    home.mkdir()
+    with_connection(home, tmp_path / "cloud")
+    app = make_app(home)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="main screen")
+        await pilot.press("4", "f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), what="help")
+        listing = text_of(app.screen.query_one("#help-list"))
+        lines = [line.split(None, 1) for line in listing.splitlines() if line.strip()]
+        meanings = {parts[1] for parts in lines if len(parts) == 2 and parts[0] == "d"}
+        assert meanings == {"Day"}, meanings
