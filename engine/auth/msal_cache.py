@@ -87,6 +87,8 @@ def _guarded(what: str, authority: str, call: Callable[[], _T]) -> _T:
         raise TransientError(f"{what}: the sign-in service at {authority} is busy (HTTP {status})") from None
     except msal.exceptions.MsalServiceError:  # MSAL's own raise_for_status: a 5xx on discovery
         raise TransientError(f"{what}: the sign-in service at {authority} is busy") from None
+    except requests.exceptions.RequestException:  # a cut answer and the like (before OSError: they are OSErrors)
+        raise NetworkError(f"{what}: the answer of the sign-in service at {authority} was cut off") from None
     except OSError:  # a ca_file that cannot be read
         raise AuthError(f"{what}: the CA certificate file for {authority} cannot be read (check ca_file)") from None
     except ValueError:  # MSAL: no OpenID configuration for this tenant, or an answer that is not JSON
