@@ -30,6 +30,7 @@ from tui import background, bridge
 from tui.engine_host import EngineHost, EngineLike
 from tui.messages import LogBatchReady, PassChanged, TransferUpdated
 from tui.refresh import PROGRESS_INTERVAL, Stamp, config_stamp, remember_work, status_view
+from tui.screens.admin import AdminScreen
 from tui.screens.dialogs import QUIT_BACKGROUND, QUIT_SERVICE, QUIT_STOP, QuitScreen
 from tui.screens.help import HelpScreen
 from tui.screens.log import LogScreen
@@ -54,6 +55,9 @@ class SkysyncApp(App[int]):
     BINDINGS = [
         Binding("f1,question_mark", "help", "Help", key_display="?", id="app.help"),
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        # Admin mode: only while a system engine answers this app as root (check_action hides it otherwise).
+        Binding("A", "admin", "All users", show=False, tooltip="Every user's connections (admin mode)",
+                id="app.admin"),
     ]
 
     def __init__(
@@ -92,6 +96,7 @@ class SkysyncApp(App[int]):
         self._view: dict[str, Any] | None = None  # the status as last drawn, without its countdowns
         self._home: tuple[Stamp, Home] | None = None  # the config as last read, with the files' stamp
         self._progress_due = False  # a progress redraw is already scheduled
+        self.admin = False  # a system engine (skysync run --system) answers this app as root
         self.host.subscribe(self._on_engine_event)
 
     def _records_cap(self) -> int:
@@ -146,6 +151,26 @@ class SkysyncApp(App[int]):
     def _start_engine(self) -> bool:
         return self.host.start()
 
+    @work(thread=True, exclusive=True, exit_on_error=False, group="admin-check")
+    def _check_admin(self) -> bool:
+        from engine.runtime.client import EngineClient
+
+        return EngineClient(self.home_path).is_system_admin()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "admin":
+            return self.admin
+        return True
+
+    def action_admin(self) -> None:
+        if not self.admin or isinstance(self.screen, AdminScreen):
+            return
+        try:
+            order = str(self.config_home().setting("admin-order"))
+        except SkysyncError:
+            order = "user"
+        self.push_screen(AdminScreen(self.home_path, order))
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="history")
     def _load_history(self) -> list[LogRecord]:
         return bridge.load_history(Home(self.home_path), limit=self._records_cap())
@@ -175,9 +200,13 @@ class SkysyncApp(App[int]):
             return
         if event.state != WorkerState.SUCCESS:
             return
-        if group == "engine-start":
+        if group == "admin-check":
+            self.admin = bool(event.worker.result)
+            self.refresh_bindings()
+        elif group == "engine-start":
             self.show_engine()
             if self.host.remote:
+                self._check_admin()
                 self.notify("Connected to the engine already running for this home (skysync run).", timeout=6)
             elif not event.worker.result:
                 self.notify(shown(f"Background sync is off: {self.host.fallback_reason}. Sync now still works."),
@@ -298,7 +327,7 @@ class SkysyncApp(App[int]):
             if holder is not None and not isinstance(holder.node, App | Screen) and declared_here(
                     type(holder.node), binding.key):
                 continue  # the focused widget of ours takes this key (d on the schedule grid): listed below
-            if binding.description and binding.key not in seen:
+            if binding.description and binding.key not in seen and self.check_action(binding.action, ()) is not False:
                 seen.add(binding.key)
                 ours.append((self.get_key_display(binding), binding.tooltip or binding.description))
         for key, active in self.screen.active_bindings.items():
@@ -393,6 +422,9 @@ class SkysyncApp(App[int]):
         ]
         for title, help_text, action in commands:
             yield SystemCommand(title, help_text, lambda a=action: self.call_later(main.run_action, a))
+        if self.admin:
+            yield SystemCommand("All users' connections", "Admin mode: every user's connections, by user or "
+                                "cloud type", self.action_admin)
 
 
 def run_app(home_path: str) -> int:

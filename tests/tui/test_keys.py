@@ -16,6 +16,7 @@ from engine.config import Task
 from tests.tui.helpers import wait_for, write_tree
 from tests.tui.test_flows import make_app, with_connection
 from tests.tui.test_snapshots import CODE_FLOW, DEVICE_FLOW, DEVICE_SPEC, SPEC
+from tui.screens.admin import AdminScreen
 from tui.screens.connection_wizard import AdvancedStep, ConnectionDraft, ConnectionForm, ProviderStep
 from tui.screens.dialogs import ConfirmScreen, DetailScreen, PromptScreen, QuitScreen
 from tui.screens.dry_run import DryRunScreen
@@ -63,6 +64,8 @@ def screens(home: str, task: Task, local: str) -> dict[str, Callable[[], Screen]
         "selective-sync": lambda: SelectiveSyncScreen(home, task),
         "filters": lambda: FileFilterScreen(task),
         "dry-run": lambda: DryRunScreen(task.name),
+        "admin": lambda: AdminScreen(home, fetch=lambda: [
+            {"name": "cloud", "provider": "local", "owner": 0, "user": "root", "tasks": [task.name]}]),
     }
 
 
@@ -79,7 +82,7 @@ async def back_to_main(pilot: Any) -> None:
 
 SCREENS = ["main", "provider", "form-local", "form-gdrive", "advanced-gdrive", "signin-code", "signin-device",
            "signin-token", "drive", "confirm", "prompt", "detail", "quit", "help", "log", "settings", "task-form",
-           "local-picker", "remote-browser", "selective-sync", "filters", "dry-run"]
+           "local-picker", "remote-browser", "selective-sync", "filters", "dry-run", "admin"]
 
 
 @pytest.mark.parametrize("name", SCREENS)
