@@ -60,6 +60,21 @@ async def type_into(pilot, selector: str, text: str) -> None:  # type: ignore[no
     await pilot.press(text[-1] if text[-1] != "/" else "slash")
 
 
+async def finish_task_wizard(pilot) -> None:  # type: ignore[no-untyped-def]
+    """From the wizard's folders step: Next through the filter, then Start on the review once it is computed."""
+    from textual.widgets import Button
+
+    from tui.screens.first_pass import FirstPassReview
+
+    await pilot.press("ctrl+n")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, FileFilterScreen), what="filter step")
+    await pilot.press("ctrl+n")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, FirstPassReview)
+                   and not pilot.app.screen.query_one("#start", Button).disabled, what="review computed")
+    await pilot.press("ctrl+s")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, MainScreen), what="wizard done")
+
+
 async def test_create_local_connection_through_the_wizard(home_dir: Path, tmp_path: Path) -> None:
     cloud = tmp_path / "cloud"
     cloud.mkdir()
@@ -124,7 +139,7 @@ async def test_create_task_with_direction_and_an_excluded_folder(home_dir: Path,
         assert [str(c.label) for c in tree.root.children] == ["keep", "skip", "zeta"]
         await pilot.press("down", "down", "space")  # the cursor starts on the root
         assert tree.excluded == {"skip"}
-        await pilot.press("ctrl+s")
+        await finish_task_wizard(pilot)
         await wait_for(pilot, lambda: Home(str(home_dir)).has_task("docs"), what="task saved")
     task = Home(str(home_dir)).task("docs")
     assert (task.direction, task.remote, task.exclude_folders) == ("upload", "/docs", ["skip"])
@@ -324,7 +339,7 @@ async def test_encrypted_task_asks_for_a_password_then_edit_keeps_encryption(hom
         await type_into(pilot, "#password", "correct horse")
         await pilot.press("ctrl+n")
         await wait_for(pilot, lambda: isinstance(app.screen, SelectiveSyncScreen), what="selective sync step")
-        await pilot.press("ctrl+s")
+        await finish_task_wizard(pilot)
         await wait_for(pilot, lambda: Home(str(home_dir)).has_task("vault"), what="task saved")
         assert Home(str(home_dir)).task("vault").encrypt
         assert "encryption_private_key" in Home(str(home_dir)).secrets("cloud")
@@ -333,8 +348,8 @@ async def test_encrypted_task_asks_for_a_password_then_edit_keeps_encryption(hom
         await wait_for(pilot, lambda: isinstance(app.screen, TaskForm), what="edit form")
         assert app.screen.query_one("#encrypt").disabled
         app.screen.query_one("#direction", RadioSet).focus()
-        await pilot.press("down", "down", "enter")  # download only
-        await pilot.press("ctrl+n")
+        await pilot.press("down", "down")  # download only: arrows choose
+        await pilot.press("ctrl+s")  # editing saves with Ctrl+S, as everywhere else
         await wait_for(pilot, lambda: Home(str(home_dir)).task("vault").direction == "download", what="edited")
     task = Home(str(home_dir)).task("vault")
     assert task.encrypt and task.direction == "download"
@@ -506,7 +521,7 @@ async def test_remote_browser_creates_a_folder_and_selective_sync_shows_either_s
         app.push_screen(browser)
         await wait_for(pilot, lambda: bool(browser.query(FolderTree)) and len(
             browser.query_one(FolderTree).root.children) == 1, what="remote root listed")
-        await pilot.press("n")
+        await pilot.press("f7")
         await wait_for(pilot, lambda: bool(app.screen.query("#prompt")), what="prompt")
         await type_into(pilot, "#prompt", "new-folder")
         await pilot.press("enter")
@@ -522,7 +537,7 @@ async def test_remote_browser_creates_a_folder_and_selective_sync_shows_either_s
         side = app.screen
         await wait_for(pilot, lambda: [str(c.label) for c in side.query_one(CheckTree).root.children] == ["l1"],
                        what="local folders")
-        await pilot.press("r")
+        await pilot.press("ctrl+r")
         await wait_for(pilot, lambda: [str(c.label) for c in side.query_one(CheckTree).root.children] == [
             "r1", "r2"], what="remote folders")
         await pilot.press("down", "down", "space", "ctrl+s")

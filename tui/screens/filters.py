@@ -1,4 +1,7 @@
-"""The file filter: excluded extensions, names (globs), maximum size and case, with a live preview."""
+"""The file filter: excluded extensions, names (globs), maximum size and case, with a live preview.
+
+Alone (a task's `f`), Ctrl+S saves. As the new-task wizard's filter step, Ctrl+N goes on and Ctrl+B goes back.
+"""
 
 from __future__ import annotations
 
@@ -16,26 +19,35 @@ from textual.widgets import Button, Checkbox, Label, Static
 from engine.config import Task
 from engine.errors import UsageError
 from tui.filter_preview import Preview, Rules, normalize_exts, parse_size, preview, split_list
+from tui.screens.wizard import BACK, discard_confirmed
 from tui.text import plain
 from tui.widgets.fields import Field, button
 
 
-class FileFilterScreen(ModalScreen[Task | None]):
+class FileFilterScreen(ModalScreen[Task | str | None]):
+    """Returns the task with its filter (BACK: the wizard's step before)."""
+
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="filter.cancel"),
         Binding("ctrl+s", "save", "Save", id="filter.save"),
+        Binding("ctrl+n", "next", "Next", id="filter.next"),
+        Binding("ctrl+b", "back", "Back", id="filter.back"),
     ]
 
-    def __init__(self, task: Task) -> None:
+    def __init__(self, task: Task, *, step: str = "", wizard: bool = False) -> None:
         super().__init__()
         self.draft = task
+        self.step = step
+        self.wizard = wizard
         self._debounce: Timer | None = None
         self.last_preview: Preview | None = None
 
     def compose(self) -> ComposeResult:
         t = self.draft
         with Vertical(classes="dialog"):
-            yield Label(f"File filter · '{t.name}'", classes="dialog-title")
+            title = (f"New sync task '{t.name}' · {self.step} file filter" if self.wizard
+                     else f"File filter · '{t.name}'")
+            yield Label(title, classes="dialog-title")
             with VerticalScroll(classes="dialog-scroll"):
                 yield Label("Excluded extensions (e.g. tmp, iso)")
                 yield Field(", ".join(t.exclude_exts), id="exts")
@@ -48,8 +60,21 @@ class FileFilterScreen(ModalScreen[Task | None]):
             yield Label("", id="form-status", classes="status")
             with Horizontal(classes="buttons"):
                 yield button("Cancel", id="cancel")
-                yield button("Save", id="save", variant="primary")
-            yield Label("Tab next field   Ctrl+S save   Esc cancel", classes="hint")
+                if self.wizard:
+                    yield button("Back", id="back")
+                    yield button("Next", id="save", variant="primary")
+                else:
+                    yield button("Save", id="save", variant="primary")
+            keys = "Ctrl+N next   Ctrl+B back" if self.wizard else "Ctrl+S save"
+            yield Label(f"Tab next field   {keys}   Esc cancel", classes="hint")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The wizard goes on with Ctrl+N and back with Ctrl+B; alone, Ctrl+S saves. Neither does the other's job.
+        if action in ("next", "back"):
+            return self.wizard
+        if action == "save":
+            return not self.wizard
+        return True
 
     def on_mount(self) -> None:
         self.query_one("#exts", Field).focus()
@@ -101,10 +126,13 @@ class FileFilterScreen(ModalScreen[Task | None]):
         self.query_one("#preview", Static).update(text)
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
-        if event.button.id == "save":
-            self.action_save()
-        else:
-            self.action_cancel()
+        {"save": self.action_save, "back": self.action_back}.get(str(event.button.id), self.action_cancel)()
+
+    def action_next(self) -> None:
+        self.action_save()
+
+    def action_back(self) -> None:
+        self.dismiss(BACK)
 
     def action_save(self) -> None:
         try:
@@ -124,5 +152,15 @@ class FileFilterScreen(ModalScreen[Task | None]):
             )
         )
 
-    def action_cancel(self) -> None:
+    @work(exclusive=True, group="discard")
+    async def action_cancel(self) -> None:
+        changed = self.wizard
+        if not changed:
+            try:
+                changed = self.rules() != Rules(tuple(self.draft.exclude_exts), tuple(self.draft.exclude_names),
+                                                self.draft.max_size, self.draft.case_insensitive)
+            except UsageError:
+                changed = True
+        if changed and not await discard_confirmed(self.app, "the new task" if self.wizard else "the filter changes"):
+            return
         self.dismiss(None)

@@ -42,6 +42,7 @@ from tui.screens.dry_run import DryRunScreen
 from tui.screens.filters import FileFilterScreen
 from tui.screens.selective_sync import SelectiveSyncScreen
 from tui.screens.signin import DriveStep, SignInScreen
+from tui.screens.task_flow import new_task
 from tui.screens.task_wizard import DIRECTION_LABELS, TaskForm
 from tui.text import cell, plain
 from tui.widgets.connection_list import ConnectionList, badge, connection_state, state_text, text_key
@@ -573,28 +574,7 @@ class MainScreen(Screen[None]):
 
     @work(exclusive=True, group="flow")
     async def task_wizard(self, connection: str) -> None:
-        task: Task | None = None
-        while True:
-            form = TaskForm(self.home_path, connection, None)
-            if task is not None:
-                form.draft = task
-            task = await self.app.push_screen_wait(form)
-            if task is None:
-                return
-            password = getattr(form, "password", "") or None
-            excluded = await self.app.push_screen_wait(SelectiveSyncScreen(self.home_path, task, step="· 2/2"))
-            if excluded is None:
-                continue  # back to the settings step, keeping what was typed
-            task = replace(task, exclude_folders=excluded)
-            try:
-                # An encrypted task's first key is made here (RSA, a password hash): off the event loop.
-                await asyncio.to_thread(bridge.add_task, self.home(), task, password)
-            except SkysyncError as exc:
-                self._failed(exc)
-                continue
-            self._changed(f"Task '{task.name}' created. Press s to sync now.")
-            self.action_show_tab("tasks")
-            return
+        await new_task(self, connection)  # settings → folders → filter → review; nothing syncs before Start
 
     def action_edit_task(self) -> None:
         task = self._need_task()

@@ -1,12 +1,18 @@
-"""The task wizard's settings step: local folder, remote folder, direction and options (also "edit task")."""
+"""The task wizard's settings step: local folder, remote folder, direction and options (also "edit task").
+
+In the wizard Ctrl+N goes on to the next step; editing a task, Ctrl+S saves (as everywhere else) and nothing
+else does. The direction's radio buttons say which one is on with a mark, and the arrow keys choose.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, RadioButton, RadioSet
 
@@ -14,6 +20,7 @@ from engine.config import Home, Task
 from engine.errors import UsageError
 from tui import bridge
 from tui.screens.pickers import LocalFolderPicker, RemoteFolderBrowser
+from tui.screens.wizard import discard_confirmed
 from tui.text import plain
 from tui.widgets.fields import Field, Required, button, first_failure
 
@@ -24,28 +31,61 @@ DIRECTION_LABELS = {
 }
 
 
+class MarkedRadioButton(RadioButton):
+    """A radio button whose state shows as a mark, (•) or ( ), not by colour alone."""
+
+    @property
+    def _button(self) -> Content:
+        return Content.styled("(•)" if self.value else "( )", self.get_visual_style("toggle--label"))
+
+
+class ArrowRadioSet(RadioSet):
+    """Arrow keys choose the option they move to, as radio buttons do elsewhere (they only moved a highlight)."""
+
+    def action_next_button(self) -> None:
+        super().action_next_button()
+        self._press_selected()
+
+    def action_previous_button(self) -> None:
+        super().action_previous_button()
+        self._press_selected()
+
+    def _press_selected(self) -> None:
+        if self._selected is not None:
+            button = self._nodes[self._selected]
+            if isinstance(button, RadioButton) and not button.value:
+                button.value = True
+
+
 class TaskForm(ModalScreen[Task | None]):
-    """Returns the task as the user set it; the caller saves it (after the selective-sync step for new tasks)."""
+    """Returns the task as the user set it; the caller saves it (new tasks: after the wizard's other steps)."""
 
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", id="task.cancel"),
         Binding("ctrl+l", "browse_local", "Local folder", id="task.local"),
         Binding("ctrl+r", "browse_remote", "Remote folder", id="task.remote"),
         Binding("ctrl+n", "next", "Next", id="task.next"),
+        Binding("ctrl+s", "save", "Save", id="task.save"),
     ]
 
-    def __init__(self, home_path: str, connection: str, task: Task | None = None) -> None:
+    def __init__(self, home_path: str, connection: str, task: Task | None = None, *,
+                 draft: Task | None = None, step: str = "1/4") -> None:
+        """`task`: the task to edit. `draft`: a new task's settings typed earlier (the wizard came back here)."""
         super().__init__()
         self.home_path = home_path
         self.connection = connection
         self.editing = task is not None
-        self.draft = task or Task(name="", connection=connection, local="", remote="/")
+        self.step = step
+        self.draft = task or draft or Task(name="", connection=connection, local="", remote="/")
+        self.password = ""
+        self._start: tuple[object, ...] = ()
         # Google online documents can only be exported (there is no way back): offered on Google Drive only.
         self.exports_documents = _provider_of(home_path, connection) == "gdrive"
 
     def compose(self) -> ComposeResult:
         t = self.draft
-        title = f"Edit task '{t.name}'" if self.editing else f"New sync task on '{self.connection}' · 1/2"
+        title = (f"Edit task '{t.name}'" if self.editing
+                 else f"New sync task on '{self.connection}' · {self.step} settings")
         with Vertical(classes="dialog"):
             yield Label(title, classes="dialog-title")
             with VerticalScroll(classes="dialog-scroll"):
@@ -61,9 +101,9 @@ class TaskForm(ModalScreen[Task | None]):
                     yield Field(t.remote, id="remote", validators=[Required("the remote folder")])
                     yield button("Browse…", id="browse-remote")
                 yield Label("Sync direction")
-                with RadioSet(id="direction"):
+                with ArrowRadioSet(id="direction"):
                     for key, label in DIRECTION_LABELS.items():
-                        yield RadioButton(label, value=t.direction == key, id=f"dir-{key}")
+                        yield MarkedRadioButton(label, value=t.direction == key, id=f"dir-{key}")
                 yield Checkbox("No-delete: keep files in the destination when the source removes them",
                                t.no_delete, id="no-delete")
                 yield Checkbox("Advanced consistency check (compare hashes too)", t.consistency_check,
@@ -76,12 +116,31 @@ class TaskForm(ModalScreen[Task | None]):
             yield Label("", id="form-status", classes="status")
             with Horizontal(classes="buttons"):
                 yield button("Cancel", id="cancel")
-                yield button("Save" if self.editing else "Next", id="next", variant="primary")
-            yield Label("Ctrl+N next   Ctrl+L/Ctrl+R browse   Esc cancel", classes="hint")
+                if self.editing:
+                    yield button("Save", id="save", variant="primary")
+                else:
+                    yield button("Next", id="next", variant="primary")
+            keys = "Ctrl+S save" if self.editing else "Ctrl+N next"
+            yield Label(f"{keys}   ↑↓ direction   Ctrl+L/Ctrl+R browse   Esc cancel", classes="hint")
 
     def on_mount(self) -> None:
         self._sync_visibility()
         self.query_one("#local" if self.editing else "#name", Field).focus()
+        self._start = self._typed()
+
+    def _typed(self) -> tuple[object, ...]:
+        return (*(f.value for f in self.query(Field)), *(c.value for c in self.query(Checkbox)), self._direction())
+
+    def holds_work(self) -> bool:
+        return self._typed() != self._start or (not self.editing and bool(self.draft.name))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Ctrl+N is Next where there is a next step; Ctrl+S saves an edit. Neither does the other's job.
+        if action == "next":
+            return not self.editing
+        if action == "save":
+            return self.editing
+        return True
 
     def _direction(self) -> str:
         pressed = self.query_one("#direction", RadioSet).pressed_button
@@ -110,8 +169,10 @@ class TaskForm(ModalScreen[Task | None]):
         def chosen(path: str | None) -> None:
             if path:
                 self.query_one("#local", Field).value = path
+                self.app.last_local_folder = path  # type: ignore[attr-defined]  # the next picker opens here
 
-        self.app.push_screen(LocalFolderPicker(self.query_one("#local", Field).value), chosen)
+        last = str(getattr(self.app, "last_local_folder", ""))
+        self.app.push_screen(LocalFolderPicker(self.query_one("#local", Field).value, last=last), chosen)
 
     def action_browse_remote(self) -> None:
         def chosen(path: str | None) -> None:
@@ -135,6 +196,9 @@ class TaskForm(ModalScreen[Task | None]):
             convert_google_docs=self.query_one("#convert-docs", Checkbox).value,
             encrypt=self.query_one("#encrypt", Checkbox).value,
         )
+
+    def action_save(self) -> None:
+        self.action_next()
 
     def action_next(self) -> None:
         status = self.query_one("#form-status", Label)
@@ -161,11 +225,16 @@ class TaskForm(ModalScreen[Task | None]):
             "browse-local": self.action_browse_local,
             "browse-remote": self.action_browse_remote,
             "next": self.action_next,
+            "save": self.action_save,
             "cancel": self.action_cancel,
         }
         actions[str(event.button.id)]()
 
-    def action_cancel(self) -> None:
+    @work(exclusive=True, group="discard")
+    async def action_cancel(self) -> None:
+        what = f"the changes to '{self.draft.name}'" if self.editing else "the new task"
+        if self.holds_work() and not await discard_confirmed(self.app, what):
+            return
         self.dismiss(None)
 
 

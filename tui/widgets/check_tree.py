@@ -4,16 +4,21 @@ The model is the task's list of excluded folders (the engine leaves an excluded 
 alone on both sides). A folder is unchecked when it or an ancestor is excluded, partly checked when something
 below it is excluded, and checked otherwise. Children are fetched by `lister(folder)` off the event loop and
 added in chunks, behind a "loading…" placeholder (harlequin's database tree).
+
+`FolderTree` is the one folder tree of the app: the local folder picker, the remote browser and selective sync
+all use it, so they look and behave alike. Typing letters jumps to the matching folder (type-ahead), and
+`reveal(path)` opens the tree down to a folder and puts the cursor on it (a picker starts where the task is).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich.style import Style
 from rich.text import Text
-from textual import work
+from textual import events, work
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Tree
@@ -22,6 +27,7 @@ from textual.widgets.tree import TreeNode
 from tui.text import plain
 
 CHUNK = 500
+TYPEAHEAD_PAUSE = 1.0  # seconds between letters after which typing starts a new search
 CHECKED, PARTIAL, UNCHECKED = "x", "-", " "
 
 
@@ -73,6 +79,16 @@ def toggle(path: str, excluded: set[str], siblings: Callable[[str], list[str] | 
     return out
 
 
+def typeahead_match(names: list[str], typed: str) -> int | None:
+    """The index of the first name starting with `typed` (case-insensitive), else the first containing it."""
+    want = typed.casefold()
+    for test in (lambda n: n.casefold().startswith(want), lambda n: want in n.casefold()):
+        found = next((i for i, n in enumerate(names) if test(n)), None)
+        if found is not None:
+            return found
+    return None
+
+
 class FolderTree(Tree[Folder]):
     """A lazily loaded folder tree; `lister(folder)` returns the names of the folders inside `folder`.
 
@@ -104,6 +120,10 @@ class FolderTree(Tree[Folder]):
         self.auto_expand = False
         self.show_root = True
         self.guide_depth = 3
+        self._typed = ""
+        self._typed_at = 0.0
+        self._typed_in: TreeNode[Folder] | None = None
+        self._reveal: str | None = None
 
     def on_mount(self) -> None:
         self.root.expand()
@@ -135,6 +155,7 @@ class FolderTree(Tree[Folder]):
         node.remove_children()
         node.add_leaf(plain(f"cannot list: {error}"), data=Folder(path, loaded=True, placeholder=True))
         self.post_message(self.ListingFailed(path, error))
+        self._continue_reveal()
 
     def _fill(self, node: TreeNode[Folder], path: str, names: list[str], start: int = 0) -> None:
         if start == 0:
@@ -148,6 +169,7 @@ class FolderTree(Tree[Folder]):
         if not names:
             node.allow_expand = False
         self.post_message(self.Loaded(path, len(names)))
+        self._continue_reveal()
 
     def loaded_children(self, path: str) -> list[str] | None:
         node = self._find(path)
@@ -168,25 +190,86 @@ class FolderTree(Tree[Folder]):
                 return None
         return node
 
-    def reload_folder(self, path: str) -> None:
+    def reload_folder(self, path: str, *, then_select: str | None = None) -> None:
+        """List `path` again (a folder was made in it); `then_select` puts the cursor on one of its children."""
         node = self._find(path)
         if node is not None:
             node.expand()
             self._load(node)
+            if then_select is not None:
+                self.reveal(then_select)
 
-    def action_open(self) -> None:
-        if self.cursor_node is not None:
-            self.cursor_node.expand()
+    # -- reveal: open the tree down to a folder ----------------------------------------------------------------
+    def reveal(self, path: str) -> None:
+        """Open every folder on the way to `path` (listing each as needed) and put the cursor on it; a part that
+        does not exist leaves the cursor on the deepest folder that does."""
+        self._reveal = path.strip("/")
+        self._continue_reveal()
 
-    def action_close(self) -> None:
-        node = self.cursor_node
-        if node is None:
+    def _continue_reveal(self) -> None:
+        target = self._reveal
+        if target is None:
             return
-        if node.is_expanded:
-            node.collapse()
-        elif node.parent is not None:
-            self.move_cursor(node.parent)
+        parts = target.split("/") if target else []
+        node = self.root
+        for depth in range(1, len(parts) + 1):
+            if node.data is None or not node.data.loaded or self._loading(node):
+                if node.data is not None and not node.data.loaded:
+                    node.expand()
+                    self._load(node)
+                return  # its listing arrives later and calls this again
+            wanted = "/".join(parts[:depth])
+            child = next((c for c in node.children if c.data is not None and not c.data.placeholder
+                          and c.data.path == wanted), None)
+            if child is None:
+                break
+            node.expand()
+            node = child
+        self._reveal = None
+        self._put_cursor(node)
 
+    @staticmethod
+    def _loading(node: TreeNode[Folder]) -> bool:
+        return any(c.data is not None and c.data.placeholder and str(c.label) == "loading…" for c in node.children)
+
+    def _put_cursor(self, node: TreeNode[Folder]) -> None:
+        _ = self.last_line  # lays the tree's lines out again, so the node knows its line
+        self.move_cursor(node)
+        self.scroll_to_node(node, animate=False)
+
+    # -- type-ahead ----------------------------------------------------------------------------------------------
+    def on_key(self, event: events.Key) -> None:
+        """Letters and digits jump to the folder whose name starts with what was typed: among the children of an
+        open folder under the cursor, else among the cursor's siblings (the same group until typing pauses)."""
+        char = event.character
+        if not char or not event.is_printable or char == " " or len(char) != 1:
+            return
+        event.stop()
+        event.prevent_default()
+        now = time.monotonic()
+        if now - self._typed_at >= TYPEAHEAD_PAUSE or self._typed_in is None:
+            self._typed, self._typed_in = "", self._group_parent()
+        self._typed += char
+        self._typed_at = now
+        self.jump_to(self._typed, self._typed_in)
+
+    def _group_parent(self) -> TreeNode[Folder]:
+        node = self.cursor_node or self.root
+        if node.is_expanded and any(c.data is not None and not c.data.placeholder for c in node.children):
+            return node
+        return node.parent if node.parent is not None else node
+
+    def jump_to(self, typed: str, parent: TreeNode[Folder] | None = None) -> bool:
+        """Put the cursor on the child of `parent` (default: the cursor's group) matching `typed`."""
+        parent = parent or self._group_parent()
+        group = [c for c in parent.children if c.data is not None and not c.data.placeholder]
+        names = [c.data.path.rsplit("/", 1)[-1] for c in group if c.data is not None]
+        found = typeahead_match(names, typed)
+        if found is None:
+            self.app.bell()
+            return False
+        self._put_cursor(group[found])
+        return True
 
 
 class CheckTree(FolderTree):
