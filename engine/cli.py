@@ -807,6 +807,13 @@ def main(argv: Sequence[str] | None = None, interactive: Callable[[str], int] | 
             home = resolve_home(args.home)
             check_home_permissions(home)
             return interactive(home)
+        if args.command not in ("run", "policy", "decrypt"):
+            from engine.config import resolve_home
+            from engine.runtime import system_cli
+
+            path = resolve_home(args.home)
+            if system_cli.serves_caller(path):  # a user of a system engine's home: through its socket
+                return system_cli.run(args, path, _option_values, _task_changes)
         return COMMANDS[args.command](args)
     except SkysyncError as exc:
         _err(shown(str(exc)))

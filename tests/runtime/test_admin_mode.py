@@ -7,6 +7,9 @@ and the files the engine downloads into A's folder are A's, never root's.
 
 from __future__ import annotations
 
+import contextlib
+import getpass  # noqa: F401  the CLI imports it lazily; a child running as a test user cannot read /root
+import io
 import json
 import os
 import shutil
@@ -30,6 +33,7 @@ from engine.runtime.control import SystemControlServer, system_socket_path
 from engine.runtime.daemon import run_forever
 from engine.runtime.engine import Engine
 from engine.runtime.system import SystemGate
+from engine.runtime.system_cli import serves_caller
 
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="admin mode tests run as root"),
@@ -310,3 +314,46 @@ def test_a_user_engine_still_answers_only_its_user(users, place):
         assert as_user(a, client(place).running) is False  # cannot reach root's home socket; no system engine
     finally:
         eng.stop(5.0)
+
+
+def cli_as(owner: Owner, *argv: str) -> tuple[int, str]:
+    """`skysync ARGV` run by `owner`: exit code and what it printed (stdout and stderr)."""
+
+    def run() -> tuple[int, str]:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            code = main(list(argv))
+        return code, out.getvalue()
+
+    code, text = as_user(owner, run)
+    return code, text
+
+
+def test_users_run_their_commands_through_the_system_engine(users, place, engine):
+    """A user's `skysync --home <system home> ...` cannot read the home (root's, 0700): it goes through the
+    engine's socket, which answers for their own connections and tasks."""
+    a, b = users
+    h = ["--home", place["home"]]
+    code, text = cli_as(a, *h, "connection", "add", "a-cloud", "--provider", "local", "--option",
+                        f"root={place['a_cloud']}")
+    assert code == 0, text
+    assert as_user(a, lambda: serves_caller(place["home"])) is True and not serves_caller(place["home"])
+    code, text = cli_as(a, *h, "task", "add", "a-task", "--connection", "a-cloud", "--local", place["a_local"],
+                        "--remote", "/", "--direction", "download")
+    assert code == 0, text
+    assert "a-cloud" in cli_as(a, *h, "connection", "list")[1]
+    assert cli_as(b, *h, "connection", "list") == (0, "")
+    code, text = cli_as(b, *h, "task", "remove", "a-task")
+    assert code == 2 and "no task named 'a-task'" in text
+    code, text = cli_as(b, *h, "task", "add", "b-task", "--connection", "a-cloud", "--local", place["b_local"],
+                        "--remote", "/", "--direction", "download")
+    assert code == 2 and "no connection named 'a-cloud'" in text
+    assert cli_as(a, *h, "sync", "a-task")[0] == 0
+    assert engine.wait_idle(30)
+    code, text = cli_as(a, *h, "status", "--json")
+    assert code == 0 and set(json.loads(text)["tasks"]) == {"a-task"}
+    assert "a-task" not in cli_as(b, *h, "status")[1]
+    code, text = cli_as(a, *h, "settings", "get")
+    assert code == 2 and "the rest is root's" in text
+    assert cli_as(a, *h, "task", "remove", "a-task")[0] == 0
+    assert Home(place["home"]).tasks() == []
