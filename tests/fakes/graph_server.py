@@ -34,7 +34,7 @@ Faults a test asks for: `throttle(n, status, retry_after)` (the next n Graph cal
 `cut_fragment(n)` (the n-th fragment of the next upload session is stored, the last one commits the file, but
 its answer never comes: the connection is closed), `forget_deltas()` (every delta token 410), a drive `quota`
 (507 `quotaLimitReached`), `add_onenote` and `add_remote_item` (a notebook and a folder shared by someone else),
-`revoke_all` on the identity side.
+`revoke_all` and `expire_access_tokens` on the identity side.
 
 What it does not cover: `$select`/`$expand`/`$filter`, sharing and permissions, thumbnails, versions, the
 `If-None-Match`, `Prefer` and `deltashowremoteitemsaliasid` headers, webhooks, batch requests, special folders,
@@ -242,6 +242,12 @@ class _Identity(FakeOAuthServer):
             "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
             "scopes_supported": ["openid", "profile", "email", "offline_access"], "tenant_region_scope": None,
         }
+
+    def expire_access_tokens(self) -> None:
+        """Every access token issued so far stops working before its expiry (a password change, a policy);
+        refresh tokens keep working."""
+        with self._lock:
+            self._access.clear()
 
     def tenant_grant(self, tenant: str, form: dict[str, str]) -> tuple[int, dict[str, object]]:
         """The token endpoint of one tenant: the fake's grants, plus what MSAL asks for with `client_info=1`."""

@@ -92,6 +92,22 @@ def test_a_refused_token_with_a_dead_refresh_token_is_sign_in_needed(fake: Graph
         p.account_id()
 
 
+def test_a_refused_access_token_is_renewed_through_msal_and_the_call_goes_on(fake: GraphFake, tmp_path) -> None:
+    fake.new_drive("personal")
+    p = provider_class("onedrive")(base_options(fake))
+    store = TokenStore(str(tmp_path), "c")
+    imported = Token.from_dict(fake.oauth.issue())  # a bare token, as `rclone authorize` prints it
+    store.save(imported)
+    p.attach_tokens(store)  # type: ignore[attr-defined]
+    fake.oauth.expire_access_tokens()  # Graph refuses the token although its expiry is an hour ahead
+    assert p.account_id() == fake.user
+    renewed = store.load()
+    assert renewed is not None and renewed.access_token != imported.access_token
+    valid = fake.oauth.valid_refresh_tokens()
+    assert imported.refresh_token not in valid and renewed.refresh_token in valid  # rotated, the new one saved
+    assert "Account" in renewed.extra["msal_cache"]  # MSAL's cache kept with it: the next renewal is silent
+
+
 def test_the_feed_reports_only_the_synced_folder_and_a_move_out_as_a_deletion(fake: GraphFake) -> None:
     p = personal(fake)
     drive = fake.drives[p.drive()]
