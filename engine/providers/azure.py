@@ -172,17 +172,43 @@ class AzureProvider(Provider):
     location_options = ("container",)
     title = "Microsoft Azure Blob Storage"
     option_specs = (
-        OptionSpec("container", "the container to sync with (3-63 characters)", required=True),
-        OptionSpec("connection_string", "storage account connection string (or account name + key)", secret=True),
-        OptionSpec("account_name", "storage account name (when no connection string is given)"),
-        OptionSpec("account_key", "storage account key (when no connection string is given)", secret=True),
-        OptionSpec("endpoint", "blob service URL; default https://<account>.blob.core.windows.net"),
+        OptionSpec(
+            "container",
+            "the container to sync with, 3-63 characters (Azure portal: the storage account > Containers)",
+            required=True,
+            label="Container",
+        ),
+        OptionSpec(
+            "connection_string",
+            "the storage account's connection string (Azure portal: the account > Access keys); or give account name "
+            "and key",
+            secret=True,
+            label="Connection string",
+        ),
+        OptionSpec(
+            "account_name",
+            "the storage account's name (Azure portal: Storage accounts), when no connection string is given",
+            label="Storage account name",
+        ),
+        OptionSpec(
+            "account_key",
+            "a key of the storage account (Azure portal: the account > Access keys), when no connection string is "
+            "given",
+            secret=True,
+            label="Account key",
+        ),
+        OptionSpec(
+            "endpoint",
+            "blob service URL; default https://<account>.blob.core.windows.net",
+            label="Blob service address",
+        ),
         OptionSpec(
             "block_size",
             "files above this many MiB are uploaded in blocks of that size (larger blocks for a file too large "
             "for 50,000 of them)",
             default="8",
             advanced=True,
+            label="Block size (MiB)",
         ),
     )
 

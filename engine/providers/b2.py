@@ -182,17 +182,38 @@ class B2Provider(Provider):
     location_options = ("bucket",)
     title = "Backblaze B2"
     option_specs = (
-        OptionSpec("bucket", "the bucket to sync with", required=True),
-        OptionSpec("key_id", "application key ID", required=True),
-        OptionSpec("application_key", "application key", secret=True, required=True),
+        OptionSpec(
+            "bucket",
+            "the bucket to sync with (Backblaze web console: B2 Cloud Storage > Buckets)",
+            required=True,
+            label="Bucket",
+        ),
+        OptionSpec(
+            "key_id",
+            "the keyID of an application key (Backblaze web console: Application Keys)",
+            required=True,
+            label="Application key ID",
+        ),
+        OptionSpec(
+            "application_key",
+            "the applicationKey, shown once when the key is made (Application Keys)",
+            secret=True,
+            required=True,
+            label="Application key",
+        ),
         OptionSpec(
             "part_size",
             "large files are uploaded in parts of this many MiB (larger ones for a file too large for 10,000 "
             "such parts)",
             default="100",
             advanced=True,
+            label="Part size (MiB)",
         ),
-        OptionSpec("endpoint", "B2 API address (realm URL); default: Backblaze's production realm"),
+        OptionSpec(
+            "endpoint",
+            "B2 API address (realm URL); default: Backblaze's production realm",
+            label="API address",
+        ),
     )
 
     def __init__(self, options: Mapping[str, str]) -> None:

@@ -88,13 +88,35 @@ class COSProvider(Provider):
     title = "Tencent Cloud COS"
     DEFAULT_PART_MIB = 16
     option_specs = (
-        OptionSpec("region", "the bucket's region, e.g. ap-guangzhou", required=True),
-        OptionSpec("endpoint", "the service address (default: cos.<region>.myqcloud.com)"),
-        OptionSpec("bucket", "the bucket, as <name>-<APPID>", required=True),
-        OptionSpec("secret_id", "the SecretId", required=True),
-        OptionSpec("secret_key", "the SecretKey", secret=True, required=True),
         OptionSpec(
-            "storage_class", "storage class of uploads: STANDARD or STANDARD_IA", default="STANDARD", advanced=True
+            "region",
+            "the bucket's region, e.g. ap-guangzhou (the COS console's bucket list shows it)",
+            required=True,
+            label="Region",
+        ),
+        OptionSpec("endpoint", "the service address (default: cos.<region>.myqcloud.com)", label="Endpoint address"),
+        OptionSpec(
+            "bucket",
+            "the bucket, as <name>-<APPID>: the COS console's bucket list shows it so",
+            required=True,
+            label="Bucket (name-APPID)",
+        ),
+        OptionSpec(
+            "secret_id",
+            "the SecretId of an API key (Tencent Cloud console: Access Management > API Keys)",
+            required=True,
+            label="SecretId",
+        ),
+        OptionSpec(
+            "secret_key",
+            "the SecretKey of that API key (Access Management > API Keys)",
+            secret=True,
+            required=True,
+            label="SecretKey",
+        ),
+        OptionSpec(
+            "storage_class", "storage class of uploads: STANDARD or STANDARD_IA", default="STANDARD", advanced=True,
+            label="Storage class",
         ),
         OptionSpec(
             "part_size",
@@ -102,6 +124,7 @@ class COSProvider(Provider):
             "parts gets larger ones",
             default=str(DEFAULT_PART_MIB),
             advanced=True,
+            label="Part size (MiB)",
         ),
     )
 

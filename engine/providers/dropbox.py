@@ -290,17 +290,37 @@ class DropboxProvider(OAuthProvider):
         "the sign-in uses PKCE and you paste the code Dropbox shows."
     )
     option_specs = (
-        OptionSpec("app_key", "app key of your Dropbox app (dropbox.com/developers/apps)", required=True),
-        OptionSpec("app_secret", "app secret (not needed with PKCE sign-in)", secret=True),
+        OptionSpec(
+            "app_key",
+            "app key of your Dropbox app (dropbox.com/developers/apps)",
+            required=True,
+            label="App key",
+        ),
+        OptionSpec(
+            "app_secret",
+            "app secret of that app (dropbox.com/developers/apps, Settings tab); not needed with PKCE sign-in",
+            secret=True,
+            label="App secret",
+        ),
         TOKEN_OPTION,
-        OptionSpec("chunk_size", f"upload chunk in MiB, 1..{MAX_CHUNK_MIB}", default=str(DEFAULT_CHUNK_MIB),
-                   advanced=True),
+        OptionSpec(
+            "chunk_size",
+            f"upload chunk in MiB, 1..{MAX_CHUNK_MIB}",
+            default=str(DEFAULT_CHUNK_MIB),
+            advanced=True,
+            label="Upload chunk (MiB)",
+        ),
         ACCOUNT_OPTION,
-        OptionSpec("api_url", f"address replacing {HOSTS['api_url']}", advanced=True),
-        OptionSpec("content_url", f"address replacing {HOSTS['content_url']}", advanced=True),
-        OptionSpec("notify_url", f"address replacing {HOSTS['notify_url']}", advanced=True),
-        OptionSpec("token_url", f"address replacing {TOKEN_URL}", advanced=True),
-        OptionSpec("auth_url", f"address replacing {AUTH_URL}", advanced=True),
+        OptionSpec("api_url", f"address replacing {HOSTS['api_url']}", advanced=True, label="API address"),
+        OptionSpec("content_url", f"address replacing {HOSTS['content_url']}", advanced=True, label="Content address"),
+        OptionSpec(
+            "notify_url",
+            f"address replacing {HOSTS['notify_url']}",
+            advanced=True,
+            label="Notification address",
+        ),
+        OptionSpec("token_url", f"address replacing {TOKEN_URL}", advanced=True, label="Token endpoint"),
+        OptionSpec("auth_url", f"address replacing {AUTH_URL}", advanced=True, label="Sign-in address"),
     )  # fmt: skip
 
     def __init__(self, options: Mapping[str, str]) -> None:

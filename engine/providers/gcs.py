@@ -123,16 +123,37 @@ class GCSProvider(Provider):
     location_options = ("bucket",)
     title = "Google Cloud Storage"
     option_specs = (
-        OptionSpec("bucket", "the bucket to sync with", required=True),
-        OptionSpec("project", "project ID (default: the service account's project)"),
-        OptionSpec("credentials_file", "service-account JSON key file (copied into the secrets store)", secret=True),
-        OptionSpec("credentials_json", "the service-account JSON key itself", secret=True),
-        OptionSpec("endpoint", "API address (default: https://storage.googleapis.com)"),
+        OptionSpec(
+            "bucket",
+            "the bucket to sync with (Google Cloud console: Cloud Storage > Buckets)",
+            required=True,
+            label="Bucket",
+        ),
+        OptionSpec(
+            "project",
+            "the project's ID (Cloud console, project picker); default: the service account's project",
+            label="Project ID",
+        ),
+        OptionSpec(
+            "credentials_file",
+            "the service account's JSON key file (Cloud console: IAM & Admin > Service accounts > Keys); copied into "
+            "the secrets store",
+            secret=True,
+            label="Service account key file",
+        ),
+        OptionSpec(
+            "credentials_json",
+            "the service account's JSON key itself, pasted in place of the key file",
+            secret=True,
+            label="Service account key (JSON)",
+        ),
+        OptionSpec("endpoint", "API address (default: https://storage.googleapis.com)", label="API address"),
         OptionSpec(
             "storage_class",
             "storage class of uploaded files; " + EARLY_DELETION_WARNING,
             choices=STORAGE_CLASSES,
             advanced=True,
+            label="Storage class",
         ),
     )
     capabilities = Capabilities(

@@ -61,7 +61,13 @@ def _translate(exc: OSError, what: str) -> ProviderError:
 class LocalProvider(Provider):
     kind = "local"
     title = "Local folder (acts as the cloud)"
-    option_specs = (OptionSpec("root", "the directory that plays the cloud", required=True),)
+    option_specs = (OptionSpec(
+        "root",
+        "the local folder (an absolute path) that stands in for cloud storage: for trying skysync out, or syncing "
+        "with another disk",
+        required=True,
+        label="Folder playing the cloud",
+    ),)
     capabilities = Capabilities(
         hash_kind=HashKind.MD5,
         mtime_mode=MtimeMode.NATIVE,

@@ -22,8 +22,14 @@ TOKEN_OPTION = OptionSpec(
     "token",
     "OAuth token as JSON (what 'rclone authorize' prints); empty: sign in with 'skysync connection login'",
     secret=True,
+    label="OAuth token (JSON)",
 )
-ACCOUNT_OPTION = OptionSpec("account_id", "The account's id, read at sign-in (set by skysync)", advanced=True)
+ACCOUNT_OPTION = OptionSpec(
+    "account_id",
+    "the account's id, read at sign-in (set by skysync)",
+    advanced=True,
+    label="Account ID",
+)
 
 
 class OAuthProvider(Provider):

@@ -87,17 +87,45 @@ class OSSProvider(Provider):
     title = "Alibaba Cloud OSS"
     DEFAULT_PART_MIB = 16
     option_specs = (
-        OptionSpec("endpoint", f"the region's endpoint (default {DEFAULT_ENDPOINT})", default=DEFAULT_ENDPOINT),
-        OptionSpec("bucket", "the bucket", required=True),
-        OptionSpec("access_key_id", "the AccessKey ID", required=True),
-        OptionSpec("access_key_secret", "the AccessKey secret", secret=True, required=True),
-        OptionSpec("storage_class", "storage class of uploads: Standard or IA", default="Standard", advanced=True),
+        OptionSpec(
+            "endpoint",
+            f"the region's endpoint (default {DEFAULT_ENDPOINT})",
+            default=DEFAULT_ENDPOINT,
+            label="Endpoint URL",
+        ),
+        OptionSpec(
+            "bucket",
+            "the bucket's name, as the OSS console lists it (Object Storage Service > Buckets)",
+            required=True,
+            label="Bucket",
+        ),
+        OptionSpec(
+            "access_key_id",
+            "the AccessKey ID (Alibaba Cloud console: your avatar > AccessKey Management)",
+            required=True,
+            label="AccessKey ID",
+        ),
+        OptionSpec(
+            "access_key_secret",
+            "the AccessKey secret, shown once when the AccessKey is created (AccessKey Management)",
+            secret=True,
+            required=True,
+            label="AccessKey secret",
+        ),
+        OptionSpec(
+            "storage_class",
+            "storage class of uploads: Standard or IA",
+            default="Standard",
+            advanced=True,
+            label="Storage class",
+        ),
         OptionSpec(
             "part_size",
             f"multipart part size in MiB ({MIN_PART_MIB}..{MAX_PART_MIB}); a file too large for 10,000 such "
             "parts gets larger ones",
             default=str(DEFAULT_PART_MIB),
             advanced=True,
+            label="Part size (MiB)",
         ),
     )
 

@@ -128,10 +128,31 @@ class WebDAVProvider(Provider):
     location_options = ("url", "preset")
     title = "WebDAV (Cubby, Yandex Disk, ownCloud, Nextcloud...)"
     option_specs = (
-        OptionSpec("url", "server URL, including the folder to use as the root"),
-        OptionSpec("user", "user name", required=True),
-        OptionSpec("password", "password", secret=True, required=True),
-        OptionSpec("preset", "fill the URL for a known service", choices=tuple(PRESETS)),
+        OptionSpec(
+            "url",
+            "the server's WebDAV address, including the folder to use as the root (your service's help or settings "
+            "page shows it)",
+            label="Server URL",
+        ),
+        OptionSpec(
+            "user",
+            "the user you sign in to the WebDAV server with",
+            required=True,
+            label="User name",
+        ),
+        OptionSpec(
+            "password",
+            "that user's password (Nextcloud and ownCloud want an app password: Settings > Security)",
+            secret=True,
+            required=True,
+            label="Password",
+        ),
+        OptionSpec(
+            "preset",
+            "fill the server URL for a known service",
+            choices=tuple(PRESETS),
+            label="Service",
+        ),
     )
     capabilities = Capabilities(
         hash_kind=HashKind.NONE,
