@@ -22,6 +22,7 @@ from textual.worker import Worker, WorkerState
 from engine.events import Event
 from engine.names import shown
 from engine.reconcile import (
+    COMPARE,
     CONFLICT,
     DELETE_LOCAL,
     DELETE_REMOTE,
@@ -43,6 +44,8 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("uploads", (UPLOAD,)),
     ("downloads", (DOWNLOAD,)),
     ("conflicts (both versions kept)", (CONFLICT, KEEP_LOCAL_COPY, KEEP_REMOTE_COPY)),
+    # On both sides with no history: compared; equal content is no conflict, different content becomes one.
+    ("on both sides, compared (a conflict if they differ)", (COMPARE,)),
     ("deletions", (DELETE_LOCAL, DELETE_REMOTE)),
     ("moves", (MOVE_LOCAL, MOVE_REMOTE)),
 )

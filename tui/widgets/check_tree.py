@@ -123,6 +123,7 @@ class FolderTree(Tree[Folder]):
         self._typed = ""
         self._typed_at = 0.0
         self._typed_in: TreeNode[Folder] | None = None
+        self._pending_jump: tuple[TreeNode[Folder], str] | None = None
         self._reveal: str | None = None
 
     def on_mount(self) -> None:
@@ -170,6 +171,9 @@ class FolderTree(Tree[Folder]):
             node.allow_expand = False
         self.post_message(self.Loaded(path, len(names)))
         self._continue_reveal()
+        if self._pending_jump is not None and self._pending_jump[0] is node:
+            typed, self._pending_jump = self._pending_jump[1], None
+            self.jump_to(typed, node)
 
     def loaded_children(self, path: str) -> list[str] | None:
         node = self._find(path)
@@ -255,13 +259,17 @@ class FolderTree(Tree[Folder]):
 
     def _group_parent(self) -> TreeNode[Folder]:
         node = self.cursor_node or self.root
-        if node.is_expanded and any(c.data is not None and not c.data.placeholder for c in node.children):
+        if node.is_expanded and (self._loading(node) or any(
+                c.data is not None and not c.data.placeholder for c in node.children)):
             return node
         return node.parent if node.parent is not None else node
 
     def jump_to(self, typed: str, parent: TreeNode[Folder] | None = None) -> bool:
         """Put the cursor on the child of `parent` (default: the cursor's group) matching `typed`."""
         parent = parent or self._group_parent()
+        if self._loading(parent):  # typed faster than the folder listed: jump when its names arrive
+            self._pending_jump = (parent, typed)
+            return False
         group = [c for c in parent.children if c.data is not None and not c.data.placeholder]
         names = [c.data.path.rsplit("/", 1)[-1] for c in group if c.data is not None]
         found = typeahead_match(names, typed)
