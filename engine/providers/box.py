@@ -323,6 +323,9 @@ class BoxProvider(OAuthProvider):
             list_dir=True,
             changes=True,
             wait_for_changes=True,
+            # Box wants the size first: a small file's form upload is checked against it, a session is opened
+            # with it, and the account limit is enforced on it before a byte leaves.
+            needs_size_before_upload=True,
         )
         self._state_lock = threading.Lock()
         self._mkdir_lock = threading.RLock()
