@@ -6,6 +6,7 @@ Each function validates first and changes the Home only when everything holds; t
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 
 from engine.auth import accounts
@@ -354,6 +355,8 @@ RCLONE_DEFAULT_CONFIG = "~/.config/rclone/rclone.conf"
 _RCLONE_OBSCURE_KEY = bytes.fromhex("9c935b48730a554d6bfd7c63c886a92bd390198eb8128afbf4de162b8b95f638")
 RCLONE_TYPES = ("s3", "b2", "azureblob", "google cloud storage", "swift", "webdav", "drive", "dropbox", "yandex",
                 "box", "onedrive", "local")
+# rclone's s3 `provider`s that are kinds of their own here (any other provider is S3 with its endpoint).
+RCLONE_S3_OWN_KINDS = {"Alibaba": "oss", "TencentCOS": "cos"}
 # rclone's onedrive `drive_type` -> our kind (the spec has three rows for the one API).
 RCLONE_ONEDRIVE_KINDS = {"personal": "onedrive", "business": "onedrive-business", "documentLibrary": "sharepoint"}
 
@@ -410,6 +413,34 @@ def read_rclone_remote(path: str, remote: str) -> dict[str, str]:
     return {k: v.strip() for k, v in parser.items(remote)}
 
 
+def _rclone_s3_own_kind(kind: str, label: str, s3: dict[str, str], notes: list[str]) -> dict[str, str]:
+    """An rclone s3 remote of Alibaba or Tencent as skysync's oss or cos options (from the s3 names `take`
+    gave them); the region of a COS bucket is read from rclone's endpoint, as rclone keeps no region for it."""
+    if s3.get("server_side_encryption") or s3.get("sse_kms_key_id"):
+        raise UsageError(f"{label} asks for S3 server-side encryption, which skysync's {kind} does not set; "
+                         "add the connection with skysync connection add")
+    endpoint = s3.get("endpoint", "")
+    storage = s3.get("storage_class", "").upper()
+    if kind == "oss":
+        options = {"access_key_id": s3.get("access_key_id", ""), "access_key_secret": s3.get("secret_access_key", "")}
+        classes = {"STANDARD": "Standard", "STANDARD_IA": "IA"}
+    else:
+        match = re.fullmatch(r"(?:https?://)?cos\.([a-z0-9-]+)\.myqcloud\.com/?", endpoint)
+        if not match:
+            raise UsageError(f"{label} (Tencent COS) has endpoint '{shown(endpoint or '(none)')}', which names no "
+                             "region (cos.REGION.myqcloud.com); add the connection with skysync connection add")
+        options = {"region": match.group(1), "secret_id": s3.get("access_key_id", ""),
+                   "secret_key": s3.get("secret_access_key", "")}
+        classes = {"STANDARD": "STANDARD", "STANDARD_IA": "STANDARD_IA"}
+    if endpoint:
+        options["endpoint"] = endpoint
+    if storage in classes:
+        options["storage_class"] = classes[storage]
+    elif storage:
+        notes.append(f"storage class {shown(storage)} is not offered for {kind}: uploads use {classes['STANDARD']}")
+    return {k: v for k, v in options.items() if v}
+
+
 def _true(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "1", "yes")
 
@@ -451,12 +482,21 @@ def rclone_connection(remote: str, values: dict[str, str], target: str) -> tuple
                         # the same names and values in rclone: every upload asks for the encryption
                         "server_side_encryption": "server_side_encryption", "sse_kms_key_id": "sse_kms_key_id"})
         used.add("provider")
-        options["preset"] = "aws" if values.get("provider", "AWS") == "AWS" else "other"
-        if values.get("force_path_style"):
-            options["addressing_style"] = "path" if _true(values["force_path_style"]) else "virtual"
-            used.add("force_path_style")
+        provider = values.get("provider") or "AWS"
+        if provider in RCLONE_S3_OWN_KINDS:
+            # Alibaba OSS and Tencent COS have their own kinds here (their own SDKs, storage classes, names)
+            kind = RCLONE_S3_OWN_KINDS[provider]
+            options = _rclone_s3_own_kind(kind, label, options, notes)
+        else:
+            if provider != "AWS" and not options.get("endpoint"):
+                raise UsageError(f"{label} ({shown(provider)} S3) names no endpoint; skysync needs the service's "
+                                 "address: add endpoint = URL to the remote, or use skysync connection add")
+            options["preset"] = "aws" if provider == "AWS" else "other"
+            if values.get("force_path_style"):
+                options["addressing_style"] = "path" if _true(values["force_path_style"]) else "virtual"
+                used.add("force_path_style")
+            kind = "s3"
         options["bucket"] = bucket
-        kind = "s3"
     elif rtype == "b2":
         needs_bucket("bucket")
         options = take({"account": "key_id", "key": "application_key", "endpoint": "endpoint"})
