@@ -17,6 +17,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import uuid
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -25,7 +26,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 from engine import manage
 from engine.config import Home, Task
 from engine.providers.local import LocalProvider
-from engine.sync import run_pass
+from engine.sync import PassResult, run_pass
 
 EXAMPLES = int(os.environ.get("SKYSYNC_MODEL_EXAMPLES", "25"))
 DIRS = ["", "d0", "d0/e0"]
@@ -60,6 +61,17 @@ class SyncModel(RuleBasedStateMachine):
         self.synced: dict[str, bytes | None] = {}
         self.hidden: dict[str, str] = {}  # local folder (relative) -> where it really is now, behind a link
         self.fresh_pairing = False  # the next pass is a first pass (the root moved)
+        self.versions: str | None = None  # where a revision-keeping cloud keeps what uploads replaced
+
+    def _cloud(self) -> LocalProvider | None:
+        """The provider a pass talks to; None: the connection's own (a `local` cloud keeping no revisions)."""
+        return None
+
+    def _meddler(self, moment: int, rel: str, content: bytes | None) -> Meddler:
+        return Meddler({"root": self.roots["cloud"]}, moment, rel, content)
+
+    def _pass(self, provider: LocalProvider | None = None) -> PassResult:
+        return run_pass(Home(self.home.path), "t", force=True, hostname="model", provider=provider or self._cloud())
 
     def teardown(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -234,12 +246,12 @@ class SyncModel(RuleBasedStateMachine):
             return
         content = None if delete else f"other client:{rel}:v{next(self.counter)}".encode()
         before = {side: snapshot(root) for side, root in self.roots.items()}
-        meddler = Meddler({"root": self.roots["cloud"]}, moment, rel, content)
-        first = run_pass(Home(self.home.path), "t", force=True, hostname="model", provider=meddler)
+        meddler = self._meddler(moment, rel, content)
+        first = self._pass(meddler)
         assert first.exit_code == 0, (first, self._errors())
         if content is not None and not meddler.done:
             content = None  # the pass made fewer calls than the moment: nobody wrote
-        second = run_pass(Home(self.home.path), "t", force=True, hostname="model")
+        second = self._pass()
         assert second.exit_code == 0, second
         after_local = self._visible(snapshot(self.roots["local"]))
         assert after_local == self._visible(snapshot(self.roots["cloud"])), "the sides did not converge"
@@ -252,7 +264,7 @@ class SyncModel(RuleBasedStateMachine):
                     continue  # the other client replaced or deleted that version itself, after it was synced
                 if data is not None and data != self.synced.get(path) and not self._blocked("local", path):
                     assert data in surviving, f"{side} version of {path} was lost"
-        again = run_pass(Home(self.home.path), "t", force=True, hostname="model")
+        again = self._pass()
         assert {k: v for k, v in again.summary.items() if k != "skipped"} == {}, again.summary
         self.synced = self._synced_now(after_local)
         self.fresh_pairing = False
@@ -261,6 +273,8 @@ class SyncModel(RuleBasedStateMachine):
         """Every content still held anywhere: both trees whole (a cloud file where a hidden folder's parent was
         is not visible to the comparison of the sides, but it is not lost) and what is behind the links."""
         trees = [snapshot(root) for root in self.roots.values()] + list(behind.values())
+        if self.versions is not None:
+            trees.append(snapshot(self.versions))  # what the cloud keeps as earlier revisions
         return {v for tree in trees for v in tree.values() if v is not None}
 
     def _synced_now(self, visible: dict[str, bytes | None]) -> dict[str, bytes | None]:
@@ -283,7 +297,7 @@ class SyncModel(RuleBasedStateMachine):
     def sync(self) -> None:
         before = {side: snapshot(root) for side, root in self.roots.items()}
         behind = self._behind()
-        result = run_pass(Home(self.home.path), "t", force=True, hostname="model")
+        result = self._pass()
         assert result.exit_code == 0, result
         assert self._behind() == behind, "a pass changed something it could not see"
         after_local = self._visible(snapshot(self.roots["local"]))
@@ -303,7 +317,7 @@ class SyncModel(RuleBasedStateMachine):
                 if path not in before[gone] and before[other].get(path) == content:
                     assert after_local.get(path) != content, f"{path}, deleted on the {gone} side, came back"
 
-        again = run_pass(Home(self.home.path), "t", force=True, hostname="model")
+        again = self._pass()
         work = {k: v for k, v in again.summary.items() if k != "skipped"}
         assert work == {}, f"a second pass still had work: {again.summary}"
         self.synced = self._synced_now(after_local)
@@ -366,11 +380,76 @@ def _ancestors(root: str, path: str) -> list[str]:
     return out
 
 
-SyncModel.TestCase.settings = settings(
+class Versioning(LocalProvider):
+    """A cloud that keeps each file an upload replaces as an earlier revision (a versioned bucket, a drive's
+    file history): `keeps_revisions()` is None, so a two-way conflict runs in revision mode. Only what an
+    upload really replaced is kept (a hard link to the old file, dropped when the upload did not happen), and
+    deletions keep nothing, so a file the engine wrongly deleted is still found lost."""
+
+    versions: str
+
+    def keeps_revisions(self) -> str | None:
+        return None
+
+    def upload(self, path, src, size, mtime, **kw):
+        current = os.path.join(self.tree.root, path)
+        kept = os.path.join(self.versions, uuid.uuid4().hex)  # uploads run in parallel: no shared counter
+        try:
+            os.link(current, kept)
+        except (FileNotFoundError, IsADirectoryError, PermissionError, NotADirectoryError):
+            kept = ""
+        try:
+            entry = super().upload(path, src, size, mtime, **kw)
+        except BaseException:
+            if kept:
+                os.unlink(kept)
+            raise
+        if kept and os.path.samefile(kept, current):  # written in place: nothing was replaced
+            os.unlink(kept)
+        return entry
+
+
+class VersionedLocal(Versioning):
+    def __init__(self, options, versions: str) -> None:
+        super().__init__(options)
+        self.versions = versions
+
+
+class VersionedMeddler(Meddler, Versioning):
+    """The third actor against a revision-keeping cloud (its own write lands before the engine's upload, so
+    the upload's revision is the other client's version)."""
+
+    def __init__(self, options, versions: str, moment: int, path: str, content: bytes | None) -> None:
+        super().__init__(options, moment, path, content)
+        self.versions = versions
+
+
+class SyncModelRevisions(SyncModel):
+    """The same model against a cloud that keeps revisions: conflicts keep the cloud's version as a revision
+    (no conflict copies), and that revision must be readable, so nothing is lost either."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.versions = os.path.join(self.tmp, "versions")
+        os.makedirs(self.versions)
+
+    def _cloud(self) -> LocalProvider | None:
+        assert self.versions is not None
+        return VersionedLocal({"root": self.roots["cloud"]}, self.versions)
+
+    def _meddler(self, moment: int, rel: str, content: bytes | None) -> Meddler:
+        assert self.versions is not None
+        return VersionedMeddler({"root": self.roots["cloud"]}, self.versions, moment, rel, content)
+
+
+MODEL_SETTINGS = settings(
     max_examples=EXAMPLES,
     stateful_step_count=25,
     deadline=None,
     derandomize=os.environ.get("CI") == "true",  # CI replays fixed examples; local runs explore new ones
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+SyncModel.TestCase.settings = MODEL_SETTINGS
 test_sync_model = SyncModel.TestCase
+SyncModelRevisions.TestCase.settings = MODEL_SETTINGS
+test_sync_model_revisions = SyncModelRevisions.TestCase
