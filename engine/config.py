@@ -142,6 +142,11 @@ class SettingsTable(_Table):
     database_path: Annotated[str, AfterValidator(_database_path), Field(
         alias="database-path", description='an absolute path (or "" for state.db in the home)'
     )] = ""
+    # Seconds between the running engine's full rescans of a watched folder: the safety net behind inotify
+    # (events the kernel dropped, changes the watch cannot see). Shorter costs a full walk more often.
+    rescan_period: Annotated[int, Field(
+        alias="rescan-period", ge=60, le=86_400, description="a whole number of seconds from 60 to 86400"
+    )] = 600
     mass_delete_percent: Annotated[int, Field(
         alias="mass-delete-percent", ge=1, le=100, description="a whole number from 1 to 100"
     )] = 50

@@ -9,6 +9,8 @@ import os
 import threading
 from typing import Any
 
+from engine.config import Home
+from engine.errors import SkysyncError
 from engine.runtime.control import inotify_marker_path, private_dir
 from engine.runtime.runs import Core, TaskRun
 
@@ -57,10 +59,17 @@ class Watchers:
             on_change,
             on_error=on_error,
             on_limit=on_limit,
-            rescan_interval=self._rescan_interval or RESCAN_INTERVAL,
+            rescan_interval=self._rescan_interval or self._rescan_setting(RESCAN_INTERVAL),
         )
         watcher.start()
         return watcher
+
+    def _rescan_setting(self, default: float) -> float:
+        """The `rescan-period` setting, read when a watcher starts (a changed setting reaches the next one)."""
+        try:
+            return float(Home(self._core.home_path).setting("rescan-period"))
+        except SkysyncError:  # an unreadable config is reported by the pass; the watcher keeps the default
+            return default
 
     def _limit(self, name: str, exhausted: bool, limit: int | None, rescan_every: float) -> None:
         """A task's watcher ran out of inotify watches (or has them all again)."""
