@@ -412,3 +412,14 @@ def has_encryption_key(home: Home, name: str) -> bool:
 
 def export_key(home: Home, name: str, out: str) -> str:
     return manage.export_encryption_key(home, name, out)
+
+
+# -- conflict mode, rclone remotes ---------------------------------------------------------------------------
+
+
+def conflict_mode(home_path: str, name: str) -> tuple[str, str]:
+    """(mode, reason) the connection's passes use for a conflict (engine.revisions); opens the provider and may
+    ask the service, so call it from a thread worker."""
+    from engine import revisions
+
+    return revisions.for_connection(Home(home_path), name)

@@ -123,7 +123,8 @@ def shows_address(pilot: Pilot) -> bool:
 SCENARIOS: dict[str, Callable[[Pilot], Awaitable[None]]] = {
     "main_overview": pressing(),
     "main_tasks": pressing("2"),
-    "main_settings": pressing("3"),
+    "main_settings": pressing("3", until=lambda p: "Conflicts: checking" not in text_of(p.app.screen.query_one(
+        "#conflict-mode"))),  # the connection's conflict mode comes from a thread worker
     "main_schedule": pressing("4", "right", "right", "shift+down", "shift+right"),
     "provider_step": pressing("n"),
     "connection_form_local": pressing("n", "enter"),

@@ -45,6 +45,7 @@ from tui.screens.signin import DriveStep, SignInScreen
 from tui.screens.task_flow import new_task
 from tui.screens.task_wizard import DIRECTION_LABELS, TaskForm
 from tui.text import cell, plain
+from tui.widgets.conflict_mode import ConflictModeLine
 from tui.widgets.connection_list import ConnectionList, badge, connection_state, state_text, text_key
 from tui.widgets.fields import Field, button, first_failure, number
 from tui.widgets.schedule_grid import ScheduleGrid
@@ -103,6 +104,7 @@ class ConnectionSettingsForm(VerticalScroll):
             yield Label("No connection selected.", classes="hint")
             return
         yield Label(f"General settings · {escape(bridge.provider_title(conn.provider))}", classes="section")
+        yield ConflictModeLine(self.app.home_path, conn.name, id="conflict-mode")  # type: ignore[attr-defined]
         yield from common_fields(conn.polling_period, conn.upload_limit, conn.download_limit)
         specs = self.specs()
         if specs:
