@@ -442,6 +442,30 @@ class SyncModelRevisions(SyncModel):
         return VersionedMeddler({"root": self.roots["cloud"]}, self.versions, moment, rel, content)
 
 
+class SyncModelScoped(SyncModel):
+    """The same model with the passes a watcher (and a feed) trigger: a pass looks only at the paths edited
+    since the last one (engine.incremental), without --force; it may fall back to a full pass, and where a guard
+    then stops it or holds deletions back, the user's `sync --force` follows. Every edit goes through `_path`,
+    so the scope names at least what changed (more is harmless: a root covers its subtree)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.touched: set[str] = set()
+
+    def _path(self, side: str, rel: str) -> str:
+        self.touched.add(os.path.normpath(rel).replace(os.sep, "/"))
+        return super()._path(side, rel)
+
+    def _pass(self, provider: LocalProvider | None = None) -> PassResult:
+        if not self.touched:  # the checking passes (nothing edited since): full, as the safety net is
+            return super()._pass(provider)
+        scope, self.touched = sorted(self.touched), set()
+        result = run_pass(Home(self.home.path), "t", hostname="model", provider=provider, scope=scope)
+        if result.exit_code != 0 and not result.failed:  # a guard: the user looks and forces the pass
+            result = super()._pass()
+        return result
+
+
 MODEL_SETTINGS = settings(
     max_examples=EXAMPLES,
     stateful_step_count=25,
@@ -453,3 +477,5 @@ SyncModel.TestCase.settings = MODEL_SETTINGS
 test_sync_model = SyncModel.TestCase
 SyncModelRevisions.TestCase.settings = MODEL_SETTINGS
 test_sync_model_revisions = SyncModelRevisions.TestCase
+SyncModelScoped.TestCase.settings = MODEL_SETTINGS
+test_sync_model_scoped = SyncModelScoped.TestCase
