@@ -13,6 +13,8 @@ long one.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
 import os
 import shutil
@@ -25,6 +27,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from engine import manage
 from engine.config import Home, Task
+from engine.providers.base import MtimeMode, RemoteEntry
 from engine.providers.local import LocalProvider
 from engine.sync import PassResult, run_pass
 
@@ -466,6 +469,57 @@ class SyncModelScoped(SyncModel):
         return result
 
 
+class WrongHashes(LocalProvider):
+    """Baidu's listing (spec FAQ, `Capabilities.hash_unreliable`): every file comes with an md5, and for about
+    half of the contents it is wrong. A wrong hash must neither lose a version nor make a pass transfer the
+    same file again and again."""
+
+    capabilities = dataclasses.replace(LocalProvider.capabilities, hash_unreliable=True, hash_in_listing=True,
+                                       mtime_mode=MtimeMode.METADATA)
+
+    def _told(self, entry: RemoteEntry, folder: str = "") -> RemoteEntry:
+        if entry.is_dir:
+            return entry
+        try:
+            with open(os.path.join(self.tree.root, folder, entry.path), "rb") as f:
+                data = f.read()
+        except OSError:  # gone since the scan: as if the service had no hash for it
+            return entry
+        md5 = hashlib.md5(data).hexdigest()
+        if md5[0] in "01234567":
+            md5 = hashlib.md5(data + b"baidu").hexdigest()
+        return entry._replace(hash=md5)
+
+    def list_reporting(self, folder, on_skip):
+        return (self._told(e, folder) for e in super().list_reporting(folder, on_skip))
+
+    def file_hash(self, path):
+        return self._told(RemoteEntry(path, False)).hash
+
+    def upload(self, path, src, size, mtime, **kw):
+        return self._told(super().upload(path, src, size, mtime, **kw))
+
+    def copy(self, src, dst, **kw):
+        return self._told(super().copy(src, dst, **kw))
+
+    def move(self, src, dst, listed=None):
+        return self._told(super().move(src, dst, listed))
+
+
+class WrongHashesMeddler(Meddler, WrongHashes):
+    pass
+
+
+class SyncModelWrongHashes(SyncModel):
+    """The same model against a cloud whose listed hashes are often wrong (Baidu)."""
+
+    def _cloud(self) -> LocalProvider | None:
+        return WrongHashes({"root": self.roots["cloud"]})
+
+    def _meddler(self, moment: int, rel: str, content: bytes | None) -> Meddler:
+        return WrongHashesMeddler({"root": self.roots["cloud"]}, moment, rel, content)
+
+
 MODEL_SETTINGS = settings(
     max_examples=EXAMPLES,
     stateful_step_count=25,
@@ -479,3 +533,5 @@ SyncModelRevisions.TestCase.settings = MODEL_SETTINGS
 test_sync_model_revisions = SyncModelRevisions.TestCase
 SyncModelScoped.TestCase.settings = MODEL_SETTINGS
 test_sync_model_scoped = SyncModelScoped.TestCase
+SyncModelWrongHashes.TestCase.settings = MODEL_SETTINGS
+test_sync_model_wrong_hashes = SyncModelWrongHashes.TestCase
