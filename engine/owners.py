@@ -16,15 +16,16 @@ The decisions are pure functions over stat results; the I/O around them is thin.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from engine.errors import GuardError, UsageError
-from engine.localfs import FileSystem
+from engine.localfs import FileSystem, OutsideRoot
 from engine.names import shown
 
 if TYPE_CHECKING:
@@ -148,34 +149,85 @@ def check_option_paths(options: dict[str, str], owner: Owner) -> None:
 
 
 class OwnedFileSystem(FileSystem):
-    """The plain file system, with every file and folder it creates handed to `uid`:`gid` at once.
+    """The file system of a folder `root` owned by `uid`:`gid`, for a root engine: confined and written as them.
 
-    A new file is chowned through its descriptor as soon as it is created, so its temporary name already
-    belongs to the owner when data is written and long before the rename gives it its final name; a folder is
-    made one level at a time and each level made is chowned. Renames and deletions keep or drop what exists.
+    Confined: every call first opens the folder holding its path (O_PATH) and asks the kernel where that folder
+    really is (/proc/self/fd); outside `root` (a user swapped a folder for a link to /etc mid-pass) the call is
+    refused, and the work is then done relative to that open folder with the final name never followed, so
+    no later swap can redirect it. A file is read only when its owner could read it (its mode says so).
+    Written as the owner: a new file is chowned through its descriptor as soon as it is created, so its
+    temporary name already belongs to the owner long before the rename gives it its final name; a folder is
+    made one level at a time and each level made is chowned.
     """
 
-    def __init__(self, uid: int, gid: int) -> None:
+    def __init__(self, uid: int, gid: int, root: str, groups: frozenset[int] = frozenset()) -> None:
         self.uid = uid
         self.gid = gid
+        self.root = os.path.realpath(root)
+        self.owner = Owner(uid, gid, user_name(uid), groups or frozenset({gid}))
+
+    @contextlib.contextmanager
+    def _parent(self, path: str) -> Iterator[tuple[int, str]]:
+        """An open descriptor of `path`'s folder, checked to be inside the root, and the final name."""
+        folder, name = os.path.split(os.path.abspath(path))
+        fd = os.open(folder, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            real = os.readlink(f"/proc/self/fd/{fd}")
+            if real != self.root and not real.startswith(self.root.rstrip("/") + "/"):
+                raise OutsideRoot(
+                    f"refusing {shown(path)}: its folder is really {shown(real)}, outside {shown(self.root)}")
+            yield fd, name
+        finally:
+            os.close(fd)
+
+    def open_read(self, path: str) -> BinaryIO:
+        with self._parent(path) as (dir_fd, name):
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+        try:
+            why = file_refusal(os.fstat(fd), self.owner)
+            if why:
+                raise PermissionError(f"refusing to read {shown(path)} for {self.owner.name}: it {why}")
+            return os.fdopen(fd, "rb")
+        except BaseException:
+            os.close(fd)
+            raise
 
     def open_new(self, path: str) -> BinaryIO:
-        f = super().open_new(path)
-        try:
-            os.fchown(f.fileno(), self.uid, self.gid)
-        except BaseException:
-            f.close()
-            os.unlink(path)
-            raise
-        return f
+        with self._parent(path) as (dir_fd, name):
+            fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644,
+                         dir_fd=dir_fd)
+            try:
+                os.fchown(fd, self.uid, self.gid)
+            except BaseException:
+                os.close(fd)
+                os.unlink(name, dir_fd=dir_fd)
+                raise
+        return os.fdopen(fd, "wb")
+
+    def replace(self, src: str, dst: str) -> None:
+        with self._parent(src) as (src_fd, src_name), self._parent(dst) as (dst_fd, dst_name):
+            os.replace(src_name, dst_name, src_dir_fd=src_fd, dst_dir_fd=dst_fd)
+
+    def unlink(self, path: str) -> None:
+        with self._parent(path) as (dir_fd, name):
+            os.unlink(name, dir_fd=dir_fd)
+
+    def rmdir(self, path: str) -> None:
+        with self._parent(path) as (dir_fd, name):
+            os.rmdir(name, dir_fd=dir_fd)
+
+    def utime(self, path: str, mtime_ns: int) -> None:
+        with self._parent(path) as (dir_fd, name):
+            os.utime(name, ns=(mtime_ns, mtime_ns), dir_fd=dir_fd, follow_symlinks=False)
 
     def mkdir(self, path: str) -> None:
         for level in _missing_levels(path):
-            try:
-                os.mkdir(level)
-            except FileExistsError:
-                continue  # made by someone else meanwhile: theirs, not ours to chown
-            os.chown(level, self.uid, self.gid, follow_symlinks=False)
+            with self._parent(level) as (dir_fd, name):
+                try:
+                    os.mkdir(name, 0o777, dir_fd=dir_fd)  # less the umask, as makedirs
+                except FileExistsError:
+                    continue  # made by someone else meanwhile: theirs, not ours to chown
+                os.chown(name, self.uid, self.gid, dir_fd=dir_fd, follow_symlinks=False)
 
 
 def _missing_levels(path: str) -> Iterable[str]:
@@ -203,7 +255,7 @@ def filesystem_for(home: Home, task: Task) -> FileSystem | None:
     except UsageError as exc:
         # The pass stops before it changes anything (exit 2), like a missing folder.
         raise GuardError(str(exc)) from None
-    return OwnedFileSystem(owner.uid, owner.gid)
+    return OwnedFileSystem(owner.uid, owner.gid, task.local, owner.groups)
 
 
 def folder_owner_filesystem(path: str) -> FileSystem | None:
@@ -217,4 +269,4 @@ def folder_owner_filesystem(path: str) -> FileSystem | None:
         return None  # a missing root is the provider's own error to report
     if st.st_uid == ROOT_UID:
         return None
-    return OwnedFileSystem(st.st_uid, st.st_gid)
+    return OwnedFileSystem(st.st_uid, st.st_gid, path)

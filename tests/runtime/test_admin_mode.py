@@ -27,7 +27,15 @@ import pytest
 from engine.cli import main
 from engine.config import Home
 from engine.errors import GuardError
-from engine.owners import Owner, file_refusal, filesystem_for, folder_refusal, owner_named
+from engine.localfs import OutsideRoot
+from engine.owners import (
+    OwnedFileSystem,
+    Owner,
+    file_refusal,
+    filesystem_for,
+    folder_refusal,
+    owner_named,
+)
 from engine.runtime.client import EngineClient
 from engine.runtime.control import SystemControlServer, system_socket_path
 from engine.runtime.daemon import run_forever
@@ -357,3 +365,48 @@ def test_users_run_their_commands_through_the_system_engine(users, place, engine
     assert code == 2 and "the rest is root's" in text
     assert cli_as(a, *h, "task", "remove", "a-task")[0] == 0
     assert Home(place["home"]).tasks() == []
+
+
+def test_a_folder_swapped_for_a_link_mid_pass_leads_nowhere(users, place):
+    """A user who replaces a folder of their task by a link to root's folder while the engine works gets every
+    write, deletion and read through it refused: each call checks where its folder really is, then works
+    relative to that open folder."""
+    a, _b = users
+    root_dir = Path(place["root_local"])
+    (root_dir / "keep.txt").write_text("root's")
+    secret = root_dir / "secret.txt"
+    secret.write_text("root only")
+    secret.chmod(0o600)
+    local = Path(place["a_local"])
+    fs = OwnedFileSystem(a.uid, a.gid, str(local), a.groups)
+    (local / "sub").symlink_to(root_dir)  # what the user swapped in
+    with pytest.raises(OutsideRoot):
+        fs.open_new(str(local / "sub" / "planted.txt"))
+    with pytest.raises(OutsideRoot):
+        fs.unlink(str(local / "sub" / "keep.txt"))
+    with pytest.raises(OutsideRoot):
+        fs.open_read(str(local / "sub" / "secret.txt"))
+    with pytest.raises(OutsideRoot):
+        fs.mkdir(str(local / "sub" / "new" / "deeper"))
+    with pytest.raises(OutsideRoot):
+        fs.replace(str(local / "sub" / "keep.txt"), str(local / "stolen.txt"))
+    assert sorted(os.listdir(root_dir)) == ["keep.txt", "secret.txt"]
+    # A link as the file's own name is not followed; a file of root's, linked in place, is not read for A.
+    (local / "link.txt").symlink_to(secret)
+    with pytest.raises(OSError):
+        fs.open_read(str(local / "link.txt"))
+    os.link(secret, local / "hard.txt")  # root may; a user may not (protected_hardlinks)
+    with pytest.raises(PermissionError, match="may not read it"):
+        fs.open_read(str(local / "hard.txt"))
+    # Inside the folder everything works, and is A's.
+    with fs.open_new(str(local / "mine.tmp")) as f:
+        f.write(b"ok")
+    fs.replace(str(local / "mine.tmp"), str(local / "mine.txt"))
+    fs.mkdir(str(local / "d1" / "d2"))
+    assert all((p.stat().st_uid, p.stat().st_gid) == (a.uid, a.gid)
+               for p in (local / "mine.txt", local / "d1", local / "d1" / "d2"))
+    with fs.open_read(str(local / "mine.txt")) as f:
+        assert f.read() == b"ok"
+    fs.unlink(str(local / "mine.txt"))
+    fs.rmdir(str(local / "d1" / "d2"))
+
