@@ -5,6 +5,7 @@ Each function validates first and changes the Home only when everything holds; t
 
 from __future__ import annotations
 
+import configparser
 import os
 import re
 from collections.abc import Mapping
@@ -383,10 +384,9 @@ def reveal_rclone_password(obscured: str) -> str:
     return plain.decode("utf-8")
 
 
-def read_rclone_remote(path: str, remote: str) -> dict[str, str]:
-    """The options of one remote of an rclone config file (an INI file, one section per remote)."""
-    import configparser
-
+def _read_rclone_config(path: str) -> configparser.ConfigParser:
+    """An rclone config file (an INI file, one section per remote); one line for a missing, unreadable, encrypted
+    or broken file."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -407,6 +407,18 @@ def read_rclone_remote(path: str, remote: str) -> dict[str, str]:
     except configparser.Error as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise UsageError(f"the rclone config {shown(path)} is not valid: {shown(first)}") from None
+    return parser
+
+
+def list_rclone_remotes(path: str) -> list[tuple[str, str]]:
+    """(name, rclone type) of every remote in an rclone config file, in the file's order (the app's list)."""
+    parser = _read_rclone_config(path)
+    return [(name, parser.get(name, "type", fallback="").strip()) for name in parser.sections()]
+
+
+def read_rclone_remote(path: str, remote: str) -> dict[str, str]:
+    """The options of one remote of an rclone config file."""
+    parser = _read_rclone_config(path)
     if not parser.has_section(remote):
         known = ", ".join(parser.sections()) or "none"
         raise UsageError(f"no remote named '{shown(remote)}' in {shown(path)} (remotes there: {shown(known)})")

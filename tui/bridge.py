@@ -423,3 +423,32 @@ def conflict_mode(home_path: str, name: str) -> tuple[str, str]:
     from engine import revisions
 
     return revisions.for_connection(Home(home_path), name)
+
+
+def rclone_config_path(explicit: str | None = None) -> str:
+    return manage.rclone_config_path(explicit)
+
+
+def rclone_remotes(config: str) -> list[tuple[str, str]]:
+    """(name, rclone type) of every remote in an rclone config file; UsageError in one line for a missing,
+    unreadable, encrypted or broken file."""
+    return manage.list_rclone_remotes(manage.rclone_config_path(config))
+
+
+def import_rclone(home_path: str, config: str, remote: str, name: str | None) -> tuple[Connection, list[str]]:
+    """Add a connection from an rclone remote (REMOTE or REMOTE:BUCKET/FOLDER), test it as the CLI does, and save
+    the home: a refused remote or a failing test adds no connection. Returns it and the import's notes."""
+    from engine.providers.base import ProviderError
+
+    home = Home(home_path)
+    conn, notes = manage.import_rclone(home, config, remote, name)
+    try:
+        provider = open_provider(home, conn.name)
+        try:
+            provider.check()
+        finally:
+            provider.close()
+    except ProviderError as exc:
+        raise UsageError(f"connection '{conn.name}' failed its test: {exc}") from None
+    home.save()
+    return conn, notes

@@ -25,6 +25,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.log import LogScreen
 from tui.screens.main import MainScreen
 from tui.screens.pickers import LocalFolderPicker, RemoteFolderBrowser
+from tui.screens.rclone_import import RcloneImportScreen
 from tui.screens.selective_sync import SelectiveSyncScreen
 from tui.screens.settings import SettingsScreen
 from tui.screens.signin import DriveStep, SignInScreen
@@ -64,6 +65,7 @@ def screens(home: str, task: Task, local: str) -> dict[str, Callable[[], Screen]
         "selective-sync": lambda: SelectiveSyncScreen(home, task),
         "filters": lambda: FileFilterScreen(task),
         "dry-run": lambda: DryRunScreen(task.name),
+        "rclone-import": lambda: RcloneImportScreen(home, str(Path(home) / "no-rclone.conf")),
         "admin": lambda: AdminScreen(home, fetch=lambda: [
             {"name": "cloud", "provider": "local", "owner": 0, "user": "root", "tasks": [task.name]}]),
     }
@@ -82,7 +84,8 @@ async def back_to_main(pilot: Any) -> None:
 
 SCREENS = ["main", "provider", "form-local", "form-gdrive", "advanced-gdrive", "signin-code", "signin-device",
            "signin-token", "drive", "confirm", "prompt", "detail", "quit", "help", "log", "settings", "task-form",
-           "local-picker", "remote-browser", "selective-sync", "filters", "dry-run", "admin"]
+           "local-picker", "remote-browser", "selective-sync", "filters", "dry-run", "admin",
+           "rclone-import"]
 
 
 @pytest.mark.parametrize("name", SCREENS)

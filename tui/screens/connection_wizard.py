@@ -29,6 +29,8 @@ from tui.text import plain
 from tui.widgets.fields import Field, Required, WholeNumber, button, first_failure, number, select
 
 BACK: Final = "back"
+# The provider list's last entry: not a kind, the way to bring an rclone remote (tui.screens.rclone_import).
+RCLONE_ENTRY: Final = "rclone-import"
 LIMIT_MAX = 10_000_000
 
 
@@ -55,8 +57,10 @@ class ProviderStep(ModalScreen[str | None]):
         with Vertical(classes="dialog"):
             yield Label("New connection · 1/3 · choose the cloud service", classes="dialog-title")
             options = [Option(f"{p.title}  ({p.kind})", id=p.kind) for p in bridge.providers()]
+            options.append(Option("Import from rclone…  (a remote of your rclone.conf)", id=RCLONE_ENTRY))
             yield OptionList(*options, id="providers")
-            yield Label("↑↓ choose   Enter: next   Esc: cancel", classes="hint")
+            # the rclone entry sits last, below the fold at 80x24: the hint says how to reach it
+            yield Label("↑↓ choose   Enter: next   End: import from rclone   Esc: cancel", classes="hint")
 
     def on_mount(self) -> None:
         providers = self.query_one("#providers", OptionList)

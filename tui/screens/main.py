@@ -29,6 +29,7 @@ from engine.runtime.status import SIGNIN_NEEDED
 from tui import bridge
 from tui.screens.connection_wizard import (
     BACK,
+    RCLONE_ENTRY,
     AdvancedStep,
     ConnectionDraft,
     ConnectionForm,
@@ -40,6 +41,7 @@ from tui.screens.connection_wizard import (
 from tui.screens.dialogs import ConfirmScreen, PromptScreen
 from tui.screens.dry_run import DryRunScreen
 from tui.screens.filters import FileFilterScreen
+from tui.screens.rclone_import import RcloneImportScreen
 from tui.screens.selective_sync import SelectiveSyncScreen
 from tui.screens.signin import DriveStep, SignInScreen
 from tui.screens.task_flow import new_task
@@ -449,6 +451,15 @@ class MainScreen(Screen[None]):
                 kind = await self.app.push_screen_wait(ProviderStep(draft.kind if draft else None))
                 if kind is None:
                     return
+                if kind == RCLONE_ENTRY:
+                    imported = await self.app.push_screen_wait(RcloneImportScreen(self.home_path))
+                    if imported is None:
+                        return
+                    if imported != BACK:
+                        self._changed(f"Connection '{imported}' imported from rclone. Press t to add a sync task.")
+                        self._select_connection(imported)
+                        return
+                    continue
                 if draft is None or draft.kind != kind:
                     draft = ConnectionDraft(kind=kind, name=draft.name if draft else "")
                 step = 1
