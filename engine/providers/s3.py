@@ -20,7 +20,9 @@ sent (while the object keeps that ETag), and only for other objects (another too
 Part size per file (issue 18): the `part_size` option is the smallest part; a file so large that those parts
 would be more than 10,000 gets the smallest whole number of MiB that keeps it within the count
 (`objectstore.part_size_for`), up to the 5 TiB S3 stores in one object (`max_object_size`; the engine skips a
-larger file before its first byte).
+larger file before its first byte). The parts of one file go `upload_concurrency` at a time (default 4; issue
+19: one stream to S3 rarely fills the link, and rclone sends four): read in order on the uploading thread, each
+held in memory while in flight, and a failed part aborts the whole upload once the others in flight are done.
 
 Conditional writes (`expect`): If-Match: <ETag> / If-None-Match: * on PutObject and on CompleteMultipartUpload,
 which S3 checks as it commits the object, so another client's write while our data travels is caught. Before
@@ -40,7 +42,8 @@ import contextlib
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, BinaryIO, ClassVar
 
 from engine.providers import objectstore
@@ -78,6 +81,8 @@ SSE_CHOICES = ("AES256", "aws:kms")
 CHUNK = MIB
 MTIME_KEY = "mtime"  # sent as x-amz-meta-mtime
 COPY_OBJECT_LIMIT = 5 * 1024**3  # the largest object one CopyObject can copy
+DEFAULT_UPLOAD_CONCURRENCY = 4  # parts of one file in flight: one stream rarely fills a link to S3
+MAX_UPLOAD_CONCURRENCY = 16  # each part in flight is held in memory (16 x part_size)
 
 _AUTH_CODES = frozenset(
     {
@@ -160,6 +165,63 @@ SSE_OPTIONS = (
 )
 
 
+UPLOAD_CONCURRENCY_OPTION = OptionSpec(
+    "upload_concurrency",
+    f"how many parts of one large file are sent at the same time (1..{MAX_UPLOAD_CONCURRENCY}); each one in "
+    "flight is held in memory, so memory use is this times the part size. The task's own 'concurrency' "
+    "setting says how many files are sent at once",
+    label="Parallel parts per file",
+    default=str(DEFAULT_UPLOAD_CONCURRENCY),
+    advanced=True,
+)
+
+
+def upload_concurrency(options: Mapping[str, str]) -> int:
+    """The connection's `upload_concurrency` option: a whole number within 1..MAX_UPLOAD_CONCURRENCY."""
+    raw = (options.get("upload_concurrency") or str(DEFAULT_UPLOAD_CONCURRENCY)).strip()
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_UPLOAD_CONCURRENCY:
+        raise InvalidOption(f"option 'upload_concurrency' must be a whole number, 1..{MAX_UPLOAD_CONCURRENCY}")
+    return int(raw)
+
+
+def send_parts(
+    numbered: Iterable[tuple[int, bytes]], upload_part: Callable[[int, bytes], Any], concurrency: int
+) -> tuple[list[Any], int]:
+    """Send the parts `numbered` yields with up to `concurrency` in flight: (upload_part's answers in part
+    order, bytes sent).
+
+    Parts are read one after the other on the calling thread (the source is a stream, perhaps throttled or
+    encrypting), and a new one is read only when fewer than `concurrency` are in flight, so memory stays
+    within `concurrency` parts. The first failure stops the reading; the parts already in flight are waited
+    for (their threads cannot be interrupted) and that first error is raised, for the caller to abort the
+    upload once nothing of it is still being sent.
+    """
+    if concurrency <= 1:
+        answers: list[Any] = []
+        total = 0
+        for number, body in numbered:
+            answers.append(upload_part(number, body))
+            total += len(body)
+        return answers, total
+    results: dict[int, Any] = {}
+    numbers: dict[Future[Any], int] = {}
+    total = 0
+
+    def settle(finished: Iterable[Future[Any]]) -> None:
+        for future in finished:
+            results[numbers.pop(future)] = future.result()  # the first failure raises here
+
+    # Leaving the pool waits for every part already sent, failed or not, so none lands after the caller's abort.
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="skysync-part") as pool:
+        for number, body in numbered:
+            while len(numbers) >= concurrency:
+                settle(wait(numbers, return_when=FIRST_COMPLETED).done)
+            numbers[pool.submit(upload_part, number, body)] = number
+            total += len(body)
+        settle(wait(numbers).done)
+    return [results[number] for number in sorted(results)], total
+
+
 def _sse_problem(options: Mapping[str, str]) -> str | None:
     if options.get("sse_kms_key_id") and options.get("server_side_encryption") != "aws:kms":
         return "option 'sse_kms_key_id' needs server_side_encryption=aws:kms"
@@ -231,6 +293,7 @@ class S3Provider(Provider):
             default="false",
             choices=("true", "false"),
         ),
+        UPLOAD_CONCURRENCY_OPTION,
         *SSE_OPTIONS,
     )
 
@@ -243,6 +306,7 @@ class S3Provider(Provider):
         self.storage_class = self.normalise_storage_class(self.options.get("storage_class") or "STANDARD")
         part_mib = objectstore.part_size_mib(self.options, self.DEFAULT_PART_MIB, MIN_PART_MIB, MAX_PART_MIB)
         self.part_size = part_mib * MIB
+        self.upload_concurrency = upload_concurrency(self.options)
         self.sse: dict[str, str] = {}
         if self.options.get("server_side_encryption"):
             self.sse["ServerSideEncryption"] = self.options["server_side_encryption"]
@@ -306,6 +370,7 @@ class S3Provider(Provider):
         super().validate_options(options)
         cls.normalise_storage_class(options.get("storage_class") or "STANDARD")
         objectstore.part_size_mib(options, cls.DEFAULT_PART_MIB, MIN_PART_MIB, MAX_PART_MIB)
+        upload_concurrency(options)
         problem = _sse_problem(options)
         if problem:
             raise InvalidOption(problem)
@@ -648,16 +713,14 @@ class S3Provider(Provider):
             )
             return {"ETag": response["ETag"], "PartNumber": number}
 
-        response, total = objectstore.multipart(
-            src,
-            first,
-            part_size,
-            what,
-            upload_part,
-            lambda done: self._complete(what, expect, path, upload_id, done),
-            lambda: self.client.abort_multipart_upload(Bucket=self.bucket, Key=path, UploadId=upload_id),
-            self.part_limits(self.options).max_parts,
-        )
+        try:
+            numbered = objectstore.parts(src, first, part_size, what, self.part_limits(self.options).max_parts)
+            done, total = send_parts(numbered, upload_part, self.upload_concurrency)
+            response = self._complete(what, expect, path, upload_id, done)
+        except BaseException:
+            with contextlib.suppress(Exception):  # the upload failed already: that is the error worth reporting
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=path, UploadId=upload_id)
+            raise
         etag = str(response.get("ETag", "")).strip('"')
         return RemoteEntry(path, False, total, mtime, self._listed_hash(etag), etag)
 
@@ -950,6 +1013,7 @@ class JDCloudProvider(S3Provider):
             default="false",
             choices=("true", "false"),
         ),
+        UPLOAD_CONCURRENCY_OPTION,
         *SSE_OPTIONS,
     )
 
