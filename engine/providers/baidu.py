@@ -62,6 +62,7 @@ from engine.providers.base import (
     TransientError,
     sane_mtime,
 )
+from engine.providers.listednames import unusable_name
 from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider
 from engine.providers.xpan import (
     API_URL,
@@ -108,6 +109,19 @@ def _size(n: int) -> str:
             return f"{value:.0f} {unit}" if value == int(value) else f"{value:.1f} {unit}"
     return f"{n} bytes"
 
+
+
+def _name_problem(rel: str, listed_name: object) -> str | None:
+    """Why an item listed at `rel` (relative to the listed folder) is skipped: a part of its path no name here can
+    be, or a `server_filename` other than the path's last part (a name holding `/`: its path reads as another
+    item's, below a folder that is not there)."""
+    if listed_name is not None and listed_name != rel.rpartition("/")[2]:
+        return "the name Baidu lists does not match its path (it holds a slash); left as it is"
+    for part in rel.split("/"):
+        reason = unusable_name(part)
+        if reason is not None:
+            return reason
+    return None
 
 class BaiduProvider(OAuthProvider):
     kind = "baidu"
@@ -278,6 +292,7 @@ class BaiduProvider(OAuthProvider):
                                 lambda data, seen: int(data.get("cursor") or seen) if data.get("has_more") else None)
         else:
             items = self._level(base)
+        refused: list[str] = []  # skipped items' paths: what the flat listing names below them is skipped too
         try:
             for item in items:
                 path = str(item.get("path") or "")
@@ -286,6 +301,13 @@ class BaiduProvider(OAuthProvider):
                         not recursive and "/" in rel):  # fmt: skip
                     on_skip(path or str(item.get("server_filename") or "?"), _outside(self.app_root))
                     continue
+                reason = _name_problem(rel, item.get("server_filename"))
+                if reason is not None:
+                    on_skip(rel, reason)
+                    refused.append(rel + "/")
+                    continue
+                if any(rel.startswith(prefix) for prefix in refused):
+                    continue  # below a skipped item, already reported with it
                 self._remember(path, item)
                 yield self._entry(item, rel)
         except NotFound:

@@ -80,6 +80,7 @@ from engine.providers.base import (
     join,
     retry_after_seconds,
 )
+from engine.providers.listednames import shown_path, unusable_name
 from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider
 
 MIB = 1 << 20
@@ -512,6 +513,10 @@ class BoxProvider(OAuthProvider):
         while pending:
             folder_id, rel = pending.pop(0)
             for item in self._items(folder_id, f"listing /{join(folder, rel)}"):
+                reason = unusable_name(item.name)
+                if reason is not None:  # never joined into another item's path (listednames.py)
+                    on_skip(shown_path(rel, item.name), reason)
+                    continue
                 path = join(rel, item.name)
                 reason = skip_reason(item)
                 if reason is not None:
@@ -528,7 +533,7 @@ class BoxProvider(OAuthProvider):
         if folder_id is None:
             raise ContainerNotFound(f"the remote folder /{folder} does not exist in Box")
         for item in self._items(folder_id, f"listing /{folder}"):
-            if skip_reason(item) is None:
+            if skip_reason(item) is None and unusable_name(item.name) is None:
                 yield item.entry(item.name)
 
     def folder_id(self, folder: str) -> str | None:

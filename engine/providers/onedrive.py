@@ -81,6 +81,7 @@ from engine.providers.base import (
     join,
 )
 from engine.providers.graph import Graph, NameTaken, Resync, item_address
+from engine.providers.listednames import shown_path, unusable_name
 from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider
 
 GB = 1024**3
@@ -347,7 +348,12 @@ class OneDriveProvider(OAuthProvider):
         while pending:
             folder_id, prefix = pending.pop()
             for item in self._children(folder_id, what):
-                path = join(prefix, str(item.get("name", "")))
+                name = item.get("name")
+                reason = unusable_name(name)
+                if reason is not None:  # never joined into another item's path (listednames.py)
+                    on_skip(shown_path(prefix, name), reason)
+                    continue
+                path = join(prefix, str(name))
                 reason = skip_reason(item)
                 if reason is not None:
                     on_skip(path, reason)

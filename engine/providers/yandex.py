@@ -79,6 +79,7 @@ from engine.providers.base import (
     retry_after_seconds,
     sane_mtime,
 )
+from engine.providers.listednames import shown_path, unusable_name
 from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider
 
 T = TypeVar("T")
@@ -432,10 +433,14 @@ class YandexProvider(OAuthProvider):
                         continue
                     seen: set[str] = set()
                     for res in items:
-                        name = str(res.name or "")
-                        if not name or name in seen:
+                        name = res.name
+                        if name in seen:
                             continue  # a page shifted by a change during the listing showed it twice
                         seen.add(name)
+                        reason = unusable_name(name)
+                        if reason is not None:  # never joined into another item's path (listednames.py)
+                            on_skip(shown_path(relative, name), reason)
+                            continue
                         path = f"{relative}/{name}" if relative else name
                         yield entry_of(res, path)
                         if res.type == "dir" and recursive:

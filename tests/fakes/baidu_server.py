@@ -47,6 +47,7 @@ import email
 import hashlib
 import json
 import secrets
+import socket
 import threading
 import time
 from collections import Counter
@@ -54,6 +55,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.fakes.hostile import Faults, half
 
 BLOCK = 4 << 20
 BAD_CHARS = set('\\?|"><:*')
@@ -69,6 +72,8 @@ class Item:
     server_mtime: int = 0
     local_mtime: int = 0
     md5_shown: str | None = None  # a wrong md5 the listing reports instead of the real one
+    name_shown: str | None = None  # a name the listing hands out instead of the real one (`show_as`)
+    path_shown: str | None = None  # the path it then lists (its own, or below a folder shown so)
 
     @property
     def md5(self) -> str:
@@ -76,7 +81,8 @@ class Item:
 
     def public(self) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "fs_id": self.fs_id, "path": self.path, "server_filename": self.path.rpartition("/")[2],
+            "fs_id": self.fs_id, "path": self.path_shown or self.path,
+            "server_filename": self.name_shown if self.name_shown is not None else self.path.rpartition("/")[2],
             "isdir": int(self.isdir), "size": 0 if self.isdir else len(self.data), "server_mtime": self.server_mtime,
             "server_ctime": self.server_mtime, "local_mtime": self.local_mtime, "local_ctime": self.local_mtime,
             "category": 6,
@@ -139,6 +145,7 @@ class BaiduFake:
         self._next_id = 1000
         self._throttle = 0
         self._break_parts = 0
+        self.faults = Faults()  # tests/fakes/hostile.py: 500s, refused tokens, cut answers, held requests
         self._clock = int(time.time())
         self._httpd: ThreadingHTTPServer | None = None
 
@@ -213,6 +220,19 @@ class BaiduFake:
             item = self.item(uk, rel)
             assert item is not None and not item.isdir
             item.md5_shown = hashlib.md5(b"not the content" + item.data).hexdigest()
+
+    def show_as(self, uk: int, rel: str, name: str) -> None:
+        """Listings name the item at `rel` `name`, whatever it holds, and give it and all below it the paths such
+        a name makes (a name with `/` then reads as a deeper path: only `server_filename` tells)."""
+        with self.lock:
+            acc = self.accounts[uk]
+            full = f"{acc.root}/{rel}"
+            shown = f"{full.rpartition('/')[0]}/{name}"
+            for path, item in acc.items.items():
+                if path == full:
+                    item.name_shown, item.path_shown = name, shown
+                elif path.startswith(full + "/"):
+                    item.path_shown = shown + path[len(full):]
 
     def plant_outside(self, uk: int, listed: str, path: str, data: bytes) -> None:
         """Listings of `listed` (relative to the app folder) also report a file at absolute `path`."""
@@ -537,7 +557,12 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        self.wfile.write(raw)
+        if getattr(self, "cut", False):  # a hostile test's cut answer: half the body, then the line drops
+            self.wfile.write(half(raw))
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+        else:
+            self.wfile.write(raw)
 
     def _params(self, body: bytes) -> dict[str, str]:
         params = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query, keep_blank_values=True).items()}
@@ -551,6 +576,14 @@ class _Handler(BaseHTTPRequestHandler):
         route = urlsplit(self.path).path
         params = self._params(body)
         fake = self.fake
+        action = fake.faults.take(f"{self.command} {self.path}")
+        if action == "500":
+            self._send(500, {"error_code": 31299, "error_msg": "internal error"})
+            return
+        if action == "401":  # Baidu's refusal of a token: errno -6 in an HTTP 200
+            self._send(200, {"errno": -6, "request_id": 1})
+            return
+        self.cut = action == "truncate"
         try:
             with fake.lock:
                 if route == "/oauth/2.0/device/code":

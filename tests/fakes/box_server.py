@@ -64,6 +64,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakes.hostile import Faults, half
 from tests.fakes.oauth_server import FakeOAuthServer
 
 CLIENT_ID = "box-client"
@@ -140,6 +141,7 @@ class BoxFake:
         self.nodes: dict[str, Node] = {"0": Node("folder", "0", "All Files", None)}
         self.sessions: dict[str, UploadSession] = {}
         self.events: list[dict[str, Any]] = []  # position i+1 follows events[i]
+        self.faults = Faults()  # tests/fakes/hostile.py: 500s, 401s, cut answers, held requests
         self.epoch += 1  # positions handed out before are refused
         self.max_upload_size = 5 * 1024**3
         self.part_size = 8 * 1024 * 1024
@@ -608,7 +610,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.send_header("Content-Length", str(len(raw)))
         self.end_headers()
-        if self.command != "HEAD":
+        if getattr(self, "cut", False):  # a hostile test's cut answer: half the body, then the line drops
+            self.wfile.write(half(raw))
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+        elif self.command != "HEAD":
             self.wfile.write(raw)
 
     def _serve(self) -> None:
@@ -619,6 +625,13 @@ class _Handler(BaseHTTPRequestHandler):
         box = self.box
         route = f"{self.command} {parts.path.split('/2.0/', 1)[-1]}"
         box.calls[route] += 1
+        self.cut = False
+        action = box.faults.take(f"{self.command} {parts.path}?{parts.query}")
+        if action in ("500", "401"):
+            failure = BoxFailure(int(action), "internal_server_error" if action == "500" else "unauthorized")
+            self._send(failure.status, failure.body() if action == "500" else b"")
+            return
+        self.cut = action == "truncate"
         wait = box.take_throttle()
         if wait is not None:
             self._send(429, BoxFailure(429, "rate_limit_exceeded", "Request rate limit exceeded").body(),

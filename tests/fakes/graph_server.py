@@ -52,6 +52,7 @@ import ipaddress
 import itertools
 import json
 import secrets
+import socket
 import ssl
 import tempfile
 import threading
@@ -65,6 +66,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from engine.hashing import hasher_for
 from engine.providers.base import HashKind
+from tests.fakes.hostile import Faults, half
 from tests.fakes.oauth_server import FakeOAuthServer
 
 FRAGMENT = 320 * 1024
@@ -283,6 +285,7 @@ class GraphFake:
         self._throttle: list[tuple[int, str]] = []
         self._throttle_uploads: list[tuple[int, str]] = []
         self._cut: int | None = None
+        self.faults = Faults()  # tests/fakes/hostile.py: 500s, 401s, cut answers, held requests
         self.counts: dict[str, int] = {}
         self._servers: list[ThreadingHTTPServer] = []
         self._tmp = tempfile.TemporaryDirectory(prefix="graph-fake-")
@@ -490,7 +493,11 @@ class _Base(BaseHTTPRequestHandler):
         for k, v in (headers or {}).items():
             self.send_header(k, v)
         self.end_headers()
-        if self.command != "HEAD":
+        if getattr(self, "cut", False):  # a hostile test's cut answer: half the body, then the line drops
+            self.wfile.write(half(raw))
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+        elif self.command != "HEAD":
             self.wfile.write(raw)
 
     def _body(self) -> bytes:
@@ -539,6 +546,11 @@ class _GraphHandler(_Base):
         path = parts.path
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         body = self._body()
+        action = fake.faults.take(f"{self.command} {path}?{parts.query}")
+        if action in ("500", "401"):
+            code = "generalException" if action == "500" else "InvalidAuthenticationToken"
+            return self._send(int(action), {"error": {"code": code, "message": "hostile test"}})
+        self.cut = action == "truncate"
         try:
             if path.startswith("/download/"):
                 return self._download(path)

@@ -44,6 +44,7 @@ import datetime as dt
 import hashlib
 import json
 import secrets
+import socket
 import threading
 import time
 from collections import Counter
@@ -51,6 +52,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from tests.fakes.hostile import Faults, half
 from tests.fakes.oauth_server import DEVICE_GRANT, FakeOAuthServer
 
 API = "/v1/disk"
@@ -111,6 +113,8 @@ class YandexFake:
         self.locked: set[str] = set()
         self.calls: Counter = Counter()
         self._faults: list[_Fault] = []
+        self.faults = Faults()  # tests/fakes/hostile.py: 500s, 401s, cut answers, held requests
+        self.shown: dict[str, str] = {}  # path -> the name listings give it instead (hostile names)
         self._uploads: dict[str, str] = {}  # upload id -> path
         # Seconds an upload stays invisible after its PUT, which is then answered 202 (a large file the real
         # service is still moving into the Disk); 0: stored at once, 201.
@@ -212,7 +216,10 @@ class YandexFake:
         return sum(len(n.data) for n in self.nodes.values())
 
     def resource(self, path: str, node: Node) -> dict[str, object]:
-        name = path.rpartition("/")[2] if path else "disk"
+        parent, _, name = path.rpartition("/") if path else ("", "", "disk")
+        if path in self.shown:  # a name the service hands out as it is, whatever it holds
+            name = self.shown[path]
+            path = f"{parent}/{name}" if parent else name
         out: dict[str, object] = {
             "type": "dir" if node.is_dir else "file", "name": name, "path": "disk:/" + path,
             "created": _iso(node.created), "modified": _iso(node.modified), "resource_id": node.resource_id,
@@ -252,7 +259,11 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        if self.command != "HEAD":
+        if getattr(self, "cut", False):  # a hostile test's cut answer: half the body, then the line drops
+            self.wfile.write(half(data))
+            self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+        elif self.command != "HEAD":
             self.wfile.write(data)
 
     def _body(self) -> bytes:
@@ -291,6 +302,11 @@ class _Handler(BaseHTTPRequestHandler):
         route = f"{self.command} {parts.path}"
         fake = self.fake
         fake.calls[route] += 1
+        action = fake.faults.take(f"{route}?{parts.query}")
+        if action in ("500", "401"):
+            self._send(*_error(int(action), "InternalServerError" if action == "500" else "UnauthorizedError"))
+            return
+        self.cut = action == "truncate"
         if parts.path.startswith("/upload-target/") or parts.path.startswith("/download-target/"):
             status, answer, raw = self._transfer(parts.path, body)
             self._send(status, answer, raw=raw)
