@@ -335,7 +335,7 @@ def _run(
                        "sync state was forgotten, and this pass compares both sides and deletes nothing"))
     for tmp in temps:  # left behind by a killed pass; never user data
         with contextlib.suppress(OSError):
-            os.unlink(tree.abspath(tmp))
+            tree.fs.unlink(tree.abspath(tmp))  # through the tree's file system: confined for a system engine
     if scope is None:  # a scoped pass leaves the service's leftovers to the next full pass
         with contextlib.suppress(ProviderError):
             provider.clean_interrupted(task.remote_folder)
