@@ -19,6 +19,7 @@ import itertools
 import os
 import shutil
 import tempfile
+import threading
 import uuid
 
 from hypothesis import HealthCheck, settings
@@ -298,8 +299,35 @@ class SyncModel(RuleBasedStateMachine):
 
     @rule()
     def sync(self) -> None:
+        self._sync_checked({side: snapshot(root) for side, root in self.roots.items()}, self._behind())
+
+    @rule(moment=st.integers(0, 8))
+    def sync_interrupted(self, moment: int) -> None:
+        """A pass stopped after its `moment`-th event (a log line or a transfer's progress), the way a signal or
+        a pause stops it, then a whole pass: together they must do what one pass does."""
         before = {side: snapshot(root) for side, root in self.roots.items()}
         behind = self._behind()
+        cancel = threading.Event()
+        seen = itertools.count(1)
+
+        def on_event(event: object) -> None:
+            if next(seen) > moment:
+                cancel.set()
+
+        first = run_pass(Home(self.home.path), "t", force=True, hostname="model", provider=self._cloud(),
+                         on_event=on_event, cancel=cancel)
+        assert first.error is None and not first.failed, (first, self._errors())
+        assert self._behind() == behind, "a stopped pass changed something it could not see"
+        surviving = self._surviving(behind)
+        for side, tree in before.items():
+            for path, content in tree.items():
+                if content is not None and content != self.synced.get(path):
+                    assert content in surviving, f"{side} version of {path} was lost by a stopped pass"
+        self._sync_checked(before, behind)
+
+    def _sync_checked(self, before: dict[str, dict[str, bytes | None]],
+                      behind: dict[str, dict[str, bytes | None]]) -> None:
+        """One pass, then every promise checked against the trees as they were `before` the user's last pass."""
         result = self._pass()
         assert result.exit_code == 0, result
         assert self._behind() == behind, "a pass changed something it could not see"
