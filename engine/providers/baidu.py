@@ -377,10 +377,14 @@ class BaiduProvider(OAuthProvider):
                 if response.status_code >= 400:
                     raise ProviderError(f"{what}: Baidu answered HTTP {response.status_code}")
                 count = 0
+                import requests  # loaded by the request just sent
+
                 try:
                     for chunk in response.iter_content(MIB):
                         out.write(chunk)
                         count += len(chunk)
+                except requests.RequestException:  # an OSError too, but the line's, not the local disk's
+                    raise TransientError(f"{what}: the connection to Baidu broke during the download") from None
                 except OSError:
                     raise
                 except Exception:

@@ -210,6 +210,10 @@ def translate(exc: BaseException, what: str) -> ProviderError:
         return NetworkError(f"{what}: Box did not answer in time")
     if isinstance(exc, requests.exceptions.RequestException | OSError):
         return NetworkError(f"{what}: Box could not be reached")
+    import urllib3
+
+    if isinstance(exc, urllib3.exceptions.HTTPError):  # a download streamed from urllib3 that broke off
+        return NetworkError(f"{what}: the connection to Box broke off")
     raise exc
 
 

@@ -477,10 +477,14 @@ class OneDriveProvider(OAuthProvider):
         entry = self.entry(item, path)
         hasher = hasher_for(HashKind.QUICKXOR)
         response = self.graph.send("GET", f"/drives/{self.drive()}/items/{item['id']}/content", what, stream=True)
+        import requests  # loaded by the request just sent
+
         try:
             for chunk in response.iter_content(1 << 20):
                 out.write(chunk)
                 hasher.update(chunk)
+        except requests.RequestException as exc:  # an OSError too, but the line's, not the local disk's
+            raise NetworkError(f"{what}: the download broke off ({type(exc).__name__})") from None
         except OSError:
             raise
         except Exception as exc:

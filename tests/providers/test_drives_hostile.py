@@ -8,7 +8,9 @@ shown."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
+import os
 import pathlib
 import sys
 from collections.abc import Iterator
@@ -18,7 +20,7 @@ from typing import Any
 import pytest
 
 from engine.providers import provider_class
-from engine.providers.base import Provider
+from engine.providers.base import Provider, ProviderError, ReauthRequired
 from tests.fakes.hostile import Faults
 
 from .servers import baidu as baidu_server
@@ -174,3 +176,43 @@ def test_a_listed_name_no_folder_can_hold_is_skipped_with_its_reason_and_nothing
     assert sorted(listed) == ["ok.txt", "sub", "sub/inner.txt"], (listed, skipped)
     assert len(skipped) >= len([n for n in HOSTILE if n or drive.kind != "baidu"]) + 1, skipped
     assert all(reason for _, reason in skipped)
+
+
+# -- reads that fail part way ------------------------------------------------------------------------------
+
+
+def test_a_listing_whose_second_page_fails_fails_and_never_reads_short(drive: Drive) -> None:
+    for i in range(1001):  # the services' largest page is 1,000 items: the 1,001st is on page 2
+        drive.put(f"Sync/f{i:04}", b"x")
+    drive.faults.arm(drive.page2, "500", times=0)  # however often it is asked again
+    seen: list[str] = []
+    with pytest.raises(ProviderError) as failed:
+        for entry in drive.provider().list_reporting("Sync", lambda p, r: None):
+            seen.append(entry.path)
+    assert len(seen) < 1001
+    _no_token_in(drive, str(failed.value), repr(failed.value))
+
+
+@pytest.mark.parametrize("action", ["truncate", "500"])
+def test_a_download_cut_or_refused_mid_stream_fails(drive: Drive, action: str) -> None:
+    data = os.urandom(256 << 10)
+    drive.put("Sync/f.bin", data)
+    drive.faults.arm(drive.download_route("Sync/f.bin"), action, times=0)
+    out = io.BytesIO()
+    with pytest.raises(ProviderError) as failed:
+        drive.provider().download("Sync/f.bin", out)
+    _no_token_in(drive, str(failed.value), repr(failed.value))
+    drive.faults.clear()
+    out = io.BytesIO()
+    drive.provider().download("Sync/f.bin", out)
+    assert out.getvalue() == data
+
+
+def test_a_revoked_sign_in_is_sign_in_needed_without_a_token_in_the_message(drive: Drive) -> None:
+    drive.put("Sync/f.txt", b"x")
+    provider = drive.provider()
+    provider.options = {**provider.options}
+    drive.revoke()
+    with pytest.raises(ReauthRequired) as failed:
+        list(provider.list_reporting("Sync", lambda p, r: None))
+    _no_token_in(drive, str(failed.value), repr(failed.value))
