@@ -200,7 +200,8 @@ class TokenStore:
 
     @property
     def _fix(self) -> str:
-        return f"sign in again with: skysync connection login {self.connection}"
+        # "sign-in needed" is the state's name everywhere (status, doctor, the app): the one line says it too.
+        return f"sign-in needed, sign in again with: skysync connection login {self.connection}"
 
     # -- the token -------------------------------------------------------------------------------------------
     def exists(self) -> bool:
