@@ -247,6 +247,7 @@ class FolderTree(Tree[Folder]):
         open folder under the cursor, else among the cursor's siblings (the same group until typing pauses)."""
         char = event.character
         if not char or not event.is_printable or char == " " or len(char) != 1:
+            self._typed_in = None  # any other key (an arrow, opening a folder) ends the word being typed
             return
         event.stop()
         event.prevent_default()
@@ -273,11 +274,27 @@ class FolderTree(Tree[Folder]):
         group = [c for c in parent.children if c.data is not None and not c.data.placeholder]
         names = [c.data.path.rsplit("/", 1)[-1] for c in group if c.data is not None]
         found = typeahead_match(names, typed)
+        if found is None and len(typed) > 1:  # no name goes on like that: a new search from the last letter
+            self._typed = typed = typed[-1]
+            found = typeahead_match(names, typed)
         if found is None:
             self.app.bell()
             return False
         self._put_cursor(group[found])
         return True
+
+    def action_open(self) -> None:
+        if self.cursor_node is not None:
+            self.cursor_node.expand()
+
+    def action_close(self) -> None:
+        node = self.cursor_node
+        if node is None:
+            return
+        if node.is_expanded:
+            node.collapse()
+        elif node.parent is not None:
+            self.move_cursor(node.parent)
 
 
 class CheckTree(FolderTree):
