@@ -8,7 +8,9 @@ a pass changes nothing of it on either side, and the rest still converges; a mov
 Another client writes to the cloud during some passes (a third actor), and files of one size and one mtime
 are swapped on the local side (a same-tick swap): nothing any of them wrote is lost.
 CI runs a bounded number of examples; `SKYSYNC_MODEL_EXAMPLES=2000 pytest tests/engine/test_model.py` runs a
-long one.
+long one (`SKYSYNC_MODEL_STEPS=80`: longer histories; `--hypothesis-seed=N`: other examples). Variants run the
+same model against a cloud that keeps revisions (conflicts in revision mode), with incremental passes scoped to
+the edited paths, and against a cloud whose listed hashes are often wrong (Baidu).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from engine.providers.local import LocalProvider
 from engine.sync import PassResult, run_pass
 
 EXAMPLES = int(os.environ.get("SKYSYNC_MODEL_EXAMPLES", "25"))
+STEPS = int(os.environ.get("SKYSYNC_MODEL_STEPS", "25"))  # longer histories reach states short ones do not
 DIRS = ["", "d0", "d0/e0"]
 FILES = ["f0", "f1.txt"]
 SIDES = ["local", "cloud"]
@@ -550,7 +553,7 @@ class SyncModelWrongHashes(SyncModel):
 
 MODEL_SETTINGS = settings(
     max_examples=EXAMPLES,
-    stateful_step_count=25,
+    stateful_step_count=STEPS,
     deadline=None,
     derandomize=os.environ.get("CI") == "true",  # CI replays fixed examples; local runs explore new ones
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
