@@ -35,6 +35,8 @@ from engine.providers.local import LocalProvider
 from engine.sync import PassResult, run_pass
 
 EXAMPLES = int(os.environ.get("SKYSYNC_MODEL_EXAMPLES", "25"))
+# The variants run fewer by default (the suite's time); SKYSYNC_MODEL_EXAMPLES sets them all.
+VARIANT_EXAMPLES = int(os.environ.get("SKYSYNC_MODEL_EXAMPLES", "8"))
 STEPS = int(os.environ.get("SKYSYNC_MODEL_STEPS", "25"))  # longer histories reach states short ones do not
 DIRS = ["", "d0", "d0/e0"]
 FILES = ["f0", "f1.txt"]
@@ -558,11 +560,12 @@ MODEL_SETTINGS = settings(
     derandomize=os.environ.get("CI") == "true",  # CI replays fixed examples; local runs explore new ones
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
+VARIANT_SETTINGS = settings(MODEL_SETTINGS, max_examples=VARIANT_EXAMPLES)
 SyncModel.TestCase.settings = MODEL_SETTINGS
 test_sync_model = SyncModel.TestCase
-SyncModelRevisions.TestCase.settings = MODEL_SETTINGS
+SyncModelRevisions.TestCase.settings = VARIANT_SETTINGS
 test_sync_model_revisions = SyncModelRevisions.TestCase
-SyncModelScoped.TestCase.settings = MODEL_SETTINGS
+SyncModelScoped.TestCase.settings = VARIANT_SETTINGS
 test_sync_model_scoped = SyncModelScoped.TestCase
-SyncModelWrongHashes.TestCase.settings = MODEL_SETTINGS
+SyncModelWrongHashes.TestCase.settings = VARIANT_SETTINGS
 test_sync_model_wrong_hashes = SyncModelWrongHashes.TestCase
