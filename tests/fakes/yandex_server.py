@@ -238,6 +238,10 @@ class YandexFake:
         return sorted(p for p in self.nodes if p.startswith(prefix) and p != path and "/" not in p[len(prefix):])
 
 
+class _Cut(Exception):
+    """The client's connection ended inside its request's body."""
+
+
 def _error(status: int, error: str, description: str = "") -> tuple[int, dict[str, object]]:
     return status, {"error": error, "description": description or error, "message": description or error}
 
@@ -267,18 +271,28 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(data)
 
     def _body(self) -> bytes:
+        """The request's body; _Cut when the client went away before its end (a killed upload is not a file)."""
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             parts = []
             while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                line = self.rfile.readline()
+                if not line:
+                    raise _Cut
+                size = int(line.split(b";")[0].strip() or b"0", 16)
                 if size == 0:
                     while self.rfile.readline() not in (b"\r\n", b"\n", b""):
                         pass
                     return b"".join(parts)
-                parts.append(self.rfile.read(size))
+                part = self.rfile.read(size)
+                if len(part) < size:
+                    raise _Cut
+                parts.append(part)
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+        body = self.rfile.read(length) if length else b""
+        if len(body) < length:
+            raise _Cut
+        return body
 
     def _query(self) -> dict[str, str]:
         return {k: v[0] for k, v in parse_qs(urlsplit(self.path).query, keep_blank_values=True).items()}
@@ -296,7 +310,11 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
     def _dispatch(self) -> None:
-        body = self._body()
+        try:
+            body = self._body()
+        except _Cut:
+            self.close_connection = True
+            return
         parts = urlsplit(self.path)
         query = self._query()
         route = f"{self.command} {parts.path}"

@@ -12,6 +12,8 @@ import io
 import json
 import os
 import pathlib
+import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -216,3 +218,122 @@ def test_a_revoked_sign_in_is_sign_in_needed_without_a_token_in_the_message(driv
     with pytest.raises(ReauthRequired) as failed:
         list(provider.list_reporting("Sync", lambda p, r: None))
     _no_token_in(drive, str(failed.value), repr(failed.value))
+
+
+# -- through the console script ----------------------------------------------------------------------------
+
+CLI_OPTIONS = {
+    "onedrive": ("client_id", "api_url", "auth_url", "ca_file", "drive_id"),
+    "box": ("client_id", "client_secret", "api_url", "upload_url", "token_url", "auth_url"),
+    "yandex": ("client_id", "client_secret", "api_url", "auth_url"),
+    "baidu": ("app_key", "secret_key", "app_name", "api_url", "content_url", "auth_url"),
+}
+SMALL_PARTS = {"onedrive": ("chunk_size=320",), "box": ("chunk_size=1",), "yandex": (), "baidu": ()}
+# The request of the chunked upload to hold (kill -9 there), and how many such requests go through first.
+PART = {"onedrive": ("PUT /upload/", 2), "box": ("PUT /api/2.0/files/upload_sessions/", 2),
+        "yandex": ("PUT /upload-target/", 0), "baidu": ("superfile2", 1)}  # fmt: skip
+
+
+@dataclass
+class Cli:
+    drive: Drive
+    home: pathlib.Path
+    local: pathlib.Path
+
+    def argv(self, *args: str) -> list[str]:
+        return [SKYSYNC, "--home", str(self.home), *args]
+
+    def run(self, *args: str, ok: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(self.argv(*args), capture_output=True, text=True, cwd=ROOT, timeout=120, input=stdin,
+                              env={**os.environ, "SKYSYNC_HOSTNAME": "testhost"})  # fmt: skip
+        if ok:
+            assert done.returncode == 0, done.stderr
+        return done
+
+    def local_files(self) -> dict[str, bytes]:
+        return {p.relative_to(self.local).as_posix(): p.read_bytes() for p in self.local.rglob("*") if p.is_file()}
+
+    def secrets_seen(self) -> list[str]:
+        """Every token the drive issued to this connection so far: the first ones and those in the token store."""
+        found = list(self.drive.tokens)
+
+        def walk(value: object, key: str = "") -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    walk(v, str(k))
+            elif isinstance(value, list):
+                for v in value:
+                    walk(v, key)
+            elif isinstance(value, str) and ("token" in key.lower() or key == "secret") and len(value) >= 8:
+                found.append(value)
+
+        for stored in (self.home / "tokens").glob("*.json"):
+            walk(json.loads(stored.read_text()))
+        return found
+
+
+@pytest.fixture
+def cli(drive: Drive, tmp_path: pathlib.Path) -> Cli:
+    local = tmp_path / "local"
+    local.mkdir()
+    c = Cli(drive, tmp_path / "home", local)
+    args = [arg for key in CLI_OPTIONS[drive.kind] for arg in ("--option", f"{key}={drive.options[key]}")]
+    args += [arg for option in SMALL_PARTS[drive.kind] for arg in ("--option", option)]
+    c.run("connection", "add", "c", "--provider", drive.kind, *args, "--option", "token=-",
+          stdin=drive.options["token"] + "\n")  # fmt: skip
+    c.run("task", "add", "t", "--connection", "c", "--local", str(local), "--remote", "/Sync",
+          "--direction", "bidirectional")  # fmt: skip
+    return c
+
+
+def _no_secret_anywhere(cli: Cli, *outputs: str) -> None:
+    """No token in these outputs, in `skysync log` and `status`, nor in any file of the home but the token store."""
+    texts = [*outputs, cli.run("log", "--task", "t", ok=False).stdout, cli.run("status", ok=False).stdout]
+    for path in cli.home.rglob("*"):
+        if path.is_file() and path.parent.name != "tokens":
+            texts.append(path.read_bytes().decode("utf-8", "replace"))
+    for secret in cli.secrets_seen():
+        for text in texts:
+            assert secret not in text, f"a token is shown: {secret[:6]}... in {text[:200]!r}"
+
+
+def test_sync_killed_mid_upload_resumes_with_one_copy_and_nothing_lost(cli: Cli) -> None:
+    data = os.urandom((9 << 20) + 777)  # parts on every kind (Baidu's blocks are 4 MiB)
+    (cli.local / "big.bin").write_bytes(data)
+    (cli.local / "small.txt").write_bytes(b"small")
+    route, skip = PART[cli.drive.kind]
+    cli.drive.faults.arm(route, "hold", skip=skip)
+    proc = subprocess.Popen(cli.argv("sync", "t"), cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "SKYSYNC_HOSTNAME": "testhost"})  # fmt: skip
+    try:
+        assert cli.drive.faults.held.wait(60), "the upload never reached the held part"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        cli.drive.faults.release()
+        if proc.poll() is None:
+            proc.kill()
+    assert "big.bin" not in cli.drive.files() or cli.drive.kind == "yandex"  # Yandex: the whole file was sent
+    done = cli.run("sync", "t")
+    assert cli.drive.files() == {"big.bin": data, "small.txt": b"small"}, (sorted(cli.drive.files()),
+                                                                          cli.run("log", "--task", "t").stdout)
+    assert cli.local_files() == {"big.bin": data, "small.txt": b"small"}
+    again = json.loads(cli.run("sync", "t", "--json").stdout)["tasks"][0]["summary"]
+    assert again == {}, again
+    _no_secret_anywhere(cli, done.stdout, done.stderr)
+
+
+def test_a_sign_in_refused_for_good_is_one_line_sign_in_needed_and_nothing_is_deleted(cli: Cli) -> None:
+    (cli.local / "keep.txt").write_bytes(b"keep")
+    (cli.local / "gone-here.txt").write_bytes(b"deleted here")
+    cli.drive.put("Sync/remote.txt", b"remote")
+    cli.run("sync", "t")
+    (cli.local / "gone-here.txt").unlink()  # a deletion the pass would send, were it allowed to run
+    cli.drive.revoke()  # every call 401, and the refresh refused
+    done = cli.run("sync", "t", ok=False)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "sign-in needed" in lines[0], done.stderr
+    assert cli.drive.files() == {"keep.txt": b"keep", "gone-here.txt": b"deleted here", "remote.txt": b"remote"}
+    assert cli.local_files() == {"keep.txt": b"keep", "remote.txt": b"remote"}
+    _no_secret_anywhere(cli, done.stdout, done.stderr)
