@@ -252,6 +252,9 @@ def filesystem_for(home: Home, task: Task) -> FileSystem | None:
     owner = owner_of(conn.owner)
     try:
         check_folder(task.local, owner)
+        # The connection's own folders and files too (a `local` connection's root): a user who made theirs a
+        # link to root's folder after adding it would otherwise have the root engine sync root's folder.
+        check_option_paths(home.all_options(task.connection), owner)
     except UsageError as exc:
         # The pass stops before it changes anything (exit 2), like a missing folder.
         raise GuardError(str(exc)) from None

@@ -247,6 +247,14 @@ def test_a_pass_refuses_a_folder_that_changed_hands(users, place):
     home = Home(place["home"])
     assert home.connection("a-cloud").owner == a.uid
     assert filesystem_for(home, home.task("a-task")) is not None
+    cloud = Path(place["a_cloud"])
+    cloud.rename(cloud.with_name("a-cloud-was"))
+    cloud.symlink_to(place["root_local"])  # A's "cloud" is now root's folder: the pass must not touch it
+    with pytest.raises(GuardError, match=r"option 'root':.*belongs to root"):
+        filesystem_for(home, home.task("a-task"))
+    cloud.unlink()
+    cloud.with_name("a-cloud-was").rename(cloud)
+    assert filesystem_for(home, home.task("a-task")) is not None
     os.chown(place["a_local"], b.uid, b.gid)  # the folder now belongs to B: A's connection may not write it
     with pytest.raises(GuardError, match=f"belongs to {b.name}, not to {a.name}"):
         filesystem_for(home, home.task("a-task"))
