@@ -30,6 +30,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from engine import manage
 from engine.config import Home, Task
+from engine.errors import GuardError
 from engine.providers.base import MtimeMode, RemoteEntry
 from engine.providers.local import LocalProvider
 from engine.sync import PassResult, run_pass
@@ -496,8 +497,11 @@ class SyncModelScoped(SyncModel):
         if not self.touched:  # the checking passes (nothing edited since): full, as the safety net is
             return super()._pass(provider)
         scope, self.touched = sorted(self.touched), set()
-        result = run_pass(Home(self.home.path), "t", hostname="model", provider=provider, scope=scope)
-        if result.exit_code != 0 and not result.failed:  # a guard: the user looks and forces the pass
+        try:
+            result = run_pass(Home(self.home.path), "t", hostname="model", provider=provider, scope=scope)
+        except GuardError:  # a side emptied (the one file deleted): nothing changed; the user forces the pass
+            return super()._pass()
+        if result.exit_code != 0 and not result.failed:  # deletions held back: the user forces them through
             result = super()._pass()
         return result
 
