@@ -253,8 +253,14 @@ def write_random(path: str, size: int) -> None:
 
 
 def step(tool: Tool, server: MotoServer, action: Callable[[], Run]) -> dict[str, Any]:
+    """One timed command with the requests it made; {"error": ...} when it failed (the tool is then left out
+    of the later steps: a peer that breaks is reported, never fatal)."""
     server.counter.take()
-    run = action()
+    try:
+        run = action()
+    except BenchError as exc:
+        server.counter.take()
+        return {"error": str(exc)}
     requests = server.counter.take()
     return {"wall": run.wall, "cpu": run.cpu, "rss_kib": run.rss_kib, "requests": requests,
             "total_requests": sum(requests.values())}
@@ -273,7 +279,7 @@ def summarize(results: dict[str, dict[str, Any]], baseline: dict[str, Any], file
     sky, rsync = results.get("skysync", {}), results.get("rclone-sync", {})
 
     def throughput(r: dict[str, Any]) -> float | None:
-        return big / r["big"]["wall"] / (1 << 20) if r.get("big") else None
+        return big / r["big"]["wall"] / (1 << 20) if r.get("big", {}).get("wall") else None
 
     noop = sky.get("noop", {}).get("wall")
     lists = sky.get("noop", {}).get("requests", {}).get("ListObjects")
@@ -316,7 +322,9 @@ def report(results: dict[str, dict[str, Any]], baseline: dict[str, Any], summary
                          ("noop", "no-change pass (median wall)")):
         emit(f"\n{title}:")
         for name, r in results.items():
-            if phase in r:
+            if "error" in r.get(phase, {}):
+                emit(f"  {name:13} failed: {r[phase]['error']}")
+            elif phase in r:
                 f = r[phase]
                 emit(f"  {name:13} {f['wall']:8.2f} s (CPU {f['cpu']:6.2f} s)  {f['total_requests']:>7,} requests: "
                      f"{requests_text(f['requests'])}")
@@ -382,9 +390,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"moto at {server.endpoint}; {args.files:,} small files, a {args.big_mib} MiB file; "
               f"load {os.getloadavg()[0]:.1f}", flush=True)
         results: dict[str, dict[str, Any]] = {tool.name: {} for tool in tools}
+        def run_step(phase: str, tool: Tool, action: Callable[[], Run]) -> None:
+            if any("error" in figures for figures in results[tool.name].values()):
+                return
+            figures = results[tool.name][phase] = step(tool, server, action)
+            print(f"  {tool.name}: {phase} " + (f"failed: {figures['error']}" if "error" in figures
+                                               else f"{figures['wall']:.1f} s"), flush=True)
+
         for tool in tools:
-            results[tool.name]["initial"] = step(tool, server, tool.initial)
-            print(f"  {tool.name}: initial {results[tool.name]['initial']['wall']:.1f} s", flush=True)
+            run_step("initial", tool, tool.initial)
         if args.big_mib:
             big_seed = os.path.join(work, "large.bin")
             write_random(big_seed, args.big_mib << 20)
@@ -394,15 +408,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 shutil.copyfile(big_seed, target)
             os.unlink(big_seed)
             for tool in tools:
-                results[tool.name]["big"] = step(tool, server, tool.again)
-                print(f"  {tool.name}: large file {results[tool.name]['big']['wall']:.1f} s", flush=True)
+                run_step("big", tool, tool.again)
         noops: dict[str, list[dict[str, Any]]] = {tool.name: [] for tool in tools}
         for _ in range(args.repeat):  # round-robin, so background load hits every tool alike
             for tool in tools:
-                noops[tool.name].append(step(tool, server, tool.again))
+                if not any("error" in figures for figures in results[tool.name].values()):
+                    noops[tool.name].append(step(tool, server, tool.again))
         for name, runs in noops.items():
-            middle = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
-            results[name]["noop"] = {**middle, "walls": [r["wall"] for r in runs]}
+            failed = [r for r in runs if "error" in r]
+            if failed:
+                results[name]["noop"] = failed[0]
+            elif runs:
+                middle = sorted(runs, key=lambda r: r["wall"])[len(runs) // 2]
+                results[name]["noop"] = {**middle, "walls": [r["wall"] for r in runs]}
         baseline: dict[str, Any] = {}
         if "skysync" in results:
             walls = []
