@@ -92,6 +92,7 @@ DEFAULT_CHUNK_MIB = 20  # Box takes upload sessions for files of 20 MB and more
 MAX_CHUNK_MIB = 50  # Box advises sessions above 50 MB
 ROOT_ID = "0"
 PAGE = 1000  # the most items Box returns in one page
+EMPTY_PAGES = 50  # empty pages in a row that a listing takes before it gives up (see _items)
 EVENTS_PAGE = 500
 LONGPOLL_TIMEOUT = 30  # seconds a wait lasts unless asked otherwise (Box's server would hold it 610 s)
 WAIT_MARGIN = 2.0  # seconds beyond the wait before the read times out: an answer on its way still arrives
@@ -434,16 +435,23 @@ class BoxProvider(OAuthProvider):
     def _items(self, folder_id: str, what: str, limit: int = PAGE) -> Iterator[Item]:
         """The items of a folder, page by page with markers (Box caps offset paging; markers have no limit)."""
         marker = ""
+        empty = 0
         while True:
             params: dict[str, Any] = {"fields": FIELDS, "limit": limit, "usemarker": "true"}
             if marker:
                 params["marker"] = marker
             page = self._get(f"{self.api}/folders/{folder_id}/items", what, **params)
-            for res in page.get("entries") or []:
+            entries = page.get("entries") or []
+            for res in entries:
                 yield item_of(res)
             marker = str(page.get("next_marker") or "")
-            if not marker or not page.get("entries") or limit < PAGE:
+            # Only the end of the markers ends a listing: Box drops items the caller may not see after paging, so
+            # a page can come back empty with more behind it (stopping there read the rest as deleted).
+            if not marker or (entries and limit < PAGE):
                 return
+            empty = 0 if entries else empty + 1
+            if empty >= EMPTY_PAGES:
+                raise TransientError(f"{what}: Box answered {empty} empty pages in a row; the listing is retried")
 
     def _child(self, parent: str, name: str, what: str) -> Item | None:
         for item in self._items(parent, what):

@@ -142,6 +142,7 @@ class BoxFake:
         self.sessions: dict[str, UploadSession] = {}
         self.events: list[dict[str, Any]] = []  # position i+1 follows events[i]
         self.faults = Faults()  # tests/fakes/hostile.py: 500s, 401s, cut answers, held requests
+        self.empty_pages = 0  # marker listings that answer an empty page (with a marker to go on) first
         self.epoch += 1  # positions handed out before are refused
         self.max_upload_size = 5 * 1024**3
         self.part_size = 8 * 1024 * 1024
@@ -400,6 +401,10 @@ class BoxFake:
                 children = self._children(node.id)
                 if query.get("usemarker") == "true":  # the marker is opaque to clients; here, the next offset
                     start = int(base64.urlsafe_b64decode(query["marker"]).decode()) if query.get("marker") else 0
+                    if self.empty_pages > 0:  # items filtered out after paging: an empty page, more behind it
+                        self.empty_pages -= 1
+                        return 200, {"limit": limit, "entries": [],
+                                     "next_marker": base64.urlsafe_b64encode(str(start).encode()).decode()}
                     end = start + limit
                     more = base64.urlsafe_b64encode(str(end).encode()).decode() if end < len(children) else None
                     return 200, {"limit": limit, "next_marker": more,

@@ -337,3 +337,43 @@ def test_a_sign_in_refused_for_good_is_one_line_sign_in_needed_and_nothing_is_de
     assert cli.drive.files() == {"keep.txt": b"keep", "gone-here.txt": b"deleted here", "remote.txt": b"remote"}
     assert cli.local_files() == {"keep.txt": b"keep", "remote.txt": b"remote"}
     _no_secret_anywhere(cli, done.stdout, done.stderr)
+
+
+def test_a_download_cut_mid_stream_leaves_nothing_in_place_and_hostile_names_write_nowhere(
+        cli: Cli, tmp_path: pathlib.Path) -> None:  # fmt: skip
+    data = os.urandom(1 << 20)
+    cli.drive.put("Sync/f.bin", data)
+    cli.drive.put("Sync/ok.txt", b"ok")
+    for i, name in enumerate(["../escaped", "/abs", "a/b", "a\\b"]):
+        cli.drive.put(f"Sync/h{i}", b"hostile")
+        cli.drive.rename_raw(f"Sync/h{i}", name)
+    (cli.local / "a").mkdir()
+    (cli.local / "a" / "b").write_bytes(b"mine, not the listed 'a/b'")
+    cli.drive.faults.arm(cli.drive.download_route("Sync/f.bin"), "truncate", times=0)
+    done = cli.run("sync", "t", ok=False)
+    assert done.returncode == 1, done.stderr
+    every = sorted(p.relative_to(cli.local).as_posix() for p in cli.local.rglob("*"))
+    # No partial f.bin, no temporary file left (ok.txt only where the cut is per file: the other fakes cut all).
+    assert every in (["a", "a/b"], ["a", "a/b", "ok.txt"]), every
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "local"]  # nothing written beside the folder
+    assert (cli.local / "a" / "b").read_bytes() == b"mine, not the listed 'a/b'"
+    cli.drive.faults.clear()
+    cli.run("sync", "t")
+    assert cli.local_files() == {"f.bin": data, "ok.txt": b"ok", "a/b": b"mine, not the listed 'a/b'"}
+    assert (tmp_path / "escaped").exists() is False
+    _no_secret_anywhere(cli, done.stdout, done.stderr)
+
+
+def test_box_an_empty_page_with_a_marker_to_go_on_is_not_the_end_of_a_listing(tmp_path: pathlib.Path) -> None:
+    with drive_for("box", tmp_path) as box:
+        for name in ("a.txt", "b.txt"):
+            box.put(f"Sync/{name}", b"x")
+        box.fake.empty_pages = 2  # Box filtered a page's items out after paging: more follow
+        provider = box.provider()
+        assert sorted(e.path for e in provider.list("Sync")) == ["a.txt", "b.txt"]
+        box.fake.empty_pages = 2
+        with pytest.raises(ProviderError):  # the folder is not empty: asked for one item, it reads on to find it
+            provider.rmdir("Sync")
+        box.fake.empty_pages = 10**6  # a service that never gets anywhere: the listing fails, it never ends short
+        with pytest.raises(ProviderError):
+            list(provider.list("Sync"))
