@@ -110,7 +110,6 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
-
 def _name_problem(rel: str, listed_name: object) -> str | None:
     """Why an item listed at `rel` (relative to the listed folder) is skipped: a part of its path no name here can
     be, or a `server_filename` other than the path's last part (a name holding `/`: its path reads as another
@@ -122,6 +121,7 @@ def _name_problem(rel: str, listed_name: object) -> str | None:
         if reason is not None:
             return reason
     return None
+
 
 class BaiduProvider(OAuthProvider):
     kind = "baidu"
