@@ -19,7 +19,7 @@ from typing import BinaryIO, NamedTuple
 
 from engine.hashing import hash_file
 from engine.names import is_valid_utf8
-from engine.providers.base import HashKind
+from engine.providers.base import HashKind, RemoteEntry
 
 TEMP_PREFIX = ".skysync-tmp-"
 
@@ -57,18 +57,23 @@ class Skipped:
     reason: str
 
 
+_syncfs_loaded = False
+_libc_syncfs = None
+
+
 def _load_syncfs():
-    try:
-        import ctypes
-        import ctypes.util
+    """libc's syncfs, looked up at the first flush: a pass that writes nothing (and `--help`) never loads ctypes."""
+    global _syncfs_loaded, _libc_syncfs
+    if not _syncfs_loaded:
+        _syncfs_loaded = True
+        try:
+            import ctypes
+            import ctypes.util
 
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.syncfs
-    except (OSError, AttributeError):
-        return None
-
-
-_libc_syncfs = _load_syncfs()
+            _libc_syncfs = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).syncfs
+        except (OSError, AttributeError):
+            _libc_syncfs = None
+    return _libc_syncfs
 
 
 class OutsideRoot(PermissionError):
@@ -118,7 +123,8 @@ class FileSystem:
         """Flush everything written to the file system that holds `path` (one call for many files)."""
         fd = os.open(path, os.O_RDONLY)
         try:
-            if _libc_syncfs is not None and _libc_syncfs(fd) == 0:
+            syncfs = _load_syncfs()
+            if syncfs is not None and syncfs(fd) == 0:
                 return
             os.sync()
         finally:
@@ -220,6 +226,31 @@ class LocalTree:
         incremental pass walks the folders it was told about (`look` tells whether `below` may be entered).
         `devices` is `self.devices()` when the caller has it already.
         """
+        return self._walk(on_skip, on_temp, on_error, prune, below, devices, remote=False)
+
+    def scan_remote(
+        self,
+        on_skip: Callable[[Skipped], None] | None = None,
+        on_temp: Callable[[str], None] | None = None,
+        on_error: Callable[[str, OSError], None] | None = None,
+        prune: Callable[[str], bool] | None = None,
+    ) -> Iterator[RemoteEntry]:
+        """`scan` as the `local` provider lists it: a `RemoteEntry` made straight from each `stat` (size, mtime in
+        seconds from the nanoseconds), with no `LocalEntry` to convert: the listing of a no-change pass's other
+        side costs one tuple per entry, as the local walk does."""
+        return self._walk(on_skip, on_temp, on_error, prune, "", None, remote=True)
+
+    def _walk(
+        self,
+        on_skip: Callable[[Skipped], None] | None,
+        on_temp: Callable[[str], None] | None,
+        on_error: Callable[[str, OSError], None] | None,
+        prune: Callable[[str], bool] | None,
+        below: str,
+        devices: tuple[int, frozenset[str]] | None,
+        remote: bool,
+    ) -> Iterator[LocalEntry | RemoteEntry]:
+        # A generator apart from `scan`: the devices are read at the first entry asked for, as before.
         root_dev, mounts = devices or self.devices()
         # Depth first with one sorted iterator per open folder: a folder is followed directly by its subtree.
         # The loop runs once per entry, so it is kept flat: a `for` over a folder's children that breaks out to
@@ -248,13 +279,16 @@ class LocalTree:
                     continue
                 mode = st.st_mode
                 if S_ISREG(mode):
-                    yield LocalEntry(rel, False, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
+                    if remote:  # no revision: size and mtime (to the nanosecond) tell a change
+                        yield RemoteEntry(rel, False, st.st_size, st.st_mtime_ns / 1e9)
+                    else:
+                        yield LocalEntry(rel, False, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
                 elif S_ISDIR(mode):
                     if st.st_dev != root_dev or (mounts and child.path in mounts):
                         if on_skip:
                             on_skip(Skipped(rel, "mount point or another device"))
                         continue
-                    yield LocalEntry(rel, True, 0, 0)
+                    yield RemoteEntry(rel, True) if remote else LocalEntry(rel, True, 0, 0)
                     if prune and prune(rel):
                         continue
                     stack.append((rel, iter(self._children(rel, on_error))))

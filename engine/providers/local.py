@@ -118,9 +118,8 @@ class LocalProvider(Provider):
     def _scan(self, folder: str, sub: LocalTree, on_skip: Callable[[str, str], None]) -> Iterator[RemoteEntry]:
         errors: list[tuple[str, OSError]] = []
         temps: list[str] = []
-        for e in sub.scan(on_skip=lambda s: on_skip(s.path, s.reason),
-                          on_error=lambda p, exc: errors.append((p, exc)), on_temp=temps.append):
-            yield _entry(e)
+        yield from sub.scan_remote(on_skip=lambda s: on_skip(s.path, s.reason),
+                                   on_error=lambda p, exc: errors.append((p, exc)), on_temp=temps.append)
         self._temps[folder] = temps
         if errors:
             path, exc = errors[0]
@@ -133,8 +132,7 @@ class LocalProvider(Provider):
         if not sub.exists():
             raise ContainerNotFound(f"the remote folder /{folder} does not exist")
         errors: list[tuple[str, OSError]] = []
-        for e in sub.scan(on_error=lambda p, exc: errors.append((p, exc)), prune=lambda rel: True):
-            yield _entry(e)
+        yield from sub.scan_remote(on_error=lambda p, exc: errors.append((p, exc)), prune=lambda rel: True)
         if errors:
             path, exc = errors[0]
             raise _translate(exc, f"listing /{folder}/{path}".replace("//", "/"))
