@@ -72,6 +72,7 @@ class SyncModel(RuleBasedStateMachine):
         self.hidden: dict[str, str] = {}  # local folder (relative) -> where it really is now, behind a link
         self.fresh_pairing = False  # the next pass is a first pass (the root moved)
         self.versions: str | None = None  # where a revision-keeping cloud keeps what uploads replaced
+        self.full_owed = False  # a pass was stopped: the next one looks at everything
 
     def _cloud(self) -> LocalProvider | None:
         """The provider a pass talks to; None: the connection's own (a `local` cloud keeping no revisions)."""
@@ -322,6 +323,7 @@ class SyncModel(RuleBasedStateMachine):
 
         first = run_pass(Home(self.home.path), "t", force=True, hostname="model", provider=self._cloud(),
                          on_event=on_event, cancel=cancel)
+        self.full_owed = True  # the engine's next pass after a stopped one is full (runtime.passes.pass_scope)
         assert first.error is None and not first.failed, (first, self._errors())
         assert self._behind() == behind, "a stopped pass changed something it could not see"
         surviving = self._surviving(behind)
@@ -494,7 +496,8 @@ class SyncModelScoped(SyncModel):
         return super()._path(side, rel)
 
     def _pass(self, provider: LocalProvider | None = None) -> PassResult:
-        if not self.touched:  # the checking passes (nothing edited since): full, as the safety net is
+        if not self.touched or self.full_owed:  # the checking passes, and the one after a stopped pass: full
+            self.touched, self.full_owed = set(), False
             return super()._pass(provider)
         scope, self.touched = sorted(self.touched), set()
         try:
