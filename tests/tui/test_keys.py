@@ -21,6 +21,7 @@ from tui.screens.connection_wizard import AdvancedStep, ConnectionDraft, Connect
 from tui.screens.dialogs import ConfirmScreen, DetailScreen, PromptScreen, QuitScreen
 from tui.screens.dry_run import DryRunScreen
 from tui.screens.filters import FileFilterScreen
+from tui.screens.first_pass import FirstPassReview
 from tui.screens.help import HelpScreen
 from tui.screens.log import LogScreen
 from tui.screens.main import MainScreen
@@ -60,6 +61,10 @@ def screens(home: str, task: Task, local: str) -> dict[str, Callable[[], Screen]
         "log": lambda: LogScreen([task.name]),
         "settings": lambda: SettingsScreen(home),
         "task-form": lambda: TaskForm(home, "cloud"),
+        "task-form-edit": lambda: TaskForm(home, "cloud", task),
+        "wizard-folders": lambda: SelectiveSyncScreen(home, task, step="2/4", wizard=True),
+        "wizard-filter": lambda: FileFilterScreen(task, step="3/4", wizard=True),
+        "wizard-review": lambda: FirstPassReview(home, task.name),
         "local-picker": lambda: LocalFolderPicker(local),
         "remote-browser": lambda: RemoteFolderBrowser(home, "cloud"),
         "selective-sync": lambda: SelectiveSyncScreen(home, task),
@@ -84,6 +89,7 @@ async def back_to_main(pilot: Any) -> None:
 
 SCREENS = ["main", "provider", "form-local", "form-gdrive", "advanced-gdrive", "signin-code", "signin-device",
            "signin-token", "drive", "confirm", "prompt", "detail", "quit", "help", "log", "settings", "task-form",
+           "task-form-edit", "wizard-folders", "wizard-filter", "wizard-review",
            "local-picker", "remote-browser", "selective-sync", "filters", "dry-run", "admin",
            "rclone-import"]
 
