@@ -18,7 +18,10 @@ from engine.auth.signin import Console, SignInCancelled
 from engine.auth.tokens import Token
 from tests.tui.helpers import SAMPLE_ROOT, SAMPLE_STATUS, sample_app, text_of, wait_for
 from tui.screens.connection_wizard import AdvancedStep, ConnectionDraft, ConnectionForm
-from tui.screens.pickers import LocalFolderPicker, RemoteFolderBrowser
+from tui.screens.filters import FileFilterScreen
+from tui.screens.first_pass import FirstPassReview
+from tui.screens.pickers import RemoteFolderBrowser
+from tui.screens.selective_sync import SelectiveSyncScreen
 from tui.screens.signin import DriveStep, SignInScreen
 from tui.widgets.check_tree import FolderTree
 
@@ -72,6 +75,12 @@ def tree_loaded(pilot: Pilot) -> bool:
     trees = pilot.app.screen.query(FolderTree)
     return bool(trees) and bool(trees.first().root.children) and "loading" not in str(
         trees.first().root.children[0].label)
+
+
+def sample_task() -> Any:
+    from engine.config import Home
+
+    return Home(str(SAMPLE_ROOT / "home")).task("photos")
 
 
 def filled_s3_form() -> ConnectionForm:
@@ -131,12 +140,16 @@ SCENARIOS: dict[str, Callable[[Pilot], Awaitable[None]]] = {
     "connection_form_s3": pushing(filled_s3_form),
     "advanced_step_s3": pushing(lambda: AdvancedStep(ConnectionDraft("s3", "photos-s3"))),
     "task_form": pressing("t"),
-    "local_picker": pushing(lambda: LocalFolderPicker(str(SAMPLE_ROOT / "photos")),
-                            until=lambda p: bool(p.app.screen.query("DirectoryTree").first().root.children)),
     "remote_browser": pushing(lambda: RemoteFolderBrowser(str(SAMPLE_ROOT / "home"), "nas-cloud"),
                               until=tree_loaded),
     "selective_sync": pressing("2", "o", until=tree_loaded, then=("down", "down", "space")),
     "file_filter": pressing("2", "f", until=lambda p: "Preview" in text_of(p.app.screen.query_one("#preview"))),
+    "wizard_folders": pushing(lambda: SelectiveSyncScreen(str(SAMPLE_ROOT / "home"), sample_task(), step="2/4",
+                                                          wizard=True), until=tree_loaded),
+    "wizard_filter": pushing(lambda: FileFilterScreen(sample_task(), step="3/4", wizard=True),
+                             until=lambda p: "Preview" in text_of(p.app.screen.query_one("#preview"))),
+    "wizard_review": pushing(lambda: FirstPassReview(str(SAMPLE_ROOT / "home"), "photos"),
+                             until=lambda p: "first pass will do" in text_of(p.app.screen.query_one("#review"))),
     "dry_run": pressing("2", "d", until=lambda p: "Would do" in text_of(p.app.screen.query_one("#summary"))),
     "log": pressing("g", until=lambda p: p.app.screen.query_one(DataTable).row_count == 6),
     "log_detail": pressing("g", "up", "up", "up", "enter"),
