@@ -38,7 +38,7 @@ async def open_import(pilot) -> None:  # type: ignore[no-untyped-def]
     listing = app.screen.query_one("#providers", OptionList)
     assert "Import from rclone" in str(listing.get_option_at_index(listing.option_count - 1).prompt)
     await pilot.press("end", "enter")
-    await wait_for(pilot, lambda: isinstance(app.screen, RcloneImportScreen), what="the import screen")
+    await wait_for(pilot, lambda: isinstance(app.screen, RcloneImportScreen), what="the import screen", timeout=30)
 
 
 def remotes_shown(app) -> list[str]:  # type: ignore[no-untyped-def]
@@ -63,11 +63,11 @@ async def test_a_remote_of_rclones_own_config_is_imported_under_the_name_typed(
         assert app.screen.query_one("#rclone-config").value == str(conf)
         assert remotes_shown(app) == ["dav  (webdav)", "nas  (local)"]
         await pilot.press("down")  # nas; the name follows the remote until the user types one
-        await wait_for(pilot, lambda: app.screen.query_one("#rclone-name").value == "nas", what="the name")
+        await wait_for(pilot, lambda: app.screen.query_one("#rclone-name").value == "nas", what="the name", timeout=30)
         await type_into(pilot, "#rclone-target", str(tmp_path / "cloud"))
         await type_into(pilot, "#rclone-name", "my-nas")
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="back on the main screen")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="back on the main screen", timeout=30)
         assert any("not carried over: copy_links" in str(n.message) for n in app._notifications)
         assert any("imported from rclone" in str(n.message) for n in app._notifications)
     conn = Home(str(home)).connection("my-nas")
