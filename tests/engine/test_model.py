@@ -291,8 +291,10 @@ class SyncModel(RuleBasedStateMachine):
     def _synced_now(self, visible: dict[str, bytes | None]) -> dict[str, bytes | None]:
         """What both sides agree on after a pass: the visible tree, and for a hidden folder what was synced
         before it was hidden (the engine keeps that state while the folder is out of sight, and rightly
-        applies a deletion made on the other side meanwhile once the folder is back)."""
-        kept = {p: v for p, v in self.synced.items() if self._blocked("local", p)}
+        applies a deletion made on the other side meanwhile once the folder is back). Not across a new pairing:
+        its first pass forgets the whole state, the hidden folder's too, so once back that folder is seen for the
+        first time (copied where missing, nothing deleted), like everything else was in that first pass."""
+        kept = {} if self.fresh_pairing else {p: v for p, v in self.synced.items() if self._blocked("local", p)}
         return {**kept, **visible}
 
     def _errors(self) -> list[str]:
