@@ -69,7 +69,9 @@ async def test_a_remote_of_rclones_own_config_is_imported_under_the_name_typed(
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="back on the main screen", timeout=30)
         assert any("not carried over: copy_links" in str(n.message) for n in app._notifications)
-        assert any("imported from rclone" in str(n.message) for n in app._notifications)
+        # the wizard's flow says so once the screen has gone (a moment later, on a loaded machine)
+        await wait_for(pilot, lambda: any("imported from rclone" in str(n.message) for n in app._notifications),
+                       what="the imported toast", timeout=30)
     conn = Home(str(home)).connection("my-nas")
     assert (conn.provider, conn.options["root"]) == ("local", str(tmp_path / "cloud"))
 
