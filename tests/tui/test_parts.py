@@ -134,7 +134,7 @@ def test_advanced_settings_are_what_each_provider_declares() -> None:
     infos = {p.kind: p for p in bridge.providers()}
     advanced = {kind: {s.name for s in info.options if s.advanced} for kind, info in infos.items()}
     assert advanced["s3"] == {"storage_class", "part_size", "addressing_style", "server_side_encryption",
-                              "sse_kms_key_id"}
+                              "sse_kms_key_id", "upload_concurrency"}
     assert advanced["swift"] == {"segment_size"} and advanced["azure"] == {"block_size"}
     assert advanced["local"] == set()
     secrets_and_required = [s.name for info in infos.values() for s in info.options if s.advanced and
