@@ -334,7 +334,7 @@ def test_a_failed_multipart_upload_is_aborted(flaky: Any) -> None:
 
     provider, proxy, client, bucket = flaky
     data = blob(random.Random(SEED), 6 * MIB)
-    for _ in range(5):  # every attempt at part 1
+    for _ in range(10):  # every attempt at both parts (upload_concurrency sends them side by side)
         proxy.inject("drop-before", "PUT", "partNumber")
     proxy.inject("drop-after", "DELETE", "uploadId")  # and the abort's first answer is lost
     with pytest.raises(NetworkError):
