@@ -26,7 +26,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 
 test: $(STAMP) $(AZURITE) lint
-	SKYSYNC_AZURITE=$(abspath $(AZURITE)) $(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadgroup
+	SKYSYNC_AZURITE=$(abspath $(AZURITE)) $(BIN)/python -m pytest -q -p no:cacheprovider -n 4 --dist loadgroup
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
