@@ -321,8 +321,9 @@ def test_a_home_owned_by_someone_else_is_refused(cli, setup):
 
 
 def _slow_setup(cli, t: Path) -> None:
-    (t / "local" / "big.bin").write_bytes(os.urandom(400_000))
-    cli("connection", "edit", "demo", "--option", "upload_limit=100")  # KiB/s: a pass of a few seconds
+    (t / "local" / "big.bin").write_bytes(os.urandom(1_000_000))
+    # 100 KiB/s: a pass of ~10 s, long enough for the checks that a loaded CI machine runs slowly
+    cli("connection", "edit", "demo", "--option", "upload_limit=100")
 
 
 def _state(cli) -> str:
