@@ -80,6 +80,7 @@ from engine.providers.base import (
     join,
     retry_after_seconds,
 )
+from engine.providers.idtree import Child, FolderIds
 from engine.providers.listednames import shown_path, unusable_name
 from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider
 
@@ -334,10 +335,10 @@ class BoxProvider(OAuthProvider):
             needs_size_before_upload=True,
         )
         self._state_lock = threading.Lock()
-        self._mkdir_lock = threading.RLock()
         self._session: Any = None
         self._seen: dict[str, Any] = {}
-        self._folders: dict[str, str] = {}  # casefolded connection-relative folder path -> id
+        # Box compares names without case: so does the cache of folder ids.
+        self._folders = FolderIds(lambda: ROOT_ID, self._found, self._make_folder, fold=str.casefold)
         self._max_upload: int | None = None
 
     # -- options and sign-in ---------------------------------------------------------------------------------
@@ -459,53 +460,30 @@ class BoxProvider(OAuthProvider):
                 return item
         return None
 
-    def _folder(self, path: str, *, create: bool = False) -> str | None:
-        """The id of folder `path` (None when missing), creating it and its parents with `create`."""
-        path = path.strip("/")
-        if not path:
-            return ROOT_ID
-        cached = self._folders.get(path.casefold())
-        if cached is not None:
-            return cached
-        with self._mkdir_lock if create else _NO_LOCK:  # two threads must not both create one folder
-            parent_path, _, name = path.rpartition("/")
-            parent = self._folder(parent_path, create=create)
-            if parent is None:
-                return None
-            what = f"creating folder /{path}" if create else f"looking up /{path}"
-            found = self._child(parent, name, what)
-            if found is not None and not found.is_dir:
-                if create:
-                    raise ProviderError(f"{what}: a file holds that name")
-                return None
-            if found is None:
-                if not create:
-                    return None
-                try:
-                    res = self._json("POST", f"{self.api}/folders", what, {"name": name, "parent": {"id": parent}},
-                                     fields=FIELDS)  # fmt: skip
-                    folder_id = str(res["id"])
-                except _NameInUse as exc:  # made by another client a moment ago
-                    if exc.conflict is None or not exc.conflict.is_dir:
-                        raise ProviderError(f"{what}: a file holds that name") from None
-                    folder_id = exc.conflict.id
-            else:
-                folder_id = found.id
-            self._folders[path.casefold()] = folder_id
-            return folder_id
+    def _found(self, parent: str, name: str, what: str) -> Child | None:
+        item = self._child(parent, name, what)
+        return None if item is None else Child(item.id, item.is_dir)
+
+    def _make_folder(self, parent: str, path: str, what: str) -> str:
+        name = path.rpartition("/")[2]
+        try:
+            res = self._json("POST", f"{self.api}/folders", what, {"name": name, "parent": {"id": parent}},
+                             fields=FIELDS)  # fmt: skip
+        except _NameInUse as exc:  # made by another client a moment ago
+            if exc.conflict is None or not exc.conflict.is_dir:
+                raise ProviderError(f"{what}: a file holds that name") from None
+            return exc.conflict.id
+        return str(res["id"])
 
     def _lookup(self, path: str, what: str) -> Item | None:
         parent_path, _, name = path.strip("/").rpartition("/")
-        parent = self._folder(parent_path)
+        parent = self._folders.lookup(parent_path)
         return None if parent is None else self._child(parent, name, what)
 
     def _file(self, path: str, what: str) -> Item | None:
         """The file at `path` (a Note or a folder there is no file), None when there is none."""
         item = self._lookup(path, what)
         return item if item is not None and item.type == "file" and skip_reason(item) is None else None
-
-    def _forget_folders(self) -> None:
-        self._folders.clear()
 
     # -- listings --------------------------------------------------------------------------------------------
 
@@ -517,8 +495,8 @@ class BoxProvider(OAuthProvider):
 
     def _walk(self, folder: str, on_skip: Callable[[str, str], None]) -> Iterator[RemoteEntry]:
         folder = folder.strip("/")
-        self._forget_folders()  # rebuilt from this listing: others may have moved folders since
-        root = self._folder(folder)
+        self._folders.forget()  # rebuilt from this listing: others may have moved folders since
+        root = self._folders.lookup(folder)
         if root is None:
             raise ContainerNotFound(f"the remote folder /{folder} does not exist in Box")
         pending: list[tuple[str, str]] = [(root, "")]
@@ -535,13 +513,13 @@ class BoxProvider(OAuthProvider):
                     on_skip(path, reason)
                     continue
                 if item.is_dir:
-                    self._folders[join(folder, path).casefold()] = item.id
+                    self._folders.remember(join(folder, path), item.id)
                     pending.append((item.id, path))
                 yield item.entry(path)
 
     def list_dir(self, folder: str) -> Iterator[RemoteEntry]:
         folder = folder.strip("/")
-        folder_id = self._folder(folder)
+        folder_id = self._folders.lookup(folder)
         if folder_id is None:
             raise ContainerNotFound(f"the remote folder /{folder} does not exist in Box")
         for item in self._items(folder_id, f"listing /{folder}"):
@@ -549,7 +527,7 @@ class BoxProvider(OAuthProvider):
                 yield item.entry(item.name)
 
     def folder_id(self, folder: str) -> str | None:
-        found = self._folder(folder)
+        found = self._folders.lookup(folder)
         if found is None:
             raise ContainerNotFound(f"the remote folder /{folder.strip('/')} does not exist in Box")
         return found
@@ -590,8 +568,7 @@ class BoxProvider(OAuthProvider):
             raise QuotaExceeded(f"{what}: the file ({size} bytes) exceeds your account limit ({limit} bytes per "
                                 "file on this Box account)")  # fmt: skip
         parent_path, _, name = path.rpartition("/")
-        parent = self._folder(parent_path, create=True)
-        assert parent is not None
+        parent = self._folders.ensure(parent_path)
         target: Item | None = None  # the file to replace, with the etag it must still have
         if expect is not None and expect.seen is not None:
             target = self._file(path, what)
@@ -716,14 +693,14 @@ class BoxProvider(OAuthProvider):
 
     def mkdir(self, path: str) -> RemoteEntry:
         path = path.strip("/")
-        folder_id = self._folder(path, create=True)
-        parent = self._folder(path.rpartition("/")[0])
+        folder_id = self._folders.ensure(path)
+        parent = self._folders.lookup(path.rpartition("/")[0])
         return RemoteEntry(path, True, id=folder_id, parent_id=parent)
 
     def rmdir(self, path: str) -> None:
         path = path.strip("/")
         what = f"removing folder /{path}"
-        folder_id = self._folder(path)
+        folder_id = self._folders.lookup(path)
         if folder_id is None or folder_id == ROOT_ID:
             return
         if next(self._items(folder_id, what, limit=1), None) is not None:
@@ -733,7 +710,7 @@ class BoxProvider(OAuthProvider):
                                                         params={"recursive": "false"}))  # fmt: skip
         except NotFound:
             pass
-        self._folders.pop(path.casefold(), None)
+        self._folders.forget(path)
 
     def move(self, src: str, dst: str, listed: RemoteEntry | None = None) -> RemoteEntry:
         src, dst = src.strip("/"), dst.strip("/")
@@ -746,13 +723,13 @@ class BoxProvider(OAuthProvider):
                                        and item.version != listed.revision)):  # fmt: skip
             raise PreconditionFailed(f"{what}: another client changed it since it was listed")
         parent_path, _, name = dst.rpartition("/")
-        parent = self._folder(parent_path, create=True)
+        parent = self._folders.ensure(parent_path)
         # A folder moves with everything in it, in one request (a case-only rename of a folder included).
         kind = "folders" if item.is_dir else "files"
         res = self._json("PUT", f"{self.api}/{kind}/{item.id}", what, {"name": name, "parent": {"id": parent}},
                          etag=item.etag, fields=FIELDS)  # fmt: skip
         if item.is_dir:
-            self._forget_folders()
+            self._folders.forget()
         return item_of(res).entry(dst)
 
     def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
@@ -764,7 +741,7 @@ class BoxProvider(OAuthProvider):
         if expect is None or expect.seen is not None:
             self.delete(dst, expect=expect)  # a copy never replaces: the file in the way goes first, conditionally
         parent_path, _, name = dst.rpartition("/")
-        parent = self._folder(parent_path, create=True)
+        parent = self._folders.ensure(parent_path)
         res = self._json("POST", f"{self.api}/files/{item.id}/copy", what, {"name": name, "parent": {"id": parent}},
                          fields=FIELDS)  # fmt: skip
         return item_of(res).entry(dst)
@@ -831,7 +808,7 @@ class BoxProvider(OAuthProvider):
             return None  # a collaboration, a comment, a task...
         item = item_of(source)
         if item.is_dir:
-            self._forget_folders()  # a folder renamed, moved, made or trashed: cached paths may be wrong
+            self._folders.forget()  # a folder renamed, moved, made or trashed: cached paths may be wrong
         if item.status in _GONE or str(event.get("event_type", "")) in ("ITEM_TRASH", "ITEM_DELETE"):
             return Change(item.id, None)
         if skip_reason(item) is not None:
@@ -851,13 +828,3 @@ def _read_full(src: BinaryIO, size: int) -> bytes:
         left -= len(data)
     return b"".join(parts)
 
-
-class _NoLock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-_NO_LOCK = _NoLock()

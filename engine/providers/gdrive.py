@@ -75,6 +75,7 @@ from engine.providers.base import (
     TransientError,
     join,
 )
+from engine.providers.idtree import Child, FolderIds
 from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider
 
 API_URL = "https://www.googleapis.com"
@@ -516,10 +517,9 @@ class GDriveProvider(OAuthProvider):
         self._local = threading.local()
         self._https: list[_BearerHttp] = []
         self._state_lock = threading.Lock()
-        self._mkdir_lock = threading.RLock()  # held across the recursion to the parents
         self._drive_id: str | None = None
         self._root: str | None = None
-        self._folders: dict[str, str] = {}  # connection-relative folder path -> id
+        self._folders = FolderIds(self._root_id, self._found, self._make_folder)  # connection-relative paths
         self._export = False  # list Google Docs as exported files (a download-only task's option)
 
     # -- options and sign-in ---------------------------------------------------------------------------------
@@ -664,49 +664,22 @@ class GDriveProvider(OAuthProvider):
         usable = [i for i in self._pages(q, what) if i.name == name and skip_reason(i) is None]
         return pick(usable)[0] if usable else None
 
-    def _folder(self, path: str, *, create: bool = False) -> str | None:
-        """The id of folder `path` (None when missing), creating it and its parents with `create`."""
-        path = path.strip("/")
-        if not path:
-            return self._root_id()
-        cached = self._folders.get(path)
-        if cached is not None:
-            return cached
-        with self._mkdir_lock if create else _NO_LOCK:  # two threads must not both create one folder
-            parent_path, _, name = path.rpartition("/")
-            parent = self._folder(parent_path, create=create)
-            if parent is None:
-                return None
-            what = f"creating folder /{path}" if create else f"looking up /{path}"
-            found = self._child(parent, name, what)
-            if found is not None and not found.is_dir:
-                if create:
-                    raise ProviderError(f"{what}: a file holds that name")
-                return None
-            if found is None:
-                if not create:
-                    return None
-                body = {"name": name, "mimeType": FOLDER, "parents": [parent]}
-                res = self._execute(self._service().files().create(body=body, fields="id", **self._drive_args()),
-                                    what, read=False)
-                folder_id = str(res["id"])
-            else:
-                folder_id = found.id
-            self._folders[path] = folder_id
-            return folder_id
+    def _found(self, parent: str, name: str, what: str) -> Child | None:
+        item = self._child(parent, name, what)
+        return None if item is None else Child(item.id, item.is_dir)
+
+    def _make_folder(self, parent: str, path: str, what: str) -> str:
+        name = path.rpartition("/")[2]
+        body = {"name": name, "mimeType": FOLDER, "parents": [parent]}
+        res = self._execute(self._service().files().create(body=body, fields="id", **self._drive_args()), what,
+                            read=False)
+        return str(res["id"])
 
     def _lookup(self, path: str, what: str) -> Item | None:
         path = path.strip("/")
         parent_path, _, name = path.rpartition("/")
-        parent = self._folder(parent_path)
+        parent = self._folders.lookup(parent_path)
         return None if parent is None else self._child(parent, name, what)
-
-    def _forget_folders(self, below: str | None = None) -> None:
-        if below is None:
-            self._folders.clear()
-            return
-        for key in [k for k in self._folders if k == below or k.startswith(below + "/")]:
-            self._folders.pop(key, None)
 
     # -- the contract ----------------------------------------------------------------------------------------
 
@@ -746,8 +719,8 @@ class GDriveProvider(OAuthProvider):
 
     def _walk(self, folder: str, on_skip: Callable[[str, str], None] | None) -> Iterator[RemoteEntry]:
         folder = folder.strip("/")
-        self._forget_folders()  # rebuilt from this listing: others may have moved folders since
-        root = self._folder(folder)
+        self._folders.forget()  # rebuilt from this listing: others may have moved folders since
+        root = self._folders.lookup(folder)
         if root is None:
             raise ContainerNotFound(f"the remote folder /{folder} does not exist")
         pending: list[tuple[str, str]] = [(root, "")]
@@ -762,13 +735,13 @@ class GDriveProvider(OAuthProvider):
                 for name, item in siblings(children[fid], rel, on_skip, self._export):
                     path = join(rel, name)
                     if item.is_dir:
-                        self._folders[join(folder, path)] = item.id
+                        self._folders.remember(join(folder, path), item.id)
                         pending.append((item.id, path))
                     yield item.entry(path)
 
     def list_dir(self, folder: str) -> Iterator[RemoteEntry]:
         folder = folder.strip("/")
-        fid = self._folder(folder)
+        fid = self._folders.lookup(folder)
         if fid is None:
             raise ContainerNotFound(f"the remote folder /{folder} does not exist")
         for name, item in siblings(self._children(fid, f"listing /{folder}"), "", None, self._export):
@@ -806,7 +779,7 @@ class GDriveProvider(OAuthProvider):
         """The Google document whose export is listed as `path` (`<title>.docx`...), as the listing picks it."""
         parent_path, _, name = path.rpartition("/")
         candidates = [(mime, name[: -len(ext)]) for mime, (_, ext) in EXPORTS.items() if name.endswith(ext)]
-        parent = self._folder(parent_path) if candidates else None
+        parent = self._folders.lookup(parent_path) if candidates else None
         if parent is None:
             return None
         mime, title = candidates[0]
@@ -851,8 +824,7 @@ class GDriveProvider(OAuthProvider):
         if self.capabilities.max_file_size is not None and size > self.capabilities.max_file_size:
             raise QuotaExceeded(f"{what}: Google Drive stores files of at most 5 TB")
         parent_path, _, name = path.rpartition("/")
-        parent = self._folder(parent_path, create=True)
-        assert parent is not None
+        parent = self._folders.ensure(parent_path)
         current = self._child(parent, name, what)
         if current is not None and current.is_dir:
             raise ProviderError(f"{what}: a folder has that name")
@@ -927,7 +899,7 @@ class GDriveProvider(OAuthProvider):
 
     def mkdir(self, path: str) -> RemoteEntry:
         path = path.strip("/")
-        folder_id = self._folder(path, create=True)
+        folder_id = self._folders.ensure(path)
         return RemoteEntry(path, True, id=folder_id)
 
     def rmdir(self, path: str) -> None:
@@ -942,7 +914,7 @@ class GDriveProvider(OAuthProvider):
         for _ in self._pages(q, what, fields="files(id)", page_size=1):
             raise FolderNotEmpty(f"{what}: it is not empty")
         self._trash(item.id, what)
-        self._forget_folders(path)
+        self._folders.forget(path)
 
     def move(self, src: str, dst: str, listed: RemoteEntry | None = None) -> RemoteEntry:
         src, dst = src.strip("/"), dst.strip("/")
@@ -955,8 +927,7 @@ class GDriveProvider(OAuthProvider):
         ):
             raise PreconditionFailed(f"{what}: it changed since it was listed")
         parent_path, _, name = dst.rpartition("/")
-        parent = self._folder(parent_path, create=True)
-        assert parent is not None
+        parent = self._folders.ensure(parent_path)
         if self._child(parent, name, what) is not None:
             raise PreconditionFailed(f"{what}: another item has that name")
         args: dict[str, Any] = {}
@@ -966,7 +937,7 @@ class GDriveProvider(OAuthProvider):
                                                  **args, **self._drive_args())
         res = self._execute(request, what, read=False)
         if item.is_dir:
-            self._forget_folders(src)
+            self._folders.forget(src)
         return item_of(res).entry(dst)
 
     def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
@@ -976,8 +947,7 @@ class GDriveProvider(OAuthProvider):
         if item is None or item.is_dir:
             raise NotFound(f"{what}: /{src} is not a file")
         parent_path, _, name = dst.rpartition("/")
-        parent = self._folder(parent_path, create=True)
-        assert parent is not None
+        parent = self._folders.ensure(parent_path)
         current = self._child(parent, name, what)
         if current is not None and current.is_dir:
             raise ProviderError(f"{what}: a folder has that name")
@@ -995,7 +965,7 @@ class GDriveProvider(OAuthProvider):
     # -- change feed -----------------------------------------------------------------------------------------
 
     def folder_id(self, folder: str) -> str | None:
-        fid = self._folder(folder)
+        fid = self._folders.lookup(folder)
         if fid is None:
             raise ContainerNotFound(f"the remote folder /{folder.strip('/')} does not exist")
         return fid
@@ -1049,7 +1019,7 @@ class GDriveProvider(OAuthProvider):
             return Change(file_id, None)
         item = item_of(res)
         if item.is_dir:
-            self._forget_folders()  # a folder renamed, moved or made: cached paths may now be wrong
+            self._folders.forget()  # a folder renamed, moved or made: cached paths may now be wrong
         if skip_reason(item, self._export) is not None:
             return None
         # An exported document under its export's name; should another item hold that name, the remote index
@@ -1063,13 +1033,3 @@ class GDriveProvider(OAuthProvider):
         for transport in https:
             transport.close()
 
-
-class _NoLock:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-_NO_LOCK = _NoLock()

@@ -81,6 +81,7 @@ from engine.providers.base import (
     join,
 )
 from engine.providers.graph import Graph, NameTaken, Resync, item_address
+from engine.providers.idtree import FolderIds
 from engine.providers.listednames import shown_path, unusable_name
 from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider
 
@@ -219,7 +220,9 @@ class OneDriveProvider(OAuthProvider):
         self.graph = Graph(options.get("api_url") or API_URL, self._bearer, options.get("ca_file") or None)
         self._drive: str | None = None
         self._drive_lock = threading.Lock()
-        self._folders: dict[str, str] = {}  # casefolded path -> folder id, made or seen by this provider
+        self._root: str | None = None
+        # Items are read by path; folder ids are only needed to make folders in. Names compare without case.
+        self._folders = FolderIds(self._root_id, None, self._make_folder, fold=str.casefold)
 
     def _bearer(self, rejected: str | None = None) -> str:
         return self.access_token(rejected=rejected)
@@ -515,7 +518,7 @@ class OneDriveProvider(OAuthProvider):
         what = f"writing /{path}"
         if size > self.capabilities.max_file_size:  # type: ignore[operator]
             raise ProviderError(f"{what}: larger than this connection's max_file_size_gb")
-        self._ensure_folder(path.rpartition("/")[0])
+        self._folders.ensure(path.rpartition("/")[0])
         behavior, headers = self._conditions(path, expect, what)
         hasher = hasher_for(HashKind.QUICKXOR)
         try:
@@ -634,35 +637,30 @@ class OneDriveProvider(OAuthProvider):
             if not start <= offset <= end or offset >= size:
                 raise TransientError(f"{what}: the upload session expects byte {offset}, which was not sent")
 
-    def _ensure_folder(self, folder: str) -> str:
-        """The id of `folder`, made with its parents where missing."""
-        folder = folder.strip("/")
-        key = folder.casefold()
-        if key in self._folders:
-            return self._folders[key]
-        if not folder:
-            found = self.graph.json("GET", item_address(self.drive(), ""), "reading the drive's root")
-        else:
-            parent_id = self._ensure_folder(folder.rpartition("/")[0])
-            name = folder.rpartition("/")[2]
-            what = f"making folder /{folder}"
-            try:
-                found = self.graph.json(
-                    "POST", f"/drives/{self.drive()}/items/{parent_id}/children", what,
-                    json={"name": name, "folder": {}, "@microsoft.graph.conflictBehavior": "fail"},
-                )  # fmt: skip
-            except NameTaken:
-                existing = self._item(folder, what)
-                if existing is None or "folder" not in existing:
-                    raise ProviderError(f"{what}: a file holds that name") from None
-                found = existing
-        self._folders[key] = str(found["id"])
-        return self._folders[key]
+    def _root_id(self) -> str:
+        if self._root is None:
+            self._root = str(self.graph.json("GET", item_address(self.drive(), ""), "reading the drive's root")["id"])
+        return self._root
+
+    def _make_folder(self, parent_id: str, path: str, what: str) -> str:
+        """Folder `path` made with Graph's own name check: a name taken already is fine when a folder holds it
+        (another thread or client made it a moment ago)."""
+        try:
+            found = self.graph.json(
+                "POST", f"/drives/{self.drive()}/items/{parent_id}/children", what,
+                json={"name": path.rpartition("/")[2], "folder": {}, "@microsoft.graph.conflictBehavior": "fail"},
+            )  # fmt: skip
+        except NameTaken:
+            existing = self._item(path, what)
+            if existing is None or "folder" not in existing:
+                raise ProviderError(f"{what}: a file holds that name") from None
+            found = existing
+        return str(found["id"])
 
     def mkdir(self, path: str) -> RemoteEntry:
         path = path.strip("/")
-        self._folders.pop(path.casefold(), None)  # it may have been removed meanwhile: ask again
-        folder_id = self._ensure_folder(path)
+        self._folders.forget(path)  # it may have been removed meanwhile: ask again
+        folder_id = self._folders.ensure(path)
         return RemoteEntry(path, True, id=folder_id)
 
     def delete(self, path: str, *, expect: Expect | None = None) -> None:
@@ -689,7 +687,7 @@ class OneDriveProvider(OAuthProvider):
             raise ProviderError(f"{what}: a file holds that name")
         if next(iter(self._children(str(item["id"]), what)), None) is not None:
             raise FolderNotEmpty(f"{what}: it is not empty")
-        self._folders = {k: v for k, v in self._folders.items() if v != item["id"]}
+        self._folders.forget(path)
         try:
             self.graph.send("DELETE", f"/drives/{self.drive()}/items/{item['id']}", what).close()
         except NotFound:
@@ -701,7 +699,7 @@ class OneDriveProvider(OAuthProvider):
         item = self._item(src, what)
         if item is None:
             raise NotFound(f"{what}: /{src} is gone")
-        parent_id = self._ensure_folder(dst.rpartition("/")[0])
+        parent_id = self._folders.ensure(dst.rpartition("/")[0])
         if listed is not None and listed.revision and self.entry(item, src).revision != listed.revision:
             raise PreconditionFailed(f"{what}: another client changed it since it was listed")
         headers = {"If-Match": str(item["eTag"])} if item.get("eTag") else {}
@@ -713,7 +711,7 @@ class OneDriveProvider(OAuthProvider):
             )  # fmt: skip
         except NameTaken:
             raise PreconditionFailed(f"{what}: /{dst} exists") from None
-        self._folders = {k: v for k, v in self._folders.items() if v != item["id"]}
+        self._folders.forget(src)  # with what it held: their paths changed with it
         return self.entry(moved, dst)
 
     def copy(self, src: str, dst: str, *, expect: Expect | None = None) -> RemoteEntry:
@@ -727,7 +725,7 @@ class OneDriveProvider(OAuthProvider):
             if expect is not None and not expect.met_by(self.entry(current, dst)):
                 raise expect.failed(what)
             self.delete(dst, expect=Expect.entry(self.entry(current, dst)) if expect is not None else None)
-        parent_id = self._ensure_folder(dst.rpartition("/")[0])
+        parent_id = self._folders.ensure(dst.rpartition("/")[0])
         response = self.graph.send(
             "POST", f"/drives/{self.drive()}/items/{item['id']}/copy", what,
             json={"parentReference": {"driveId": self.drive(), "id": parent_id}, "name": dst.rpartition("/")[2]},
