@@ -103,8 +103,28 @@ def _v3(db: sqlite3.Connection) -> None:
             db.execute(statement)
 
 
+# The no-change fast path (engine.settled): the digests of both trees after a pass that planned nothing. Any
+# write to what a plan reads from the state (the rows, the skip list, the pairing, the remote index) deletes the
+# task's row in the same statement, so no writer, present or future, can leave a stale one behind.
+_V4_SETTLED = [
+    "CREATE TABLE IF NOT EXISTS settled (task INTEGER PRIMARY KEY, config TEXT NOT NULL, local TEXT NOT NULL,"
+    " remote TEXT NOT NULL, made REAL NOT NULL)",
+    *(
+        f"CREATE TRIGGER IF NOT EXISTS settled_{table}_{event.lower()} AFTER {event} ON {table} BEGIN"
+        f" DELETE FROM settled WHERE task IN ({rows}); END"
+        for table in ("entries", "skipped", "pairings", "rindex", "feeds")
+        for event, rows in (("INSERT", "NEW.task"), ("UPDATE", "OLD.task, NEW.task"), ("DELETE", "OLD.task"))
+    ),
+]
+
+
+def _v4(db: sqlite3.Connection) -> None:
+    for statement in _V4_SETTLED:
+        db.execute(statement)
+
+
 # MIGRATIONS[i] takes a database from version i to i + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -235,7 +255,7 @@ class StateDB:
             if not row:
                 return
             self._db.execute("BEGIN")
-            for table in ("entries", "skipped", "pairings", *_FEED_TABLES):
+            for table in ("entries", "skipped", "pairings", "settled", *_FEED_TABLES):
                 self._db.execute(f"DELETE FROM {table} WHERE task = ?", (row[0],))
             self._db.execute("DELETE FROM tasks WHERE id = ?", (row[0],))
             self._db.execute("DELETE FROM passes WHERE task = ?", (name,))
@@ -393,6 +413,24 @@ class StateDB:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT" if update.committed else "ROLLBACK")
+
+    # -- the no-change fast path (engine.settled) -----------------------------------------------------------
+    def settled(self, task: int) -> tuple[str, str, str, float] | None:
+        """(config digest, local tree digest, remote tree digest, when) recorded after a pass that planned
+        nothing, or None (never recorded, or the state changed since)."""
+        row = self._db.execute("SELECT config, local, remote, made FROM settled WHERE task = ?", (task,)).fetchone()
+        return None if row is None else (row[0], row[1], row[2], float(row[3]))
+
+    def set_settled(self, task: int, config: str, local: str, remote: str, made: float) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO settled (task, config, local, remote, made) VALUES (?, ?, ?, ?, ?)",
+                (task, config, local, remote, made),
+            )
+
+    def forget_settled(self, task: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM settled WHERE task = ?", (task,))
 
     # -- skipped paths (so a skip is logged once, not on every poll) ----------------------------------------
     def skipped(self, task: int) -> dict[str, str]:

@@ -52,6 +52,7 @@ from engine.providers.base import (
 )
 from engine.reconcile import DELETE_LOCAL, DELETE_REMOTE, DOWNLOAD, HELD_DELETIONS, OrderViolation, Plan, plan
 from engine.runtime.throttle import TokenBucket
+from engine.settled import Watch
 from engine.state import FeedKey, StateDB, StateRow
 
 LISTING_ATTEMPTS = 3
@@ -106,6 +107,7 @@ class PassResult:
     scoped: int | None = None
     full_because: str = ""
     looked_at: tuple[str, ...] = ()  # the roots of an incremental pass's scope (each with its subtree)
+    settled: bool = False  # ended by the no-change fast path (engine.settled): nothing moved since a quiet pass
 
     @property
     def held_deletions(self) -> int:
@@ -274,6 +276,12 @@ def _run(
     try:
         guard = (int(home.setting("mass-delete-percent")), int(home.setting("mass-delete-min-files")))
         pairing = Pairing.of(home, task)
+        watch = None
+        if scope_paths is None and not force and not dry_run:
+            watch = Watch.begin(home, task, db, provider, fs, _policy_for(task, provider).is_excluded_folder,
+                                clock())
+            if watch is not None and watch.unmoved and db.pairing(watch.task_id) == pairing.identity:
+                return _settled_pass(task, db, watch.task_id, result, emit)
         conflict_names: set[str] = set()
         scope: Scope | None = None
         for attempt in range(LISTING_ATTEMPTS):
@@ -378,12 +386,27 @@ def _run(
     if result.failed:
         result.summary["failed"] = result.failed
     result.stopped = cancel is not None and cancel.is_set()
+    if watch is not None and scope is None:
+        watch.finish(the_plan, temps, pairing.is_new, result.failed, result.stopped, clock())
     ok = result.failed == 0 and not result.stopped
     if not result.stopped:
         db.pass_finished(task.name, ok, result.summary, None)
     # A stopped pass is not recorded as finished: `status` then tells it as interrupted (the next pass completes
     # it), never as ok. The engine fills in why it stopped the pass.
     emit(PassFinished(task.name, result.summary, ok, stopped="stopped" if result.stopped else None))
+    return result
+
+
+def _settled_pass(
+    task: Task, db: StateDB, task_id: int, result: PassResult, emit: Callable[[Event], None]
+) -> PassResult:
+    """The end of a pass whose trees have not moved since the last pass that planned nothing (engine.settled):
+    the same outcome that pass had, without planning it again."""
+    skipped = len(db.skipped(task_id))
+    result.summary = {"skipped": skipped} if skipped else {}
+    result.settled = True
+    db.pass_finished(task.name, True, result.summary, None)
+    emit(PassFinished(task.name, result.summary, True))
     return result
 
 
