@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -256,14 +257,24 @@ def step(tool: Tool, server: MotoServer, action: Callable[[], Run]) -> dict[str,
     """One timed command with the requests it made; {"error": ...} when it failed (the tool is then left out
     of the later steps: a peer that breaks is reported, never fatal)."""
     server.counter.take()
+    before = server_cpu()
     try:
         run = action()
     except BenchError as exc:
         server.counter.take()
         return {"error": str(exc)}
+    spent = server_cpu() - before
     requests = server.counter.take()
     return {"wall": run.wall, "cpu": run.cpu, "rss_kib": run.rss_kib, "requests": requests,
-            "total_requests": sum(requests.values())}
+            "total_requests": sum(requests.values()), "server_cpu": spent}
+
+
+def server_cpu() -> float:
+    """CPU seconds of this process so far: moto's, as the bench's own thread only waits for the child (whose
+    CPU is counted apart, by wait4). On shared cores the server's CPU is taken from the clients': a tool that
+    makes moto work less leaves more of the machine to itself."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def ratio(a: float | None, b: float | None) -> float | None:
@@ -327,8 +338,11 @@ def report(results: dict[str, dict[str, Any]], baseline: dict[str, Any], summary
                 emit(f"  {name:13} failed: {r[phase]['error']}")
             elif phase in r:
                 f = r[phase]
-                emit(f"  {name:13} {f['wall']:8.2f} s (CPU {f['cpu']:6.2f} s)  {f['total_requests']:>7,} requests: "
-                     f"{requests_text(f['requests'])}")
+                emit(f"  {name:13} {f['wall']:8.2f} s (CPU {f['cpu']:6.2f} s, moto {f['server_cpu']:6.2f} s)  "
+                     f"{f['total_requests']:>7,} requests: {requests_text(f['requests'])}")
+                if f["total_requests"]:
+                    emit(f"  {'':13} per request: {f['cpu'] / f['total_requests'] * 1000:.2f} ms of the tool's CPU, "
+                         f"{f['server_cpu'] / f['total_requests'] * 1000:.2f} ms of moto's")
     emit(f"\nbare boto3 listing of skysync's bucket ({baseline['objects']:,} objects): {baseline['wall']:.2f} s as a "
          f"process, {baseline['listing']:.2f} s listing alone; {requests_text(baseline['requests'])}")
     emit("\nratios:")
