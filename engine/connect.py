@@ -6,13 +6,12 @@ handed besides its options (its token store, its pacer) is handed the same way e
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from engine.auth.tokens import TokenStore
 from engine.errors import UsageError
 from engine.providers import UnknownProvider, provider_class
-from engine.providers.oauth import OAuthProvider
 
 if TYPE_CHECKING:
     from engine.config import Home, Task
@@ -32,7 +31,9 @@ def open_provider(home: Home, connection: str, task: Task | None = None) -> Prov
     and decrypted (and verified) on the way down."""
     conn = home.connection(connection)
     provider = provider_kind(conn.provider)(home.all_options(connection))
-    if isinstance(provider, OAuthProvider):
+    if _signs_in(provider):
+        from engine.auth.tokens import TokenStore
+
         provider.attach_tokens(TokenStore(home.path, connection))
     # The direction is checked again here, not only when the task is saved: a hand-edited config.toml must
     # never make a two-way task list exported files it would then upload as new files.
@@ -44,6 +45,14 @@ def open_provider(home: Home, connection: str, task: Task | None = None) -> Prov
 
         return EncryptedProvider(provider, home.secrets(connection))
     return provider
+
+
+def _signs_in(provider: Provider) -> bool:
+    """Whether the provider is an OAuth one (it gets a token store). Asked without importing the OAuth layer
+    (urllib.request, ssl, email: ~20 ms of a one-shot pass's start-up): an OAuth provider's module has imported
+    it already, so while it is absent no provider can be one."""
+    oauth = sys.modules.get("engine.providers.oauth")
+    return oauth is not None and isinstance(provider, oauth.OAuthProvider)
 
 
 def open_unsaved(kind: str, options: Mapping[str, str]) -> Provider:
