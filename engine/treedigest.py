@@ -53,36 +53,33 @@ def tree_digest(
     folders: list[bytes] = [b""]
     while folders:
         rel = folders.pop()
-        path = broot + b"/" + rel if rel else broot
+        rows: list[tuple[object, ...]] = []
+        subs: list[bytes] = []
         try:
-            with os.scandir(path) as it:
-                children = list(it)
+            with os.scandir(broot + b"/" + rel if rel else broot) as it:
+                for child in it:
+                    name = child.name
+                    try:
+                        st = child.stat(follow_symlinks=False)
+                    except OSError as exc:
+                        rows.append((name, -(exc.errno or 1)))
+                        continue
+                    mode = st.st_mode
+                    if S_ISDIR(mode) and st.st_dev == root_dev and child.path not in bmounts:
+                        sub = rel + b"/" + name if rel else name
+                        if prune is not None and prune(os.fsdecode(sub)):
+                            rows.append((name, mode))  # a folder the sync leaves out: only that it is there counts
+                            continue
+                        subs.append(sub)
+                    rows.append((name, mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
         except OSError as exc:
             h.update(marshal.dumps((rel, "unreadable", exc.errno)))
             continue
-        children.sort(key=_name)
-        rows: list[tuple[object, ...]] = []
-        for child in children:
-            name = child.name
-            try:
-                st = child.stat(follow_symlinks=False)
-            except OSError as exc:
-                rows.append((name, -(exc.errno or 1)))
-                continue
-            mode = st.st_mode
-            if S_ISDIR(mode) and st.st_dev == root_dev and child.path not in bmounts:
-                sub = rel + b"/" + name if rel else name
-                if prune is not None and prune(os.fsdecode(sub)):
-                    rows.append((name, mode))  # a folder the sync leaves out: only that it is there counts
-                    continue
-                folders.append(sub)
-            rows.append((name, mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino))
+        rows.sort()  # names are unique within a folder: the first items decide, compared in C
         h.update(marshal.dumps((rel, rows)))
+        subs.sort(reverse=True)  # a fixed order of folders, whatever order the directory lists them in
+        folders.extend(subs)
     return h.hexdigest()
-
-
-def _name(entry: os.DirEntry[bytes]) -> bytes:
-    return entry.name
 
 
 def main(argv: list[str]) -> int:
