@@ -841,4 +841,6 @@ def main(argv: Sequence[str] | None = None, interactive: Callable[[str], int] | 
 
 
 if __name__ == "__main__":
+    # As the console script does (tui/launch.py): no pydantic plugin scan of every installed distribution.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
     sys.exit(main())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 from engine.cli import build_parser
@@ -29,6 +30,10 @@ def _asks_top_level_help(argv: list[str]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before pydantic is first imported (engine.config, lazily): skysync installs no pydantic plugins, and
+    # looking for them scans every installed distribution's entry points (~30 M instructions, ~10-15 ms) on
+    # each start of a one-shot command. A value the user set stays theirs.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
     args = sys.argv[1:] if argv is None else argv
     if _asks_top_level_help(args):
         # The engine's parser does not know the app exists (engine/ never imports tui/): say what no command does.
