@@ -52,6 +52,9 @@ class ToolResult:
     tool: str
     initial: Run | None = None
     noop: list[Run] = field(default_factory=list)
+    # No-change passes before the steady state: skysync's first one after a change plans in full (no digests
+    # recorded yet), its second records them (engine.settled); the `noop` runs come after those.
+    settling: list[Run] = field(default_factory=list)
     note: str = ""
 
     @property
@@ -177,6 +180,10 @@ class Tool:
     def check_noop(self, run: Run) -> None:
         """Raise when a no-change pass did work (then the figure would not measure what it claims)."""
 
+    def settle(self) -> list[Run]:
+        """No-change passes a tool needs before its steady state, each timed and checked like `noop`."""
+        return []
+
 
 class Skysync(Tool):
     name = "skysync"
@@ -209,6 +216,12 @@ class Skysync(Tool):
         summary = json.loads(run.out)["tasks"][0]["summary"]
         if summary:
             raise BenchError(f"skysync's no-change pass did work: {summary}")
+
+    def settle(self) -> list[Run]:
+        runs = [self.noop(), self.noop()]  # a full plan, then the full plan that records the trees' digests
+        for run in runs:
+            self.check_noop(run)
+        return runs
 
 
 class Unison(Tool):
@@ -350,6 +363,16 @@ def report(ctx: dict, results: dict[str, ToolResult], extra: dict, emit: Callabl
         emit(f"    vs {peer}: initial {fmt(ratios[f'initial_vs_{peer}'], '.2f')} "
              f"({fmt(ratios[f'cpu_initial_vs_{peer}'], '.2f')}), "
              f"no-change {fmt(ratios[f'noop_vs_{peer}'], '.2f')} ({fmt(ratios[f'cpu_noop_vs_{peer}'], '.2f')})")
+    if sky and len(sky.settling) == 2:
+        full, recording = sky.settling
+        unison_noop = wall(uni, False)
+        emit("  skysync's no-change figures above are its steady state: nothing moved since a pass that planned "
+             "nothing,")
+        emit("  so the pass ends after a digest of each tree (engine.settled). The two passes before it:")
+        emit(f"    first no-change pass after a change (full plan): {full.wall:.3f} s wall, {full.cpu:.3f} s CPU "
+             f"({fmt(ratio(full.wall, unison_noop), '.2f')}x Unison's no-change pass)")
+        emit(f"    the next one (full plan + both digests twice, recorded): {recording.wall:.3f} s wall, "
+             f"{recording.cpu:.3f} s CPU")
     emit("")
 
     rss_noop = sky.noop_rss if sky else None
@@ -392,6 +415,7 @@ def report(ctx: dict, results: dict[str, ToolResult], extra: dict, emit: Callabl
         **ctx,
         "tools": {k: {"initial": asdict(v.initial) if v.initial else None,
                       "noop_runs": [asdict(r) for r in v.noop], "noop_median_s": v.noop_wall,
+                      "settling_runs": [asdict(r) for r in v.settling],
                       "noop_median_cpu_s": v.noop_cpu,
                       "noop_peak_rss_kib": v.noop_rss, "note": v.note} for k, v in results.items()},
         "ratios": ratios,
@@ -520,6 +544,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             if got != args.files:
                 results[tool.name].note = f"cloud side has {got:,} files after the initial pass, not {args.files:,}"
             live.append(tool)
+
+        for tool in list(live):
+            try:
+                results[tool.name].settling = tool.settle()
+            except BenchError as exc:
+                results[tool.name].note = str(exc)
+                live.remove(tool)
 
         for i in range(args.repeat):  # round-robin, so a burst of background load does not hit one tool only
             print(f"no-change passes, round {i + 1}/{args.repeat}…", file=sys.stderr)
