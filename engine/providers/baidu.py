@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
 from engine.auth.oauth import OAuthSpec
 from engine.providers.base import (
@@ -63,19 +63,16 @@ from engine.providers.base import (
     sane_mtime,
 )
 from engine.providers.listednames import unusable_name
-from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider
+from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider, TokenRefused
 from engine.providers.xpan import (
     API_URL,
     CONTENT_URL,
     Exists,
-    TokenRefused,
     XpanClient,
     encode_list,
     error_for,
-    reauth,
 )
 
-T = TypeVar("T")
 MIB = 1 << 20
 BLOCK = 4 * MIB  # Baidu's upload block for every account (members may use larger ones; 4 MiB always works)
 AUTH_URL = "https://openapi.baidu.com"
@@ -204,22 +201,9 @@ class BaiduProvider(OAuthProvider):
         )
 
     # -- plumbing --------------------------------------------------------------------------------------------
-    def _call(self, what: str, func: Callable[[str], T]) -> T:
-        """`func(access_token)`; a token Baidu refuses is refreshed once (through the token store) and retried."""
-        token = self.access_token()
-        try:
-            return func(token)
-        except TokenRefused:
-            pass
-        token = self.access_token(rejected=token)
-        try:
-            return func(token)
-        except TokenRefused:
-            raise reauth(what) from None
-
     def _api(self, what: str, method: str, path: str, params: Mapping[str, Any],
              data: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        return self._call(what, lambda t: self.client.call(what, method, path, t, params, data).data)
+        return self.authorized(what, lambda t: self.client.call(what, method, path, t, params, data).data)
 
     def close(self) -> None:
         self.client.close()
@@ -391,7 +375,7 @@ class BaiduProvider(OAuthProvider):
                     raise TransientError(f"{what}: the connection to Baidu broke during the download") from None
                 return count
 
-        count = self._call(what, fetch)
+        count = self.authorized(what, fetch)
         if count != entry.size:
             raise TransientError(f"{what}: Baidu sent {count} of {entry.size} bytes; it is read again")
         return entry
@@ -477,7 +461,7 @@ class BaiduProvider(OAuthProvider):
         params = {"method": "upload", "type": "tmpfile", "path": abs_path, "uploadid": upload_id, "partseq": seq}
         for attempt in range(PART_ATTEMPTS):
             try:
-                answer = self._call(what, lambda t: self.client.call(
+                answer = self.authorized(what, lambda t: self.client.call(
                     what, "POST", "/rest/2.0/pcs/superfile2", t, params, host="content",
                     files={"file": ("blob", chunk, "application/octet-stream")},
                 ).data)  # fmt: skip
@@ -526,7 +510,7 @@ class BaiduProvider(OAuthProvider):
                 codes = [int(i.get("errno") or 0) for i in answer.data.get("info") or [] if isinstance(i, dict)]
                 raise error_for(next((c for c in codes if c), 12), what)
 
-        self._call(what, run)
+        self.authorized(what, run)
 
     def delete(self, path: str, *, expect: Expect | None = None) -> None:
         rel = path.strip("/")

@@ -82,7 +82,7 @@ from engine.providers.base import (
 )
 from engine.providers.idtree import Child, FolderIds
 from engine.providers.listednames import shown_path, unusable_name
-from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider
+from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider, TokenRefused
 
 MIB = 1 << 20
 API_URL = "https://api.box.com/2.0"
@@ -192,7 +192,7 @@ def translate(exc: BaseException, what: str) -> ProviderError:
         if status >= 500 or status == 202:
             return TransientError(f"{what}: Box is busy ({status}), try again later", retry_after=wait)
         if status == 401:
-            return AuthError(f"{what}: Box refused the sign-in")
+            return TokenRefused(f"{what}: Box refused the sign-in")
         if status == 404 or code in ("not_found", "trashed"):
             return NotFound(f"{what}: not found")
         if status == 412 or code == "precondition_failed":
@@ -260,28 +260,22 @@ def _sdk_session(provider: BoxProvider, seen: dict[str, Any]) -> Any:
             return response
 
     class Tokens:
-        """What the session asks the SDK's OAuth2 for: the store's token, refreshed through the store."""
+        """What the session asks the SDK's OAuth2 for: the token `authorized` gave this thread's call (renewing a
+        refused one is `authorized`'s, not the SDK's)."""
 
         @property
         def access_token(self) -> str:
-            return provider.access_token()
-
-        def refresh(self, used: str | None) -> tuple[str, None]:
-            return provider.access_token(rejected=used), None
+            return getattr(provider.sending, "token", None) or provider.access_token()
 
     class Session(AuthorizedSession):  # type: ignore[misc]
         def _get_retry_request_callable(self, network_response: Any, attempt_number: int, request: Any,
                                         skip_retry_codes: Any, session_renewal_needed: bool = False,
                                         **kwargs: Any) -> Any:
-            if request.auto_session_renewal and session_renewal_needed:
-                self._renew_session(request.access_token)  # a refused token: refreshed once, through the store
-                request.auto_session_renewal = False
-                return self._send_request
             if network_response is not None and network_response.status_code == 202 and attempt_number < 10:
                 # "Not ready yet" (a commit still assembling its parts), not throttling: ask again shortly.
                 wait = retry_after_seconds(network_response.headers.get("Retry-After")) or 1.0
                 return lambda req, **kw: (time.sleep(min(wait, 30)), self._send_request(req, **kw))[1]
-            return None  # 429 and 5xx go to the connection's pacer, with their Retry-After
+            return None  # 429 and 5xx go to the connection's pacer, with their Retry-After; a 401 to `authorized`
 
     logging.getLogger("boxsdk").setLevel(logging.CRITICAL)  # its request log would print URLs and headers
     return Session(Tokens(), network_layer=Network(), api_config=Addresses(),
@@ -336,6 +330,7 @@ class BoxProvider(OAuthProvider):
         )
         self._state_lock = threading.Lock()
         self._session: Any = None
+        self.sending = threading.local()  # the token of the call this thread is making
         self._seen: dict[str, Any] = {}
         # Box compares names without case: so does the cache of folder ids.
         self._folders = FolderIds(lambda: ROOT_ID, self._found, self._make_folder, fold=str.casefold)
@@ -384,10 +379,18 @@ class BoxProvider(OAuthProvider):
             return self._session
 
     def _call(self, what: str, func: Callable[[Any], Any]) -> Any:
-        try:
-            return func(self._client())
-        except Exception as exc:
-            raise translate(exc, what) from None
+        """`func(client)` through `authorized`: a token Box refuses is renewed once and the call made again."""
+
+        def attempt(token: str) -> Any:
+            self.sending.token = token  # what the SDK's session sends (its Tokens)
+            try:
+                return func(self._client())
+            except Exception as exc:
+                raise translate(exc, what) from None
+            finally:
+                self.sending.token = None
+
+        return self.authorized(what, attempt)
 
     def _get(self, url: str, what: str, **params: Any) -> dict[str, Any]:
         return self._call(what, lambda c: c.session.get(url, params=params or None).json())
@@ -791,15 +794,19 @@ class BoxProvider(OAuthProvider):
         # read timeout), which is "nothing new" and keeps a stopping engine from waiting ten minutes.
         hold = max(1.0, min(timeout, float(server.get("retry_timeout") or timeout)))
         url = str(server["url"])
-        try:
-            answer = self._client().session.get(url, params={"stream_position": cursor},
-                                                timeout=(15, hold + WAIT_MARGIN)).json()  # fmt: skip
-        except Exception as exc:
+
+        def wait(client: Any) -> Any:
             import requests
 
-            if isinstance(exc, requests.exceptions.ReadTimeout):
-                return ChangeWait(False, 0.0)
-            raise translate(exc, what) from None
+            try:
+                return client.session.get(url, params={"stream_position": cursor},
+                                          timeout=(15, hold + WAIT_MARGIN)).json()  # fmt: skip
+            except requests.exceptions.ReadTimeout:
+                return None
+
+        answer = self._call(what, wait)
+        if answer is None:
+            return ChangeWait(False, 0.0)
         return ChangeWait(str(answer.get("message", "")) == "new_change", 0.0)
 
     def _change(self, event: Mapping[str, Any]) -> Change | None:

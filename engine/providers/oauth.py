@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import threading
 from abc import abstractmethod
-from collections.abc import Mapping
-from typing import ClassVar
+from collections.abc import Callable, Mapping
+from typing import ClassVar, TypeVar
 
 from engine.auth import oauth
 from engine.auth.oauth import OAuthSpec
 from engine.auth.tokens import Token, TokenError, TokenStore
-from engine.providers.base import InvalidOption, OptionSpec, Provider, ReauthRequired
+from engine.providers.base import AuthError, InvalidOption, OptionSpec, Provider, ReauthRequired
+
+T = TypeVar("T")
 
 TOKEN_OPTION = OptionSpec(
     "token",
@@ -32,10 +34,16 @@ ACCOUNT_OPTION = OptionSpec(
 )
 
 
+class TokenRefused(AuthError):
+    """The service refused the access token (HTTP 401, or the service's own code for it): `authorized` renews the
+    token once and makes the call again."""
+
+
 class OAuthProvider(Provider):
     """A provider that signs in with OAuth 2.0. Subclasses add `TOKEN_OPTION` and `ACCOUNT_OPTION` to their
-    `option_specs`, implement `oauth_spec` and `account_id`, and send `access_token()` as the bearer token;
-    on a 401 they call `access_token(rejected=the_token_sent)` once and retry."""
+    `option_specs`, implement `oauth_spec` and `account_id`, and make their calls through `authorized` (or,
+    where a client library sends the requests, send `access_token()` and on a 401 call
+    `access_token(rejected=the_token_sent)` once and retry)."""
 
     oauth: ClassVar[bool] = True
     # Seconds before expiry at which a token is refreshed rather than used.
@@ -88,6 +96,22 @@ class OAuthProvider(Provider):
                     raise ReauthRequired("the token has expired and has no refresh token")
                 self._unsaved = token = self.refresh_token(token)
             return token.access_token
+
+    def authorized(self, what: str, call: Callable[[str], T]) -> T:
+        """`call(access_token)`. A token the service refuses (`call` raises TokenRefused: it may have been
+        revoked before its expiry) is renewed once through the token store, one process at a time, and the call
+        made again with the new one; refused again, the sign-in is no longer valid: ReauthRequired, "sign-in
+        needed". The call must be safe to make twice (a refusal comes before the service does anything)."""
+        token = self.access_token()
+        try:
+            return call(token)
+        except TokenRefused:
+            pass
+        token = self.access_token(rejected=token)
+        try:
+            return call(token)
+        except TokenRefused:
+            raise ReauthRequired(f"{what}: {self.title} no longer accepts this sign-in: sign-in needed") from None
 
     def unsaved_token(self) -> Token | None:
         """The token read from the `token` option, as refreshed since (a rotating service has already

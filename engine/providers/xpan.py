@@ -19,16 +19,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine.providers.base import (
-    AuthError,
     NetworkError,
     NotFound,
     PermissionDenied,
     ProviderError,
     QuotaExceeded,
-    ReauthRequired,
     TransientError,
     retry_after_seconds,
 )
+from engine.providers.oauth import TokenRefused  # errno -6 / 111: the provider renews the token once, tries again
 
 if TYPE_CHECKING:
     import requests
@@ -47,10 +46,6 @@ MISSING = frozenset({-9, 31066, -3})
 
 class Exists(ProviderError):
     """The name is taken (errno -8 / 31061): a create with rtype=0, a move or copy with ondup=fail."""
-
-
-class TokenRefused(AuthError):
-    """Baidu refused the access token (errno -6 / 111): the caller refreshes it once and tries again."""
 
 
 def _describe(code: int) -> str:
@@ -200,10 +195,6 @@ class XpanClient:
         if response.status_code >= 400:
             raise ProviderError(f"{what}: Baidu answered HTTP {response.status_code}")
         return Answer(body, response.headers.get("Date"))
-
-
-def reauth(what: str) -> ReauthRequired:
-    return ReauthRequired(f"{what}: Baidu no longer accepts this sign-in: sign-in needed")
 
 
 def encode_list(items: list[Any]) -> str:

@@ -58,7 +58,6 @@ from typing import Any, BinaryIO, TypeVar
 
 from engine.auth.oauth import OAuthSpec
 from engine.providers.base import (
-    AuthError,
     Capabilities,
     Conditional,
     ContainerNotFound,
@@ -80,7 +79,7 @@ from engine.providers.base import (
     sane_mtime,
 )
 from engine.providers.listednames import shown_path, unusable_name
-from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider
+from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider, TokenRefused
 
 T = TypeVar("T")
 API_URL = "https://cloud-api.yandex.net/v1/disk"
@@ -192,7 +191,7 @@ def translate(exc: Exception, what: str) -> ProviderError:
     if isinstance(exc, yx.TooManyRequestsError):
         return TransientError(f"{what}: Yandex Disk asks to slow down (too many requests)", retry_after=wait)
     if isinstance(exc, yx.UnauthorizedError):
-        return AuthError(f"{what}: Yandex Disk refused the sign-in")
+        return TokenRefused(f"{what}: Yandex Disk refused the sign-in")
     if isinstance(exc, yx.ForbiddenError):
         return PermissionDenied(f"{what}: Yandex Disk refused access (does the app have Disk write access?)")
     if isinstance(exc, yx.MD5DifferError):
@@ -350,23 +349,18 @@ class YandexProvider(OAuthProvider):
             return self._client
 
     def _call(self, what: str, func: Callable[[Any, dict[str, Any]], T]) -> T:
-        """`func(client, kwargs)` with a valid token in `kwargs`; a refused token is refreshed once and retried.
-        The SDK's own retries are off: the connection's pacer decides, with the service's Retry-After."""
-        from yadisk import exceptions as yx
-
+        """`func(client, kwargs)` with a valid token in `kwargs`, through `authorized` (a refused token is renewed
+        once). The SDK's own retries are off: the connection's pacer decides, with the service's Retry-After."""
         client = self._yadisk()
-        token = self.access_token()
-        for attempt in range(2):
+
+        def attempt(token: str) -> T:
             kwargs = {"headers": {"Authorization": f"OAuth {token}"}, "n_retries": 0, "timeout": TIMEOUT}
             try:
                 return func(client, kwargs)
-            except yx.UnauthorizedError:
-                if attempt:
-                    raise AuthError(f"{what}: Yandex Disk refused the sign-in after a refresh") from None
-                token = self.access_token(rejected=token)
             except Exception as exc:
                 raise translate(exc, what) from None
-        raise AuthError(f"{what}: Yandex Disk refused the sign-in")  # not reached
+
+        return self.authorized(what, attempt)
 
     def close(self) -> None:
         with self._client_lock:
