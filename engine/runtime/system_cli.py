@@ -16,7 +16,6 @@ from typing import Any
 
 from engine.errors import UsageError
 from engine.names import shown
-from engine.runtime.client import EngineClient
 
 ROUTED = {
     ("status", None), ("connection", "list"), ("connection", "add"), ("connection", "remove"),
@@ -34,6 +33,10 @@ def serves_caller(home_path: str) -> bool:
             return False  # their own home: the ordinary commands
     except OSError:
         return False
+    # Here, not at the top: every command of one's own home asks this, and the client with the status model
+    # it loads (~10 frozen dataclasses) is start-up cost for a one-shot sync that never talks to an engine.
+    from engine.runtime.client import EngineClient
+
     return EngineClient(home_path).is_system()
 
 
@@ -45,6 +48,8 @@ def run(args: argparse.Namespace, home_path: str, options: Callable[[list[tuple[
     if key not in ROUTED:
         raise UsageError("through the system engine you can run: status, sync, connection list/add/remove and "
                          "task list/add/remove; the rest is root's")
+    from engine.runtime.client import EngineClient
+
     client = EngineClient(home_path)
     if key == ("status", None):
         answer = client.result({"cmd": "status"})
