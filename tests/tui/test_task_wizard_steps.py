@@ -221,3 +221,28 @@ def test_first_pass_counts_groups_and_skip_reasons() -> None:
     assert result.skips == [("excluded extension .iso", 2), ("a general rule", 1)] and result.skipped == 3
     words = describe(result).plain
     assert "4  deletions held back" in words and "2  excluded extension .iso" in words
+
+
+async def test_back_to_the_settings_keeps_the_encryption_password(home_dir: Path, tmp_path: Path) -> None:
+    """Coming back to the first step must not leave an encrypted task's password field empty (the user would
+    have to type it again, or would meet 'an encryption password is required' without knowing why)."""
+    local, cloud = sample(tmp_path)
+    with_connection(home_dir, cloud)
+    app = make_app(home_dir, FakeEngine({"connections": {}, "tasks": {}}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, TaskForm), what="task form")
+        await type_into(pilot, "#name", "vault")
+        await type_into(pilot, "#local", str(local))
+        app.screen.query_one("#encrypt").focus()
+        await pilot.press("space")
+        await type_into(pilot, "#password", "correct horse")
+        await pilot.press("ctrl+n")
+        await wait_for(pilot, lambda: isinstance(app.screen, SelectiveSyncScreen), what="folders step")
+        await pilot.press("ctrl+b")
+        await wait_for(pilot, lambda: isinstance(app.screen, TaskForm), what="settings again")
+        form = app.screen
+        assert form.query_one("#password", Field).display
+        assert form.query_one("#password", Field).value == "correct horse"
+        await pilot.press("ctrl+n")  # accepted as it stands
+        await wait_for(pilot, lambda: isinstance(app.screen, SelectiveSyncScreen), what="folders step again")

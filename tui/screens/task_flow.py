@@ -38,7 +38,7 @@ async def new_task(main: Any, connection: str) -> None:
     step = 1
     while True:
         if step == 1:
-            form = TaskForm(home_path, connection, draft=task, step=step_label(1))
+            form = TaskForm(home_path, connection, draft=task, step=step_label(1), password=password or "")
             got = await app.push_screen_wait(form)
             if got is None:
                 return

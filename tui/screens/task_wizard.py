@@ -69,15 +69,16 @@ class TaskForm(ModalScreen[Task | None]):
     ]
 
     def __init__(self, home_path: str, connection: str, task: Task | None = None, *,
-                 draft: Task | None = None, step: str = "1/4") -> None:
-        """`task`: the task to edit. `draft`: a new task's settings typed earlier (the wizard came back here)."""
+                 draft: Task | None = None, step: str = "1/4", password: str = "") -> None:
+        """`task`: the task to edit. `draft`: a new task's settings typed earlier (the wizard came back here),
+        with its encryption `password` (kept in memory only, like the rest of the draft)."""
         super().__init__()
         self.home_path = home_path
         self.connection = connection
         self.editing = task is not None
         self.step = step
         self.draft = task or draft or Task(name="", connection=connection, local="", remote="/")
-        self.password = ""
+        self.password = password
         self._start: tuple[object, ...] = ()
         # Google online documents can only be exported (there is no way back): offered on Google Drive only.
         self.exports_documents = _provider_of(home_path, connection) == "gdrive"
@@ -112,7 +113,7 @@ class TaskForm(ModalScreen[Task | None]):
                                t.convert_google_docs, id="convert-docs")
                 yield Checkbox("Data encryption (cannot be turned off later)", t.encrypt, id="encrypt",
                                disabled=self.editing)
-                yield Field("", password=True, placeholder="encryption password", id="password")
+                yield Field(self.password, password=True, placeholder="encryption password", id="password")
             yield Label("", id="form-status", classes="status")
             with Horizontal(classes="buttons"):
                 yield button("Cancel", id="cancel")
