@@ -4,11 +4,8 @@ the engine's back through the fake, as another device would; the fake's counters
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -16,34 +13,14 @@ import pytest
 
 from tests.fakes.baidu_server import BaiduFake
 
+from .drive_e2e import MTIME, DriveEnv, new_local
 from .servers import baidu as server
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-SKYSYNC = str(pathlib.Path(sys.executable).with_name("skysync"))
-MTIME = 1_700_000_000.0
 
 
 @dataclass
-class Env:
-    home: pathlib.Path
-    local: pathlib.Path
+class Env(DriveEnv):
     fake: BaiduFake
     uk: int
-
-    def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [SKYSYNC, "--home", str(self.home), *args], capture_output=True, text=True, cwd=ROOT, timeout=120,
-            env={**os.environ, "SKYSYNC_HOSTNAME": "testhost"},
-        )  # fmt: skip
-        if ok:
-            assert done.returncode == 0, done.stderr
-        return done
-
-    def sync(self, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.cli("sync", "t", ok=ok)
-
-    def summary(self) -> dict[str, int]:
-        return json.loads(self.cli("sync", "t", "--json").stdout)["tasks"][0]["summary"]
 
     def remote(self) -> dict[str, bytes]:
         """Files under the task's folder, /apps/skysync/Sync."""
@@ -51,15 +28,6 @@ class Env:
 
     def put(self, path: str, data: bytes) -> None:
         self.fake.put(self.uk, f"Sync/{path}", data, MTIME)
-
-    def local_files(self) -> dict[str, bytes]:
-        return {p.relative_to(self.local).as_posix(): p.read_bytes() for p in self.local.rglob("*") if p.is_file()}
-
-    def write(self, path: str, data: bytes) -> None:
-        target = self.local / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        os.utime(target, (MTIME + 100, MTIME + 100))
 
     def transfers(self) -> tuple[int, int]:
         """(downloads, upload blocks) the fake has served so far."""
@@ -72,14 +40,9 @@ def env(tmp_path: pathlib.Path) -> Iterator[Env]:
     uk, access, refresh = fake.new_account(server.APP_NAME)
     fake.mkdir(uk, "Sync")  # the task's remote folder exists
     options = server.options_for(fake, uk, access, refresh)
-    local = tmp_path / "local"
-    local.mkdir()
-    e = Env(tmp_path / "home", local, fake, uk)
-    args = [arg for key in ("app_key", "app_name", "api_url", "content_url", "auth_url", "token")
-            for arg in ("--option", f"{key}={options[key]}")]  # fmt: skip
-    e.cli("connection", "add", "b", "--provider", "baidu", "--option", f"secret_key={options['secret_key']}", *args)
-    e.cli("task", "add", "t", "--connection", "b", "--local", str(local), "--remote", "/Sync",
-          "--direction", "bidirectional")  # fmt: skip
+    e = Env(*new_local(tmp_path), fake, uk)
+    e.add_task("baidu", "b", {key: options[key] for key in (
+        "secret_key", "app_key", "app_name", "api_url", "content_url", "auth_url", "token")})  # fmt: skip
     yield e
 
 

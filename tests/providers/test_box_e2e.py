@@ -4,11 +4,8 @@ sides and what must happen. Box is changed behind the engine's back through the 
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -16,48 +13,19 @@ import pytest
 
 from tests.fakes.box_server import BoxFake
 
+from .drive_e2e import MTIME, DriveEnv, new_local
 from .servers.box import small_parts
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-SKYSYNC = str(pathlib.Path(sys.executable).with_name("skysync"))
-MTIME = 1_700_000_000.0
 
 
 @dataclass
-class Env:
-    home: pathlib.Path
-    local: pathlib.Path
+class Env(DriveEnv):
     fake: BoxFake
-
-    def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [SKYSYNC, "--home", str(self.home), *args], capture_output=True, text=True, cwd=ROOT, timeout=120,
-            env={**os.environ, "SKYSYNC_HOSTNAME": "testhost"},
-        )  # fmt: skip
-        if ok:
-            assert done.returncode == 0, done.stderr
-        return done
-
-    def sync(self, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.cli("sync", "t", ok=ok)
-
-    def summary(self) -> dict[str, int]:
-        return json.loads(self.cli("sync", "t", "--json").stdout)["tasks"][0]["summary"]
 
     def remote(self) -> dict[str, bytes]:
         return {k[len("Sync/"):]: v for k, v in self.fake.files().items() if k.startswith("Sync/")}
 
     def put(self, path: str, data: bytes) -> None:
         self.fake.put(f"Sync/{path}", data, MTIME)
-
-    def local_files(self) -> dict[str, bytes]:
-        return {p.relative_to(self.local).as_posix(): p.read_bytes() for p in self.local.rglob("*") if p.is_file()}
-
-    def write(self, path: str, data: bytes) -> None:
-        target = self.local / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        os.utime(target, (MTIME + 100, MTIME + 100))
 
 
 @pytest.fixture
@@ -66,18 +34,11 @@ def env(tmp_path: pathlib.Path) -> Iterator[Env]:
     try:
         fake.mkdir("Sync")  # the task's remote folder exists
         options = fake.options()
-        local = tmp_path / "local"
-        local.mkdir()
-        e = Env(tmp_path / "home", local, fake)
-        args = [arg for key in ("client_id", "api_url", "upload_url", "token_url", "auth_url")
-                for arg in ("--option", f"{key}={options[key]}")]  # fmt: skip
-        added = subprocess.run(  # the token from a pipe, as `rclone authorize box | skysync ...`
-            [SKYSYNC, "--home", str(e.home), "connection", "add", "b", "--provider", "box", "--option",
-             "chunk_size=1", *args, "--option", f"client_secret={options['client_secret']}", "--option", "token=-"],
-            input=options["token"] + "\n", capture_output=True, text=True, cwd=ROOT, timeout=120)  # fmt: skip
-        assert added.returncode == 0, added.stderr
-        e.cli("task", "add", "t", "--connection", "b", "--local", str(local), "--remote", "/Sync",
-              "--direction", "bidirectional")  # fmt: skip
+        e = Env(*new_local(tmp_path), fake)
+        # The token from a pipe, as `rclone authorize box | skysync ...`.
+        e.add_task("box", "b", {"chunk_size": "1", **{key: options[key] for key in (
+            "client_id", "api_url", "upload_url", "token_url", "auth_url", "client_secret")}},
+            piped=("token", options["token"]))  # fmt: skip
         yield e
     finally:
         fake.stop()

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,31 +15,14 @@ import pytest
 
 from tests.fakes.dropbox_server import DropboxFake
 
+from .drive_e2e import MTIME, DriveEnv, new_local
 from .servers import dropbox as server
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-SKYSYNC = str(pathlib.Path(sys.executable).with_name("skysync"))
-MTIME = 1_700_000_000.0
 
 
 @dataclass
-class Env:
-    home: pathlib.Path
-    local: pathlib.Path
+class Env(DriveEnv):
     fake: DropboxFake
     account: str
-
-    def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [SKYSYNC, "--home", str(self.home), *args], capture_output=True, text=True, cwd=ROOT, timeout=120,
-            env={**os.environ, "SKYSYNC_HOSTNAME": "testhost"},
-        )  # fmt: skip
-        if ok:
-            assert done.returncode == 0, done.stderr
-        return done
-
-    def sync(self, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.cli("sync", "t", ok=ok)
 
     def remote(self) -> dict[str, bytes]:
         """Files under /Sync as Dropbox displays them."""
@@ -59,19 +40,6 @@ class Env:
         with self.fake.lock:
             self.fake.rpc("files/delete_v2", self.account, {"path": f"/Sync/{path}"})
 
-    def local_files(self) -> dict[str, bytes]:
-        return {p.relative_to(self.local).as_posix(): p.read_bytes() for p in self.local.rglob("*") if p.is_file()}
-
-    def write(self, path: str, data: bytes) -> None:
-        target = self.local / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        os.utime(target, (MTIME + 100, MTIME + 100))
-
-
-def summary(env: Env) -> dict[str, int]:
-    return json.loads(env.cli("sync", "t", "--json").stdout)["tasks"][0]["summary"]
-
 
 @pytest.fixture
 def env(tmp_path: pathlib.Path) -> Iterator[Env]:
@@ -79,14 +47,9 @@ def env(tmp_path: pathlib.Path) -> Iterator[Env]:
     account, access, refresh = fake.new_account(server.APP_KEY)
     fake.put(account, "/Sync/.keep-folder", b"")  # the task's remote folder exists
     options = server.options_for(fake, account, access, refresh)
-    local = tmp_path / "local"
-    local.mkdir()
-    e = Env(tmp_path / "home", local, fake, account)
-    args = [arg for key in ("app_key", "api_url", "content_url", "notify_url", "token_url", "token")
-            for arg in ("--option", f"{key}={options[key]}")]  # fmt: skip
-    e.cli("connection", "add", "d", "--provider", "dropbox", "--option", "chunk_size=1", *args)
-    e.cli("task", "add", "t", "--connection", "d", "--local", str(local), "--remote", "/Sync",
-          "--direction", "bidirectional")  # fmt: skip
+    e = Env(*new_local(tmp_path), fake, account)
+    e.add_task("dropbox", "d", {"chunk_size": "1", **{key: options[key] for key in (
+        "app_key", "api_url", "content_url", "notify_url", "token_url", "token")}})  # fmt: skip
     yield e
 
 
@@ -172,7 +135,7 @@ def test_a_case_only_rename_in_dropbox_is_followed_here(env: Env) -> None:
     assert env.local_files().get("remote.txt") == b"r" and "Remote.TXT" not in env.local_files()
     assert env.fake.calls["files/download"] == downloads and env.fake.calls["files/upload"] == uploads
     assert env.cli("log", "--task", "t").stdout.count("renamed by case in the cloud") == 1
-    assert summary(env) == {}  # the state follows the new spelling: nothing to do, no ping-pong
+    assert env.summary() == {}  # the state follows the new spelling: nothing to do, no ping-pong
     assert env.local_files() == env.remote()
 
 
@@ -224,7 +187,7 @@ def test_a_folder_renamed_by_case_in_dropbox_is_renamed_here(env: Env) -> None:
     assert env.local_files() == {"docs/a.txt": b"a", "docs/sub/b.txt": b"b", ".keep-folder": b""}
     assert not (env.local / "Docs").exists()
     assert env.fake.calls["files/download"] == downloads
-    assert summary(env) == {}
+    assert env.summary() == {}
     assert env.remote() == env.local_files()
 
 
@@ -237,7 +200,7 @@ def test_a_folder_renamed_by_case_here_is_one_move_in_dropbox(env: Env) -> None:
     env.sync()
     assert env.remote() == {"PHOTOS/x.jpg": b"x", "PHOTOS/2024/y.jpg": b"y", ".keep-folder": b""}
     assert env.fake.calls["files/upload"] == uploads and env.fake.calls["files/move_v2"] == moves + 1
-    assert summary(env) == {}
+    assert env.summary() == {}
     assert env.local_files() == env.remote()
 
 
@@ -249,7 +212,7 @@ def test_renamed_by_case_on_both_sides_keeps_one_spelling_and_loses_nothing(env:
     env.sync()
     assert env.local_files() == {"NOTES.txt": b"n", ".keep-folder": b""} and env.remote() == env.local_files()
     assert "this one kept" in env.cli("log", "--task", "t").stdout
-    assert summary(env) == {}
+    assert env.summary() == {}
 
 
 def test_a_case_only_rename_with_new_content_in_dropbox_loses_nothing(env: Env) -> None:
@@ -261,4 +224,4 @@ def test_a_case_only_rename_with_new_content_in_dropbox_loses_nothing(env: Env) 
     env.sync()
     assert env.local_files().get("plan.md") == b"v2 from another device" and "Plan.md" not in env.local_files()
     assert env.remote() == env.local_files()
-    assert summary(env) == {}
+    assert env.summary() == {}

@@ -5,10 +5,7 @@ happen. Drive is changed behind the engine's back through the fake's state, as a
 from __future__ import annotations
 
 import json
-import os
 import pathlib
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,27 +15,14 @@ import pytest
 from tests.fakes.gdrive_server import DriveState, running
 from tests.fakes.oauth_server import FakeOAuthServer
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-SKYSYNC = str(pathlib.Path(sys.executable).with_name("skysync"))
+from .drive_e2e import DriveEnv, new_local
 
 
 @dataclass
-class Env:
-    home: pathlib.Path
-    local: pathlib.Path
+class Env(DriveEnv):
     state: DriveState
     oauth: FakeOAuthServer
     issued: dict[str, object]
-
-    def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([SKYSYNC, "--home", str(self.home), *args], capture_output=True, text=True,
-                              cwd=ROOT, timeout=120, env={**os.environ, "SKYSYNC_HOSTNAME": "testhost"})
-        if ok:
-            assert done.returncode == 0, done.stderr
-        return done
-
-    def sync(self) -> subprocess.CompletedProcess[str]:
-        return self.cli("sync", "t")
 
     def folder(self) -> str:
         found = self.state.find("Sync")
@@ -62,9 +46,6 @@ class Env:
                     out["/".join(reversed(parts))] = f.data
         return out
 
-    def local_files(self) -> dict[str, bytes]:
-        return {p.relative_to(self.local).as_posix(): p.read_bytes() for p in self.local.rglob("*") if p.is_file()}
-
 
 @pytest.fixture
 def env(tmp_path: pathlib.Path) -> Iterator[Env]:
@@ -72,17 +53,11 @@ def env(tmp_path: pathlib.Path) -> Iterator[Env]:
     try:
         with running(DriveState(token_check=oauth.access_valid)) as (url, state):
             state.add_file("root", "Sync", None)
-            local = tmp_path / "local"
-            local.mkdir()
             issued = oauth.issue()
-            e = Env(tmp_path / "home", local, state, oauth, issued)
+            e = Env(*new_local(tmp_path), state, oauth, issued)
             expiry = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))
-            token = json.dumps({**issued, "expiry": expiry})
-            e.cli("connection", "add", "g", "--provider", "gdrive", "--option", "client_id=test-client",
-                  "--option", f"api_url={url}", "--option", f"token_url={oauth.token_url}",
-                  "--option", f"token={token}")
-            e.cli("task", "add", "t", "--connection", "g", "--local", str(local), "--remote", "/Sync",
-                  "--direction", "bidirectional")
+            e.add_task("gdrive", "g", {"client_id": "test-client", "api_url": url, "token_url": oauth.token_url,
+                                       "token": json.dumps({**issued, "expiry": expiry})})
             yield e
     finally:
         oauth.stop()

@@ -4,11 +4,8 @@ changed behind the engine's back through the fake, as another device would."""
 
 from __future__ import annotations
 
-import json
 import os
 import pathlib
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -16,50 +13,21 @@ import pytest
 
 from tests.fakes.graph_server import SHAREPOINT_STAMP, Drive, GraphFake
 
+from .drive_e2e import MTIME, DriveEnv, new_local
 from .servers.onedrive import CLIENT_ID, token_json
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-SKYSYNC = str(pathlib.Path(sys.executable).with_name("skysync"))
-MTIME = 1_700_000_000.0
 
 
 @dataclass
-class Env:
-    home: pathlib.Path
-    local: pathlib.Path
+class Env(DriveEnv):
     fake: GraphFake
     drive: Drive
     kind: str
-
-    def cli(self, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [SKYSYNC, "--home", str(self.home), *args], capture_output=True, text=True, cwd=ROOT, timeout=120,
-            env={**os.environ, "SKYSYNC_HOSTNAME": "testhost"},
-        )  # fmt: skip
-        if ok:
-            assert done.returncode == 0, done.stderr
-        return done
-
-    def sync(self, ok: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.cli("sync", "t", ok=ok)
-
-    def summary(self) -> dict[str, int]:
-        return json.loads(self.cli("sync", "t", "--json").stdout)["tasks"][0]["summary"]
 
     def remote(self) -> dict[str, bytes]:
         return self.fake.files(self.drive, "Sync")
 
     def put(self, path: str, data: bytes) -> None:
         self.fake.put(self.drive, f"Sync/{path}", data, MTIME)
-
-    def local_files(self) -> dict[str, bytes]:
-        return {p.relative_to(self.local).as_posix(): p.read_bytes() for p in self.local.rglob("*") if p.is_file()}
-
-    def write(self, path: str, data: bytes) -> None:
-        target = self.local / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        os.utime(target, (MTIME + 100, MTIME + 100))
 
 
 def make_env(tmp_path: pathlib.Path, fake: GraphFake, kind: str) -> Env:
@@ -73,13 +41,8 @@ def make_env(tmp_path: pathlib.Path, fake: GraphFake, kind: str) -> Env:
     else:
         drive = fake.new_drive("personal" if kind == "onedrive" else "business")
     fake.mkdirs(drive, "Sync")
-    local = tmp_path / "local"
-    local.mkdir()
-    env = Env(tmp_path / "home", local, fake, drive, kind)
-    args = [arg for key, value in options.items() for arg in ("--option", f"{key}={value}")]
-    env.cli("connection", "add", "c", "--provider", kind, *args)
-    env.cli("task", "add", "t", "--connection", "c", "--local", str(local), "--remote", "/Sync",
-            "--direction", "bidirectional")  # fmt: skip
+    env = Env(*new_local(tmp_path), fake, drive, kind)
+    env.add_task(kind, "c", options)
     return env
 
 

@@ -5,11 +5,7 @@ device would."""
 
 from __future__ import annotations
 
-import json
-import os
 import pathlib
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,30 +14,13 @@ import pytest
 from engine.providers.yandex import MTIME_KEY, rfc3339
 from tests.fakes.yandex_server import YandexFake
 
+from .drive_e2e import MTIME, DriveEnv, new_local
 from .servers.yandex import options_for
-
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-SKYSYNC = str(pathlib.Path(sys.executable).with_name("skysync"))
-MTIME = 1_700_000_000.0
 
 
 @dataclass
-class Env:
-    home: pathlib.Path
-    local: pathlib.Path
+class Env(DriveEnv):
     fake: YandexFake
-
-    def cli(self, *args: str, ok: bool = True, stdin: str = "") -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [SKYSYNC, "--home", str(self.home), *args], capture_output=True, text=True, cwd=ROOT, timeout=120,
-            input=stdin, env={**os.environ, "SKYSYNC_HOSTNAME": "testhost"},
-        )  # fmt: skip
-        if ok:
-            assert done.returncode == 0, done.stderr
-        return done
-
-    def summary(self) -> dict[str, int]:
-        return json.loads(self.cli("sync", "t", "--json").stdout)["tasks"][0]["summary"]
 
     def remote(self) -> dict[str, bytes]:
         with self.fake._lock:
@@ -50,15 +29,6 @@ class Env:
 
     def put(self, path: str, data: bytes, mtime: float | None = MTIME) -> None:
         self.fake.put(f"Sync/{path}", data, {MTIME_KEY: rfc3339(mtime)} if mtime is not None else None)
-
-    def local_files(self) -> dict[str, bytes]:
-        return {p.relative_to(self.local).as_posix(): p.read_bytes() for p in self.local.rglob("*") if p.is_file()}
-
-    def write(self, path: str, data: bytes, mtime: float = MTIME + 100) -> None:
-        target = self.local / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-        os.utime(target, (mtime, mtime))
 
     def uploads(self) -> int:
         return sum(n for route, n in self.fake.calls.items() if route.startswith("PUT /upload-target/"))
@@ -73,14 +43,9 @@ def env(tmp_path: pathlib.Path) -> Iterator[Env]:
     try:
         fake.mkdirs("Sync")
         options = options_for(fake)
-        local = tmp_path / "local"
-        local.mkdir()
-        e = Env(tmp_path / "home", local, fake)
-        args = [arg for key in ("client_id", "client_secret", "api_url", "auth_url")
-                for arg in ("--option", f"{key}={options[key]}")]  # fmt: skip
-        e.cli("connection", "add", "y", "--provider", "yandex", *args, "--option", "token=-", stdin=options["token"])
-        e.cli("task", "add", "t", "--connection", "y", "--local", str(local), "--remote", "/Sync",
-              "--direction", "bidirectional")  # fmt: skip
+        e = Env(*new_local(tmp_path), fake)
+        e.add_task("yandex", "y", {key: options[key] for key in ("client_id", "client_secret", "api_url", "auth_url")},
+                   piped=("token", options["token"]))  # fmt: skip
         yield e
     finally:
         fake.stop()
