@@ -20,6 +20,10 @@ reaches the internet and no user config is read. skysync runs a bidirectional ta
 default settings (4 files at once, 16 MiB parts, 4 parts of one file at once); rclone with its own defaults (4
 transfers, 8 checkers, 5 MiB chunks, 4 chunks at once).
 
+moto's own CPU is reported per step (this process's rusage while the child runs) beside each tool's: the server
+shares the machine's cores with the clients, so what a tool makes moto do counts as much as its own CPU.
+`--skysync-before PATH` runs an earlier skysync build too, as `skysync-before`, for a before/after in one run.
+
 Targets (issue 19): no-change ≤ 1.2× the bare listing with ≤ 1 listing request per 1,000 objects; initial
 small files ≤ 0.5× `rclone sync`'s time; the large file at ≥ 1.0× rclone's throughput.
 """
@@ -164,8 +168,9 @@ class Tool:
 class Skysync(Tool):
     name = "skysync"
 
-    def __init__(self, work: str, seed: str, server: MotoServer, exe: str) -> None:
+    def __init__(self, work: str, seed: str, server: MotoServer, exe: str, name: str = "skysync") -> None:
         self.exe = exe
+        self.name = name
         super().__init__(work, seed, server)
         self.env = {**os.environ, "SKYSYNC_HOME": os.path.join(self.state, "home")}
         self.env.pop("PYTHONDONTWRITEBYTECODE", None)  # as sync_bench: measure the cached bytecode users run
@@ -302,6 +307,8 @@ def summarize(results: dict[str, dict[str, Any]], baseline: dict[str, Any], file
         "noop_vs_listing": ratio(noop, baseline.get("wall")),
         "noop_lists_per_1000_objects": lists_per_1000,
         "initial_vs_rclone_sync": ratio(sky.get("initial", {}).get("wall"), rsync.get("initial", {}).get("wall")),
+        "before_initial_vs_rclone_sync": ratio(results.get("skysync-before", {}).get("initial", {}).get("wall"),
+                                               rsync.get("initial", {}).get("wall")),
         "big_mib_s": {name: throughput(r) for name, r in results.items()},
         "big_throughput_vs_best_rclone": ratio(throughput(sky), best_rclone),
     }
@@ -340,15 +347,17 @@ def report(results: dict[str, dict[str, Any]], baseline: dict[str, Any], summary
                 f = r[phase]
                 emit(f"  {name:13} {f['wall']:8.2f} s (CPU {f['cpu']:6.2f} s, moto {f['server_cpu']:6.2f} s)  "
                      f"{f['total_requests']:>7,} requests: {requests_text(f['requests'])}")
-                if f["total_requests"]:
+                if phase == "initial" and f["total_requests"]:
                     emit(f"  {'':13} per request: {f['cpu'] / f['total_requests'] * 1000:.2f} ms of the tool's CPU, "
                          f"{f['server_cpu'] / f['total_requests'] * 1000:.2f} ms of moto's")
     emit(f"\nbare boto3 listing of skysync's bucket ({baseline['objects']:,} objects): {baseline['wall']:.2f} s as a "
          f"process, {baseline['listing']:.2f} s listing alone; {requests_text(baseline['requests'])}")
     emit("\nratios:")
     for key in ("noop_vs_listing", "noop_lists_per_1000_objects", "initial_vs_rclone_sync",
-                "big_throughput_vs_best_rclone"):
+                "before_initial_vs_rclone_sync", "big_throughput_vs_best_rclone"):
         value = summary[key]
+        if value is None and key.startswith("before"):
+            continue
         emit(f"  {key:32} {'n/a' if value is None else f'{value:.2f}'}")
     emit("  large file MiB/s: " + ", ".join(f"{name} {v:.1f}" for name, v in summary["big_mib_s"].items()
                                              if v is not None))
@@ -366,6 +375,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--workdir", help="parent folder for the sandboxes (default: the system temp dir)")
     p.add_argument("--keep", action="store_true", help="keep the sandboxes for inspection")
     p.add_argument("--skysync", default=default_skysync(), help="the skysync executable")
+    p.add_argument("--skysync-before", metavar="PATH",
+                   help="another skysync executable (an earlier build) run first as the tool 'skysync-before', "
+                        "for a before/after in one run: same server, same data, same load")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = p.parse_args(argv)
     if args.files < 1 or args.repeat < 1 or args.big_mib < 0:
@@ -376,6 +388,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def make_tools(names: list[str], work: str, seed: str, server: MotoServer, args: argparse.Namespace) -> list[Tool]:
     rclone = shutil.which("rclone")
     tools: list[Tool] = []
+    if args.skysync_before:
+        tools.append(Skysync(work, seed, server, args.skysync_before, "skysync-before"))
     for name in names:
         if name == "skysync":
             if not args.skysync:
