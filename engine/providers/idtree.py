@@ -56,12 +56,9 @@ class FolderIds:
         if self._find is None:
             raise TypeError("this service's folders are looked up by path, not through FolderIds")
         path = path.strip("/")
-        if not path:
-            return self._root()
-        key = self._key(path)
-        cached = self._ids.get(key)
-        if cached is not None:
-            return cached
+        known = self._known(path)
+        if known is not None:
+            return known
         parent_path, _, name = path.rpartition("/")
         parent = self.lookup(parent_path)
         if parent is None:
@@ -69,22 +66,19 @@ class FolderIds:
         found = self._find(parent, name, f"looking up /{path}")
         if found is None or not found.is_dir:
             return None
-        self._ids[key] = found.id
+        self._ids[self._key(path)] = found.id
         return found.id
 
     def ensure(self, path: str) -> str:
         """The id of folder `path`, made with its missing parents; ProviderError when a file holds a name."""
         path = path.strip("/")
-        if not path:
-            return self._root()
-        key = self._key(path)
-        cached = self._ids.get(key)
-        if cached is not None:
-            return cached
+        known = self._known(path)
+        if known is not None:
+            return known
         with self._lock:  # two threads must not both make one folder
-            cached = self._ids.get(key)  # made by the thread that held the lock before
-            if cached is not None:
-                return cached
+            known = self._known(path)  # made by the thread that held the lock before
+            if known is not None:
+                return known
             parent_path, _, name = path.rpartition("/")
             parent = self.ensure(parent_path)
             what = f"creating folder /{path}"
@@ -92,8 +86,12 @@ class FolderIds:
             if found is not None and not found.is_dir:
                 raise ProviderError(f"{what}: a file holds that name")
             folder_id = found.id if found is not None else self._make(parent, path, what)
-            self._ids[key] = folder_id
+            self._ids[self._key(path)] = folder_id
             return folder_id
+
+    def _known(self, path: str) -> str | None:
+        """The root's id, or the cached id of a folder; None: `path` is to be resolved."""
+        return self._ids.get(self._key(path)) if path else self._root()
 
     def remember(self, path: str, folder_id: str) -> None:
         """A folder a listing saw at `path`."""
