@@ -22,6 +22,7 @@ from tui.filter_preview import Preview, Rules, normalize_exts, parse_size, previ
 from tui.screens.wizard import BACK, discard_confirmed
 from tui.text import plain
 from tui.widgets.fields import Field, button
+from tui.widgets.marks import MarkedCheckbox
 
 
 class FileFilterScreen(ModalScreen[Task | str | None]):
@@ -55,7 +56,7 @@ class FileFilterScreen(ModalScreen[Task | str | None]):
                 yield Field(", ".join(t.exclude_names), id="names")
                 yield Label("Maximum file size (0 = no limit; 10M, 2G…)")
                 yield Field(str(t.max_size), id="max-size")
-                yield Checkbox("Case-insensitive names and extensions", t.case_insensitive, id="case")
+                yield MarkedCheckbox("Case-insensitive names and extensions", t.case_insensitive, id="case")
                 yield Static("", id="preview")
             yield Label("", id="form-status", classes="status")
             with Horizontal(classes="buttons"):

@@ -12,7 +12,6 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Label, RadioButton, RadioSet
 
@@ -23,20 +22,13 @@ from tui.screens.pickers import LocalFolderPicker, RemoteFolderBrowser
 from tui.screens.wizard import discard_confirmed
 from tui.text import plain
 from tui.widgets.fields import Field, Required, button, first_failure
+from tui.widgets.marks import MarkedCheckbox, MarkedRadioButton
 
 DIRECTION_LABELS = {
     "bidirectional": "Bidirectional",
     "upload": "Upload local changes only",
     "download": "Download remote changes only",
 }
-
-
-class MarkedRadioButton(RadioButton):
-    """A radio button whose state shows as a mark, (•) or ( ), not by colour alone."""
-
-    @property
-    def _button(self) -> Content:
-        return Content.styled("(•)" if self.value else "( )", self.get_visual_style("toggle--label"))
 
 
 class ArrowRadioSet(RadioSet):
@@ -105,13 +97,13 @@ class TaskForm(ModalScreen[Task | None]):
                 with ArrowRadioSet(id="direction"):
                     for key, label in DIRECTION_LABELS.items():
                         yield MarkedRadioButton(label, value=t.direction == key, id=f"dir-{key}")
-                yield Checkbox("No-delete: keep files in the destination when the source removes them",
+                yield MarkedCheckbox("No-delete: keep files in the destination when the source removes them",
                                t.no_delete, id="no-delete")
-                yield Checkbox("Advanced consistency check (compare hashes too)", t.consistency_check,
+                yield MarkedCheckbox("Advanced consistency check (compare hashes too)", t.consistency_check,
                                id="consistency")
-                yield Checkbox("Convert Google online documents to docx/xlsx/pptx/jpg (download only)",
+                yield MarkedCheckbox("Convert Google online documents to docx/xlsx/pptx/jpg (download only)",
                                t.convert_google_docs, id="convert-docs")
-                yield Checkbox("Data encryption (cannot be turned off later)", t.encrypt, id="encrypt",
+                yield MarkedCheckbox("Data encryption (cannot be turned off later)", t.encrypt, id="encrypt",
                                disabled=self.editing)
                 yield Field(self.password, password=True, placeholder="encryption password", id="password")
             yield Label("", id="form-status", classes="status")
