@@ -102,7 +102,11 @@ class Watch:
     def take(self) -> Sides | None:
         """Both digests; for a large tree the remote one in a child process while this one walks the local one."""
         child = _start_child(self.remote_root) if self.parallel else None
-        local = _digest_here(self.local_root, self.prune)
+        try:
+            local = _digest_here(self.local_root, self.prune)
+        except BaseException:
+            _stop(child)  # an interrupt (Ctrl+C) leaves no walker behind
+            raise
         remote = _finish_child(child, self.remote_root)
         if local is None or remote is None:
             return None
@@ -192,11 +196,16 @@ def _finish_child(child: subprocess.Popen[bytes] | None, root: str) -> str | Non
     try:
         out, _ = child.communicate()
     except BaseException:
-        with contextlib.suppress(OSError):
-            child.kill()
-        child.wait()
+        _stop(child)
         raise
     text = out.decode("ascii", "replace").strip()
     if child.returncode != 0 or len(text) != 40:
         return None  # no digest (the folder is gone, or the child failed): the full pass decides
     return text
+
+
+def _stop(child: subprocess.Popen[bytes] | None) -> None:
+    if child is not None:
+        with contextlib.suppress(OSError):
+            child.kill()
+        child.wait()
