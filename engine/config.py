@@ -4,6 +4,11 @@ What is read is checked against one typed schema (the pydantic models below): a 
 type, out of range or under an unknown key is refused at load time with one line naming the key, the value and
 what is expected, so every command (and `skysync run`) reports a broken config the same way. The config is
 rewritten with tomlkit so a user's comments and layout survive; secrets never enter config.toml.
+
+Start-up cost matters here (every one-shot command loads the home): a home is read with the standard library's
+tomllib and only a command that changes it parses it again with tomlkit; the models build their validators when
+first used (`defer_build`), and a home just loaded hands out the tables its whole-file check already validated,
+so a one-shot pass builds one validator (ConfigFile's), not five.
 """
 
 from __future__ import annotations
@@ -17,13 +22,15 @@ import stat
 import tomllib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args, get_origin
 
-import tomlkit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from engine.errors import UsageError
 from engine.names import shown
+
+if TYPE_CHECKING:
+    from tomlkit import TOMLDocument
 
 CONFIG_NAME = "config.toml"
 SECRETS_NAME = "secrets.toml"
@@ -74,7 +81,10 @@ def _known_kind(value: str) -> str:
 
 
 class _Table(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid")
+    # defer_build: a model's validator is built when it first validates (~5-10 ms each at import otherwise);
+    # a one-shot pass only ever validates ConfigFile (Home reuses its tables) and, when there are secrets,
+    # SecretsFile.
+    model_config = ConfigDict(strict=True, extra="forbid", defer_build=True)
 
 
 Bool = Annotated[bool, Field(description="true or false (a TOML boolean, without quotes)")]
@@ -163,7 +173,11 @@ class ConfigFile(_Table):
         description="a table of connections ([connections.NAME] sections)"
     )] = {}
     tasks: Annotated[dict[str, TaskTable], Field(description="a table of tasks ([tasks.NAME] sections)")] = {}
-    settings: Annotated[SettingsTable, Field(description="a table of settings ([settings])")] = SettingsTable()
+    # The defaults without a validator: SettingsTable() here would build one at import (and a file without
+    # [settings] would build one at load); pydantic does not validate defaults either way.
+    settings: Annotated[SettingsTable, Field(
+        default_factory=SettingsTable.model_construct, description="a table of settings ([settings])"
+    )]
 
 
 class SecretsFile(_Table):
@@ -485,8 +499,13 @@ class Home:
         self.path = path
         self.config_path = os.path.join(path, CONFIG_NAME)
         self.secrets_path = os.path.join(path, SECRETS_NAME)
-        self._doc = self._load_doc()
-        self._check_doc()
+        self._text = self._read(self.config_path)
+        # The file as tomlkit keeps it (comments, layout): parsed on the first change only (see _doc).
+        self._tomlkit_doc: TOMLDocument | None = None
+        self._data = self._load_data()
+        # The whole-file check's validated tables, handed out while the file is as it was read; forgotten at the
+        # first change, after which each table is validated on its own again as it is read.
+        self._checked: ConfigFile | None = self._check_doc()
         self._secrets = self._load_secrets()
 
     # -- files ---------------------------------------------------------------------------------------------
@@ -505,21 +524,46 @@ class Home:
         except OSError as exc:
             raise UsageError(f"{shown(path)} cannot be read: {exc.strerror or exc}") from None
 
-    def _load_doc(self) -> tomlkit.TOMLDocument:
-        text = self._read(self.config_path)
-        if text is None:
+    def _load_data(self) -> dict[str, Any]:
+        """The file's values: by tomllib (a few ms less than tomlkit, and tomlkit is not even imported by a
+        command that only reads). What tomllib refuses goes to tomlkit, so the error reads as it always has and
+        anything tomlkit accepts is read as before."""
+        if self._text is None:
+            return {}
+        try:
+            return tomllib.loads(self._text)
+        except tomllib.TOMLDecodeError:
+            return _plain(self._doc)
+
+    @property
+    def _doc(self) -> TOMLDocument:
+        """The file as tomlkit keeps it, for a change: parsed on first use. Any use may change it, so the tables
+        checked at load are no longer handed out (reads go through the document, validated one by one)."""
+        self._checked = None
+        if self._tomlkit_doc is None:
+            self._tomlkit_doc = self._parse_doc()
+        return self._tomlkit_doc
+
+    def _parse_doc(self) -> TOMLDocument:
+        import tomlkit
+
+        if self._text is None:
             doc = tomlkit.document()
             doc.add(tomlkit.comment("skysync configuration; secrets live in secrets.toml (mode 0600)"))
             return doc
         try:
-            return tomlkit.parse(text)
+            return tomlkit.parse(self._text)
         except Exception as exc:  # tomlkit raises several types; all mean the same to the user
             raise UsageError(f"{shown(self.config_path)} is not valid TOML: {shown(str(exc))}") from None
 
-    def _check_doc(self) -> None:
+    def _tables(self) -> Any:
+        """What reads look at: the document once it exists (it holds the changes), else the values read."""
+        return self._tomlkit_doc if self._tomlkit_doc is not None else self._data
+
+    def _check_doc(self) -> ConfigFile:
         """The whole file against the schema, then what one table says about another."""
         where = f"{shown(self.config_path)}: "
-        data = _plain(self._doc)
+        data = self._data
         config = _validate(ConfigFile, data, where)
         for table, names in (("connections", config.connections), ("tasks", config.tasks)):
             for name in names:
@@ -533,6 +577,7 @@ class Home:
                     f"{where}{_key_text(('tasks', name, 'connection'))}: no connection named "
                     f"{_value_text(task.connection)} (known: {known})"
                 )
+        return config
 
     def _load_secrets(self) -> dict[str, dict[str, str]]:
         text = self._read(self.secrets_path)
@@ -546,6 +591,8 @@ class Home:
         return {k: dict(v) for k, v in secrets.connections.items()}
 
     def save(self) -> None:
+        import tomlkit
+
         os.makedirs(self.path, mode=0o700, exist_ok=True)
         _atomic_write(self.config_path, tomlkit.dumps(self._doc), 0o644)
         doc = tomlkit.document()
@@ -558,13 +605,18 @@ class Home:
         _atomic_write(self.secrets_path, tomlkit.dumps(doc), 0o600)
 
     def _table(self, key: str) -> Any:
+        import tomlkit
+
         if key not in self._doc:
             self._doc[key] = tomlkit.table()
         return self._doc[key]
 
     # -- settings ------------------------------------------------------------------------------------------
     def _settings(self) -> SettingsTable:
-        return _validate(SettingsTable, _plain(self._doc.get("settings", {})), f"{shown(self.config_path)}: settings.")
+        if self._checked is not None:
+            return self._checked.settings
+        return _validate(SettingsTable, _plain(self._tables().get("settings", {})),
+                         f"{shown(self.config_path)}: settings.")
 
     def setting(self, key: str) -> Any:
         if key not in _SETTING_FIELDS:
@@ -592,11 +644,14 @@ class Home:
 
     # -- connections ---------------------------------------------------------------------------------------
     def connections(self) -> list[Connection]:
-        return [self._connection(name, t) for name, t in self._doc.get("connections", {}).items()]
+        return [self._connection(name, t) for name, t in self._tables().get("connections", {}).items()]
 
     def _connection(self, name: str, t: Any) -> Connection:
-        where = f"{shown(self.config_path)}: {_key_text(('connections', name))}."
-        table = _validate(ConnectionTable, _plain(t), where)
+        if self._checked is not None:
+            table = self._checked.connections[name]
+        else:
+            where = f"{shown(self.config_path)}: {_key_text(('connections', name))}."
+            table = _validate(ConnectionTable, _plain(t), where)
         return Connection(
             name=name,
             provider=table.provider,
@@ -610,13 +665,13 @@ class Home:
         )
 
     def connection(self, name: str) -> Connection:
-        t = self._doc.get("connections", {}).get(name)
+        t = self._tables().get("connections", {}).get(name)
         if t is None:
             raise UsageError(f"no connection named '{shown(name)}'")
         return self._connection(name, t)
 
     def has_connection(self, name: str) -> bool:
-        return name in self._doc.get("connections", {})
+        return name in self._tables().get("connections", {})
 
     def secrets(self, name: str) -> dict[str, str]:
         return dict(self._secrets.get(name, {}))
@@ -640,6 +695,8 @@ class Home:
         if conn.owner is not None:
             data["owner"] = conn.owner
         _validate(ConnectionTable, data, f"{_key_text(('connections', conn.name))}.")
+        import tomlkit
+
         t = tomlkit.table()
         for k, v in data.items():
             if k == "options":
@@ -670,22 +727,27 @@ class Home:
 
     # -- tasks ---------------------------------------------------------------------------------------------
     def tasks(self, connection: str | None = None) -> list[Task]:
-        out = [self._task(n, t) for n, t in self._doc.get("tasks", {}).items()]
+        out = [self._task(n, t) for n, t in self._tables().get("tasks", {}).items()]
         return [t for t in out if connection is None or t.connection == connection]
 
     def _task(self, name: str, t: Any) -> Task:
-        where = f"{shown(self.config_path)}: {_key_text(('tasks', name))}."
-        table = _validate(TaskTable, _plain(t), where)
-        return Task(name=name, **table.model_dump())
+        if self._checked is not None:
+            table = self._checked.tasks[name]
+        else:
+            where = f"{shown(self.config_path)}: {_key_text(('tasks', name))}."
+            table = _validate(TaskTable, _plain(t), where)
+        # Field by field, lists copied (as model_dump would, without building TaskTable's serializer): a caller
+        # changing its Task never changes the checked table.
+        return Task(name=name, **{k: list(v) if isinstance(v, list) else v for k, v in table})
 
     def task(self, name: str) -> Task:
-        t = self._doc.get("tasks", {}).get(name)
+        t = self._tables().get("tasks", {}).get(name)
         if t is None:
             raise UsageError(f"no task named '{shown(name)}'")
         return self._task(name, t)
 
     def has_task(self, name: str) -> bool:
-        return name in self._doc.get("tasks", {})
+        return name in self._tables().get("tasks", {})
 
     def put_task(self, task: Task) -> None:
         data = task.public_dict()
@@ -693,6 +755,8 @@ class Home:
         _validate(TaskTable, data, f"{_key_text(('tasks', task.name))}.")
         existing = self._table("tasks").get(task.name)
         if existing is None:
+            import tomlkit
+
             t = tomlkit.table()
             for k, v in data.items():
                 t[k] = v
@@ -706,5 +770,5 @@ class Home:
         del self._doc["tasks"][name]
 
     def iter_task_names(self) -> Iterator[str]:
-        yield from self._doc.get("tasks", {})
+        yield from self._tables().get("tasks", {})
 
