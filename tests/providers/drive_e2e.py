@@ -69,3 +69,14 @@ def new_local(tmp_path: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
     local = tmp_path / "local"
     local.mkdir()
     return tmp_path / "home", local
+
+
+def assert_one_conflict_copy(env: DriveEnv, remote: Mapping[str, bytes], local_edit: bytes, remote_edit: bytes,
+                             name: str = "docs/both.txt") -> None:  # fmt: skip
+    """After `name` changed on both sides and a pass: the local version keeps the name, the drive's became the
+    one conflict copy, and the drive (`remote`, its files under /Sync) holds what the local folder holds."""
+    local = env.local_files()
+    assert local[name] == local_edit
+    copies = [p for p in local if "_Conflict_" in p]
+    assert len(copies) == 1 and local[copies[0]] == remote_edit
+    assert remote == local

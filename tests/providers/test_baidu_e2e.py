@@ -13,7 +13,7 @@ import pytest
 
 from tests.fakes.baidu_server import BaiduFake
 
-from .drive_e2e import MTIME, DriveEnv, new_local
+from .drive_e2e import MTIME, DriveEnv, assert_one_conflict_copy, new_local
 from .servers import baidu as server
 
 
@@ -69,11 +69,7 @@ def test_two_way_with_conflicts_deletions_and_a_rename_in_baidu(env: Env) -> Non
     env.write("docs/both.txt", b"local edit")
     env.put("docs/both.txt", b"remote edit")
     env.sync()
-    local = env.local_files()
-    assert local["docs/both.txt"] == b"local edit"
-    copies = [p for p in local if "_Conflict_" in p]
-    assert len(copies) == 1 and local[copies[0]] == b"remote edit"
-    assert env.remote() == local
+    assert_one_conflict_copy(env, env.remote(), b"local edit", b"remote edit")
 
     # Deleted here: deleted in Baidu; deleted in Baidu: deleted here.
     (env.local / "local.txt").unlink()

@@ -15,7 +15,7 @@ import pytest
 
 from tests.fakes.dropbox_server import DropboxFake
 
-from .drive_e2e import MTIME, DriveEnv, new_local
+from .drive_e2e import MTIME, DriveEnv, assert_one_conflict_copy, new_local
 from .servers import dropbox as server
 
 
@@ -89,11 +89,7 @@ def test_two_way_with_conflicts_and_deletions_both_ways(env: Env) -> None:
     env.write("docs/both.txt", b"local edit 2")
     env.put("docs/both.txt", b"remote edit 2")
     env.sync()
-    local = env.local_files()
-    assert local["docs/both.txt"] == b"local edit 2"
-    copies = [p for p in local if "_Conflict_" in p]
-    assert len(copies) == 1 and local[copies[0]] == b"remote edit 2"
-    assert env.remote() == local
+    assert_one_conflict_copy(env, env.remote(), b"local edit 2", b"remote edit 2")
 
     # Deleted here: deleted in Dropbox.
     (env.local / "local.txt").unlink()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.fakes.graph_server import SHAREPOINT_STAMP, Drive, GraphFake
 
-from .drive_e2e import MTIME, DriveEnv, new_local
+from .drive_e2e import MTIME, DriveEnv, assert_one_conflict_copy, new_local
 from .servers.onedrive import CLIENT_ID, token_json
 
 
@@ -80,11 +80,7 @@ def test_two_way_with_conflicts_renames_and_deletions_both_ways(env: Env) -> Non
     env.write("docs/both.txt", b"local edit")
     env.put("docs/both.txt", b"remote edit")
     env.sync()
-    local = env.local_files()
-    assert local["docs/both.txt"] == b"local edit"
-    copies = [p for p in local if "_Conflict_" in p]
-    assert len(copies) == 1 and local[copies[0]] == b"remote edit"
-    assert env.remote() == local
+    assert_one_conflict_copy(env, env.remote(), b"local edit", b"remote edit")
 
     # Renamed in the cloud (read from the delta feed): renamed here. Where the kind has a content hash, nothing
     # is downloaded; Business has none (the spec's table), and a revision alone never proves a rename.

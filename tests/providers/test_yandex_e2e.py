@@ -14,7 +14,7 @@ import pytest
 from engine.providers.yandex import MTIME_KEY, rfc3339
 from tests.fakes.yandex_server import YandexFake
 
-from .drive_e2e import MTIME, DriveEnv, new_local
+from .drive_e2e import MTIME, DriveEnv, assert_one_conflict_copy, new_local
 from .servers.yandex import options_for
 
 
@@ -82,11 +82,7 @@ def test_two_way_with_times_conflicts_and_deletions_both_ways(env: Env) -> None:
     env.write("docs/both.txt", b"local edit")
     env.put("docs/both.txt", b"remote edit", MTIME + 50)
     env.cli("sync", "t")
-    local = env.local_files()
-    assert local["docs/both.txt"] == b"local edit"
-    copies = [p for p in local if "_Conflict_" in p]
-    assert len(copies) == 1 and local[copies[0]] == b"remote edit"
-    assert env.remote() == local
+    assert_one_conflict_copy(env, env.remote(), b"local edit", b"remote edit")
 
     # Deleted here: deleted on the Disk, into its trash. Deleted on the Disk: deleted here.
     (env.local / "local.txt").unlink()
