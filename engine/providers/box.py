@@ -82,6 +82,7 @@ from engine.providers.base import (
 )
 from engine.providers.idtree import Child, FolderIds
 from engine.providers.listednames import shown_path, unusable_name
+from engine.providers.localwrite import LocalWrite
 from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider, TokenRefused
 
 MIB = 1 << 20
@@ -544,15 +545,20 @@ class BoxProvider(OAuthProvider):
         if item is None:
             raise NotFound(f"{what}: not found")
         hasher = hashlib.sha1()
+        local = LocalWrite(out)
 
         def fetch(client: Any) -> None:
             response = client.session.get(f"{self.api}/files/{item.id}/content", expect_json_response=False,
                                           stream=True)  # fmt: skip
             for chunk in response.network_response.response_as_stream.stream(MIB, decode_content=True):
-                out.write(chunk)
+                local.write(chunk)
                 hasher.update(chunk)
 
-        self._call(what, fetch)
+        try:
+            self._call(what, fetch)
+        except ProviderError:
+            local.raise_if_failed()  # a full disk is the disk's error, not a broken download
+            raise
         if item.sha1 and hasher.hexdigest() != item.sha1:
             raise TransientError(f"{what}: the data arrived damaged (sha1 mismatch)")
         return item.entry(path)

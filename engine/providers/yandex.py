@@ -79,6 +79,7 @@ from engine.providers.base import (
     sane_mtime,
 )
 from engine.providers.listednames import shown_path, unusable_name
+from engine.providers.localwrite import LocalWrite
 from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider, TokenRefused
 
 T = TypeVar("T")
@@ -461,8 +462,13 @@ class YandexProvider(OAuthProvider):
         res = self._meta(path, what, limit=0)
         if res.type == "dir":
             raise ProviderError(f"{what}: it is a folder, not a file")
-        writer = _HashingWriter(out)
-        self._call(what, lambda c, kw: c.download(_disk(path), writer, **kw))
+        local = LocalWrite(out)
+        writer = _HashingWriter(local)
+        try:
+            self._call(what, lambda c, kw: c.download(_disk(path), writer, **kw))
+        except ProviderError:
+            local.raise_if_failed()  # a full disk is the disk's error, not a broken download
+            raise
         if res.sha256 and writer.sha256.hexdigest() != res.sha256:
             raise TransientError(f"{what}: the data arrived damaged or changed while read (sha256 mismatch)")
         return entry_of(res, path)

@@ -8,6 +8,7 @@ shown."""
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
@@ -208,6 +209,24 @@ def test_a_download_cut_or_refused_mid_stream_fails(drive: Drive, action: str) -
     out = io.BytesIO()
     drive.provider().download("Sync/f.bin", out)
     assert out.getvalue() == data
+
+
+class FullDisk(io.BytesIO):
+    """The local temporary file of a download on a disk that fills up after the first 64 KiB."""
+
+    def write(self, data: Any) -> int:
+        if self.tell() + len(data) > 64 << 10:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return super().write(data)
+
+
+def test_a_full_local_disk_during_a_download_is_the_disk_error_not_a_network_one(drive: Drive) -> None:
+    """The executor tells the user "the local disk is full" (and does not retry it as a dropped connection) only
+    if the provider lets the disk's own OSError through."""
+    drive.put("Sync/f.bin", os.urandom(256 << 10))
+    with pytest.raises(OSError) as failed:
+        drive.provider().download("Sync/f.bin", FullDisk())
+    assert failed.value.errno == errno.ENOSPC and not isinstance(failed.value, ProviderError)
 
 
 def test_a_revoked_sign_in_is_sign_in_needed_without_a_token_in_the_message(drive: Drive) -> None:
