@@ -13,9 +13,9 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from engine import revisions
 from engine.events import Event, LogRecord, TransferProgress
@@ -56,6 +56,9 @@ from engine.reconcile import (
 )
 from engine.runtime.throttle import MeteredReader, MeteredWriter, TokenBucket
 from engine.state import StateDB, StateRow
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 CHUNK = 1 << 20
 RETRIES = 3
@@ -249,6 +252,10 @@ class Executor:
                     return
                 self._guarded(a, fn)
             return
+        # Imported here: concurrent.futures (with logging) is ~23 M instructions of every one-shot pass's
+        # start-up, and a pass with nothing to transfer, or a local one of small files, never gets here.
+        from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
         # At most a few actions per worker are queued at a time: a pass of 100,000 uploads must not hold
         # 100,000 futures (memory) before the first one finishes.
         in_flight: set[Future[None]] = set()
