@@ -78,6 +78,8 @@ BLOCK = 4 * MIB  # Baidu's upload block for every account (members may use large
 AUTH_URL = "https://openapi.baidu.com"
 PAGE = 1000  # the most entries one list/listall call returns
 PART_ATTEMPTS = 4
+# The largest file Baidu takes per upload, by the membership uinfo's `vip_type` names (Baidu's upload docs).
+MEMBERSHIP_MAX_FILE = {0: 4 * 1024**3, 1: 10 * 1024**3, 2: 20 * 1024**3}
 EMPTY_MD5 = hashlib.md5(b"").hexdigest()
 FILE = "/rest/2.0/xpan/file"
 
@@ -153,6 +155,7 @@ class BaiduProvider(OAuthProvider):
         conditional_writes=Conditional.REREAD,
         conditional_deletes=Conditional.REREAD,
         needs_size_before_upload=True,
+        max_file_size=MEMBERSHIP_MAX_FILE[2],  # no membership takes more; the account's own limit at upload
     )
 
     def __init__(self, options: Mapping[str, str]) -> None:
@@ -161,6 +164,7 @@ class BaiduProvider(OAuthProvider):
         self.client = XpanClient(options.get("api_url"), options.get("content_url"))
         self._ids: dict[str, int] = {}  # absolute path -> fs_id, from the latest listing or write
         self._ids_lock = threading.Lock()
+        self._max_upload: int | None = None
 
     # -- options and sign-in -----------------------------------------------------------------------------------
     @staticmethod
@@ -208,10 +212,27 @@ class BaiduProvider(OAuthProvider):
     def close(self) -> None:
         self.client.close()
 
+    @classmethod
+    def max_object_size(cls, options: Mapping[str, str]) -> int | None:
+        return MEMBERSHIP_MAX_FILE[2]
+
+    def _uinfo(self) -> dict[str, Any]:
+        return self._api("reading the Baidu account", "GET", "/rest/2.0/xpan/nas", {"method": "uinfo"})
+
     def account_id(self) -> str:
-        data = self._api("reading the Baidu account", "GET", "/rest/2.0/xpan/nas", {"method": "uinfo"})
-        uk = data.get("uk")
+        uk = self._uinfo().get("uk")
         return str(uk) if uk not in (None, "") else ""
+
+    def max_upload_size(self) -> int:
+        """The largest file this account may upload: Baidu's limit depends on the membership uinfo reports
+        (`vip_type`): 4 GB for an ordinary account, 10 GB for a member, 20 GB for a super member. Read once."""
+        if self._max_upload is None:
+            try:
+                vip = int(self._uinfo().get("vip_type") or 0)
+            except (TypeError, ValueError):
+                vip = 0
+            self._max_upload = MEMBERSHIP_MAX_FILE.get(vip, MEMBERSHIP_MAX_FILE[0])
+        return self._max_upload
 
     def check(self) -> None:
         self.account_id()
@@ -404,6 +425,10 @@ class BaiduProvider(OAuthProvider):
             seen = None if current is None else self._entry(current, rel)
             if not expect.met_by(seen):
                 raise expect.failed(what)
+        limit = self.max_upload_size()
+        if size > limit:
+            raise QuotaExceeded(f"{what}: the file ({size} bytes) is larger than Baidu takes from this account "
+                                f"({limit // 1024**3} GB per file for its membership)")
         rtype = 0 if expect is not None and expect.seen is None else 3  # 0: Baidu refuses a taken name
         source, spooled = self._spooled(src, size)
         try:

@@ -99,6 +99,7 @@ class Account:
     app_name: str
     items: dict[str, Item] = field(default_factory=dict)
     quota_total: int = 100 * 1024**3  # Baidu's free 100 GB (spec note 7)
+    vip_type: int = 0  # 0 an ordinary account, 1 a member, 2 a super member (uinfo's field)
     outside: dict[str, list[Item]] = field(default_factory=dict)  # listed folder -> planted foreign entries
 
     @property
@@ -326,7 +327,8 @@ class BaiduFake:
             raise BaiduError(31034)
         acc = self.user(params)
         if route == "/rest/2.0/xpan/nas" and method == "uinfo":
-            return {"uk": acc.uk, "baidu_name": f"user{acc.uk}", "netdisk_name": f"user{acc.uk}", "vip_type": 0}
+            return {"uk": acc.uk, "baidu_name": f"user{acc.uk}", "netdisk_name": f"user{acc.uk}",
+                    "vip_type": acc.vip_type}
         if route == "/api/quota":
             used = self._used(acc)
             return {"total": acc.quota_total, "used": used, "free": acc.quota_total - used, "expire": False}

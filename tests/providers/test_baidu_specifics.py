@@ -140,6 +140,29 @@ def test_a_full_account_names_its_quota(fake: BaiduFake, account, provider: Baid
     assert "big.txt" not in fake.files(account[0])
 
 
+class Unread(io.BytesIO):
+    """A source that must not be read: the size alone decides."""
+
+    def read(self, *args: object) -> bytes:
+        raise AssertionError("the file was read although its size rules it out")
+
+
+@pytest.mark.parametrize(("vip_type", "limit_gb"), [(0, 4), (1, 10), (2, 20)])
+def test_a_file_larger_than_the_membership_allows_is_refused_before_a_byte(fake: BaiduFake, account, vip_type: int,
+                                                                           limit_gb: int) -> None:
+    with fake.lock:
+        fake.accounts[account[0]].vip_type = vip_type
+    p = BaiduProvider(server.options_for(fake, *account))
+    try:
+        precreates = fake.counts["precreate"]
+        with pytest.raises(QuotaExceeded) as info:
+            p.upload("huge.iso", Unread(), limit_gb * 1024**3 + 1, 1_700_000_000)
+        assert f"{limit_gb} GB per file" in str(info.value)
+        assert fake.counts["precreate"] == precreates  # nothing was asked of Baidu
+    finally:
+        p.close()
+
+
 def test_a_block_cut_mid_upload_is_sent_again_alone(fake: BaiduFake, account, provider: BaiduProvider) -> None:
     data = os.urandom(2 * BLOCK + 11)  # three blocks
     before = fake.counts["superfile2"]
