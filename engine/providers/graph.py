@@ -1,5 +1,6 @@
-"""Microsoft Graph over plain HTTP (requests): one session per connection, the bearer token with one retry after
-a refused token, `@odata.nextLink` paging, and Graph's error answers translated into the contract's errors.
+"""Microsoft Graph over plain HTTP (requests): one session per connection, the bearer token (a refused one renewed
+once by the provider's `authorized`), `@odata.nextLink` paging, and Graph's error answers translated into the
+contract's errors.
 
 Kept apart from `onedrive.py` so the provider reads as what it does with OneDrive, not how Graph answers. The
 generated Graph SDK is async and pulls in Kiota; five verbs over JSON need none of it, and the `api_url`
@@ -10,11 +11,10 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import quote, urlsplit
 
 from engine.providers.base import (
-    AuthError,
     ContainerNotFound,
     CursorExpired,
     NetworkError,
@@ -26,12 +26,19 @@ from engine.providers.base import (
     TransientError,
     retry_after_seconds,
 )
+from engine.providers.oauth import TokenRefused
 
 if TYPE_CHECKING:
     import requests
 
 TIMEOUT = (30, 300)  # connect, read: a fragment of 60 MiB on a slow line takes minutes
-TokenSource = Callable[..., str]  # access_token(rejected=None) -> a valid bearer token
+R = TypeVar("R")
+
+
+class Authorized(Protocol):
+    """`OAuthProvider.authorized`: a call with a valid token, renewed once when refused."""
+
+    def __call__(self, what: str, call: Callable[[str], R]) -> R: ...
 
 
 class NameTaken(PreconditionFailed):
@@ -61,7 +68,7 @@ def translate(status: int, code: str, message: str, what: str, retry_after: floa
     if status == 507 or code in ("quotaLimitReached", "insufficientStorage"):
         return QuotaExceeded(f"{what}: the OneDrive is full (quotaLimitReached): free some space or raise the quota")
     if status == 401:
-        return AuthError(f"{what}: Microsoft refused the sign-in ({code or 'HTTP 401'})")
+        return TokenRefused(f"{what}: Microsoft refused the sign-in ({code or 'HTTP 401'})")
     if status == 403:
         return PermissionDenied(detail)
     if status == 404:
@@ -78,10 +85,10 @@ def translate(status: int, code: str, message: str, what: str, retry_after: floa
 class Graph:
     """Calls to one Graph endpoint with one connection's token."""
 
-    def __init__(self, base: str, token: TokenSource, ca_file: str | None = None) -> None:
+    def __init__(self, base: str, authorized: Authorized, ca_file: str | None = None) -> None:
         self.base = base.rstrip("/")
         self.host = urlsplit(self.base).netloc or self.base
-        self._token = token
+        self._authorized = authorized
         self._ca_file = ca_file
         self._local = threading.local()  # a requests.Session is not safe across threads
         self._sessions: list[requests.Session] = []
@@ -113,15 +120,19 @@ class Graph:
     def send(self, method: str, path: str, what: str, *, auth: bool = True, **kwargs: Any) -> requests.Response:
         """One request (a path under the base, or an absolute address the service gave); an error answer raises.
 
-        A refused token is refreshed once (a refused refresh is ReauthRequired from the token store)."""
-        token = self._token() if auth else None
-        response = self._raw(method, path, what, token, **kwargs)
-        if response.status_code == 401 and token is not None:
-            response.close()
-            token = self._token(rejected=token)
-            response = self._raw(method, path, what, token, **kwargs)
+        With `auth`, it goes through `authorized`: a refused token is renewed once and the request sent again."""
+        if auth:
+            response = self._authorized(what, lambda token: self._refused(self._raw(method, path, what, token,
+                                                                                    **kwargs), what))
+        else:
+            response = self._raw(method, path, what, None, **kwargs)
         if response.status_code >= 400:
             raise self.error(response, what)
+        return response
+
+    def _refused(self, response: requests.Response, what: str) -> requests.Response:
+        if response.status_code == 401:
+            raise self.error(response, what)  # TokenRefused (see `translate`), after the answer is read and closed
         return response
 
     def _raw(self, method: str, path: str, what: str, token: str | None, **kwargs: Any) -> requests.Response:

@@ -217,15 +217,12 @@ class OneDriveProvider(OAuthProvider):
             # Every fragment names the file's total size (Content-Range), and a simple upload is chosen by it.
             needs_size_before_upload=True,
         )
-        self.graph = Graph(options.get("api_url") or API_URL, self._bearer, options.get("ca_file") or None)
+        self.graph = Graph(options.get("api_url") or API_URL, self.authorized, options.get("ca_file") or None)
         self._drive: str | None = None
         self._drive_lock = threading.Lock()
         self._root: str | None = None
         # Items are read by path; folder ids are only needed to make folders in. Names compare without case.
         self._folders = FolderIds(self._root_id, None, self._make_folder, fold=str.casefold)
-
-    def _bearer(self, rejected: str | None = None) -> str:
-        return self.access_token(rejected=rejected)
 
     # -- options and sign-in ---------------------------------------------------------------------------------
 
