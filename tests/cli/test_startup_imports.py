@@ -36,6 +36,7 @@ NEVER = {
     "engine.runtime.client",
     "engine.runtime.status",
     "engine.runtime.daemon",
+    "concurrent.futures",  # the executor's pool: only for transfers to a network service or of large files
     "boto3",
     "botocore",
     "textual",
