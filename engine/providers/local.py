@@ -11,7 +11,6 @@ microseconds between that stat and the rename is the window left. Deletes re-che
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import hashlib
 import os
@@ -160,7 +159,7 @@ class LocalProvider(Provider):
             if expect is None:
                 entry = self.tree.write_atomic(path, fill, round(mtime * 1e9), durable=False)
             else:
-                entry = self._write_if(path, fill, round(mtime * 1e9), expect)
+                entry = self._write_if(path, fill, round(mtime * 1e9), expect, size)
         except InterruptedError:  # a cancelled transfer, not a failure of the folder
             raise
         except OSError as exc:
@@ -191,23 +190,18 @@ class LocalProvider(Provider):
             raise _translate(exc, what) from None
         return _entry(entry)
 
-    def _write_if(self, path: str, fill: Callable[[BinaryIO], None], mtime_ns: int, expect: Expect) -> LocalEntry:
-        """`LocalTree.write_atomic` (not durable), with `expect` checked before the copy and again right
-        before the rename into place; the temporary file is removed whatever happens."""
-        self._check(path, expect, f"writing /{path}")  # already stale: do not copy for nothing
-        target = self.tree.checked_path(path)
-        self.tree.fs.mkdir(os.path.dirname(target))
-        tmp = self.tree.temp_path_for(path)
-        try:
-            with self.tree.fs.open_new(tmp) as f:
-                fill(f)
-            self.tree.fs.utime(tmp, mtime_ns)
-            self._check(path, expect, f"writing /{path}")
-            return self.tree.move_into_place(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                self.tree.fs.unlink(tmp)
-            raise
+    def _write_if(
+        self, path: str, fill: Callable[[BinaryIO], None], mtime_ns: int, expect: Expect, size: int | None = None
+    ) -> LocalEntry:
+        """`LocalTree.write_atomic` (not durable), with `expect` checked again right before the rename into
+        place, and before the copy too unless the file is small (`size` below a chunk: copying it for nothing
+        costs less than the extra `stat` every write would pay); the temporary file is removed whatever
+        happens."""
+        what = f"writing /{path}"
+        if size is None or size >= CHUNK:
+            self._check(path, expect, what)  # already stale: do not copy for nothing
+        return self.tree.write_atomic(path, fill, mtime_ns, durable=False,
+                                      before_rename=lambda: self._check(path, expect, what))
 
     def _check(self, path: str, expect: Expect, what: str) -> None:
         found = self.tree.stat_entry(path)
