@@ -443,12 +443,19 @@ class Executor:
         return now is not None and now.signature() == expected.signature()
 
     def _progress(self, path: str, direction: str, total: int) -> Callable[[int], None]:
-        last = [0.0]
+        last = [0.0]  # when the last event went out; 0.0: none yet
 
         def report(done: int) -> None:
             done = min(done, total)  # encrypted or compressed transfers can count more than the listed size
+            if done >= total:
+                # The end matters only to a transfer that was shown running: a small file read at once sends
+                # nothing (one event object and one call to every subscriber less per file; its log record
+                # follows anyway).
+                if last[0]:
+                    self.emit(TransferProgress(self.task, path, direction, done, total))
+                return
             t = time.monotonic()
-            if t - last[0] >= 0.2 or done >= total:
+            if t - last[0] >= 0.2:
                 last[0] = t
                 self.emit(TransferProgress(self.task, path, direction, done, total))
 
