@@ -1,14 +1,19 @@
 """The folder-id resolver the id-addressed drives share (`engine.providers.idtree`), over a tree in a dict: one
 request per name not yet known, made folders cached, a file in the way refused, one folder made when two threads
-need it, names folded where the service ignores case, and a moved folder forgotten with what it held."""
+need it, names folded where the service ignores case, and a moved folder forgotten with what it held; then what
+that means on each of the three drives' fakes."""
 
 from __future__ import annotations
 
+import importlib
+import io
+import pathlib
 import threading
 from collections import Counter
 
 import pytest
 
+from engine.providers import provider_class
 from engine.providers.base import ProviderError
 from engine.providers.idtree import Child, FolderIds
 
@@ -130,3 +135,21 @@ def test_without_find_a_folder_is_made_at_once_and_a_taken_name_answered_by_make
     assert tree.calls == Counter(make=2)
     with pytest.raises(TypeError):
         ids.lookup("there")
+
+
+@pytest.mark.parametrize("kind", ["gdrive", "box", "onedrive"])
+def test_a_write_under_a_moved_folders_old_path_makes_the_folder_again(tmp_path: pathlib.Path, kind: str) -> None:
+    # Against each drive's fake: the folder ids cached under a/x (and below) go with the move, so a/x/y is made
+    # anew rather than taken for the folder that now stands at a/z/y (OneDrive forgot only a/x itself, and its
+    # write by path then failed: "the parent folder does not exist").
+    server = importlib.import_module(f"tests.providers.servers.{kind}")
+    with server.serve(tmp_path) as options:
+        provider = provider_class(kind)(options)
+        try:
+            provider.upload("a/x/y/one.txt", io.BytesIO(b"1"), 1, 1_700_000_000)
+            provider.move("a/x", "a/z")
+            provider.upload("a/x/y/two.txt", io.BytesIO(b"2"), 1, 1_700_000_000)
+            files = {e.path for e in provider.list("") if not e.is_dir}
+        finally:
+            provider.close()
+    assert files == {"a/z/y/one.txt", "a/x/y/two.txt"}
