@@ -76,7 +76,7 @@ from engine.providers.base import (
     TransientError,
     retry_after_seconds,
 )
-from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider
+from engine.providers.oauth import ACCOUNT_OPTION, TOKEN_OPTION, OAuthProvider, TokenRefused
 
 if TYPE_CHECKING:
     import dropbox
@@ -399,18 +399,17 @@ class DropboxProvider(OAuthProvider):
             return client
 
     def _call(self, what: str, func: Callable[[dropbox.Dropbox], T]) -> T:
-        """`func(client)` with a valid token; a token the service refuses is refreshed once and retried."""
-        token = self.access_token()
-        try:
-            return func(self._client(token))
-        except Exception as exc:
-            if not _is_token_refusal(exc):
+        """`func(client)` through `authorized`: a token Dropbox refuses is renewed once and the call made again."""
+
+        def attempt(token: str) -> T:
+            try:
+                return func(self._client(token))
+            except Exception as exc:
+                if _is_token_refusal(exc):
+                    raise TokenRefused(f"{what}: Dropbox refused the access token") from None
                 raise self._error(exc, what) from None
-        token = self.access_token(rejected=token)
-        try:
-            return func(self._client(token))
-        except Exception as exc:
-            raise self._error(exc, what) from None
+
+        return self.authorized(what, attempt)
 
     def _error(self, exc: Exception, what: str) -> ProviderError:
         """`exc` translated, with the wait the service asked for where the SDK did not keep it (a 503's
