@@ -30,9 +30,10 @@ FILES_PER_FOLDER = 50
 FANOUT = 16
 BASE_MTIME = 1_700_000_000  # fixed mtimes keep every run's data identical, down to the timestamps
 
-# The targets from issue 3, in one place so the report and the JSON agree.
+# The targets (issue 3; issue 19 relaxed the initial pass to 0.8x Unison's), in one place so the report and
+# the JSON agree.
 TARGET_NOOP_VS_UNISON = 0.8
-TARGET_INITIAL_VS_UNISON = 0.5
+TARGET_INITIAL_VS_UNISON = 0.8
 TARGET_RSS_PER_FILE = 200
 TARGET_HELP_MS = 150
 
@@ -398,12 +399,13 @@ def report(ctx: dict, results: dict[str, ToolResult], extra: dict, emit: Callabl
     emit("")
 
     targets = {
-        "noop <= 0.8x unison": (ratios["noop_vs_unison"], TARGET_NOOP_VS_UNISON, "x"),
-        "initial <= 0.5x unison": (ratios["initial_vs_unison"], TARGET_INITIAL_VS_UNISON, "x"),
+        f"noop <= {TARGET_NOOP_VS_UNISON}x unison": (ratios["noop_vs_unison"], TARGET_NOOP_VS_UNISON, "x"),
+        f"initial <= {TARGET_INITIAL_VS_UNISON}x unison": (ratios["initial_vs_unison"], TARGET_INITIAL_VS_UNISON,
+                                                           "x"),
         "RSS per tracked file <= 200 B": (per_file, TARGET_RSS_PER_FILE, " B"),
         "--help < 150 ms": (help_ms, TARGET_HELP_MS, " ms"),
     }
-    emit("  targets (issue 3)")
+    emit("  targets (issues 3 and 19)")
     verdicts = {}
     for label, (value, limit, unit) in targets.items():
         ok = None if value is None else (value < limit if "--help" in label else value <= limit)
