@@ -87,7 +87,7 @@ class Watch:
             return None
         task_id = db.task_id(task.name)
         watch = cls(db, task_id, config_digest(home, task), task.local, remote_root, prune,
-                    parallel=sum(db.counts(task_id)) >= PARALLEL_FROM)
+                    parallel=db.tracks_at_least(task_id, PARALLEL_FROM))
         recorded = db.settled(task_id)
         fresh = recorded is not None and recorded[0] == watch.config and 0 <= now - recorded[3] < MAX_AGE
         if not fresh and not _last_pass_was_quiet(db, task.name):

@@ -325,6 +325,14 @@ class StateDB:
         ).fetchone()
         return int(row[0]), int(row[1])
 
+    def tracks_at_least(self, task: int, n: int) -> bool:
+        """Whether the task tracks `n` entries or more; reads no further than the n-th (a COUNT of a large
+        task's rows costs ~18 ms per 50,000)."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM entries WHERE task = ? LIMIT ?)", (task, n)
+        ).fetchone()
+        return int(row[0]) >= n
+
     def get(self, task: int, path: str) -> StateRow | None:
         r = self._db.execute(
             f"SELECT {_ENTRY_COLUMNS} FROM entries WHERE task = ? AND key = ?", (task, _key(path))
