@@ -4,7 +4,9 @@ chosen), and a remote browser that selects the folder it just created. A deep fo
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -38,16 +40,23 @@ async def open_picker(pilot: Any, picker: Any, at: str) -> None:
     await wait_for(pilot, lambda: pilot.app.screen is picker and cursor_path(picker) == at, what=f"opened at {at}")
 
 
-async def test_typeahead_reaches_a_deep_folder_in_a_few_keys(tmp_path: Path) -> None:
-    base = tmp_path / "base"
+@contextlib.asynccontextmanager
+async def local_picker_at(tmp_path: Path, base: Path, chosen: list[str | None]) -> AsyncIterator[tuple[Any, Any]]:
+    """The app with the DEEP tree under `base` and a local picker opened there; what it returns goes to `chosen`."""
     write_tree(base, DEEP)
     with_connection(tmp_path / "home", tmp_path / "cloud")
     app = make_app(tmp_path / "home")
-    chosen: list[str | None] = []
     async with app.run_test(size=(80, 24)) as pilot:
         picker = LocalFolderPicker(str(base))
         app.push_screen(picker, chosen.append)
         await wait_for(pilot, lambda: app.screen is picker and cursor_path(picker) == str(base), what="at base")
+        yield pilot, picker
+
+
+async def test_typeahead_reaches_a_deep_folder_in_a_few_keys(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    chosen: list[str | None] = []
+    async with local_picker_at(tmp_path, base, chosen) as (pilot, picker):
         tree = picker.tree
         keys = ["right", "s", "r", "right", "d", "right", "p", "h", "ctrl+s"]
         for key in keys:  # one at a time, as a user who sees each folder open before typing into it
@@ -61,14 +70,8 @@ async def test_typeahead_reaches_a_deep_folder_in_a_few_keys(tmp_path: Path) -> 
 
 async def test_the_path_entry_completes_with_tab(tmp_path: Path) -> None:
     base = tmp_path / "base"
-    write_tree(base, DEEP)
-    with_connection(tmp_path / "home", tmp_path / "cloud")
-    app = make_app(tmp_path / "home")
     chosen: list[str | None] = []
-    async with app.run_test(size=(80, 24)) as pilot:
-        picker = LocalFolderPicker(str(base))
-        app.push_screen(picker, chosen.append)
-        await wait_for(pilot, lambda: app.screen is picker and cursor_path(picker) == str(base), what="at base")
+    async with local_picker_at(tmp_path, base, chosen) as (pilot, picker):
         field = picker.query_one("#path", Field)
         await pilot.press("shift+tab")  # from the tree up to the path entry
         assert field.has_focus and field.value == str(base)
