@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from engine.errors import LockedError, SkysyncError, UsageError
+from engine.homepath import resolve_home
 from engine.names import is_valid_utf8, shown
 
 if TYPE_CHECKING:
@@ -207,7 +208,7 @@ def _err(message: str) -> None:
 def _home(args: argparse.Namespace, *, check_permissions: bool = True):
     """The home of this command, its config checked against the schema and (unless told otherwise) its
     permissions checked; remembers where its state database is, for a one-line message if that fails."""
-    from engine.config import Home, check_home_permissions, resolve_home
+    from engine.config import Home, check_home_permissions
 
     path = resolve_home(args.home)
     if check_permissions:
@@ -479,10 +480,14 @@ def _pass_in_turn(home: Any, name: str, args: argparse.Namespace) -> Any:
     from engine.sync import TaskLock, run_pass
 
     said = False
+    early = args.early if args.early is not None and args.early.task == name else None
     while True:
         try:
-            return run_pass(home, name, dry_run=args.dry_run, force=args.force)
+            return run_pass(home, name, dry_run=args.dry_run, force=args.force, early=early)
         except LockedError:
+            if early is not None:
+                early.stop()  # walked before the other process's pass: this one walks again once it has the lock
+                early = None
             if args.no_wait:
                 raise
             if not said:
@@ -798,17 +803,19 @@ def main(argv: Sequence[str] | None = None, interactive: Callable[[str], int] | 
     Everything a user can cause (a bad config, a damaged or full state database, a full disk, a home with loose
     permissions) ends as one line saying what is wrong and what to do; only a bug reaches "unexpected"."""
     args = build_parser().parse_args(argv)
+    args.early = None
     try:
+        if args.command == "sync":
+            args.early = _early_walk(args)
         if args.command is None:
             if interactive is None:
                 raise UsageError("no command given and no terminal app in this build; see 'skysync --help'")
-            from engine.config import check_home_permissions, resolve_home
+            from engine.config import check_home_permissions
 
             home = resolve_home(args.home)
             check_home_permissions(home)
             return interactive(home)
         if args.command not in ("run", "policy", "decrypt"):
-            from engine.config import resolve_home
             from engine.runtime import system_cli
 
             path = resolve_home(args.home)
@@ -838,6 +845,21 @@ def main(argv: Sequence[str] | None = None, interactive: Callable[[str], int] | 
         first = str(exc).splitlines()[0] if str(exc) else ""
         _err(f"unexpected {type(exc).__name__}: {shown(first)} (a bug: please report it)")
         return 2
+    finally:
+        if args.early is not None:
+            args.early.stop()  # not taken over by a pass (another engine serves the home, an error): no walker left
+
+
+def _early_walk(args: argparse.Namespace) -> Any:
+    """The digest walks of the first named task, started before the engine is loaded (engine.prewalk), for a
+    plain pass (no dry run, no --force: those never take the fast path)."""
+    if not args.tasks or args.dry_run or args.force:
+        return None
+    from engine.prewalk import PreWalk
+
+    with contextlib.suppress(OSError, ValueError):
+        return PreWalk.start(resolve_home(args.home), args.tasks[0])
+    return None
 
 
 if __name__ == "__main__":

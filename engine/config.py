@@ -399,17 +399,6 @@ def _option_text(value: Scalar) -> str:
     return str(value)
 
 
-def default_home() -> str:
-    import platformdirs
-
-    return platformdirs.user_config_dir("skysync")
-
-
-def resolve_home(explicit: str | None) -> str:
-    home = explicit or os.environ.get("SKYSYNC_HOME") or default_home()
-    return os.path.abspath(os.path.expanduser(home))
-
-
 def _owner(uid: int) -> str:
     try:
         return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"

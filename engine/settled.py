@@ -26,17 +26,17 @@ MAX_AGE seconds even when nothing moved, so a planner fixed by an upgrade looks 
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import hashlib
 import json
 import subprocess
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine import treedigest
+from engine import prewalk, treedigest
 from engine.config import Home, Task
 from engine.localfs import FileSystem, LocalTree
+from engine.prewalk import PreWalk
 from engine.providers.base import Provider
 from engine.reconcile import Plan
 from engine.state import StateDB
@@ -69,6 +69,8 @@ class Watch:
     parallel: bool = False
     before: Sides | None = None
     unmoved: bool = False  # the trees are as they were after the last pass that planned nothing
+    home_path: str = ""
+    task_name: str = ""
 
     @classmethod
     def begin(
@@ -80,34 +82,58 @@ class Watch:
         fs: FileSystem | None,
         prune: Callable[[str], bool] | None,
         now: float,
+        early: PreWalk | None = None,
     ) -> Watch | None:
-        """None where the fast path does not apply; else a Watch, `unmoved` when the pass can end here."""
+        """None where the fast path does not apply; else a Watch, `unmoved` when the pass can end here. `early`:
+        the walks `skysync sync` started from the task's walk hint (engine.prewalk), taken when they walked the
+        trees this pass would."""
         remote_root = _walkable_remote(task, provider, fs)
         if remote_root is None:
+            if early is not None:
+                early.stop()
             return None
         task_id = db.task_id(task.name)
         watch = cls(db, task_id, config_digest(home, task), task.local, remote_root, prune,
-                    parallel=db.tracks_at_least(task_id, PARALLEL_FROM))
+                    parallel=db.tracks_at_least(task_id, PARALLEL_FROM), home_path=home.path, task_name=task.name)
         recorded = db.settled(task_id)
         fresh = recorded is not None and recorded[0] == watch.config and 0 <= now - recorded[3] < MAX_AGE
-        if not fresh and not _last_pass_was_quiet(db, task.name):
-            # A pass after one that changed something rarely finds nothing to do: no digest walk (it would only
-            # add to its time); the next quiet pass records them.
-            return watch
-        watch.before = watch.take()
+        if not fresh:
+            prewalk.forget(home.path, task.name)  # not known to be quiet: the next `sync` walks no earlier
+            if not _last_pass_was_quiet(db, task.name):
+                # A pass after one that changed something rarely finds nothing to do: no digest walk (it would
+                # only add to its time); the next quiet pass records them.
+                if early is not None:
+                    early.stop()
+                return watch
+        watch.before = watch.take(early)
         if fresh and watch.before is not None and recorded is not None:
             watch.unmoved = (watch.before.local, watch.before.remote) == (recorded[1], recorded[2])
         return watch
 
-    def take(self) -> Sides | None:
-        """Both digests; for a large tree the remote one in a child process while this one walks the local one."""
-        child = _start_child(self.remote_root) if self.parallel else None
+    def take(self, early: PreWalk | None = None, pruned: list[str] | None = None) -> Sides | None:
+        """Both digests: from `early` when it walked these very trees; else, for a large tree, the remote one in a
+        child process while this one walks the local one. `pruned` receives the local folders left out."""
+        local_where, remote_where = _where(self.local_root), _where(self.remote_root)
+        if local_where is None or remote_where is None:
+            if early is not None:
+                early.stop()
+            return None
+        if early is not None:
+            digests = early.claim(local_where, remote_where)
+            if digests is not None:
+                local, remote = digests
+                return None if local is None or remote is None else Sides(local, remote)
+        child = _start_child(remote_where) if self.parallel else None
         try:
-            local = _digest_here(self.local_root, self.prune)
+            local = treedigest.tree_digest(local_where.root, local_where.mounts, self.prune, pruned)
         except BaseException:
-            _stop(child)  # an interrupt (Ctrl+C) leaves no walker behind
+            if child is not None:
+                prewalk.stop_child(child)  # an interrupt (Ctrl+C) leaves no walker behind
             raise
-        remote = _finish_child(child, self.remote_root)
+        if child is not None:
+            remote = prewalk.child_digest(child)
+        else:
+            remote = treedigest.tree_digest(remote_where.root, remote_where.mounts)
         if local is None or remote is None:
             return None
         return Sides(local, remote)
@@ -115,13 +141,18 @@ class Watch:
     def finish(self, plan: Plan, temps: list[str], new_pairing: bool, failed: int, stopped: bool,
                now: float) -> bool:
         """After a pass: record the digests when it planned nothing and both trees stayed as they were during
-        it. Returns whether they were recorded."""
+        it, and leave the walk hint for the next `sync`. Returns whether they were recorded."""
         if self.before is None or not quiet(plan, temps, new_pairing, failed, stopped):
             return False
-        after = self.take()
+        pruned: list[str] = []
+        after = self.take(pruned=pruned)
         if after != self.before:
             return False
         self.db.set_settled(self.task_id, self.config, after.local, after.remote, now)
+        local_where, remote_where = _where(self.local_root), _where(self.remote_root)
+        if self.home_path and local_where is not None and remote_where is not None:
+            prewalk.save(self.home_path, self.task_name, dataclasses.replace(local_where, prune=tuple(pruned)),
+                         remote_where)
         return True
 
 
@@ -162,50 +193,17 @@ def _last_pass_was_quiet(db: StateDB, task: str) -> bool:
     return bool(last and last.get("ok") and not set(last.get("summary") or {}) - {"skipped"})
 
 
-def _where(root: str) -> tuple[str, frozenset[str]] | None:
+def _where(root: str) -> prewalk.Side | None:
     """The folder as a walk of it sees it (links at the root followed) and its mount points; None if missing."""
     tree = LocalTree(root)
     try:
-        return tree.root, tree.devices()[1]
+        return prewalk.Side(tree.root, tuple(sorted(tree.devices()[1])))
     except OSError:
         return None
 
 
-def _digest_here(root: str, prune: Callable[[str], bool] | None = None) -> str | None:
-    where = _where(root)
-    return None if where is None else treedigest.tree_digest(where[0], where[1], prune)
-
-
-def _start_child(root: str) -> subprocess.Popen[bytes] | None:
-    where = _where(root)
-    if where is None:
-        return None
-    args = json.dumps({"root": where[0], "mounts": sorted(where[1])})
+def _start_child(side: prewalk.Side) -> subprocess.Popen[bytes] | None:
     try:
-        # -I -S: no site packages, no environment: the script needs the standard library only, and starts in
-        # ~10 ms.
-        return subprocess.Popen([sys.executable, "-I", "-S", treedigest.__file__, args],
-                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        return prewalk.start_child(side)
     except OSError:
         return None  # no process to spare: the walk runs here, after the local one
-
-
-def _finish_child(child: subprocess.Popen[bytes] | None, root: str) -> str | None:
-    if child is None:
-        return _digest_here(root)
-    try:
-        out, _ = child.communicate()
-    except BaseException:
-        _stop(child)
-        raise
-    text = out.decode("ascii", "replace").strip()
-    if child.returncode != 0 or len(text) != 40:
-        return None  # no digest (the folder is gone, or the child failed): the full pass decides
-    return text
-
-
-def _stop(child: subprocess.Popen[bytes] | None) -> None:
-    if child is not None:
-        with contextlib.suppress(OSError):
-            child.kill()
-        child.wait()

@@ -39,6 +39,7 @@ from engine.names import shown
 from engine.pacer import pacer_of
 from engine.policy import PathPolicy
 from engine.prefetch import prefetch
+from engine.prewalk import PreWalk
 from engine.providers.base import (
     ContainerNotFound,
     HashKind,
@@ -198,6 +199,7 @@ def run_pass(
     hostname: str | None = None,
     clock: Callable[[], float] = time.time,
     scope: Iterable[str] | None = None,
+    early: PreWalk | None = None,
 ) -> PassResult:
     """One pass of `task_name`. Guards raise GuardError/LockedError before anything changes.
 
@@ -205,6 +207,8 @@ def run_pass(
     own so all passes of a connection share them, a one-off pass makes them from the connection's settings.
     `scope`: the local paths a watcher named since the last pass; the pass then looks at those and their
     folders only (engine.incremental), or runs as a full pass where that could plan differently.
+    `early`: the digest walks `skysync sync` started before loading the engine (engine.prewalk); this pass takes
+    them over, or stops them.
     """
     task = home.task(task_name)
     if fs is None:  # a system engine writes an owned connection's files as its owner (engine.owners)
@@ -229,7 +233,7 @@ def run_pass(
             raise
         try:
             return _run(home, task, db, prov, dry_run, force, on_event, cancel, buckets, fs, hostname, clock,
-                        None if scope is None or dry_run or force else list(scope))
+                        None if scope is None or dry_run or force else list(scope), early)
         finally:
             if own_provider:
                 prov.close()
@@ -250,6 +254,7 @@ def _run(
     hostname: str | None,
     clock: Callable[[], float],
     scope_paths: list[str] | None = None,
+    early: PreWalk | None = None,
 ) -> PassResult:
     result = PassResult(task.name)
     log_cap = int(home.setting("log-max-records"))
@@ -279,7 +284,7 @@ def _run(
         watch = None
         if scope_paths is None and not force and not dry_run:
             watch = Watch.begin(home, task, db, provider, fs, _policy_for(task, provider).is_excluded_folder,
-                                clock())
+                                clock(), early)
             if watch is not None and watch.unmoved and db.pairing(watch.task_id) == pairing.identity:
                 return _settled_pass(task, db, watch.task_id, result, emit)
         conflict_names: set[str] = set()

@@ -32,11 +32,13 @@ def tree_digest(
     root: str,
     mounts: Iterable[str] = (),
     prune: Callable[[str], bool] | None = None,
+    pruned: list[str] | None = None,
 ) -> str | None:
     """The hex digest of `root`'s tree, or None when `root` is not a folder that can be read.
 
     `mounts`: absolute paths of mount points below `root` (same device as the root, so the device number alone
-    misses them); `prune(rel)`: a relative folder path (str, "/"-separated) the walk must not enter.
+    misses them); `prune(rel)`: a relative folder path (str, "/"-separated) the walk must not enter; `pruned`,
+    when given, receives each folder `prune` left out.
     """
     broot = os.fsencode(root)
     try:
@@ -68,6 +70,8 @@ def tree_digest(
                     if S_ISDIR(mode) and st.st_dev == root_dev and child.path not in bmounts:
                         sub = rel + b"/" + name if rel else name
                         if prune is not None and prune(os.fsdecode(sub)):
+                            if pruned is not None:
+                                pruned.append(os.fsdecode(sub))
                             rows.append((name, mode))  # a folder the sync leaves out: only that it is there counts
                             continue
                         subs.append(sub)
@@ -83,9 +87,11 @@ def tree_digest(
 
 
 def main(argv: list[str]) -> int:
-    """`treedigest.py '{"root": ..., "mounts": [...]}'`: print the digest, or nothing (exit 1) for no folder."""
-    args = json.loads(argv[1])
-    digest = tree_digest(args["root"], args.get("mounts", ()))
+    """`treedigest.py '{"root": ..., "mounts": [...], "prune": [...]}'` (or that JSON on stdin): print the digest,
+    or nothing (exit 1) for no folder. `prune` lists the relative folders not to enter."""
+    args = json.loads(argv[1] if len(argv) > 1 else sys.stdin.read())
+    left_out = frozenset(args.get("prune", ()))
+    digest = tree_digest(args["root"], args.get("mounts", ()), left_out.__contains__ if left_out else None)
     if digest is None:
         return 1
     sys.stdout.write(digest)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from engine import manage, settled
+from engine import manage, prewalk, settled
 from engine.config import Home
 from engine.errors import GuardError
 from engine.state import StateDB
@@ -191,6 +191,8 @@ def test_the_child_process_walk_gives_the_same_digest(tmp_path):
     root = tmp_path / "root"
     write(root / "a/b.txt", "b")
     (root / "bad\udcff".encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape")).mkdir()
-    child = settled._start_child(str(root))
+    side = settled._where(str(root))
+    assert side is not None
+    child = settled._start_child(side)
     assert child is not None
-    assert settled._finish_child(child, str(root)) == settled._digest_here(str(root))
+    assert prewalk.child_digest(child) == tree_digest(side.root, side.mounts)
