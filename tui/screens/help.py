@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import textwrap
+from typing import Any
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.screen import ModalScreen
 from textual.widgets import Label, Static
 
@@ -16,21 +20,40 @@ INTRO = (
 )
 
 
-def key_list(keys: list[tuple[str, str]], area: list[tuple[str, str]]) -> Text:
+def key_list(keys: list[tuple[str, str]], area: list[tuple[str, str]], width: int = 0) -> Text:
     """Two columns as one text: it wraps at any width, and the key column never scrolls out of sight (a table
-    scrolled sideways on End and hid it)."""
-    width = max((len(k) for k, _ in [*keys, *area]), default=0) + 2
+    scrolled sideways on End and hid it). With `width`, a description too long for its line goes on under its
+    own column, so the keys stay alone at the left edge."""
+    column = max((len(k) for k, _ in [*keys, *area]), default=0) + 2
+    room = width - column if width > column + 10 else 0
+
+    def rows(pairs: list[tuple[str, str]]) -> None:
+        for key, description in pairs:
+            text.append(f"{key:<{column}}", "bold")
+            lines = textwrap.wrap(description, room) if room else [description]
+            text.append(("\n" + " " * column).join(lines or [""]) + "\n")
+
     text = Text()
-    for key, description in keys:
-        text.append(f"{key:<{width}}", "bold")
-        text.append(f"{description}\n")
+    rows(keys)
     if area:
         text.append("\nIn the focused area\n", "bold")
-        for key, description in area:
-            text.append(f"{key:<{width}}", "bold")
-            text.append(f"{description}\n")
+        rows(area)
     text.rstrip()
     return text
+
+
+class KeyList(Static):
+    """The key list, wrapped for the width it has (its `content` stays the unwrapped list)."""
+
+    def __init__(self, keys: list[tuple[str, str]], area: list[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(key_list(keys, area), **kwargs)
+        self._pairs = (keys, area)
+
+    def render(self) -> Text:
+        return key_list(*self._pairs, self.size.width)
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(key_list(*self._pairs, width).wrap(self.app.console, width)) if width > 0 else 1
 
 
 class HelpScreen(ModalScreen[None]):
@@ -46,7 +69,7 @@ class HelpScreen(ModalScreen[None]):
             yield Label("Help", classes="dialog-title")
             with VerticalScroll(id="help-keys"):
                 yield Static(INTRO, classes="dialog-body")
-                yield Static(key_list(self.keys, self.area), id="help-list")
+                yield KeyList(self.keys, self.area, id="help-list")
             yield Label("↑↓ PgUp PgDn Home End scroll · Esc close", classes="hint")
 
     def on_mount(self) -> None:

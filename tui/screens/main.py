@@ -172,8 +172,8 @@ class MainScreen(Screen[None]):
         Binding("P", "pause_connection", "Pause/resume connection", show=False, id="main.pause-connection"),
         Binding("x", "remove_connection", "Remove connection", show=False, id="main.remove-connection"),
         Binding("comma", "settings", "App settings", show=False, id="main.settings",
-                tooltip="App settings (all connections: concurrency, log size, database); the tab 3 holds this "
-                        "connection's"),
+                tooltip="App settings for all connections (concurrency, log size, database); this connection's "
+                        "own settings are on tab 3"),
         Binding("k", "export_key", "Export encryption key", show=False, id="main.export-key"),
         Binding("l", "login", "Sign in again", show=False, id="main.login",
                 tooltip="Sign in again (a connection that shows 'sign-in needed'): skysync connection login"),
