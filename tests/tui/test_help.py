@@ -55,3 +55,13 @@ async def test_help_names_what_a_key_does_where_it_is_pressed(tmp_path: Path) ->
         lines = [line.split(None, 1) for line in listing.splitlines() if line.strip()]
         meanings = {parts[1] for parts in lines if len(parts) == 2 and parts[0] == "d"}
         assert meanings == {"Day"}, meanings
+
+
+def test_a_long_description_goes_on_under_its_own_column() -> None:
+    from tui.screens.help import key_list
+
+    text = key_list([("s", "Sync now: the selected task (Tasks tab) or the whole connection"), ("^q", "Quit")], [], 40)
+    lines = text.plain.splitlines()
+    assert lines[0].startswith("s   Sync now") and all(len(line) <= 40 for line in lines)
+    assert lines[1].startswith("    ") and lines[1].strip()  # the rest of the description, under it
+    assert lines[-1] == "^q  Quit"
