@@ -22,6 +22,9 @@ What makes them void: a write to the task's state rows, skip list, pairing or re
 delete the record in the same statement: engine.state), another configuration (the digest of the task, the
 connection's kind and options, the guard settings and FORMAT), and age: the full plan runs at least once every
 MAX_AGE seconds even when nothing moved, so a planner fixed by an upgrade looks at every quiet tree again.
+
+A recording pass also leaves a walk hint for `skysync sync TASK`, which starts both walks before the engine is
+loaded (engine.prewalk); a pass takes those digests only for the very folders it would walk itself.
 """
 
 from __future__ import annotations
