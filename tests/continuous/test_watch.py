@@ -62,7 +62,7 @@ def test_engine_temp_files_do_not_count_as_changes(tmp_path):
         time.sleep(0.6)
         assert rec.calls == []
         (tmp_path / "real").write_text("1")
-        assert wait_for(lambda: rec.calls, 2)
+        assert wait_for(lambda: rec.calls, 10)
     finally:
         w.stop()
 
@@ -75,7 +75,7 @@ def test_files_in_a_new_folder_are_reported(tmp_path):
         deep.mkdir(parents=True)
         for i in range(20):
             (deep / f"f{i}.txt").write_text(str(i))
-        assert wait_for(lambda: rec.calls, 2)
+        assert wait_for(lambda: rec.calls, 10)
     finally:
         w.stop()
 
@@ -90,7 +90,7 @@ def test_new_folder_recheck_catches_files_that_came_without_events(tmp_path):
         folder.mkdir()
         w._handle({(watchfiles.Change.added, str(folder))})
         (folder / "a.jpg").write_bytes(b"jpeg")  # no event for this one
-        assert wait_for(lambda: "new-folder" in rec.reasons(), 2)
+        assert wait_for(lambda: "new-folder" in rec.reasons(), 10)
         assert ("incoming" in rec.paths()) and rec.reasons() == ["local", "new-folder"]
 
         quiet = tmp_path / "quiet"
@@ -111,7 +111,7 @@ def test_periodic_rescan_reports_changes_events_missed(tmp_path):
         time.sleep(0.8)
         assert rec.calls == []  # an unchanged tree is not a change
         (tmp_path / "kept").write_text("changed, longer")
-        assert wait_for(lambda: "rescan" in rec.reasons(), 2)
+        assert wait_for(lambda: "rescan" in rec.reasons(), 10)
     finally:
         w.stop()
 
@@ -125,12 +125,12 @@ def test_a_missing_folder_is_reported_and_watched_once_it_exists(tmp_path, monke
     w = LocalWatcher(str(root), rec, on_error=rec.errors.append)
     w.start()
     try:
-        assert wait_for(lambda: rec.errors, 2)
+        assert wait_for(lambda: rec.errors, 10)
         assert "does not exist" in rec.errors[0]
         root.mkdir()
         time.sleep(0.6)
         (root / "x").write_text("1")
-        assert wait_for(lambda: "x" in rec.paths(), 3)
+        assert wait_for(lambda: "x" in rec.paths(), 10)
     finally:
         w.stop()
 
