@@ -153,7 +153,12 @@ class Watch:
             return False
         self.db.set_settled(self.task_id, self.config, after.local, after.remote, now)
         local_where, remote_where = _where(self.local_root), _where(self.remote_root)
-        if self.home_path and local_where is not None and remote_where is not None:
+        if not self.home_path:
+            return True
+        if not self.parallel:
+            # A small tree is walked here in less time than two child processes take to start.
+            prewalk.forget(self.home_path, self.task_name)
+        elif local_where is not None and remote_where is not None:
             prewalk.save(self.home_path, self.task_name, dataclasses.replace(local_where, prune=tuple(pruned)),
                          remote_where)
         return True

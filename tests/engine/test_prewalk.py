@@ -7,12 +7,20 @@ import dataclasses
 import json
 import os
 
-from engine import prewalk
+import pytest
+
+from engine import prewalk, settled
 from engine.cli import main
 from engine.prewalk import PreWalk
 
 from .conftest import Env, write
 from .test_settled import MTIME, seeded
+
+
+@pytest.fixture(autouse=True)
+def large_trees(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every tree counts as large: small ones get no hint (walked here faster than children start)."""
+    monkeypatch.setattr(settled, "PARALLEL_FROM", 0)
 
 
 def _hint(env: Env) -> tuple[prewalk.Side, prewalk.Side]:
@@ -122,3 +130,10 @@ def test_the_cli_takes_the_early_walks_and_leaves_no_walker_behind(env, capsys, 
     assert main(["--home", env.home.path, "sync", env.task, "no-such-task"]) == 2  # refused before any pass
     assert len(started) == 2 and started[1] is not None and not started[1].taken
     assert len(children) == 4 and all(c.returncode is not None for c in children)  # none left running
+
+
+def test_a_small_tree_gets_no_hint(env, monkeypatch):
+    monkeypatch.setattr(settled, "PARALLEL_FROM", 10**9)
+    seeded(env)
+    assert prewalk.load(env.home.path, env.task) is None
+    assert env.sync().settled  # the fast path itself still applies, walked in this process
