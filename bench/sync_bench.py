@@ -4,8 +4,9 @@
     python -m bench.sync_bench --files 100000  # the issue's reference size
 
 Each tool gets its own copy of one generated tree (full "local" side, empty "cloud" side) and runs, as a child
-process so that start-up counts: (1) the initial pass, (2) a no-change pass (median of --repeat runs, taken
-round-robin across the tools so background load hits them alike). Wall time comes from perf_counter around the
+process so that start-up counts: (1) the initial pass (median of --initial-rounds, each from an empty cloud side),
+(2) a no-change pass (median of --repeat runs); both taken round-robin across the tools so background load hits
+them alike. Wall time comes from perf_counter around the
 child, peak RSS from the child's own rusage (os.wait4), which is exact for the process tree we launched and needs no
 /usr/bin/time. Missing peers are reported and skipped, never fatal.
 """
@@ -51,7 +52,8 @@ class Run:
 @dataclass
 class ToolResult:
     tool: str
-    initial: Run | None = None
+    initial: Run | None = None  # the median of `initial_runs` by wall time
+    initial_runs: list[Run] = field(default_factory=list)
     noop: list[Run] = field(default_factory=list)
     # No-change passes before the steady state: skysync's first one after a change plans in full (no digests
     # recorded yet), its second records them (engine.settled); the `noop` runs come after those.
@@ -171,6 +173,14 @@ class Tool:
 
     def setup(self) -> None:
         """Untimed one-off configuration."""
+
+    def reset(self) -> None:
+        """Back to before the initial pass: an empty cloud side and no state (the local side is never written by
+        an initial pass from an empty cloud)."""
+        for folder in (self.cloud, self.state):
+            shutil.rmtree(folder)
+            os.makedirs(folder)
+        self.setup()
 
     def initial(self) -> Run:
         raise NotImplementedError
@@ -325,8 +335,8 @@ def report(ctx: dict, results: dict[str, ToolResult], extra: dict, emit: Callabl
          f"{ctx['cpus']} CPUs, {ctx['platform']}, commit {ctx['commit']}")
     if ctx["engine_changed_during_run"]:
         emit("  WARNING: engine/ was edited during this run; the figures mix two versions of the engine")
-    emit(f"  no-change figures are the median of {ctx['repeat']} runs; RSS is the child's peak (MiB); "
-         f"load average {ctx['load_before']} before, {ctx['load_after']} after")
+    emit(f"  initial: median of {ctx['initial_rounds']} round(s), no-change: median of {ctx['repeat']} runs; RSS is "
+         f"the child's peak (MiB); load average {ctx['load_before']} before, {ctx['load_after']} after")
     emit("")
     emit(f"  {'':<9} {'initial pass':^28}   {'no-change pass':^28}")
     emit(f"  {'tool':<9} {'wall s':>9} {'CPU s':>9} {'RSS MiB':>8}   {'wall s':>9} {'CPU s':>9} {'RSS MiB':>8}   note")
@@ -416,6 +426,7 @@ def report(ctx: dict, results: dict[str, ToolResult], extra: dict, emit: Callabl
     return {
         **ctx,
         "tools": {k: {"initial": asdict(v.initial) if v.initial else None,
+                      "initial_runs": [asdict(r) for r in v.initial_runs],
                       "noop_runs": [asdict(r) for r in v.noop], "noop_median_s": v.noop_wall,
                       "settling_runs": [asdict(r) for r in v.settling],
                       "noop_median_cpu_s": v.noop_cpu,
@@ -433,7 +444,7 @@ def report(ctx: dict, results: dict[str, ToolResult], extra: dict, emit: Callabl
 def _strip_output(d: dict) -> dict:
     """Child output is for errors only; keep the JSON small."""
     for tool in d["tools"].values():
-        runs = [tool["initial"], *tool["noop_runs"]]
+        runs = [tool["initial"], *tool["initial_runs"], *tool["noop_runs"]]
         for r in runs:
             if r:
                 r.pop("out", None)
@@ -485,6 +496,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.sync_bench", description=__doc__.splitlines()[0])
     p.add_argument("--files", type=int, default=10_000, help="number of files (default 10,000)")
     p.add_argument("--repeat", type=int, default=3, help="no-change passes per tool; the median is shown")
+    p.add_argument("--initial-rounds", type=int, default=1,
+                   help="initial passes per tool, round-robin from an empty cloud each time; the median is shown")
     p.add_argument("--help-runs", type=int, default=10, help="`skysync --help` runs (median shown)")
     p.add_argument("--tools", default="skysync,unison,rclone", help="comma-separated subset to run")
     p.add_argument("--workdir", help="parent folder for the sandboxes (default: the system temp dir)")
@@ -492,8 +505,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--skysync", default=default_skysync(), help="the skysync executable")
     p.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     args = p.parse_args(argv)
-    if args.files < 1 or args.repeat < 1 or args.help_runs < 0:
-        p.error("--files and --repeat must be at least 1, --help-runs at least 0")
+    if args.files < 1 or args.repeat < 1 or args.initial_rounds < 1 or args.help_runs < 0:
+        p.error("--files, --repeat and --initial-rounds must be at least 1, --help-runs at least 0")
     return args
 
 
@@ -534,18 +547,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             tools.append(tool)
 
-        live: list[Tool] = []
-        for tool in tools:
-            print(f"{tool.name}: initial pass…", file=sys.stderr)
-            try:
-                results[tool.name].initial = tool.initial()
-            except BenchError as exc:
-                results[tool.name].note = str(exc)
-                continue
-            got = count_files(tool.cloud)
-            if got != args.files:
-                results[tool.name].note = f"cloud side has {got:,} files after the initial pass, not {args.files:,}"
-            live.append(tool)
+        # Round-robin like the no-change passes: the speed of this kind of machine can drift by 2x within
+        # minutes (file creation above all), and one initial pass per tool would compare two different minutes.
+        live: list[Tool] = list(tools)
+        for i in range(args.initial_rounds):
+            for tool in list(live):
+                print(f"{tool.name}: initial pass {i + 1}/{args.initial_rounds}…", file=sys.stderr)
+                try:
+                    if i:
+                        tool.reset()
+                    results[tool.name].initial_runs.append(tool.initial())
+                except BenchError as exc:
+                    results[tool.name].note = str(exc)
+                    live.remove(tool)
+                    continue
+                got = count_files(tool.cloud)
+                if got != args.files:
+                    results[tool.name].note = (f"cloud side has {got:,} files after the initial pass, "
+                                               f"not {args.files:,}")
+        for tool in live:
+            runs = sorted(results[tool.name].initial_runs, key=lambda r: r.wall)
+            results[tool.name].initial = runs[(len(runs) - 1) // 2]
 
         for tool in list(live):
             try:
@@ -582,6 +604,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "folders": folders,
             "bytes": nbytes,
             "repeat": args.repeat,
+            "initial_rounds": args.initial_rounds,
             "cpus": os.cpu_count(),
             "load_before": load_before,
             "load_after": _load(),
