@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from engine import treedigest
 
 FOLDER = "walks"
+MAX_HINT = 16 * 1024 * 1024  # bytes; a hint we write is a few hundred (more with many excluded folders)
 
 
 @dataclass(frozen=True)
@@ -68,12 +70,23 @@ def forget(home_path: str, task: str) -> None:
 
 
 def load(home_path: str, task: str) -> tuple[Side, Side] | None:
+    """The task's hint; None when there is none, or the file is anything but a plain, small hint (a FIFO, a link
+    to a device, garbage): a bad hint must never stop or slow down a sync."""
     try:
-        with open(hint_path(home_path, task), encoding="ascii") as f:
-            data = json.load(f)
-        return _side(data["local"]), _side(data["remote"])
-    except (OSError, ValueError, KeyError, TypeError):
+        fd = os.open(hint_path(home_path, task), os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+    except OSError:
         return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_HINT:
+            return None
+        text = os.read(fd, MAX_HINT + 1)
+        data = json.loads(text.decode("ascii")) if len(text) <= MAX_HINT else None
+        return None if data is None else (_side(data["local"]), _side(data["remote"]))
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return None
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -101,6 +114,9 @@ class PreWalk:
         except OSError:
             walk.stop()
             return None
+        except BaseException:
+            walk.stop()  # an interrupt (Ctrl+C) between the two starts leaves no walker behind
+            raise
         return walk
 
     def claim(self, local: Side, remote: Side) -> tuple[str | None, str | None] | None:
@@ -127,7 +143,8 @@ def start_child(side: Side) -> subprocess.Popen[bytes]:
     packages, ~10 ms to start). Its arguments go through stdin: a long list of folders left out fits there."""
     child = subprocess.Popen([sys.executable, "-I", "-S", treedigest.__file__], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    args = {"root": side.root, "mounts": list(side.mounts), "prune": list(side.prune)}
+    # "parent": the walk stops as soon as this process is gone (killed, say), whatever folder it was told to walk.
+    args = {"root": side.root, "mounts": list(side.mounts), "prune": list(side.prune), "parent": os.getpid()}
     try:
         assert child.stdin is not None
         child.stdin.write(json.dumps(args, ensure_ascii=True).encode("ascii"))

@@ -33,12 +33,14 @@ def tree_digest(
     mounts: Iterable[str] = (),
     prune: Callable[[str], bool] | None = None,
     pruned: list[str] | None = None,
+    alive: Callable[[], bool] | None = None,
 ) -> str | None:
     """The hex digest of `root`'s tree, or None when `root` is not a folder that can be read.
 
     `mounts`: absolute paths of mount points below `root` (same device as the root, so the device number alone
     misses them); `prune(rel)`: a relative folder path (str, "/"-separated) the walk must not enter; `pruned`,
-    when given, receives each folder `prune` left out.
+    when given, receives each folder `prune` left out; `alive()`, asked before each folder: False ends the walk
+    (None is returned).
     """
     broot = os.fsencode(root)
     try:
@@ -54,6 +56,8 @@ def tree_digest(
     S_ISDIR = stat.S_ISDIR
     folders: list[bytes] = [b""]
     while folders:
+        if alive is not None and not alive():
+            return None
         rel = folders.pop()
         rows: list[tuple[object, ...]] = []
         subs: list[bytes] = []
@@ -91,7 +95,10 @@ def main(argv: list[str]) -> int:
     or nothing (exit 1) for no folder. `prune` lists the relative folders not to enter."""
     args = json.loads(argv[1] if len(argv) > 1 else sys.stdin.read())
     left_out = frozenset(args.get("prune", ()))
-    digest = tree_digest(args["root"], args.get("mounts", ()), left_out.__contains__ if left_out else None)
+    parent = args.get("parent")
+    alive = (lambda: os.getppid() == parent) if parent else None  # the walk dies with the process that wanted it
+    digest = tree_digest(args["root"], args.get("mounts", ()), left_out.__contains__ if left_out else None,
+                         alive=alive)
     if digest is None:
         return 1
     sys.stdout.write(digest)

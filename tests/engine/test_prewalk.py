@@ -6,12 +6,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 
 import pytest
 
 from engine import prewalk, settled
 from engine.cli import main
 from engine.prewalk import PreWalk
+from engine.treedigest import tree_digest
 
 from .conftest import Env, write
 from .test_settled import MTIME, seeded
@@ -137,3 +140,33 @@ def test_a_small_tree_gets_no_hint(env, monkeypatch):
     seeded(env)
     assert prewalk.load(env.home.path, env.task) is None
     assert env.sync().settled  # the fast path itself still applies, walked in this process
+
+
+def test_a_hint_that_is_not_a_plain_small_file_is_no_hint(tmp_path):
+    home = tmp_path / "home"
+    folder = home / prewalk.FOLDER
+    folder.mkdir(parents=True)
+    os.mkfifo(folder / "fifo.json")  # opening it for reading would wait for a writer forever
+    (folder / "zero.json").symlink_to("/dev/zero")  # reading it would never end
+    (folder / "deep.json").write_text("[" * 100_000 + "]" * 100_000)  # json's recursion limit
+    (folder / "dir.json").mkdir()
+    for name in ("fifo", "zero", "deep", "dir", "missing"):
+        assert prewalk.load(str(home), name) is None
+        assert PreWalk.start(str(home), name) is None
+
+
+def test_a_walk_ends_when_the_process_that_wanted_it_is_gone(tmp_path):
+    """A walker whose parent is not the process named in its arguments (that one was killed, and the walker was
+    handed to init) stops at its next folder instead of walking whatever its hint named to the end."""
+    import engine.treedigest
+
+    write(tmp_path / "root/a/b.txt", "b")
+    args = json.dumps({"root": str(tmp_path / "root"), "parent": os.getpid()})
+    ours = subprocess.run([sys.executable, "-I", "-S", engine.treedigest.__file__], input=args, capture_output=True,
+                          text=True)
+    assert ours.returncode == 0 and len(ours.stdout) == 40
+    orphan = json.dumps({"root": str(tmp_path / "root"), "parent": 1})  # not its parent: as if ours were gone
+    gone = subprocess.run([sys.executable, "-I", "-S", engine.treedigest.__file__], input=orphan,
+                          capture_output=True, text=True)
+    assert gone.returncode == 1 and gone.stdout == ""
+    assert tree_digest(str(tmp_path / "root"), alive=lambda: False) is None
