@@ -23,6 +23,9 @@ from engine.names import is_valid_utf8
 from engine.providers.base import HashKind, RemoteEntry
 
 TEMP_PREFIX = ".skysync-tmp-"
+# A file bind-mounted over a name in the tree (`mount --bind /elsewhere/f tree/f`): its content belongs to another
+# place, like a mounted folder's.
+FILE_MOUNT = "mount point (a file mounted from elsewhere)"
 BUFFER = 64 * 1024  # bytes buffered per open file (reads and writes of a chunk or more bypass it)
 
 
@@ -306,6 +309,10 @@ class LocalTree:
                     continue
                 mode = st.st_mode
                 if S_ISREG(mode):
+                    if mounts and child.path in mounts:
+                        if on_skip:
+                            on_skip(Skipped(rel, FILE_MOUNT))
+                        continue
                     if remote:  # no revision: size and mtime (to the nanosecond) tell a change
                         yield RemoteEntry(rel, False, st.st_size, st.st_mtime_ns / 1e9)
                     else:
@@ -360,6 +367,10 @@ class LocalTree:
             return None
         mode = st.st_mode
         if stat.S_ISREG(mode):
+            if devices[1] and path in devices[1]:
+                if on_skip:
+                    on_skip(Skipped(rel, FILE_MOUNT))
+                return None
             return LocalEntry(rel, False, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
         if stat.S_ISDIR(mode):
             root_dev, mounts = devices

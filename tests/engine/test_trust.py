@@ -166,6 +166,25 @@ def test_bind_mount_over_a_synced_subfolder(synced: Cli, tmp_path: pathlib.Path)
     assert files(cloud) == before
 
 
+@pytest.mark.parametrize("side", ["local", "cloud"])
+def test_a_file_mounted_over_a_synced_file_is_left_alone(synced: Cli, tmp_path: pathlib.Path, side: str) -> None:
+    """`mount --bind /elsewhere/f tree/f`: the content is another place's; it is neither sent nor fetched, and the
+    synced copy on the other side stays."""
+    local, cloud = tmp_path / "local", tmp_path / "cloud"
+    before_local, before_cloud = files(local), files(cloud)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not part of the tree")
+    target = (local if side == "local" else cloud) / "sub" / "b.txt"
+    with mounted("--bind", str(outside), target=target):
+        synced("sync", "t")
+        synced("sync", "t")
+        assert "mount point" in synced("log", "--task", "t").stdout
+        other = cloud if side == "local" else local
+        assert (other / "sub" / "b.txt").read_text() == "content of sub/b.txt"
+    synced("sync", "t")
+    assert files(local) == before_local and files(cloud) == before_cloud
+
+
 def test_subfolder_moved_to_a_tmpfs(synced: Cli, tmp_path: pathlib.Path) -> None:
     local, cloud = tmp_path / "local", tmp_path / "cloud"
     before = files(cloud)
