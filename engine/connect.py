@@ -6,11 +6,13 @@ handed besides its options (its token store, its pacer) is handed the same way e
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from engine.errors import UsageError
+from engine.names import shown
 from engine.providers import UnknownProvider, provider_class
 
 if TYPE_CHECKING:
@@ -60,3 +62,17 @@ def open_unsaved(kind: str, options: Mapping[str, str]) -> Provider:
     cls = provider_kind(kind)
     cls.validate_options(options)
     return cls(options)
+
+
+def cloud_overlap(home: Home, task: Task) -> str | None:
+    """Why the task's local folder and its cloud folder cannot be paired -- one holds the other, where the
+    connection's storage is a folder of this machine pointed at or into the task's own folder -- or None."""
+    conn = home.connection(task.connection)
+    cloud = provider_kind(conn.provider).folder_here(home.all_options(conn.name), task.remote)
+    if cloud is None:
+        return None
+    local = os.path.realpath(task.local)
+    if os.path.commonpath([local, cloud]) in (local, cloud):
+        return (f"the local folder {shown(local)} and the cloud folder {shown(cloud)} of task '{task.name}' overlap: "
+                "every pass would copy the tree into itself; choose folders apart")
+    return None

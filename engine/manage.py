@@ -29,7 +29,7 @@ from engine.config import (
     parse_polling,
     parse_schedule,
 )
-from engine.connect import provider_kind
+from engine.connect import cloud_overlap, provider_kind
 from engine.errors import UsageError
 from engine.names import shown
 from engine.providers.base import InvalidOption, Provider
@@ -242,6 +242,9 @@ def validate_task(home: Home, task: Task, replacing: str | None = None) -> Task:
                 f"remote folder {shown(task.remote)} overlaps task '{other.name}' ({shown(other.remote)}) in the same "
                 "connection"
             )
+    overlap = cloud_overlap(home, task)
+    if overlap is not None:
+        raise UsageError(overlap)
     database = home.setting("database-path")
     if database_inside_task(database, [task]):
         raise UsageError(database_inside_message(

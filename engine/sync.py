@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from engine.case_names import CaseMatch, apply_case_renames, case_renames
 from engine.config import Home, Task
-from engine.connect import open_provider, provider_kind
+from engine.connect import cloud_overlap, open_provider, provider_kind
 from engine.errors import ConnectionFailed, GuardError, LockedError, UsageError
 from engine.events import Event, LogRecord, PassFinished, PassStarted
 from engine.executor import Executor
@@ -211,6 +211,9 @@ def run_pass(
     them over, or stops them.
     """
     task = home.task(task_name)
+    overlap = cloud_overlap(home, task)  # the config may have been edited by hand, or the connection re-pointed
+    if overlap is not None:
+        raise UsageError(overlap)
     if fs is None:  # a system engine writes an owned connection's files as its owner (engine.owners)
         from engine.owners import filesystem_for
 

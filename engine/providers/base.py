@@ -418,6 +418,13 @@ class Provider(ABC):
         return cls.identity(options) + "".join(f"|{k}={options.get(k, '')}" for k in cls.location_options)
 
     @classmethod
+    def folder_here(cls, options: Mapping[str, str], remote: str) -> str | None:
+        """The folder on this machine that holds `remote` (links resolved), for a kind whose storage is a folder
+        of this machine; None for a service. A task's local folder must not overlap it: each pass would copy
+        the tree into itself once more."""
+        return None
+
+    @classmethod
     def max_object_size(cls, options: Mapping[str, str]) -> int | None:
         """The largest file the service stores for a connection with these options (bytes; None: no known
         limit). No network and no credentials needed: `policy check --size` answers with it, and the provider

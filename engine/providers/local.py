@@ -99,6 +99,11 @@ class LocalProvider(Provider):
     def identity(cls, options: Mapping[str, str]) -> str:
         return "local:" + os.path.realpath(os.path.expanduser(options.get("root", "")))
 
+    @classmethod
+    def folder_here(cls, options: Mapping[str, str], remote: str) -> str | None:
+        root = os.path.expanduser(options.get("root", ""))
+        return os.path.realpath(os.path.join(root, remote.strip("/"))) if os.path.isabs(root) else None
+
     def check(self) -> None:
         if not self.tree.exists():
             raise ContainerNotFound(f"the folder {self.tree.root} does not exist")

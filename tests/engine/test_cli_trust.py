@@ -183,7 +183,9 @@ def test_database_path_inside_a_task_folder_is_refused(cli, setup):
     (t / "elsewhere").mkdir()
     cli("task", "add", "ok", "--connection", "second", "--local", str(t / "elsewhere"), "--remote", "/",
         "--direction", "upload")
-    assert "inside the local folder of task 'ok'" in refused(cli, "task", "edit", "ok", "--local", str(t))
+    assert "inside the local folder of task 'ok'" in refused(cli, "task", "edit", "ok", "--local", str(t / "db"))
+    # a folder holding the connection's own folder: refused for that reason first (engine.connect.cloud_overlap)
+    assert "overlap" in refused(cli, "task", "edit", "ok", "--local", str(t))
     assert json.loads(cli("task", "show", "ok", "--json").stdout)["local"] == str(t / "elsewhere")
 
 
