@@ -393,6 +393,18 @@ class Task:
         return self.remote.strip("/")
 
 
+def _utf8_only(text: str, secret: str) -> None:
+    """UsageError naming the line of `text` that cannot be written as UTF-8 (or only `secret`, for the secrets)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        start = text.rfind("\n", 0, exc.start) + 1
+        end = text.find("\n", exc.start)
+        what = secret or f"{shown(text[start:end if end >= 0 else None].strip())} is not valid UTF-8"
+        raise UsageError(f"{what}; the configuration holds UTF-8 text only: rename that folder or choose another "
+                         "(nothing was saved)") from None
+
+
 def _option_text(value: Scalar) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -582,8 +594,6 @@ class Home:
     def save(self) -> None:
         import tomlkit
 
-        os.makedirs(self.path, mode=0o700, exist_ok=True)
-        _atomic_write(self.config_path, tomlkit.dumps(self._doc), 0o644)
         doc = tomlkit.document()
         doc.add(tomlkit.comment("skysync secrets: keep this file private (mode 0600)"))
         conns = tomlkit.table()
@@ -591,7 +601,14 @@ class Home:
             if values:
                 conns[name] = values
         doc["connections"] = conns
-        _atomic_write(self.secrets_path, tomlkit.dumps(doc), 0o600)
+        config_text, secrets_text = tomlkit.dumps(self._doc), tomlkit.dumps(doc)
+        # Both checked before either is written: a value holding bytes that are not UTF-8 (a folder named in
+        # another encoding) cannot be stored, and half a save would part the config from its secrets.
+        _utf8_only(config_text, "")
+        _utf8_only(secrets_text, "a secret value is not valid UTF-8")
+        os.makedirs(self.path, mode=0o700, exist_ok=True)
+        _atomic_write(self.config_path, config_text, 0o644)
+        _atomic_write(self.secrets_path, secrets_text, 0o600)
 
     def _table(self, key: str) -> Any:
         import tomlkit

@@ -219,3 +219,30 @@ def test_values_typed_on_the_command_line_get_the_same_kind_of_line(home):
     assert "schedule: expected 168 characters of 0 and 1" in refused_line(
         home, "connection", "edit", "c", "--option", "schedule=1")
     assert "settings" not in (home / "config.toml").read_text()  # nothing was written
+
+
+def test_a_value_that_is_not_utf8_is_refused_in_one_line_and_nothing_is_saved(tmp_path, capsys):
+    """A folder named in another encoding cannot be stored in the TOML config: found by a hostile probe as
+    'unexpected UnicodeEncodeError (a bug)'."""
+    from engine.cli import main
+
+    odd = os.fsdecode(bytes(tmp_path) + b"/l\xff")
+    os.mkdir(odd)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "l").mkdir()
+    home = str(tmp_path / "home")
+    assert main(["--home", home, "connection", "add", "c", "--provider", "local", "--option",
+                 f"root={tmp_path / 'c'}"]) == 0
+    assert main(["--home", home, "task", "add", "t", "--connection", "c", "--local", str(tmp_path / "l"),
+                 "--remote", "/t", "--direction", "bidirectional"]) == 0
+    before = (tmp_path / "home" / "config.toml").read_bytes()
+    capsys.readouterr()
+    for argv in (["task", "edit", "t", "--exclude-folder", "d\udcfe"],
+                 ["task", "add", "t2", "--connection", "c", "--local", odd, "--remote", "/x", "--direction", "upload"],
+                 ["connection", "add", "c2", "--provider", "local", "--option", f"root={odd}"],
+                 ["settings", "set", "database-path", odd + "/s.db"]):
+        assert main(["--home", home, *argv]) == 2
+        err = capsys.readouterr().err
+        assert "not valid UTF-8" in err and ("\\xff" in err or "\\xfe" in err), err
+        assert "unexpected" not in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "home" / "config.toml").read_bytes() == before
