@@ -5,9 +5,6 @@ from __future__ import annotations
 import os
 import sys
 
-from engine.cli import build_parser
-from engine.cli import main as engine_main
-
 APP_NOTE = (
     "With no command, skysync opens its terminal app on the home (keyboard-driven; works over SSH; F1 lists the "
     "keys). 'skysync COMMAND --help' describes a command."
@@ -35,13 +32,22 @@ def main(argv: list[str] | None = None) -> int:
     # each start of a one-shot command. A value the user set stays theirs.
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "1")
     args = sys.argv[1:] if argv is None else argv
-    if _asks_top_level_help(args):
-        # The engine's parser does not know the app exists (engine/ never imports tui/): say what no command does.
-        parser = build_parser()
-        parser.epilog = APP_NOTE
-        parser.print_help()
-        return 0
-    return engine_main(args, interactive=_run_app)
+    try:
+        # Imported here, not at the top: a Ctrl+C while the engine loads is one line, like any later one.
+        from engine.cli import build_parser
+        from engine.cli import main as engine_main
+
+        if _asks_top_level_help(args):
+            # The engine's parser does not know the app exists (engine/ never imports tui/): say what no command
+            # does.
+            parser = build_parser()
+            parser.epilog = APP_NOTE
+            parser.print_help()
+            return 0
+        return engine_main(args, interactive=_run_app)
+    except KeyboardInterrupt:
+        print("skysync: error: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

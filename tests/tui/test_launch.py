@@ -18,3 +18,15 @@ def test_a_command_keeps_its_own_help(capsys: pytest.CaptureFixture[str]) -> Non
     with pytest.raises(SystemExit):
         main(["status", "--help"])
     assert "With no command" not in capsys.readouterr().out
+
+
+def test_ctrl_c_while_the_engine_loads_is_one_line(monkeypatch, capsys):
+    """A Ctrl+C in the first tenths of a second (the engine's imports and its parser) said a traceback."""
+    import engine.cli
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(engine.cli, "build_parser", interrupted)
+    assert main(["status"]) == 130
+    assert capsys.readouterr().err == "skysync: error: interrupted\n"
