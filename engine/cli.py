@@ -11,10 +11,12 @@ import contextlib
 import errno
 import json
 import os
+import signal
 import sqlite3
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from engine.errors import LockedError, SkysyncError, UsageError
@@ -446,7 +448,33 @@ def _encryption_password(args: argparse.Namespace) -> str:
     return password
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during `sync` (a service manager stopping it, a timeout): stopped as Ctrl+C stops it -- the
+    transfer's temporary file removed, the task's lock let go -- instead of dying mid-write."""
+
+
+@contextlib.contextmanager
+def _sigterm_stops() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set a handler (tests call main() from others)
+        return
+
+    def stop(_signum: int, _frame: object) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
+    with _sigterm_stops():
+        return _sync(args)
+
+
+def _sync(args: argparse.Namespace) -> int:
     from engine.sync import PassResult
 
     home = _home(args)
@@ -825,6 +853,9 @@ def main(argv: Sequence[str] | None = None, interactive: Callable[[str], int] | 
     except SkysyncError as exc:
         _err(shown(str(exc)))
         return exc.exit_code
+    except Terminated:
+        _err("stopped (SIGTERM); the next pass takes up what this one left")
+        return 143
     except KeyboardInterrupt:
         _err("interrupted")
         return 130

@@ -1,0 +1,44 @@
+"""SIGTERM to `skysync sync` (a service manager stopping it, `timeout`) stops it as Ctrl+C does: the transfer's
+temporary file is removed, the exit is 143 with one line, and the next pass finishes the work."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+SKYSYNC = shutil.which("skysync", path=os.path.dirname(sys.executable)) or "skysync"
+
+
+def test_sigterm_mid_transfer_stops_cleanly(tmp_path: pathlib.Path) -> None:
+    local, cloud = tmp_path / "local", tmp_path / "cloud"
+    local.mkdir()
+    cloud.mkdir()
+    env = {**os.environ, "SKYSYNC_HOME": str(tmp_path / "home")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([SKYSYNC, *args], env=env, capture_output=True, text=True, timeout=60)
+
+    # 1 MiB/s: the 6 MiB file takes six seconds, time enough to stop it mid-way.
+    assert cli("connection", "add", "c", "--provider", "local", "--option", f"root={cloud}",
+               "--option", "upload_limit=1024").returncode == 0
+    assert cli("task", "add", "t", "--connection", "c", "--local", str(local), "--remote", "/",
+               "--direction", "bidirectional").returncode == 0
+    data = os.urandom(6 * 1024 * 1024)
+    (local / "big.bin").write_bytes(data)
+    p = subprocess.Popen([SKYSYNC, "sync", "t"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(n.startswith(".skysync-tmp-") for n in os.listdir(cloud)):
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 143, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and "SIGTERM" in err
+    assert os.listdir(cloud) == []  # the temporary file is gone, nothing half-written in place
+    assert cli("connection", "edit", "c", "--option", "upload_limit=0").returncode == 0
+    assert cli("sync", "t").returncode == 0
+    assert (cloud / "big.bin").read_bytes() == data
