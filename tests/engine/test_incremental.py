@@ -339,3 +339,23 @@ def test_a_remote_edit_reported_by_the_feed_is_synced_without_a_listing(make_env
     world.fake.remove("c/f")
     result = world.sync(scope=[])
     assert result.scoped is None and "gone" in result.full_because and not (world.env.local / "c" / "f").exists()
+
+
+def test_a_file_mounted_over_a_watched_path_is_skipped_by_a_scoped_pass(env: Env, tmp_path: pathlib.Path) -> None:
+    """The watcher names a path a file was bind-mounted over: the pass that looks at it alone leaves it alone, as
+    the full walk does (engine.localfs FILE_MOUNT)."""
+    import subprocess
+
+    write(env.local / "doc.txt", "ours")
+    assert env.sync().exit_code == 0
+    outside = tmp_path / "outside.txt"
+    outside.write_text("another place's content")
+    p = subprocess.run(["mount", "--bind", str(outside), str(env.local / "doc.txt")], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"mount is not permitted here: {p.stderr.strip()}")
+    try:
+        result = env.sync(scope=["doc.txt"])
+        assert result.exit_code == 0
+        assert (env.cloud / "doc.txt").read_text() == "ours"
+    finally:
+        subprocess.run(["umount", "-l", str(env.local / "doc.txt")], check=False)
