@@ -80,7 +80,7 @@ def load(home_path: str, task: str) -> tuple[Side, Side] | None:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_HINT:
             return None
-        text = os.read(fd, MAX_HINT + 1)
+        text = os.read(fd, st.st_size + 1)  # the file's own size: no 16 MiB buffer on every start
         data = json.loads(text.decode("ascii")) if len(text) <= MAX_HINT else None
         return None if data is None else (_side(data["local"]), _side(data["remote"]))
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
@@ -144,7 +144,7 @@ def start_child(side: Side) -> subprocess.Popen[bytes]:
     child = subprocess.Popen([sys.executable, "-I", "-S", treedigest.__file__], stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     # "parent": the walk stops as soon as this process is gone (killed, say), whatever folder it was told to walk.
-    args = {"root": side.root, "mounts": list(side.mounts), "prune": list(side.prune), "parent": os.getpid()}
+    args = {**_side_dict(side), "parent": os.getpid()}
     try:
         assert child.stdin is not None
         child.stdin.write(json.dumps(args, ensure_ascii=True).encode("ascii"))

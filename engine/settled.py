@@ -113,10 +113,16 @@ class Watch:
             watch.unmoved = (watch.before.local, watch.before.remote) == (recorded[1], recorded[2])
         return watch
 
-    def take(self, early: PreWalk | None = None, pruned: list[str] | None = None) -> Sides | None:
+    def take(
+        self,
+        early: PreWalk | None = None,
+        pruned: list[str] | None = None,
+        wheres: tuple[prewalk.Side | None, prewalk.Side | None] | None = None,
+    ) -> Sides | None:
         """Both digests: from `early` when it walked these very trees; else, for a large tree, the remote one in a
-        child process while this one walks the local one. `pruned` receives the local folders left out."""
-        local_where, remote_where = _where(self.local_root), _where(self.remote_root)
+        child process while this one walks the local one. `pruned` receives the local folders left out; `wheres`:
+        both trees as `_where` sees them, when the caller has them already."""
+        local_where, remote_where = wheres or (_where(self.local_root), _where(self.remote_root))
         if local_where is None or remote_where is None:
             if early is not None:
                 early.stop()
@@ -148,11 +154,11 @@ class Watch:
         if self.before is None or not quiet(plan, temps, new_pairing, failed, stopped):
             return False
         pruned: list[str] = []
-        after = self.take(pruned=pruned)
+        local_where, remote_where = _where(self.local_root), _where(self.remote_root)
+        after = self.take(pruned=pruned, wheres=(local_where, remote_where))
         if after != self.before:
             return False
         self.db.set_settled(self.task_id, self.config, after.local, after.remote, now)
-        local_where, remote_where = _where(self.local_root), _where(self.remote_root)
         if not self.home_path:
             return True
         if not self.parallel:
