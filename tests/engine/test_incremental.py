@@ -57,6 +57,9 @@ class World:
             for name in NAMES[: 1 + i % 3]:
                 self._write("local", os.path.join(folder, name) if folder else name)
         os.makedirs(os.path.join(self.roots["local"], "empty"))
+        # A file no operation touches: deleting everything else on one side would otherwise meet the empty-folder
+        # guard (a correct refusal, but not what these plans compare).
+        self._write("local", "anchor.keep")
         assert run_pass(Home(self.home.path), "t", hostname="h").exit_code == 0
         assert not run_pass(Home(self.home.path), "t", hostname="h").summary
         self.touched.clear()
