@@ -175,6 +175,7 @@ def plan(
     verify: Callable[[LocalEntry, RemoteEntry, StateRow], bool] | None = None,
     frozen: Callable[[str], bool] | None = None,
     cheap_compare: Callable[[RemoteEntry], bool] | None = None,
+    same_as_synced: Callable[[LocalEntry, StateRow], bool] | None = None,
 ) -> Plan:
     """Merge the three streams and decide every path.
 
@@ -184,6 +185,8 @@ def plan(
     `frozen(path)` is true for paths one of the walks did not look at this time: they are left alone.
     `cheap_compare(remote)` is true when the executor can tell whether a local file holds the same content as
     `remote` without downloading it (a hash, or a service that keeps mtimes exactly); see `_local_status`.
+    `same_as_synced(local, state)` is true when the local file provably holds the content last synced (its hash
+    equals the one the state recorded for the service's copy); false when that is unknown.
     """
     table = direction
     if table not in _TABLES:
@@ -311,10 +314,11 @@ def plan(
             # ctime is just recorded: a full download after every `chmod -R` or hard-link backup costs more
             # than the rare rewrite it would catch.
             lstat = "S"
-            if rstat in ("C", "D"):
+            if rstat in ("C", "D") and not (same_as_synced is not None and same_as_synced(lent, srow)):  # type: ignore[arg-type]
                 # The other side moved too: trusting "metadata only" here would delete or overwrite a file that
-                # may have been rewritten in place (same size, same mtime). It is treated as the edit it may be:
-                # kept, and the direction's rule for two versions applies (a conflict keeps both).
+                # may have been rewritten in place (same size, same mtime). Unless its hash proves the content
+                # is the synced one, it is treated as the edit it may be: kept, and the direction's rule for two
+                # versions applies (a conflict keeps both).
                 lstat = "C"
             compare = rstat == "S" and direction != "download" and cheap_compare is not None
             if compare and rent is not None and cheap_compare(rent):  # type: ignore[misc]

@@ -516,7 +516,7 @@ def _prepare(
             the_plan = plan(
                 state_stream(), local_stream(), remote_stream(sort_remote), task.direction, home_policy,
                 no_delete=task.no_delete, verify=verify, frozen=blind.covers,
-                cheap_compare=_cheap_compare(provider),
+                cheap_compare=_cheap_compare(provider), same_as_synced=_synced_content_check(tree, provider),
             )
             if not case_pass or case_match is None:
                 break
@@ -652,7 +652,8 @@ def _prepare_scoped(
     if task.consistency_check and _hashes_tell(provider):
         verify = _consistency_verifier(tree, provider, remote_root)
     the_plan = plan(state, local, remote, task.direction, policy, no_delete=task.no_delete, verify=verify,
-                    frozen=blind.covers, cheap_compare=_cheap_compare(provider))
+                    frozen=blind.covers, cheap_compare=_cheap_compare(provider),
+                    same_as_synced=_synced_content_check(tree, provider))
     the_plan.skipped = {**skipped, **the_plan.skipped}
     _drop_hollow_folders(the_plan)
     check_plan(the_plan, scope, db, task_id)
@@ -870,6 +871,25 @@ def _file_folder_clashes(
         held = pair
     if held is not None:
         yield held
+
+
+def _synced_content_check(tree: LocalTree, provider: Provider) -> Callable[[LocalEntry, StateRow], bool] | None:
+    """Whether a local file whose ctime alone moved still holds the content last synced: its hash, in the
+    service's kind, against the one the state recorded for the service's copy. Only where that record can be
+    trusted; a file that cannot be read counts as changed (kept, never deleted on a guess)."""
+    if not _hashes_tell(provider):
+        return None
+    kind = provider.capabilities.hash_kind
+
+    def same(local: LocalEntry, state: StateRow) -> bool:
+        if not state.rhash:
+            return False
+        try:
+            return same_hash(kind, tree.file_hash(local.path, kind), state.rhash)
+        except OSError:
+            return False
+
+    return same
 
 
 def _consistency_verifier(tree: LocalTree, provider: Provider, root: str):

@@ -10,13 +10,15 @@ are swapped on the local side (a same-tick swap): nothing any of them wrote is l
 CI runs a bounded number of examples; `SKYSYNC_MODEL_EXAMPLES=2000 pytest tests/engine/test_model.py` runs a
 long one (`SKYSYNC_MODEL_STEPS=80`: longer histories; `--hypothesis-seed=N`: other examples). Variants run the
 same model against a cloud that keeps revisions (conflicts in revision mode), with incremental passes scoped to
-the edited paths, and against a cloud whose listed hashes are often wrong (Baidu).
+the edited paths, against a cloud that lists correct hashes, and against one whose listed hashes are often
+wrong (Baidu).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import itertools
 import os
 import shutil
@@ -73,6 +75,7 @@ class SyncModel(RuleBasedStateMachine):
         self.fresh_pairing = False  # the next pass is a first pass (the root moved)
         self.versions: str | None = None  # where a revision-keeping cloud keeps what uploads replaced
         self.full_owed = False  # a pass was stopped: the next one looks at everything
+        self.synced_ids: dict[str, tuple[int, int, int, int]] = {}  # local file -> (inode, size, mtime, ctime)
 
     def _cloud(self) -> LocalProvider | None:
         """The provider a pass talks to; None: the connection's own (a `local` cloud keeping no revisions)."""
@@ -278,6 +281,7 @@ class SyncModel(RuleBasedStateMachine):
         again = self._pass()
         assert {k: v for k, v in again.summary.items() if k != "skipped"} == {}, again.summary
         self.synced = self._synced_now(after_local)
+        self.synced_ids = self._ids_now()
         self.fresh_pairing = False
 
     def _surviving(self, behind: dict[str, dict[str, bytes | None]]) -> set[bytes]:
@@ -335,9 +339,34 @@ class SyncModel(RuleBasedStateMachine):
                     assert content in surviving, f"{side} version of {path} was lost by a stopped pass"
         self._sync_checked(before, behind)
 
+    def _cloud_hashes_tell(self) -> bool:
+        """Whether the state holds a trustworthy hash of each synced file (the cloud lists correct hashes)."""
+        return False
+
+    def _ids_now(self) -> dict[str, tuple[int, int, int, int]]:
+        out = {}
+        for path in self.synced:
+            try:
+                st = os.lstat(self._path("local", path))
+            except OSError:
+                continue
+            out[path] = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        return out
+
+    def _only_ctime_moved(self) -> set[str]:
+        """Synced local files that are the same file (inode), size and mtime, with only the ctime moved (renamed
+        away and back, say). Against a deletion or an edit in the cloud, the engine cannot tell such a file from
+        one rewritten in place with its mtime restored unless a recorded hash proves its content: without one it
+        keeps the file (a deletion undone, nothing lost), which the model then allows."""
+        if self._cloud_hashes_tell():
+            return set()
+        return {path for path, (ino, size, mtime, ctime) in self._ids_now().items()
+                if (was := self.synced_ids.get(path)) is not None and was[:3] == (ino, size, mtime) and was[3] != ctime}
+
     def _sync_checked(self, before: dict[str, dict[str, bytes | None]],
                       behind: dict[str, dict[str, bytes | None]]) -> None:
         """One pass, then every promise checked against the trees as they were `before` the user's last pass."""
+        maybe_rewritten = self._only_ctime_moved()
         result = self._pass()
         assert result.exit_code == 0, result
         assert self._behind() == behind, "a pass changed something it could not see"
@@ -355,6 +384,8 @@ class SyncModel(RuleBasedStateMachine):
             if content is None or self._blocked("local", path) or self.fresh_pairing:
                 continue
             for gone, other in (("local", "cloud"), ("cloud", "local")):
+                if gone == "cloud" and path in maybe_rewritten:
+                    continue
                 if path not in before[gone] and before[other].get(path) == content:
                     assert after_local.get(path) != content, f"{path}, deleted on the {gone} side, came back"
 
@@ -362,6 +393,7 @@ class SyncModel(RuleBasedStateMachine):
         work = {k: v for k, v in again.summary.items() if k != "skipped"}
         assert work == {}, f"a second pass still had work: {again.summary}"
         self.synced = self._synced_now(after_local)
+        self.synced_ids = self._ids_now()
         self.fresh_pairing = False
 
 
@@ -534,13 +566,14 @@ class SyncModelSettled(SyncModel):
         return result
 
 
-class WrongHashes(LocalProvider):
-    """Baidu's listing (spec FAQ, `Capabilities.hash_unreliable`): every file comes with an md5, and for about
-    half of the contents it is wrong. A wrong hash must neither lose a version nor make a pass transfer the
-    same file again and again."""
+class ListedHashes(LocalProvider):
+    """A cloud that lists an md5 with every file (S3, Drive, GCS do): the state then records each synced file's
+    hash, and a local file whose ctime alone moved proves by it whether it still holds that content."""
 
-    capabilities = dataclasses.replace(LocalProvider.capabilities, hash_unreliable=True, hash_in_listing=True,
-                                       mtime_mode=MtimeMode.METADATA)
+    capabilities = dataclasses.replace(LocalProvider.capabilities, hash_in_listing=True)
+
+    def _digest(self, data: bytes) -> str:
+        return hashlib.md5(data).hexdigest()
 
     def _told(self, entry: RemoteEntry, folder: str = "") -> RemoteEntry:
         if entry.is_dir:
@@ -550,13 +583,16 @@ class WrongHashes(LocalProvider):
                 data = f.read()
         except OSError:  # gone since the scan: as if the service had no hash for it
             return entry
-        md5 = hashlib.md5(data).hexdigest()
-        if md5[0] in "01234567":
-            md5 = hashlib.md5(data + b"baidu").hexdigest()
-        return entry._replace(hash=md5)
+        return entry._replace(hash=self._digest(data))
 
     def list_reporting(self, folder, on_skip):
         return (self._told(e, folder) for e in super().list_reporting(folder, on_skip))
+
+    def download(self, path, out):
+        read = io.BytesIO()  # the hash of what was read, as a service returns it with the content
+        entry = super().download(path, read)
+        out.write(read.getvalue())
+        return entry._replace(hash=self._digest(read.getvalue()))
 
     def file_hash(self, path):
         return self._told(RemoteEntry(path, False)).hash
@@ -571,8 +607,39 @@ class WrongHashes(LocalProvider):
         return self._told(super().move(src, dst, listed))
 
 
+class ListedHashesMeddler(Meddler, ListedHashes):
+    pass
+
+
+class WrongHashes(ListedHashes):
+    """Baidu's listing (spec FAQ, `Capabilities.hash_unreliable`): every file comes with an md5, and for about
+    half of the contents it is wrong. A wrong hash must neither lose a version nor make a pass transfer the
+    same file again and again."""
+
+    capabilities = dataclasses.replace(LocalProvider.capabilities, hash_unreliable=True, hash_in_listing=True,
+                                       mtime_mode=MtimeMode.METADATA)
+
+    def _digest(self, data: bytes) -> str:
+        md5 = hashlib.md5(data).hexdigest()
+        return hashlib.md5(data + b"baidu").hexdigest() if md5[0] in "01234567" else md5
+
+
 class WrongHashesMeddler(Meddler, WrongHashes):
     pass
+
+
+class SyncModelListedHashes(SyncModel):
+    """The same model against a cloud that lists correct hashes: there a file renamed away and back (its ctime
+    alone moved) must not bring back what the cloud deleted, nor turn the cloud's edit into a conflict."""
+
+    def _cloud(self) -> LocalProvider | None:
+        return ListedHashes({"root": self.roots["cloud"]})
+
+    def _meddler(self, moment: int, rel: str, content: bytes | None) -> Meddler:
+        return ListedHashesMeddler({"root": self.roots["cloud"]}, moment, rel, content)
+
+    def _cloud_hashes_tell(self) -> bool:
+        return True
 
 
 class SyncModelWrongHashes(SyncModel):
@@ -603,3 +670,5 @@ SyncModelSettled.TestCase.settings = VARIANT_SETTINGS
 test_sync_model_settled = SyncModelSettled.TestCase
 SyncModelWrongHashes.TestCase.settings = VARIANT_SETTINGS
 test_sync_model_wrong_hashes = SyncModelWrongHashes.TestCase
+SyncModelListedHashes.TestCase.settings = VARIANT_SETTINGS
+test_sync_model_listed_hashes = SyncModelListedHashes.TestCase
