@@ -62,7 +62,8 @@ if TYPE_CHECKING:
 
 CHUNK = 1 << 20
 RETRIES = 3
-INLINE_BELOW = 1 << 20  # bytes: below this a transfer to a non-network provider runs in the calling thread
+INLINE_BELOW = 1 << 20  # bytes: below this a transfer to a non-network provider runs in a slice thread
+SLICE_FROM = 64  # small local actions per slice thread, at least: fewer run in the calling thread
 BARRIER_ROWS = 500  # state rows waiting for one durability barrier, at most
 BARRIER_SECONDS = 2.0  # and at most this long
 
@@ -236,15 +237,11 @@ class Executor:
         if not actions:
             return
         if not self.caps.network:
-            # Small files of a local "cloud" go one after another in this thread; large ones still share the
+            # Small files of a local "cloud" go in slices, one thread per core; large ones still share the
             # pool (a traffic limit is split between them as it would be for a real service).
-            inline = [a for a in actions if _transfer_size(a) < INLINE_BELOW]
+            self._in_slices([a for a in actions if _transfer_size(a) < INLINE_BELOW], fn)
             actions = [a for a in actions if _transfer_size(a) >= INLINE_BELOW]
-            for a in inline:
-                if self.cancel.is_set():
-                    return
-                self._guarded(a, fn)
-            if not actions:
+            if not actions or self.cancel.is_set():
                 return
         if self.concurrency == 1 or len(actions) == 1:
             for a in actions:
@@ -271,6 +268,55 @@ class Executor:
                 in_flight.add(pool.submit(self._guarded, a, fn))
             for f in in_flight:
                 f.result()
+
+    def _in_slices(self, actions: list[Action], fn: Callable[[Action], None]) -> None:
+        """Run small local actions in contiguous slices, one plain thread per core (no future per file).
+
+        Creating, renaming and removing a small file is mostly the kernel's work (measured here: 20-400 us of
+        system time per file, varying by the minute, against ~150 us of Python), and the kernel does it without
+        the GIL: two threads creating 20,000 files took 2.3-2.7 s where one took 4.8-5.6 s. Contiguous slices of
+        the plan's order keep each thread mostly in its own folders. More threads than cores only added
+        contention (3.4 s with four).
+        """
+        workers = min(self.concurrency, os.cpu_count() or 1, len(actions) // SLICE_FROM)
+        if workers <= 1:
+            for a in actions:
+                if self.cancel.is_set():
+                    return
+                self._guarded(a, fn)
+            return
+        errors: list[BaseException] = []
+
+        def run(part: list[Action]) -> None:
+            try:
+                for a in part:
+                    if self.cancel.is_set():
+                        return
+                    self._guarded(a, fn)
+            except BaseException as exc:  # raised again in the calling thread below
+                errors.append(exc)
+                self.cancel.set()
+
+        n = len(actions)
+        threads = [
+            threading.Thread(target=run, args=(actions[i * n // workers : (i + 1) * n // workers],),
+                             name="skysync-slice", daemon=True)
+            for i in range(workers)
+        ]
+        for t in threads:
+            t.start()
+        try:
+            for t in threads:
+                t.join()
+        except BaseException:
+            # Ctrl+C or SIGTERM reaches this thread only: the others stop after the file in hand (a transfer
+            # stopped mid-way removes its temporary file) before the interrupt goes on.
+            self.cancel.set()
+            for t in threads:
+                t.join()
+            raise
+        if errors:
+            raise errors[0]
 
     def _guarded(self, action: Action, fn: Callable[[Action], None]) -> bool:
         """Run one action with retries; one failing item never stops the pass. True when it was done.
