@@ -42,3 +42,41 @@ def test_sigterm_mid_transfer_stops_cleanly(tmp_path: pathlib.Path) -> None:
     assert cli("connection", "edit", "c", "--option", "upload_limit=0").returncode == 0
     assert cli("sync", "t").returncode == 0
     assert (cloud / "big.bin").read_bytes() == data
+
+
+def test_sigterm_while_small_files_go_in_parallel_slices(tmp_path: pathlib.Path) -> None:
+    """Small files of a local cloud are copied by one thread per core; SIGTERM reaches the main thread only,
+    which stops the others after the file in hand: no temporary file anywhere, every file in the cloud whole,
+    and the next pass copies the rest."""
+    local, cloud = tmp_path / "local", tmp_path / "cloud"
+    cloud.mkdir()
+    env = {**os.environ, "SKYSYNC_HOME": str(tmp_path / "home")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([SKYSYNC, *args], env=env, capture_output=True, text=True, timeout=60)
+
+    files = {f"d{i // 40}/f{i}.txt": os.urandom(500 + i % 300) for i in range(400)}
+    for rel, data in files.items():
+        (local / rel).parent.mkdir(parents=True, exist_ok=True)
+        (local / rel).write_bytes(data)
+    # 64 KiB/s: the 260 KB take four seconds, time enough to stop the pass part-way.
+    assert cli("connection", "add", "c", "--provider", "local", "--option", f"root={cloud}",
+               "--option", "upload_limit=64").returncode == 0
+    assert cli("task", "add", "t", "--connection", "c", "--local", str(local), "--remote", "/",
+               "--direction", "bidirectional").returncode == 0
+    p = subprocess.Popen([SKYSYNC, "sync", "t"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and sum(len(f) for _, _, f in os.walk(cloud)) < 40:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 143, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    copied = {os.path.relpath(os.path.join(d, n), cloud) for d, _, names in os.walk(cloud) for n in names}
+    assert not any(".skysync-tmp-" in c for c in copied), copied
+    assert 0 < len(copied) < len(files)
+    for rel in copied:
+        assert (cloud / rel).read_bytes() == files[rel]  # whole, never a torn copy under the name
+    assert cli("connection", "edit", "c", "--option", "upload_limit=0").returncode == 0
+    assert cli("sync", "t").returncode == 0
+    assert {os.path.relpath(os.path.join(d, n), cloud) for d, _, names in os.walk(cloud) for n in names} == set(files)
