@@ -286,8 +286,11 @@ class Executor:
                 self._guarded(a, fn)
             return
         errors: list[BaseException] = []
+        # Waited on instead of Thread.join: on Python 3.11 a join interrupted by a signal marks the thread
+        # stopped while it still runs, so a second join would not wait for it.
+        finished = [threading.Event() for _ in range(workers)]
 
-        def run(part: list[Action]) -> None:
+        def run(part: list[Action], done: threading.Event) -> None:
             try:
                 for a in part:
                     if self.cancel.is_set():
@@ -296,24 +299,28 @@ class Executor:
             except BaseException as exc:  # raised again in the calling thread below
                 errors.append(exc)
                 self.cancel.set()
+            finally:
+                done.set()
 
         n = len(actions)
-        threads = [
-            threading.Thread(target=run, args=(actions[i * n // workers : (i + 1) * n // workers],),
-                             name="skysync-slice", daemon=True)
-            for i in range(workers)
-        ]
-        for t in threads:
-            t.start()
+        started: list[threading.Event] = []
         try:
-            for t in threads:
-                t.join()
+            for i in range(workers):
+                part = actions[i * n // workers : (i + 1) * n // workers]
+                started.append(finished[i])  # before start(): an interrupt inside start() may follow the launch
+                try:
+                    threading.Thread(target=run, args=(part, finished[i]), name="skysync-slice", daemon=True).start()
+                except RuntimeError:  # no thread could be made: nothing to wait for
+                    started.pop()
+                    raise
+            for done in finished:
+                done.wait()
         except BaseException:
             # Ctrl+C or SIGTERM reaches this thread only: the others stop after the file in hand (a transfer
             # stopped mid-way removes its temporary file) before the interrupt goes on.
             self.cancel.set()
-            for t in threads:
-                t.join()
+            for done in started:
+                done.wait()
             raise
         if errors:
             raise errors[0]
