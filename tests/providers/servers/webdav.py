@@ -126,6 +126,17 @@ def serve(tmp_path: pathlib.Path) -> Iterator[dict[str, str]]:
         shutil.rmtree(root / name, ignore_errors=True)
 
 
+def populate(options: dict[str, str], paths: list[str]) -> None:
+    """Files of one byte written straight into the served folder: a thousand PUTs through a loaded machine
+    took most of a test about listing, and one stale keep-alive connection among them failed it."""
+    _, root = base()
+    folder = root / options["url"].rstrip("/").rpartition("/")[2]
+    for path in paths:
+        target = folder / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(b"x")
+
+
 def bad_credentials(options: dict[str, str]) -> dict[str, str]:
     return {**options, "password": "wrong-" + options["password"]}
 
