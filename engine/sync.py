@@ -435,6 +435,7 @@ def _prepare(
     if not tree.exists():
         raise _missing_local(task)
     task_id = db.task_id(task.name)
+    _guard_other_disk(task, db, task_id, tree)  # before the pairing records the device it is on now
     pairing.settle(db, task_id, tree, dry_run)
     tracked_files, tracked_dirs = (0, 0) if pairing.is_new else db.counts(task_id)
     home_policy = _policy_for(task, provider)
@@ -556,6 +557,28 @@ def _prepare(
         _guard_empty(task, the_plan)  # stops the pass
         _guard_mass_delete(the_plan, *guard, task=task.name)  # holds the deletions back; the rest goes on
     return the_plan, tree, temps, task_id
+
+
+def _guard_other_disk(task: Task, db: StateDB, task_id: int, tree: LocalTree) -> None:
+    """An empty local folder on another file system than at the last pass is a disk that is not mounted (the
+    empty mount point shows through), whatever `--force` says: a cron line with --force, there to pass the
+    mass-delete guard, must not empty the cloud while the disk is out."""
+    recorded = db.pairing_device(task.name)
+    if recorded is None or device_of(tree.root) in (None, recorded):
+        return
+    try:
+        with os.scandir(tree.root) as entries:
+            if next(entries, None) is not None:
+                return
+    except OSError:
+        return  # an unreadable root stops the pass further on, with its own message
+    if not db.counts(task_id)[0]:
+        return  # nothing tracked that a pass could delete
+    raise GuardError(
+        f"the local folder {task.local} is empty and on another disk than at the last pass (not mounted?); "
+        "nothing was changed, --force or not. Mount the disk again; to fill a new, empty disk from the cloud, "
+        "remove the task and add it again (a new task's first pass deletes nothing)"
+    )
 
 
 def _missing_local(task: Task) -> GuardError:

@@ -235,6 +235,34 @@ def test_cloud_side_symlink_of_a_local_provider_is_not_a_deletion(synced: Cli, t
     assert "symbolic link" in synced("log", "--task", "t").stdout
 
 
+def test_a_disk_unmounted_under_a_cron_line_with_force_does_not_empty_the_cloud(
+    cli: Cli, tmp_path: pathlib.Path
+) -> None:
+    """The task's folder is a disk's mount point; the disk goes (unplugged, not mounted at boot) and the empty
+    folder beneath shows through. `sync --force` (a cron line that passes the mass-delete guard) must not take
+    that for "the user deleted everything": the folder is on another file system than at the last pass."""
+    local, cloud = tmp_path / "local", tmp_path / "cloud"
+    local.mkdir()
+    cloud.mkdir()
+    cli("connection", "add", "c", "--provider", "local", "--option", f"root={cloud}")
+    cli("task", "add", "t", "--connection", "c", "--local", str(local), "--remote", "/", "--direction",
+        "bidirectional")
+    with mounted("-t", "tmpfs", "tmpfs", target=local):
+        for rel in ("a.txt", "sub/b.txt"):
+            write(local / rel, f"content of {rel}")
+        cli("sync", "t")
+        before = files(cloud)
+        assert set(before) == {"a.txt", "sub/b.txt"}
+    for _ in range(2):  # refused every time: the refusal does not record the new disk as the task's
+        p = cli("sync", "--force", "t", check=None)
+        assert p.returncode != 0 and "another disk" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+        assert files(cloud) == before
+    with mounted("-t", "tmpfs", "tmpfs", target=local):  # a disk again (a new one: empty, its own device)
+        write(local / "new.txt", "new")
+        cli("sync", "t")  # not empty: not refused (the guards for an ordinary pass apply)
+        assert files(cloud)["new.txt"] == b"new"
+
+
 # -- 2. a task's pairing ------------------------------------------------------------------------------------
 
 
