@@ -123,8 +123,13 @@ def _v4(db: sqlite3.Connection) -> None:
         db.execute(statement)
 
 
+def _v5(db: sqlite3.Connection) -> None:
+    # The device the folder playing the cloud (a `local` connection) was on at the task's last pass.
+    _add_column(db, "pairings", "rdevice", "TEXT")
+
+
 # MIGRATIONS[i] takes a database from version i to i + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -266,8 +271,11 @@ class StateDB:
         row = self._db.execute("SELECT identity FROM pairings WHERE task = ?", (task,)).fetchone()
         return str(row[0]) if row else None
 
-    def set_pairing(self, task: int, identity: str, device: str | None, forget: bool) -> None:
-        """Remember which local and remote folder the task's state is about; with `forget`, the state of the
+    def set_pairing(
+        self, task: int, identity: str, device: str | None, forget: bool, rdevice: str | None = None
+    ) -> None:
+        """Remember which local and remote folder the task's state is about, and the devices of the local
+        folder and (for a `local` connection) of the folder playing the cloud; with `forget`, the state of the
         earlier pairing goes in the same transaction, so no pass can ever read it against the new folders."""
         with self._lock:
             self._db.execute("BEGIN")
@@ -275,9 +283,10 @@ class StateDB:
                 for table in ("entries", "skipped", *_FEED_TABLES):
                     self._db.execute(f"DELETE FROM {table} WHERE task = ?", (task,))
             self._db.execute(
-                "INSERT INTO pairings (task, identity, device) VALUES (?, ?, ?) "
-                "ON CONFLICT(task) DO UPDATE SET identity = excluded.identity, device = excluded.device",
-                (task, identity, device),
+                "INSERT INTO pairings (task, identity, device, rdevice) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT(task) DO UPDATE SET identity = excluded.identity, device = excluded.device, "
+                "rdevice = excluded.rdevice",
+                (task, identity, device, rdevice),
             )
             self._db.execute("COMMIT")
 
@@ -287,6 +296,11 @@ class StateDB:
             "SELECT p.device FROM pairings p JOIN tasks t ON t.id = p.task WHERE t.name = ?", (task_name,)
         ).fetchone()
         return str(row[0]) if row and row[0] else None
+
+    def pairing_devices(self, task: int) -> tuple[str | None, str | None]:
+        """(local folder's device, cloud folder's device) at the task's last pass; None where not recorded."""
+        row = self._db.execute("SELECT device, rdevice FROM pairings WHERE task = ?", (task,)).fetchone()
+        return (row[0] or None, row[1] or None) if row else (None, None)
 
     # -- entries -------------------------------------------------------------------------------------------
     def rows(self, task: int) -> Iterator[StateRow]:

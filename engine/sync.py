@@ -435,8 +435,9 @@ def _prepare(
     if not tree.exists():
         raise _missing_local(task)
     task_id = db.task_id(task.name)
-    _guard_other_disk(task, db, task_id, tree)  # before the pairing records the device it is on now
-    pairing.settle(db, task_id, tree, dry_run)
+    cloud_folder = _cloud_folder_here(provider, task)
+    _guard_other_disk(task, db, task_id, tree.root, cloud_folder)  # before the pairing records the devices now
+    pairing.settle(db, task_id, tree, dry_run, cloud_folder)
     tracked_files, tracked_dirs = (0, 0) if pairing.is_new else db.counts(task_id)
     home_policy = _policy_for(task, provider)
     remote_root = task.remote_folder
@@ -559,26 +560,35 @@ def _prepare(
     return the_plan, tree, temps, task_id
 
 
-def _guard_other_disk(task: Task, db: StateDB, task_id: int, tree: LocalTree) -> None:
-    """An empty local folder on another file system than at the last pass is a disk that is not mounted (the
-    empty mount point shows through), whatever `--force` says: a cron line with --force, there to pass the
-    mass-delete guard, must not empty the cloud while the disk is out."""
-    recorded = db.pairing_device(task.name)
-    if recorded is None or device_of(tree.root) in (None, recorded):
-        return
-    try:
-        with os.scandir(tree.root) as entries:
-            if next(entries, None) is not None:
-                return
-    except OSError:
-        return  # an unreadable root stops the pass further on, with its own message
-    if not db.counts(task_id)[0]:
-        return  # nothing tracked that a pass could delete
-    raise GuardError(
-        f"the local folder {task.local} is empty and on another disk than at the last pass (not mounted?); "
-        "nothing was changed, --force or not. Mount the disk again; to fill a new, empty disk from the cloud, "
-        "remove the task and add it again (a new task's first pass deletes nothing)"
-    )
+def _cloud_folder_here(provider: Provider, task: Task) -> str | None:
+    """The folder of this machine playing the cloud (a `local` connection's), else None."""
+    options = getattr(provider, "options", None)
+    return None if options is None else type(provider).folder_here(options, task.remote_folder)
+
+
+def _guard_other_disk(task: Task, db: StateDB, task_id: int, local_root: str, cloud_folder: str | None) -> None:
+    """An empty folder on another file system than at the last pass is a disk that is not mounted (the empty
+    mount point shows through), whatever `--force` says: a cron line with --force, there to pass the
+    mass-delete guard, must not empty the other side while the disk is out. Either side: the task's folder,
+    and the folder playing the cloud of a `local` connection (a USB disk)."""
+    recorded = db.pairing_devices(task_id)
+    for folder, was, what in ((local_root, recorded[0], f"the local folder {task.local}"),
+                              (cloud_folder, recorded[1], f"the cloud folder {cloud_folder}")):
+        if folder is None or was is None or device_of(folder) in (None, was):
+            continue
+        try:
+            with os.scandir(folder) as entries:
+                if next(entries, None) is not None:
+                    continue
+        except OSError:
+            continue  # unreadable or missing: stops the pass further on, with its own message
+        if not db.counts(task_id)[0]:
+            return  # nothing tracked that a pass could delete
+        raise GuardError(
+            f"{what} is empty and on another disk than at the last pass (not mounted?); nothing was changed, "
+            "--force or not. Mount the disk again; to fill a new, empty disk from the other side, remove the "
+            "task and add it again (a new task's first pass deletes nothing)"
+        )
 
 
 def _missing_local(task: Task) -> GuardError:
@@ -721,13 +731,16 @@ class Pairing:
     def describe(self) -> str:
         return f"{self.local} <-> {self.remote}"
 
-    def settle(self, db: StateDB, task_id: int, tree: LocalTree, dry_run: bool) -> None:
+    def settle(
+        self, db: StateDB, task_id: int, tree: LocalTree, dry_run: bool, cloud_folder: str | None = None
+    ) -> None:
         """Compare with the pairing the state belongs to; a different one starts over as a first pass."""
         stored = db.pairing(task_id)
         # A state written before pairings were recorded is taken to be this pairing's (nothing else to go by).
         self.is_new = stored is not None and stored != self.identity
         if not dry_run:
-            db.set_pairing(task_id, self.identity, device_of(tree.root), forget=self.is_new)
+            rdevice = None if cloud_folder is None else device_of(cloud_folder)
+            db.set_pairing(task_id, self.identity, device_of(tree.root), forget=self.is_new, rdevice=rdevice)
 
 
 def computer_name(home: Home) -> str:

@@ -87,14 +87,16 @@ def test_upgrade_keeps_everything(old_home: Home) -> None:
                                            "rname, lino, lctime")
     assert after_entries == before["entries"]
     assert {r[2] for r in _dump(path, "entries", "task, key, rid")} == {None}
-    for table in ("tasks", "skipped", "log", "pairings", "passes"):
+    for table in ("tasks", "skipped", "log", "passes"):
         assert _dump(path, table) == before[table], table
+    assert _dump(path, "pairings", "task, identity, device") == before["pairings"]  # rdevice: added, empty
+    assert {r[1] for r in _dump(path, "pairings", "task, rdevice")} == {None}
     assert len(before["log"]) == MANIFEST["counts"]["log"]
 
 
 def test_a_pass_after_the_upgrade_transfers_nothing(old_home: Home, capsys: pytest.CaptureFixture[str]) -> None:
     path = pathlib.Path(old_home.setting("database-path"))
-    pairings = _dump(path, "pairings")
+    pairings = _dump(path, "pairings", "task, identity, device")
     local_before = {t: sorted(p.relative_to(d) for p in d.rglob("*")) for t, d in LOCAL.items()}
     cloud_before = sorted(p.relative_to(ROOT / "cloud") for p in (ROOT / "cloud").rglob("*"))
     for task in LOCAL:
@@ -106,7 +108,7 @@ def test_a_pass_after_the_upgrade_transfers_nothing(old_home: Home, capsys: pyte
         db = StateDB(str(path))
         assert "new pairing" not in " ".join(r.message for r in db.read_log(task, 5))
         db.close()
-    assert _dump(path, "pairings") == pairings
+    assert _dump(path, "pairings", "task, identity, device") == pairings
     assert {t: sorted(p.relative_to(d) for p in d.rglob("*")) for t, d in LOCAL.items()} == local_before
     assert sorted(p.relative_to(ROOT / "cloud") for p in (ROOT / "cloud").rglob("*")) == cloud_before
 

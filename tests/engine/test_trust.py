@@ -263,6 +263,29 @@ def test_a_disk_unmounted_under_a_cron_line_with_force_does_not_empty_the_cloud(
         assert files(cloud)["new.txt"] == b"new"
 
 
+def test_a_cloud_disk_unmounted_under_a_cron_line_with_force_does_not_empty_the_local_folder(
+    cli: Cli, tmp_path: pathlib.Path
+) -> None:
+    """The same on the other side: a `local` connection's folder is a USB disk's mount point, and the disk is
+    out. `sync --force` must not delete the local files because the cloud's folder shows empty."""
+    local, cloud = tmp_path / "local", tmp_path / "usb"
+    local.mkdir()
+    cloud.mkdir()
+    for rel in ("a.txt", "sub/b.txt"):
+        write(local / rel, f"content of {rel}")
+    cli("connection", "add", "c", "--provider", "local", "--option", f"root={cloud}")
+    cli("task", "add", "t", "--connection", "c", "--local", str(local), "--remote", "/", "--direction",
+        "bidirectional")
+    with mounted("-t", "tmpfs", "tmpfs", target=cloud):
+        cli("sync", "t")
+        assert set(files(cloud)) == {"a.txt", "sub/b.txt"}
+    before = files(local)
+    for _ in range(2):
+        p = cli("sync", "--force", "t", check=None)
+        assert p.returncode != 0 and "another disk" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+        assert files(local) == before
+
+
 # -- 2. a task's pairing ------------------------------------------------------------------------------------
 
 
