@@ -22,8 +22,16 @@ T0 = 1_767_225_600.0  # 2026-01-01 00:00:00 UTC: every timestamp in the sample d
 
 async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
     """Let the app run until `condition()` holds; fail after `timeout` seconds (never a bare sleep)."""
+    from textual.css.query import NoMatches
+
+    def holds() -> bool:
+        try:
+            return bool(condition())
+        except NoMatches:  # the screen is current but has not composed yet (a loaded machine): not yet
+            return False
+
     deadline = time.monotonic() + timeout
-    while not condition():
+    while not holds():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what or condition}; screen {pilot.app.screen!r}")
         await pilot.pause(0.05)

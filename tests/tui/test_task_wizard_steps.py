@@ -68,7 +68,9 @@ async def folders_and_filter(pilot) -> None:  # type: ignore[no-untyped-def]
     preview = app.screen.query_one("#preview", Static)
     await wait_for(pilot, lambda: "1 of 4 local files excluded" in text_of(preview), what="live preview")
     await pilot.press("ctrl+n")
-    await wait_for(pilot, lambda: isinstance(app.screen, FirstPassReview), what="review step")
+    # The screen first, then its content: on a loaded machine the screen is current before it has composed.
+    await wait_for(pilot, lambda: isinstance(app.screen, FirstPassReview) and bool(app.screen.query("#review")),
+                   what="review step")
 
 
 def review_done(pilot) -> bool:  # type: ignore[no-untyped-def]
