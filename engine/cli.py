@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("tasks", nargs="*", metavar="TASK")
     sy.add_argument("--dry-run", action="store_true")
     sy.add_argument("--json", action="store_true")
-    sy.add_argument("--force", action="store_true", help="pass the empty-folder and mass-delete guards once")
+    sy.add_argument("--force", action="store_true", help="pass the mass-delete guard once (not the empty-folder one)")
     sy.add_argument("--no-wait", action="store_true", help="a task already syncing is an error (exit 2), not awaited")
 
     rn = sub.add_parser("run", help="headless engine: watch, poll, schedule; stops on SIGINT/SIGTERM")

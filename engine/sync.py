@@ -200,8 +200,14 @@ def run_pass(
     clock: Callable[[], float] = time.time,
     scope: Iterable[str] | None = None,
     early: PreWalk | None = None,
+    empty_ok: bool = False,
 ) -> PassResult:
     """One pass of `task_name`. Guards raise GuardError/LockedError before anything changes.
+
+    `force` passes the mass-delete guard, never the empty-folder one: a side that shows no file at all while
+    the state says it held some is a disk that is not there, and no flag a cron line carries may take it for
+    "everything was deleted". `empty_ok` passes it (the model tests' stand-in for a user who deletes the other
+    side's files too); no command sets it.
 
     `buckets` (upload, download) are the connection's shared traffic limits; a long-running engine passes its
     own so all passes of a connection share them, a one-off pass makes them from the connection's settings.
@@ -236,7 +242,7 @@ def run_pass(
             raise
         try:
             return _run(home, task, db, prov, dry_run, force, on_event, cancel, buckets, fs, hostname, clock,
-                        None if scope is None or dry_run or force else list(scope), early)
+                        None if scope is None or dry_run or force else list(scope), early, empty_ok)
         finally:
             if own_provider:
                 prov.close()
@@ -258,6 +264,7 @@ def _run(
     clock: Callable[[], float],
     scope_paths: list[str] | None = None,
     early: PreWalk | None = None,
+    empty_ok: bool = False,
 ) -> PassResult:
     result = PassResult(task.name)
     log_cap = int(home.setting("log-max-records"))
@@ -306,7 +313,7 @@ def _run(
                         scope_paths = None
                         conflict_names.clear()
                 the_plan, tree, temps, task_id = _prepare(task, db, provider, fs, force, dry_run, guard, pairing,
-                                                          conflict_names, clock, emit)
+                                                          conflict_names, clock, emit, empty_ok)
                 break
             except ProviderError as exc:
                 # A listing that broke off (a busy service, a dropped connection) is read again from the start;
@@ -430,13 +437,15 @@ def _prepare(
     conflict_names: set[str],
     clock: Callable[[], float] = time.time,
     emit: Callable[[Event], None] | None = None,
+    empty_ok: bool = False,
 ) -> tuple[Plan, LocalTree, list[str], int]:
     tree = LocalTree(task.local, fs)
     if not tree.exists():
         raise _missing_local(task)
     task_id = db.task_id(task.name)
     cloud_folder = _cloud_folder_here(provider, task)
-    _guard_other_disk(task, db, task_id, tree.root, cloud_folder)  # before the pairing records the devices now
+    if db.pairing(task_id) in (None, pairing.identity):  # a new pairing's first pass deletes nothing anyway
+        _guard_other_disk(task, db, task_id, tree.root, cloud_folder)  # before the pairing records the devices
     pairing.settle(db, task_id, tree, dry_run, cloud_folder)
     tracked_files, tracked_dirs = (0, 0) if pairing.is_new else db.counts(task_id)
     home_policy = _policy_for(task, provider)
@@ -554,8 +563,9 @@ def _prepare(
     the_plan.skipped = {**skipped, **the_plan.skipped}
     _drop_hollow_folders(the_plan)
 
+    if not empty_ok:
+        _guard_empty(task, the_plan)  # stops the pass, --force or not
     if not force:
-        _guard_empty(task, the_plan)  # stops the pass
         _guard_mass_delete(the_plan, *guard, task=task.name)  # holds the deletions back; the rest goes on
     return the_plan, tree, temps, task_id
 
@@ -951,12 +961,13 @@ def _guard_empty(task: Task, p: Plan) -> None:
     if p.tracked_files and not p.local_files and p.count(DELETE_REMOTE):
         raise GuardError(
             f"the local folder {task.local} is empty but {p.tracked_files} synced files were in it "
-            "(unmounted disk?); nothing was changed. If you really deleted everything, run with --force"
+            "(unmounted disk?); nothing was changed, --force or not. If you really deleted everything, delete the "
+            "synced files in the cloud too"
         )
     if p.tracked_files and not p.remote_files and p.count(DELETE_LOCAL):
         raise GuardError(
             f"the remote folder {task.remote} is empty but {p.tracked_files} synced files were in it; "
-            "nothing was changed. If everything was really deleted there, run with --force"
+            "nothing was changed, --force or not. If everything was really deleted there, delete the local files too"
         )
 
 

@@ -85,7 +85,8 @@ class SyncModel(RuleBasedStateMachine):
         return Meddler({"root": self.roots["cloud"]}, moment, rel, content)
 
     def _pass(self, provider: LocalProvider | None = None) -> PassResult:
-        return run_pass(Home(self.home.path), "t", force=True, hostname="model", provider=provider or self._cloud())
+        return run_pass(Home(self.home.path), "t", force=True, empty_ok=True, hostname="model",
+                        provider=provider or self._cloud())
 
     def teardown(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -327,7 +328,7 @@ class SyncModel(RuleBasedStateMachine):
             if next(seen) > moment:
                 cancel.set()
 
-        first = run_pass(Home(self.home.path), "t", force=True, hostname="model", provider=self._cloud(),
+        first = run_pass(Home(self.home.path), "t", force=True, empty_ok=True, hostname="model", provider=self._cloud(),
                          on_event=on_event, cancel=cancel)
         self.full_owed = True  # the engine's next pass after a stopped one is full (runtime.passes.pass_scope)
         assert first.error is None and not first.failed, (first, self._errors())

@@ -277,9 +277,13 @@ def test_empty_local_root_never_wipes_the_remote(env):
         os.remove(env.local / f"f{i}")
     with pytest.raises(GuardError, match="empty"):
         env.sync()
+    with pytest.raises(GuardError, match="--force or not"):  # what a cron line passing the mass-delete guard runs
+        env.sync(force=True)
     assert len(list(env.cloud.iterdir())) == 3
-    env.sync(force=True)
-    assert list(env.cloud.iterdir()) == []
+    for f in env.cloud.iterdir():  # the user really deleted everything: the cloud's copies go too, by hand
+        f.unlink()
+    env.sync()
+    assert list(env.cloud.iterdir()) == [] and list(env.local.iterdir()) == []
 
 
 def test_mass_delete_guard_holds_the_deletions(env):

@@ -263,6 +263,27 @@ def test_a_disk_unmounted_under_a_cron_line_with_force_does_not_empty_the_cloud(
         assert files(cloud)["new.txt"] == b"new"
 
 
+def test_a_new_empty_disk_in_the_old_ones_place_does_not_empty_the_cloud(cli: Cli, tmp_path: pathlib.Path) -> None:
+    """Found by a probe: a fresh file system mounted where the old disk was can get the same device number (a
+    tmpfs, a USB stick on the same /dev/sdX1), and its `lost+found` makes the folder not quite empty. No file
+    is there, so the pass is refused, `--force` or not."""
+    local, cloud = tmp_path / "local", tmp_path / "cloud"
+    local.mkdir()
+    cloud.mkdir()
+    cli("connection", "add", "c", "--provider", "local", "--option", f"root={cloud}")
+    cli("task", "add", "t", "--connection", "c", "--local", str(local), "--remote", "/", "--direction",
+        "bidirectional")
+    with mounted("-t", "tmpfs", "tmpfs", target=local):
+        write(local / "a.txt", "a")
+        write(local / "sub" / "b.txt", "b")
+        cli("sync", "t")
+    with mounted("-t", "tmpfs", "tmpfs", target=local):
+        (local / "lost+found").mkdir()
+        p = cli("sync", "--force", "t", check=None)
+        assert p.returncode != 0 and "empty" in p.stderr and len(p.stderr.strip().splitlines()) == 1
+        assert set(files(cloud)) == {"a.txt", "sub/b.txt"}
+
+
 def test_a_cloud_disk_unmounted_under_a_cron_line_with_force_does_not_empty_the_local_folder(
     cli: Cli, tmp_path: pathlib.Path
 ) -> None:
