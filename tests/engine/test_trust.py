@@ -235,18 +235,24 @@ def test_cloud_side_symlink_of_a_local_provider_is_not_a_deletion(synced: Cli, t
     assert "symbolic link" in synced("log", "--task", "t").stdout
 
 
-def test_a_disk_unmounted_under_a_cron_line_with_force_does_not_empty_the_cloud(
-    cli: Cli, tmp_path: pathlib.Path
-) -> None:
-    """The task's folder is a disk's mount point; the disk goes (unplugged, not mounted at boot) and the empty
-    folder beneath shows through. `sync --force` (a cron line that passes the mass-delete guard) must not take
-    that for "the user deleted everything": the folder is on another file system than at the last pass."""
+def _empty_task(cli: Cli, tmp_path: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """A two-way task between two empty folders, local/ and cloud/ (a `local` connection)."""
     local, cloud = tmp_path / "local", tmp_path / "cloud"
     local.mkdir()
     cloud.mkdir()
     cli("connection", "add", "c", "--provider", "local", "--option", f"root={cloud}")
     cli("task", "add", "t", "--connection", "c", "--local", str(local), "--remote", "/", "--direction",
         "bidirectional")
+    return local, cloud
+
+
+def test_a_disk_unmounted_under_a_cron_line_with_force_does_not_empty_the_cloud(
+    cli: Cli, tmp_path: pathlib.Path
+) -> None:
+    """The task's folder is a disk's mount point; the disk goes (unplugged, not mounted at boot) and the empty
+    folder beneath shows through. `sync --force` (a cron line that passes the mass-delete guard) must not take
+    that for "the user deleted everything": the folder is on another file system than at the last pass."""
+    local, cloud = _empty_task(cli, tmp_path)
     with mounted("-t", "tmpfs", "tmpfs", target=local):
         for rel in ("a.txt", "sub/b.txt"):
             write(local / rel, f"content of {rel}")
@@ -267,12 +273,7 @@ def test_a_new_empty_disk_in_the_old_ones_place_does_not_empty_the_cloud(cli: Cl
     """Found by a probe: a fresh file system mounted where the old disk was can get the same device number (a
     tmpfs, a USB stick on the same /dev/sdX1), and its `lost+found` makes the folder not quite empty. No file
     is there, so the pass is refused, `--force` or not."""
-    local, cloud = tmp_path / "local", tmp_path / "cloud"
-    local.mkdir()
-    cloud.mkdir()
-    cli("connection", "add", "c", "--provider", "local", "--option", f"root={cloud}")
-    cli("task", "add", "t", "--connection", "c", "--local", str(local), "--remote", "/", "--direction",
-        "bidirectional")
+    local, cloud = _empty_task(cli, tmp_path)
     with mounted("-t", "tmpfs", "tmpfs", target=local):
         write(local / "a.txt", "a")
         write(local / "sub" / "b.txt", "b")
