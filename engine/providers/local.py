@@ -111,19 +111,33 @@ class LocalProvider(Provider):
             raise PermissionDenied(f"the folder {self.tree.root} is not writable")
 
     def list(self, folder: str) -> Iterator[RemoteEntry]:
-        return self.list_reporting(folder, lambda path, reason: None)
+        return self._listing(folder, lambda path, reason: None, report_errors=False)
 
     def list_reporting(self, folder: str, on_skip: Callable[[str, str], None]) -> Iterator[RemoteEntry]:
+        # An entry that cannot be read below the folder (gone since its folder was read, an I/O error) is told as
+        # skipped, like the local side's: the engine leaves it and everything below it alone this pass, where
+        # failing the whole listing would stall every pass while something keeps changing that folder.
+        return self._listing(folder, on_skip, report_errors=True)
+
+    def _listing(self, folder: str, on_skip: Callable[[str, str], None], report_errors: bool) -> Iterator[RemoteEntry]:
         sub = LocalTree(self.tree.abspath(folder), self.tree.fs)
         if not sub.exists():
             raise ContainerNotFound(f"the remote folder /{folder} does not exist")
-        return self._scan(folder, sub, on_skip)
+        return self._scan(folder, sub, on_skip, report_errors)
 
-    def _scan(self, folder: str, sub: LocalTree, on_skip: Callable[[str, str], None]) -> Iterator[RemoteEntry]:
+    def _scan(self, folder: str, sub: LocalTree, on_skip: Callable[[str, str], None],
+              report_errors: bool) -> Iterator[RemoteEntry]:
         errors: list[tuple[str, OSError]] = []
         temps: list[str] = []
-        yield from sub.scan_remote(on_skip=lambda s: on_skip(s.path, s.reason),
-                                   on_error=lambda p, exc: errors.append((p, exc)), on_temp=temps.append)
+
+        def on_error(path: str, exc: OSError) -> None:
+            if path and report_errors:
+                on_skip(path, f"cannot be read: {exc.strerror or exc}")
+            else:
+                errors.append((path, exc))
+
+        yield from sub.scan_remote(on_skip=lambda s: on_skip(s.path, s.reason), on_error=on_error,
+                                   on_temp=temps.append)
         self._temps[folder] = temps
         if errors:
             path, exc = errors[0]

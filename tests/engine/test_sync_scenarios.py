@@ -495,6 +495,38 @@ def test_a_file_that_vanishes_mid_pass_is_not_fatal(env):
     assert sorted(os.listdir(env.cloud)) == ["stays.txt"]
 
 
+class GoneWhileListedFS(FileSystem):
+    """The folder playing the cloud is read, and one file of it is deleted before its entry is looked at (a cloud
+    disk something else keeps changing); its name was in the folder's listing, its stat finds nothing."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def scandir(self, path: str):
+        entries = list(super().scandir(path))
+        for e in entries:
+            if e.name == self.name:
+                os.remove(e.path)
+        return entries
+
+
+def test_a_cloud_file_gone_while_its_folder_is_listed_leaves_the_pass_going(env):
+    write(env.local / "d" / "gone.txt", "g")
+    write(env.local / "d" / "keep.txt", "k")
+    env.sync()
+    write(env.local / "new.txt", "n")
+    r = env.sync(provider=LocalProvider({"root": str(env.cloud)}, fs=GoneWhileListedFS("gone.txt")))
+    # Before: "listing /d/gone.txt: not found" stopped the pass, and every pass after it while the churn lasted.
+    assert r.exit_code == 0 and r.error is None
+    assert (env.cloud / "new.txt").exists()
+    # Not looked at: left alone on both sides this pass (neither uploaded again nor deleted locally)...
+    assert (env.local / "d" / "gone.txt").exists() and not (env.cloud / "d" / "gone.txt").exists()
+    # ...and the next pass, which sees it gone from the cloud, applies that deletion.
+    r = env.sync()
+    assert r.summary.get("deleted-local") == 1 and not (env.local / "d" / "gone.txt").exists()
+    assert env.local_tree() == env.cloud_tree()
+
+
 class UnreadableFolderFS(FileSystem):
     """One local folder cannot be listed (an I/O error, a permission problem root cannot provoke)."""
 
