@@ -62,8 +62,7 @@ if TYPE_CHECKING:
 
 CHUNK = 1 << 20
 RETRIES = 3
-INLINE_BELOW = 1 << 20  # bytes: below this a transfer to a non-network provider runs in a slice thread
-SLICE_FROM = 64  # small local actions per slice thread, at least: fewer run in the calling thread
+INLINE_BELOW = 1 << 20  # bytes: below this a transfer to a non-network provider runs in the calling thread
 BARRIER_ROWS = 500  # state rows waiting for one durability barrier, at most
 BARRIER_SECONDS = 2.0  # and at most this long
 
@@ -237,11 +236,18 @@ class Executor:
         if not actions:
             return
         if not self.caps.network:
-            # Small files of a local "cloud" go in slices, one thread per core; large ones still share the
-            # pool (a traffic limit is split between them as it would be for a real service).
-            self._in_slices([a for a in actions if _transfer_size(a) < INLINE_BELOW], fn)
+            # Small files of a local "cloud" go one after another in this thread; large ones still share the
+            # pool (a traffic limit is split between them as it would be for a real service). Not in threads: a
+            # small file's Python work holds the GIL between its system calls, and two threads handing it back
+            # and forth cost more than they overlap (bench/README, "Sixth round": 50,000 files 16.4 s in two
+            # threads against 10.8 s in one, on a file system that had not just deleted a tree).
+            inline = [a for a in actions if _transfer_size(a) < INLINE_BELOW]
             actions = [a for a in actions if _transfer_size(a) >= INLINE_BELOW]
-            if not actions or self.cancel.is_set():
+            for a in inline:
+                if self.cancel.is_set():
+                    return
+                self._guarded(a, fn)
+            if not actions:
                 return
         if self.concurrency == 1 or len(actions) == 1:
             for a in actions:
@@ -268,62 +274,6 @@ class Executor:
                 in_flight.add(pool.submit(self._guarded, a, fn))
             for f in in_flight:
                 f.result()
-
-    def _in_slices(self, actions: list[Action], fn: Callable[[Action], None]) -> None:
-        """Run small local actions in contiguous slices, one plain thread per core (no future per file).
-
-        Creating, renaming and removing a small file is mostly the kernel's work (measured here: 20-400 us of
-        system time per file, varying by the minute, against ~150 us of Python), and the kernel does it without
-        the GIL: two threads creating 20,000 files took 2.3-2.7 s where one took 4.8-5.6 s. Contiguous slices of
-        the plan's order keep each thread mostly in its own folders. More threads than cores only added
-        contention (3.4 s with four).
-        """
-        workers = min(self.concurrency, os.cpu_count() or 1, len(actions) // SLICE_FROM)
-        if workers <= 1:
-            for a in actions:
-                if self.cancel.is_set():
-                    return
-                self._guarded(a, fn)
-            return
-        errors: list[BaseException] = []
-        # Waited on instead of Thread.join: on Python 3.11 a join interrupted by a signal marks the thread
-        # stopped while it still runs, so a second join would not wait for it.
-        finished = [threading.Event() for _ in range(workers)]
-
-        def run(part: list[Action], done: threading.Event) -> None:
-            try:
-                for a in part:
-                    if self.cancel.is_set():
-                        return
-                    self._guarded(a, fn)
-            except BaseException as exc:  # raised again in the calling thread below
-                errors.append(exc)
-                self.cancel.set()
-            finally:
-                done.set()
-
-        n = len(actions)
-        started: list[threading.Event] = []
-        try:
-            for i in range(workers):
-                part = actions[i * n // workers : (i + 1) * n // workers]
-                started.append(finished[i])  # before start(): an interrupt inside start() may follow the launch
-                try:
-                    threading.Thread(target=run, args=(part, finished[i]), name="skysync-slice", daemon=True).start()
-                except RuntimeError:  # no thread could be made: nothing to wait for
-                    started.pop()
-                    raise
-            for done in finished:
-                done.wait()
-        except BaseException:
-            # Ctrl+C or SIGTERM reaches this thread only: the others stop after the file in hand (a transfer
-            # stopped mid-way removes its temporary file) before the interrupt goes on.
-            self.cancel.set()
-            for done in started:
-                done.wait()
-            raise
-        if errors:
-            raise errors[0]
 
     def _guarded(self, action: Action, fn: Callable[[Action], None]) -> bool:
         """Run one action with retries; one failing item never stops the pass. True when it was done.

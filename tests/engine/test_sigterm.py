@@ -44,10 +44,9 @@ def test_sigterm_mid_transfer_stops_cleanly(tmp_path: pathlib.Path) -> None:
     assert (cloud / "big.bin").read_bytes() == data
 
 
-def test_sigterm_while_small_files_go_in_parallel_slices(tmp_path: pathlib.Path) -> None:
-    """Small files of a local cloud are copied by one thread per core; SIGTERM reaches the main thread only,
-    which stops the others after the file in hand: no temporary file anywhere, every file in the cloud whole,
-    and the next pass copies the rest."""
+def test_sigterm_while_many_small_files_are_copied(tmp_path: pathlib.Path) -> None:
+    """SIGTERM part-way through the small files of a local cloud (copied one after another in the main thread):
+    no temporary file anywhere, every file in the cloud whole, and the next pass copies the rest."""
     local, cloud = tmp_path / "local", tmp_path / "cloud"
     cloud.mkdir()
     env = {**os.environ, "SKYSYNC_HOME": str(tmp_path / "home")}
