@@ -547,6 +547,20 @@ def test_an_unreadable_local_folder_never_deletes_its_remote_copy(env):
     assert env.sync().summary == {}
 
 
+def test_an_unreadable_cloud_folder_never_deletes_its_local_copy(env):
+    for i in range(3):
+        write(env.local / "locked" / f"f{i}", "x")
+    write(env.local / "open.txt", "o")
+    env.sync()
+    write(env.local / "new.txt", "n")
+    r = env.sync(provider=LocalProvider({"root": str(env.cloud)}, fs=UnreadableFolderFS()))
+    # The pass goes on for the rest; what it could not list is neither deleted here nor sent again.
+    assert r.exit_code == 0 and (env.cloud / "new.txt").exists()
+    assert r.summary.get("deleted-local", 0) == 0 and r.summary.get("skipped") == 1
+    assert sorted(os.listdir(env.local / "locked")) == ["f0", "f1", "f2"]
+    assert env.sync().summary == {}
+
+
 def test_a_local_folder_swapped_for_a_symlink_never_leads_writes_outside(env, tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
