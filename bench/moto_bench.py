@@ -36,14 +36,13 @@ import os
 import resource
 import shutil
 import sys
-import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
-from bench.sync_bench import BenchError, Run, build_tree, checked, copy_tree, default_skysync, measure
+from bench.sync_bench import BenchError, Run, build_tree, checked, copy_tree, default_skysync, measure, sandbox
 
 ACCESS_KEY_ID = "skysync-bench"
 SECRET_ACCESS_KEY = "skysync-bench-secret-0123456789"
@@ -407,7 +406,7 @@ def make_tools(names: list[str], work: str, seed: str, server: MotoServer, args:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse(argv)
-    work = tempfile.mkdtemp(prefix="skysync-moto-bench-", dir=args.workdir)
+    work = sandbox("skysync-moto-bench-", args.workdir)
     server = MotoServer()
     try:
         seed = os.path.join(work, "seed")

@@ -153,6 +153,17 @@ class BenchError(Exception):
     pass
 
 
+def sandbox(prefix: str, parent: str | None) -> str:
+    """A new folder for one run's sandboxes, under `parent` (created if missing) or the system temp dir; a
+    parent that cannot hold it is one line on stderr and exit 2 (via SystemExit), not a traceback."""
+    try:
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        return tempfile.mkdtemp(prefix=prefix, dir=parent)
+    except OSError as exc:
+        raise SystemExit(f"{os.path.basename(sys.argv[0])}: error: --workdir {parent}: {exc.strerror}") from None
+
+
 # --- the tools ------------------------------------------------------------------------------------------
 
 
@@ -532,7 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     load_before = _load()
     engine_before = engine_fingerprint()
-    work = tempfile.mkdtemp(prefix="skysync-bench-", dir=args.workdir)
+    work = sandbox("skysync-bench-", args.workdir)
     results: dict[str, ToolResult] = {}
     extra: dict = {}
     try:
