@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from engine import revisions
 from engine.events import Event, LogRecord, TransferProgress
+from engine.groupcommit import GroupCommit
 from engine.hashing import HashingReader, HashingWriter, hash_file, same_hash
 from engine.localfs import LocalEntry, LocalTree
 from engine.pacer import Pacer, WaitTooLong, pacer_of
@@ -63,8 +64,6 @@ if TYPE_CHECKING:
 CHUNK = 1 << 20
 RETRIES = 3
 INLINE_BELOW = 1 << 20  # bytes: below this a transfer to a non-network provider runs in the calling thread
-BARRIER_ROWS = 500  # state rows waiting for one durability barrier, at most
-BARRIER_SECONDS = 2.0  # and at most this long
 
 
 class Cancelled(Exception):
@@ -171,11 +170,8 @@ class Executor:
         self.conflict_setting = conflict_mode
         self._conflict_mode: tuple[str, str] | None = None
         self._mode_lock = threading.Lock()
-        # Group commit: state rows of finished transfers wait here until a barrier has made their data
-        # durable on both sides (one syncfs per batch instead of one fsync per file).
-        self._pending: list[StateRow] = []
-        self._pending_since = 0.0
-        self._barrier_lock = threading.Lock()
+        # State rows of finished transfers wait until their data is durable on both sides (engine.groupcommit).
+        self._commit: GroupCommit[StateRow] = GroupCommit(self._flush_both, self._write_rows)
 
     # -- driver ----------------------------------------------------------------------------------------------
     def run(self, plan: Plan) -> Outcome:
@@ -413,28 +409,18 @@ class Executor:
         )
 
     def _record(self, row: StateRow) -> None:
-        with self._lock:
-            if not self._pending:
-                self._pending_since = time.monotonic()
-            self._pending.append(row)
-            due = len(self._pending) >= BARRIER_ROWS or time.monotonic() - self._pending_since >= BARRIER_SECONDS
-        if due:
-            self.barrier()
+        self._commit.add(row)
 
     def barrier(self) -> None:
-        """Flush both sides to stable storage, then write the waiting state rows in one transaction.
+        """Every state row recorded so far written, its data durable on both sides first."""
+        self._commit.barrier()
 
-        A state row therefore never describes data that a power cut could still take back; a kill before the
-        barrier only costs a comparison on the next pass (equal content is recorded, not copied again).
-        """
-        with self._barrier_lock:
-            with self._lock:
-                rows, self._pending = self._pending, []
-            if not rows:
-                return
-            self.tree.flush()
-            self.provider.flush()
-            self.db.put_many(self.task_id, rows)
+    def _flush_both(self) -> None:
+        self.tree.flush()
+        self.provider.flush()
+
+    def _write_rows(self, rows: list[StateRow]) -> None:
+        self.db.put_many(self.task_id, rows)
 
     def _local_unchanged(self, a: Action) -> bool:
         now = self.tree.stat_entry(a.path)
