@@ -364,8 +364,7 @@ class SkysyncApp(App[int]):
         if not (self.host.running and not self.host.remote and tasks):
             await self._leave(QUIT_STOP)  # a background engine carries on by itself; no engine, nothing stops
             return
-        problem = await asyncio.to_thread(background.systemd_problem)
-        self.push_screen(QuitScreen(tasks, problem), self._quit_chosen)
+        self.push_screen(QuitScreen(tasks, probe=background.systemd_problem), self._quit_chosen)
 
     def _quit_chosen(self, choice: str | None) -> None:
         if choice is not None:

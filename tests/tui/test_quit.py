@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import stat
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,9 @@ async def test_keep_syncing_starts_skysync_run_detached(tmp_path: Path, monkeypa
             await wait_for(pilot, lambda: app.host.running, what="the app's engine")
             await pilot.press("ctrl+q")
             await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen), what="the question")
-            assert "no systemctl" in str(app.screen.query_one(".hint").content)
+            quit_screen = app.screen
+            await wait_for(pilot, lambda: "no systemctl" in str(quit_screen.query_one("#service-hint").content),
+                           what="why there is no user service")
             await pilot.press("i")  # refused: no systemd here
             await pilot.pause()
             assert isinstance(app.screen, QuitScreen)
@@ -146,3 +149,29 @@ async def test_a_different_unit_is_never_overwritten(tmp_path: Path, monkeypatch
         await wait_for(pilot, lambda: app.host.running, what="the engine back in the app")
         assert app.is_running
     assert unit.read_text() == "[Service]\nExecStart=/usr/bin/something-else\n"
+
+
+async def test_the_question_shows_at_once_while_systemd_is_slow_to_answer(tmp_path: Path, monkeypatch: Any) -> None:
+    """`systemctl --user` can hang for the bus's timeout: Ctrl+Q must not wait for it, only the service choice."""
+    answer = threading.Event()
+
+    def slow_systemd() -> str | None:
+        answer.wait(20)
+        return None
+
+    monkeypatch.setattr(background, "systemd_problem", slow_systemd)
+    app = make_app(home_with_task(tmp_path), FakeEngine({"connections": {}, "tasks": {}}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.host.running, what="the app's engine")
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, QuitScreen), timeout=2, what="the question, at once")
+        screen = app.screen
+        assert "Asking systemd" in str(screen.query_one("#service-hint").content)
+        await pilot.press("i")  # not yet known: refused, the question stays
+        await pilot.pause()
+        assert app.screen is screen and any("Still asking systemd" in str(n.message) for n in app._notifications)
+        answer.set()
+        await wait_for(pilot, lambda: not screen.query_one("#service").disabled, what="the service choice offered")
+        assert not screen.query_one("#service-hint").display
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen), what="back in the app")

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
+from textual.worker import Worker, WorkerState
 
 from tui.widgets.fields import Field, Required, button
 
@@ -82,7 +86,12 @@ QUIT_STOP, QUIT_BACKGROUND, QUIT_SERVICE = "stop", "background", "service"
 
 
 class QuitScreen(ModalScreen[str | None]):
-    """Quitting while this app's engine syncs: the user says whether syncing stops with it."""
+    """Quitting while this app's engine syncs: the user says whether syncing stops with it.
+
+    Whether systemd's user manager answers is asked by `probe` (a `systemctl --user` call, which can hang for the
+    bus's timeout on a box without a user session) after the question is on screen: Ctrl+Q answers at once, and
+    only the service choice waits for it.
+    """
 
     BINDINGS = [
         Binding("s", "choose('stop')", "Stop syncing and quit", id="quit.stop"),
@@ -91,9 +100,11 @@ class QuitScreen(ModalScreen[str | None]):
         Binding("escape", "choose(None)", "Stay", id="quit.cancel"),
     ]
 
-    def __init__(self, tasks: int, systemd_problem: str | None) -> None:
+    def __init__(self, tasks: int, systemd_problem: str | None = None,
+                 probe: Callable[[], str | None] | None = None) -> None:
         super().__init__()
-        self.tasks, self.systemd_problem = tasks, systemd_problem
+        self.tasks, self.systemd_problem, self.probe = tasks, systemd_problem, probe
+        self.checking = probe is not None
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -104,19 +115,50 @@ class QuitScreen(ModalScreen[str | None]):
                 yield button("s  Stop syncing and quit", id="stop")
                 yield button("b  Keep syncing in the background (skysync run)", id="background")
                 service = button("i  Install and start the user service (systemd)", id="service")
-                service.disabled = self.systemd_problem is not None
+                service.disabled = self.checking or self.systemd_problem is not None
                 yield service
-            if self.systemd_problem is not None:
-                yield Label(f"No user service: {self.systemd_problem}.", classes="hint", markup=False)
+            hint = Label(self._service_hint(), id="service-hint", classes="hint", markup=False)
+            hint.display = bool(self._service_hint())
+            yield hint
             yield Label("Esc: stay in the app", classes="hint")
+
+    def _service_hint(self) -> str:
+        if self.checking:
+            return "Asking systemd whether a user service can run here…"
+        if self.systemd_problem is not None:
+            return f"No user service: {self.systemd_problem}."
+        return ""
 
     def on_mount(self) -> None:
         self.query_one("#background", Button).focus()
+        if self.probe is not None:
+            self._ask_systemd(self.probe)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="systemd-probe")
+    def _ask_systemd(self, probe: Callable[[], str | None]) -> str | None:
+        return probe()
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "systemd-probe" or event.state not in (WorkerState.SUCCESS, WorkerState.ERROR):
+            return
+        self.checking = False
+        if event.state == WorkerState.ERROR:
+            self.systemd_problem = f"systemd could not be asked ({event.worker.error})"
+        else:
+            self.systemd_problem = event.worker.result
+        self.query_one("#service", Button).disabled = self.systemd_problem is not None
+        hint = self.query_one("#service-hint", Label)
+        hint.update(self._service_hint())
+        hint.display = bool(self._service_hint())
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.action_choose(str(event.button.id))
 
     def action_choose(self, choice: str | None) -> None:
+        if choice == QUIT_SERVICE and self.checking:
+            self.notify("Still asking systemd whether a user service can run here; try again in a moment.",
+                        severity="warning")
+            return
         if choice == QUIT_SERVICE and self.systemd_problem is not None:
             self.notify(f"No user service: {self.systemd_problem}.", severity="warning", markup=False)
             return
