@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -26,7 +27,7 @@ from engine.config import Home
 from engine.errors import SkysyncError
 from engine.events import Event, LogRecord, PassFinished, PassStarted, TransferProgress
 from engine.names import shown
-from tui import background, bridge
+from tui import background, bridge, hangup
 from tui.engine_host import EngineHost, EngineLike
 from tui.messages import LogBatchReady, PassChanged, TransferUpdated
 from tui.refresh import PROGRESS_INTERVAL, Stamp, config_stamp, remember_work, status_view
@@ -429,6 +430,9 @@ class SkysyncApp(App[int]):
 def run_app(home_path: str) -> int:
     """Open the app on a home; returns the exit code for the CLI."""
     app = SkysyncApp(home_path)
+    # Gone with the terminal, as after a SIGHUP that may never come (tui.hangup).
+    hangup.watch(sys.__stdin__.fileno() if sys.__stdin__ else -1,
+                 lambda: hangup.stop_and_leave(app.host.stop))
     try:
         result = app.run()
     finally:
