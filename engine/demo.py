@@ -1,7 +1,10 @@
 """The demo home behind `make demo`: a `local` connection to a folder playing the cloud, a two-way task,
 sample files on both sides (and a few system files the rules keep out), and one pass already run.
 
-Everything lives under `.demo/` in the repository (git-ignored); running it again starts from scratch.
+Everything lives under `.demo/` in the repository (git-ignored). Running it again opens the demo as it was left:
+what was tried in it (files added to "My files", another task) stays, and an app already running on it is not
+pulled out from under (a rebuild used to delete the home and both folders while its engine synced them).
+`rm -rf .demo` starts over.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import shutil
 import sys
 
 from engine import manage
-from engine.config import Home, Task
+from engine.config import CONFIG_NAME, Home, Task
 from engine.sync import run_pass
 
 LOCAL_FILES = {
@@ -40,9 +43,11 @@ def _write(root: str, files: dict[str, str | bytes]) -> None:
 
 
 def prepare(base: str) -> str:
-    """Build the demo under `base` and run its first pass; returns the home path."""
-    shutil.rmtree(base, ignore_errors=True)
+    """Build the demo under `base` and run its first pass, unless it was built before; returns the home path."""
     local, cloud, home_path = (os.path.join(base, n) for n in ("My files", "cloud", "home"))
+    if os.path.exists(os.path.join(home_path, CONFIG_NAME)):
+        return home_path
+    shutil.rmtree(home_path, ignore_errors=True)  # a build cut short; the folders keep whatever is in them
     _write(local, LOCAL_FILES)
     _write(cloud, CLOUD_FILES)
     home = Home(home_path)
