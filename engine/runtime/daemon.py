@@ -1,4 +1,4 @@
-"""`skysync run`: the headless engine in the foreground, logging to stderr, until SIGINT or SIGTERM.
+"""`skysync run`: the headless engine in the foreground, logging to stderr, until SIGINT or SIGTERM (or SIGHUP).
 
 Log lines are one event each, `key=value` after a local ISO timestamp, so `grep task=photos` or
 `grep ' error '` work:  2026-11-25T10:00:00 skysync task=photos uploaded path=a/b.jpg
@@ -91,7 +91,8 @@ class StderrLog:
 
 
 def run_forever(home_path: str, *, engine_factory: Any = Engine, system: bool = False) -> int:
-    """Run the engine for `home_path` until SIGINT/SIGTERM. Returns the process exit code:
+    """Run the engine for `home_path` until SIGINT/SIGTERM (SIGHUP too, unless it is ignored). Returns the process
+    exit code:
     0 after a clean stop, 2 when the engine cannot start (another engine runs, bad config, --system not root).
 
     `system`: serve every user of the machine (admin mode) through the system socket instead of the home's."""
@@ -110,7 +111,12 @@ def run_forever(home_path: str, *, engine_factory: Any = Engine, system: bool = 
         signals.append(signum)
         stop.set()
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    stopping = [signal.SIGINT, signal.SIGTERM]
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+        # The terminal it ran in went away (a dropped SSH session): stop as cleanly as on SIGTERM, not by
+        # SIGHUP's default (the process simply ends). Under nohup, which ignores SIGHUP, it keeps running.
+        stopping.append(signal.SIGHUP)
+    previous = {sig: signal.signal(sig, on_signal) for sig in stopping}
     try:
         try:
             engine.start()

@@ -64,3 +64,28 @@ def test_sigterm_stops_run_forever_cleanly(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "engine stopping reason=SIGTERM" in err and "engine stopped" in err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
+
+
+def test_sighup_stops_it_cleanly_unless_ignored_as_under_nohup(tmp_path, capsys):
+    """A dropped SSH session hangs up the terminal of a foreground `skysync run`: a clean stop, not SIGHUP's
+    default (the process just ending). nohup's ignore is kept: then only SIGTERM stops it."""
+    setup = make_home(str(tmp_path))
+
+    def factory(home: str) -> Engine:
+        return Engine(home, pass_fn=FakePass(), watch=False, control=False)
+
+    threading.Timer(1.0, os.kill, args=(os.getpid(), signal.SIGHUP)).start()
+    assert run_forever(setup.path, engine_factory=factory) == 0
+    err = capsys.readouterr().err
+    assert "engine stopping reason=SIGHUP" in err and "engine stopped" in err
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        threading.Timer(0.5, os.kill, args=(os.getpid(), signal.SIGHUP)).start()
+        threading.Timer(2.0, os.kill, args=(os.getpid(), signal.SIGTERM)).start()
+        assert run_forever(setup.path, engine_factory=factory) == 0
+        assert "engine stopping reason=SIGTERM" in capsys.readouterr().err
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
