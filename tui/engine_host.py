@@ -95,7 +95,8 @@ class EngineHost:
 
     @property
     def running(self) -> bool:
-        return self._running
+        # An engine that stopped by itself (its home's lock file gone: engine.runtime.engine) runs no more.
+        return self._running and not getattr(self._engine, "ended", None)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._engine is not None and self._running:

@@ -93,7 +93,8 @@ class StderrLog:
 def run_forever(home_path: str, *, engine_factory: Any = Engine, system: bool = False) -> int:
     """Run the engine for `home_path` until SIGINT/SIGTERM (SIGHUP too, unless it is ignored). Returns the process
     exit code:
-    0 after a clean stop, 2 when the engine cannot start (another engine runs, bad config, --system not root).
+    0 after a clean stop, 2 when the engine cannot start (another engine runs, bad config, --system not root), 1
+    when it stopped by itself (its home's lock file deleted or replaced: engine.runtime.engine).
 
     `system`: serve every user of the machine (admin mode) through the system socket instead of the home's."""
     log = StderrLog()
@@ -140,14 +141,16 @@ def run_forever(home_path: str, *, engine_factory: Any = Engine, system: bool = 
         log.write(f"{_stamp()} skysync engine running pid={os.getpid()} home={home}{mode}")
         # Event.wait with a timeout keeps the main thread responsive to signals.
         while not stop.wait(1.0):
-            pass
-        name = signal.Signals(signals[0]).name if signals else "signal"
+            if getattr(engine, "ended", None):
+                break  # it stopped by itself (its home's lock file gone): nothing left to run
+        ended = getattr(engine, "ended", None) if not signals else None
+        name = ended or (signal.Signals(signals[0]).name if signals else "signal")
         log.write(f"{_stamp()} skysync engine stopping reason={name}")
         if control is not None:
             control.stop()
         engine.stop(STOP_TIMEOUT)
         log.write(f"{_stamp()} skysync engine stopped")
-        return 0
+        return 1 if ended else 0
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

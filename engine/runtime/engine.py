@@ -72,10 +72,13 @@ class Engine:
         self._connections = Connections(self._core, provider_factory or _default_provider)
         self._passes = Passes(self._core, self._connections, pass_fn or default_pass)
         self._watchers = Watchers(self._core, rescan_interval)
-        self._scheduler = Scheduler(self._core, self._connections, self._passes, self.reload)
+        self._lock = EngineLock(self.home_path)
+        self._scheduler = Scheduler(self._core, self._connections, self._passes, self.reload,
+                                    home_kept=self._lock.held, home_lost=self._home_lost)
+        # Why the engine stopped by itself (its home's lock file gone), for `skysync run` and the app to say.
+        self.ended: str | None = None
         self._watch = watch
         self._control_enabled = control
-        self._lock = EngineLock(self.home_path)
         self._started_at: float | None = None
         self._thread: threading.Thread | None = None
         self._control: Any = None
@@ -118,6 +121,16 @@ class Engine:
                 run.stop_pass("stop")
             core.cond.notify_all()
         self._teardown(timeout)
+
+    def _home_lost(self) -> None:
+        """The home's engine.lock is not the file this engine locked any more (the home deleted or replaced while
+        it ran): another engine could now start on the same home, and two engines must never sync one home.
+        Stop, saying why; the scheduler thread has returned already, so the stop runs in a thread of its own."""
+        self.ended = "home-lost"
+        self._core.info(None, f"the engine's lock file {self._lock.path} was deleted or replaced while the engine "
+                        "ran (was the home removed or moved?); this engine stops so that two never sync one home: "
+                        "start skysync again", kind="error")
+        threading.Thread(target=self.stop, name="engine-stop", daemon=True).start()
 
     def _teardown(self, timeout: float) -> None:
         core = self._core

@@ -35,6 +35,18 @@ class EngineLock:
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._fd = fd
 
+    def held(self) -> bool:
+        """Whether `<home>/engine.lock` is still the file this engine locked. An flock belongs to a file, not to a
+        path: once the file is deleted or replaced (the home removed and made again, say) another engine can lock
+        the new one and sync the same home."""
+        if self._fd is None:
+            return False
+        try:
+            here, ours = os.stat(self.path), os.fstat(self._fd)
+        except OSError:
+            return False
+        return (here.st_dev, here.st_ino) == (ours.st_dev, ours.st_ino)
+
     def release(self) -> None:
         if self._fd is not None:
             with contextlib.suppress(OSError):

@@ -4,7 +4,8 @@ Triggers for a task's pass: engine start, a local change (the watcher), its conn
 change feed saying yes), its connection's long poll (engine.runtime.poll.LongPoll), sync_now, reload, a failing
 item falling due. A trigger that arrives while a pass runs marks the task dirty, so the next pass picks up
 changes made during the current one. The loop wakes on every notify of core.cond and at least every TICK to look
-at the clock; every CONFIG_CHECK_EVERY seconds it looks at config.toml's and secrets.toml's mtimes (a CLI edit
+at the clock; every CONFIG_CHECK_EVERY seconds it checks that the home's engine lock is still the file it locked
+(engine.runtime.lock: else the engine stops), looks at config.toml's and secrets.toml's mtimes (a CLI edit
 reloads the engine) and at the token files of connections waiting for a sign-in.
 """
 
@@ -37,11 +38,14 @@ def config_mtimes(home_path: str) -> tuple[float, ...]:
 
 
 class Scheduler:
-    def __init__(self, core: Core, connections: Connections, passes: Passes, reload: Callable[[], None]) -> None:
+    def __init__(self, core: Core, connections: Connections, passes: Passes, reload: Callable[[], None],
+                 home_kept: Callable[[], bool] = lambda: True, home_lost: Callable[[], None] = lambda: None) -> None:
         self._core = core
         self._connections = connections
         self._passes = passes
         self._reload = reload
+        self._home_kept = home_kept
+        self._home_lost = home_lost
         self.config_stamp: tuple[float, ...] = ()
 
     def loop(self) -> None:
@@ -58,6 +62,9 @@ class Scheduler:
                 core.cond.wait(TICK)
             if time.monotonic() - last_config_check >= CONFIG_CHECK_EVERY:
                 last_config_check = time.monotonic()
+                if not self._home_kept():
+                    self._home_lost()
+                    return
                 if config_mtimes(core.home_path) != self.config_stamp:
                     try:
                         self._reload()  # `skysync task add` or a TUI edit while we run

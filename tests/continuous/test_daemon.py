@@ -89,3 +89,50 @@ def test_sighup_stops_it_cleanly_unless_ignored_as_under_nohup(tmp_path, capsys)
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, previous)
+
+
+def test_an_engine_whose_lock_file_goes_stops_so_that_two_never_sync_one_home(tmp_path, monkeypatch, capsys):
+    """The home deleted and made again while the engine ran (a second `make demo` did it): a second engine could
+    lock the new engine.lock beside the first. The first notices within a config check and stops, exit 1."""
+    from engine.runtime import scheduler
+    from engine.runtime.lock import EngineLock
+
+    monkeypatch.setattr(scheduler, "CONFIG_CHECK_EVERY", 0.1)
+    setup = make_home(str(tmp_path))
+    engines: list[Engine] = []
+
+    def factory(home: str) -> Engine:
+        engines.append(Engine(home, pass_fn=FakePass(), watch=False, control=False))
+        return engines[-1]
+
+    second = EngineLock(setup.path)
+
+    def replace_the_lock_file() -> None:
+        os.unlink(os.path.join(setup.path, "engine.lock"))
+        second.acquire()  # what a second engine could do now: its flock is on another file
+
+    threading.Timer(1.0, replace_the_lock_file).start()
+    never_noticed = threading.Timer(10.0, os.kill, args=(os.getpid(), signal.SIGTERM))
+    never_noticed.start()
+    try:
+        assert run_forever(setup.path, engine_factory=factory) == 1
+    finally:
+        never_noticed.cancel()
+        second.release()
+    err = capsys.readouterr().err
+    assert "engine stopping reason=home-lost" in err and "lock file" in err and "was deleted or replaced" in err
+    assert engines[0].ended == "home-lost"
+
+
+def test_an_engine_keeps_running_while_its_lock_file_stays(tmp_path, monkeypatch):
+    from engine.runtime import scheduler
+
+    monkeypatch.setattr(scheduler, "CONFIG_CHECK_EVERY", 0.05)
+    setup = make_home(str(tmp_path))
+    engine = Engine(setup.path, pass_fn=FakePass(), watch=False, control=False)
+    engine.start()
+    try:
+        threading.Event().wait(0.5)
+        assert engine.ended is None
+    finally:
+        engine.stop(3)
