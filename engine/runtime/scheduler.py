@@ -62,7 +62,7 @@ class Scheduler:
                 core.cond.wait(TICK)
             if time.monotonic() - last_config_check >= CONFIG_CHECK_EVERY:
                 last_config_check = time.monotonic()
-                if not self._home_kept():
+                if not core.stopping and not self._home_kept():  # a stopping engine lets its lock go itself
                     self._home_lost()
                     return
                 if config_mtimes(core.home_path) != self.config_stamp:
