@@ -14,6 +14,11 @@ from engine.runtime.daemon import StderrLog, format_event, run_forever
 from .conftest import FakePass, make_home
 
 
+def quiet_engine(home: str) -> Engine:
+    """An engine whose passes do nothing, with no watcher and no control socket."""
+    return Engine(home, pass_fn=FakePass(), watch=False, control=False)
+
+
 def test_log_lines_are_greppable():
     line = format_event(LogRecord(0.0, "photos", "uploaded", "a/b.jpg"))
     assert line is not None and line.endswith(" skysync task=photos uploaded path=a/b.jpg")
@@ -35,7 +40,7 @@ def test_log_survives_a_closed_stream():
 
 def test_a_second_engine_is_refused_with_exit_code_2(tmp_path, capsys):
     setup = make_home(str(tmp_path))
-    first = Engine(setup.path, pass_fn=FakePass(), watch=False, control=False)
+    first = quiet_engine(setup.path)
     first.start()
     try:
         assert run_forever(setup.path) == 2
@@ -56,11 +61,8 @@ def test_an_unusable_home_is_one_line_and_exit_2(tmp_path, capsys):
 def test_sigterm_stops_run_forever_cleanly(tmp_path, capsys):
     setup = make_home(str(tmp_path))
 
-    def factory(home: str) -> Engine:
-        return Engine(home, pass_fn=FakePass(), watch=False, control=False)
-
     threading.Timer(1.0, os.kill, args=(os.getpid(), signal.SIGTERM)).start()
-    assert run_forever(setup.path, engine_factory=factory) == 0
+    assert run_forever(setup.path, engine_factory=quiet_engine) == 0
     err = capsys.readouterr().err
     assert "engine stopping reason=SIGTERM" in err and "engine stopped" in err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers restored
@@ -71,11 +73,8 @@ def test_sighup_stops_it_cleanly_unless_ignored_as_under_nohup(tmp_path, capsys)
     default (the process just ending). nohup's ignore is kept: then only SIGTERM stops it."""
     setup = make_home(str(tmp_path))
 
-    def factory(home: str) -> Engine:
-        return Engine(home, pass_fn=FakePass(), watch=False, control=False)
-
     threading.Timer(1.0, os.kill, args=(os.getpid(), signal.SIGHUP)).start()
-    assert run_forever(setup.path, engine_factory=factory) == 0
+    assert run_forever(setup.path, engine_factory=quiet_engine) == 0
     err = capsys.readouterr().err
     assert "engine stopping reason=SIGHUP" in err and "engine stopped" in err
     assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
@@ -84,7 +83,7 @@ def test_sighup_stops_it_cleanly_unless_ignored_as_under_nohup(tmp_path, capsys)
     try:
         threading.Timer(0.5, os.kill, args=(os.getpid(), signal.SIGHUP)).start()
         threading.Timer(2.0, os.kill, args=(os.getpid(), signal.SIGTERM)).start()
-        assert run_forever(setup.path, engine_factory=factory) == 0
+        assert run_forever(setup.path, engine_factory=quiet_engine) == 0
         assert "engine stopping reason=SIGTERM" in capsys.readouterr().err
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
@@ -102,7 +101,7 @@ def test_an_engine_whose_lock_file_goes_stops_so_that_two_never_sync_one_home(tm
     engines: list[Engine] = []
 
     def factory(home: str) -> Engine:
-        engines.append(Engine(home, pass_fn=FakePass(), watch=False, control=False))
+        engines.append(quiet_engine(home))
         return engines[-1]
 
     second = EngineLock(setup.path)
@@ -129,7 +128,7 @@ def test_an_engine_keeps_running_while_its_lock_file_stays(tmp_path, monkeypatch
 
     monkeypatch.setattr(scheduler, "CONFIG_CHECK_EVERY", 0.05)
     setup = make_home(str(tmp_path))
-    engine = Engine(setup.path, pass_fn=FakePass(), watch=False, control=False)
+    engine = quiet_engine(setup.path)
     engine.start()
     try:
         threading.Event().wait(0.5)
