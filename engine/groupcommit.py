@@ -18,7 +18,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 Row = TypeVar("Row")
 
@@ -38,9 +41,7 @@ class GroupCommit(Generic[Row]):
         self._turn = threading.Lock()  # one thread at a time lands, flushes and writes
         self._waiting: list[Row] = []
         self._since = 0.0
-        self._flushing: threading.Thread | None = None
-        self._in_flight: list[Row] = []
-        self._flush_error: BaseException | None = None
+        self._in_flight: tuple[Future[None], list[Row]] | None = None  # the flush under way, and its rows
 
     def add(self, row: Row) -> None:
         """Queue a row whose data has been written; a full batch starts its flush in the background."""
@@ -54,10 +55,7 @@ class GroupCommit(Generic[Row]):
                 self._land()
                 rows = self._take()
                 if rows:
-                    self._in_flight = rows
-                    self._flushing = threading.Thread(target=self._flush_in_background, name="skysync-flush",
-                                                      daemon=True)
-                    self._flushing.start()
+                    self._in_flight = (self._flush_in_background(), rows)
 
     def barrier(self) -> None:
         """Everything queued so far flushed and written before this returns (a flush error is raised, and the rows
@@ -74,21 +72,28 @@ class GroupCommit(Generic[Row]):
             rows, self._waiting = self._waiting, []
         return rows
 
-    def _flush_in_background(self) -> None:
-        try:
-            self._flush()
-        except BaseException as exc:  # handed to whoever lands this flush
-            self._flush_error = exc
+    def _flush_in_background(self) -> Future[None]:
+        from concurrent.futures import Future  # not at import: a pass that fills no batch never needs it
+
+        done: Future[None] = Future()
+
+        def flush() -> None:
+            try:
+                self._flush()
+            except BaseException as exc:  # handed to whoever lands this flush
+                done.set_exception(exc)
+            else:
+                done.set_result(None)
+
+        threading.Thread(target=flush, name="skysync-flush", daemon=True).start()
+        return done
 
     def _land(self) -> None:
         """Wait for the flush in flight and write its rows; its error, if it failed (its rows are then dropped:
         the next pass compares those files again)."""
-        thread, self._flushing = self._flushing, None
-        if thread is None:
+        if self._in_flight is None:
             return
-        thread.join()
-        rows, self._in_flight = self._in_flight, []
-        error, self._flush_error = self._flush_error, None
-        if error is not None:
-            raise error
+        done, rows = self._in_flight
+        self._in_flight = None
+        done.result()
         self._write(rows)
