@@ -52,11 +52,12 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.hostile import Faults, half
+from tests.fakes.httpserver import QuietServer
 
 BLOCK = 4 << 20
 BAD_CHARS = set('\\?|"><:*')
@@ -148,7 +149,7 @@ class BaiduFake:
         self._break_parts = 0
         self.faults = Faults()  # tests/fakes/hostile.py: 500s, refused tokens, cut answers, held requests
         self._clock = int(time.time())
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: QuietServer | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> BaiduFake:
@@ -158,8 +159,7 @@ class BaiduFake:
             pass
 
         Handler.fake = fake
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = QuietServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
 

@@ -60,11 +60,12 @@ import socket
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.fakes.hostile import Faults, half
+from tests.fakes.httpserver import QuietServer
 from tests.fakes.oauth_server import FakeOAuthServer
 
 CLIENT_ID = "box-client"
@@ -127,7 +128,7 @@ class BoxFake:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)  # notified with every event, for the long poll
         self.longpoll_hold = 5.0  # seconds the real-time server holds a wait (Box: 610); tests keep it short
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: QuietServer | None = None
         self.epoch = 0  # stream positions are epoch * EPOCH + event number; those of an earlier epoch are refused
         self._ids = itertools.count(1000)  # never reused, so an id from before a reset finds nothing
         self.reset()
@@ -160,8 +161,7 @@ class BoxFake:
         class Handler(_Handler):
             box = fake
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = QuietServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 

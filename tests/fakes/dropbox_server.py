@@ -48,11 +48,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from dropbox.content_hash import DropboxContentHasher
+
+from tests.fakes.httpserver import QuietServer
 
 SESSION_MAX_AGE = 48 * 3600  # Dropbox: an upload session lasts 48 hours
 ACCESS_TOKEN_LIFETIME = 4 * 3600  # short-lived tokens, as Dropbox hands out since 2021
@@ -158,7 +160,7 @@ class DropboxFake:
         self.longpoll_hold: float | None = None
         self.longpoll_backoff: int | None = None
         self.longpolls: list[float] = []
-        self.servers: dict[str, ThreadingHTTPServer] = {}
+        self.servers: dict[str, QuietServer] = {}
         self.urls: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------------------------
@@ -166,8 +168,7 @@ class DropboxFake:
     def start(self) -> DropboxFake:
         for role in ("api", "content", "notify"):
             handler = type(f"{role.title()}Handler", (_Handler,), {"fake": self, "role": role})
-            server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-            server.daemon_threads = True
+            server = QuietServer(("127.0.0.1", 0), handler)
             threading.Thread(target=server.serve_forever, daemon=True, name=f"dropbox-fake-{role}").start()
             self.servers[role] = server
             self.urls[role] = f"http://127.0.0.1:{server.server_address[1]}"

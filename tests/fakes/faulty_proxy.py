@@ -36,8 +36,10 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.httpserver import QuietServer
 
 FAULTS = ("503", "500", "429", "drop-before", "drop-after", "truncate")
 HOP_BY_HOP = frozenset(
@@ -173,8 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
             conn.close()
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(QuietServer):
     block_on_close = False
 
     def __init__(self, proxy: FaultyProxy) -> None:

@@ -59,7 +59,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -67,6 +67,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from engine.hashing import hasher_for
 from engine.providers.base import HashKind
 from tests.fakes.hostile import Faults, half
+from tests.fakes.httpserver import QuietServer
 from tests.fakes.oauth_server import FakeOAuthServer
 
 FRAGMENT = 320 * 1024
@@ -287,7 +288,7 @@ class GraphFake:
         self._cut: int | None = None
         self.faults = Faults()  # tests/fakes/hostile.py: 500s, 401s, cut answers, held requests
         self.counts: dict[str, int] = {}
-        self._servers: list[ThreadingHTTPServer] = []
+        self._servers: list[QuietServer] = []
         self._tmp = tempfile.TemporaryDirectory(prefix="graph-fake-")
         self.ca_file, self._key_file = make_certificate(Path(self._tmp.name))
         self.api_url = self.auth_url = ""
@@ -300,14 +301,13 @@ class GraphFake:
         self.auth_url = self.oauth.base = f"https://127.0.0.1:{auth.server_address[1]}"
         return self
 
-    def _serve(self, base: type[BaseHTTPRequestHandler], *, tls: bool) -> ThreadingHTTPServer:
+    def _serve(self, base: type[BaseHTTPRequestHandler], *, tls: bool) -> QuietServer:
         fake = self
 
         class Handler(base):  # type: ignore[misc,valid-type]
             graph = fake
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
+        server = QuietServer(("127.0.0.1", 0), Handler)
         if tls:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(self.ca_file, self._key_file)

@@ -14,10 +14,12 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
+
+from tests.fakes.httpserver import QuietServer
 
 
 @dataclass
@@ -84,13 +86,6 @@ class Store:
             return contents, prefixes, False, ""
 
 
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # clients closing kept-alive connections are normal; real errors surface in the client's test
-
-
 class ObjectStoreFake:
     """A threaded HTTP server on 127.0.0.1 (port 0) with one in-memory store; subclasses speak the protocol."""
 
@@ -117,8 +112,7 @@ class ObjectStoreFake:
 
             do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _handle
 
-        self.server = _QuietServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = QuietServer(("127.0.0.1", 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 

@@ -41,8 +41,10 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, quote, unquote, urlsplit
+
+from tests.fakes.httpserver import QuietServer
 
 REGION = "RegionOne"
 
@@ -404,8 +406,7 @@ class _Handler(BaseHTTPRequestHandler):
                                "Last-Modified": email.utils.formatdate(stored.timestamp, usegmt=True)})
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
+class _Server(QuietServer):
     state: SwiftState
 
 

@@ -49,10 +49,11 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from tests.fakes.hostile import Faults, half
+from tests.fakes.httpserver import QuietServer
 from tests.fakes.oauth_server import DEVICE_GRANT, FakeOAuthServer
 
 API = "/v1/disk"
@@ -126,7 +127,7 @@ class YandexFake:
         self._listing = 0
         self._revision = 1000
         self._lock = threading.RLock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: QuietServer | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------
     def start(self) -> YandexFake:
@@ -136,8 +137,7 @@ class YandexFake:
             pass
 
         Handler.fake = fake
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
+        self._httpd = QuietServer(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
 

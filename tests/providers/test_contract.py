@@ -34,6 +34,7 @@ from engine.providers.base import (
     retry_after_seconds,
     sorted_entries,
 )
+from tests.fakes.httpserver import QuietServer
 
 from .conftest import Harness
 
@@ -621,8 +622,7 @@ class _Throttling(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_throttled_request_carries_the_services_retry_after(harness: Harness) -> None:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Throttling)
-    server.daemon_threads = True
+    server = QuietServer(("127.0.0.1", 0), _Throttling)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         options = harness.hook("unreachable")(harness.options, f"127.0.0.1:{server.server_address[1]}")
