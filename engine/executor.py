@@ -21,7 +21,7 @@ from engine import revisions
 from engine.events import Event, LogRecord, TransferProgress
 from engine.groupcommit import GroupCommit
 from engine.hashing import HashingReader, HashingWriter, hash_file, same_hash
-from engine.localfs import LocalEntry, LocalTree
+from engine.localfs import LocalEntry, LocalTree, NotARegularFile
 from engine.pacer import Pacer, WaitTooLong, pacer_of
 from engine.providers.base import (
     ContentUnavailable,
@@ -623,7 +623,7 @@ class Executor:
     def _transfer(self, a: Action) -> None:
         if a.kind == UPLOAD:
             assert a.local is not None
-            read_at, entry = self._upload_file(a.path, a.remote_path, _seen(a.remote))
+            read_at, entry = self._upload_file(a.path, a.remote_path, _seen(a.remote), a.local)
             self._put(a.path, read_at, entry, a.remote_path)
             self._log("uploaded", a.path, f"as {a.remote_path}" if a.remote_path != a.path else "")
         elif a.kind == DOWNLOAD:
@@ -632,7 +632,9 @@ class Executor:
         else:
             self._compare(a)
 
-    def _upload_file(self, path: str, remote_path: str, expect: Expect) -> tuple[LocalEntry, RemoteEntry]:
+    def _upload_file(
+        self, path: str, remote_path: str, expect: Expect, planned: LocalEntry | None = None
+    ) -> tuple[LocalEntry, RemoteEntry]:
         """Upload one local file; returns the local signature it was read at and the stored entry.
 
         `expect` is what the remote name must still hold (what the plan saw there), so a version another client
@@ -643,9 +645,20 @@ class Executor:
 
         The service's kind of hash is computed from the bytes as they are sent; where the service returns none,
         it goes into the state with the entry, so nothing has to read the file again to know it.
+
+        `planned` is the file as the walk saw it: the file opened must be that one (its inode), or nothing is
+        sent. Another file under its name (saved by replacing it, or read through a folder swapped for a link
+        to somewhere else since the walk) is the next pass's to look at.
         """
-        with self.tree.open_read(path) as f:
-            st = os.fstat(f.fileno())
+        try:
+            opened = self.tree.open_read(path)
+        except NotARegularFile as exc:
+            raise ChangedDuringPass(f"{exc.strerror} since the walk; it is left alone") from None
+        with opened as f:
+            st = self.tree.fs.fstat(f)
+            if planned is not None and planned.ino is not None and st.st_ino != planned.ino:
+                raise ChangedDuringPass("another file has this name since the walk (replaced, or its folder "
+                                        "swapped for a link); nothing was sent, the next pass looks again")
             before = LocalEntry(path, False, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
             # A folder on this computer playing the cloud hashes its files on request as cheaply as here: there
             # the hash would only halve the copy's speed (measured: 200 MB in 0.2 s, 0.45 s while hashing).
@@ -679,15 +692,15 @@ class Executor:
 
     def _download_to_temp(self, remote_path: str, local_path: str, listed: RemoteEntry) -> tuple[str, RemoteEntry]:
         target = self.tree.checked_path(local_path)
-        tmp = self.tree.temp_path_for(local_path)
+        tmp = ""
         writer: MeteredWriter | None = None
         # Only a hash the listing gave is checked (the service's answer to the download may carry a newer one),
         # and never one the service is known to get wrong: the download would be refused at every pass.
         check = listed.hash is not None and self._hashes_while_sending() and not self.caps.hash_unreliable
         hashing: HashingWriter | None = None
         try:
-            self.tree.fs.mkdir(os.path.dirname(target))
-            with self.tree.fs.open_new(tmp) as f:
+            tmp, opened = self.tree.open_temp(target)
+            with opened as f:
                 hashing = HashingWriter(f, self.caps.hash_kind, listed.size) if check else None
                 writer = MeteredWriter(
                     hashing or f, self.down_bucket, self._progress(local_path, "down", listed.size),  # type: ignore[arg-type]
@@ -705,8 +718,9 @@ class Executor:
             if sane_mtime(mtime) is not None:
                 self.tree.fs.utime(tmp, round(mtime * 1e9))
         except BaseException as exc:
-            with contextlib.suppress(OSError):
-                self.tree.fs.unlink(tmp)
+            if tmp:
+                with contextlib.suppress(OSError):
+                    self.tree.fs.unlink(tmp)
             if hashing is not None:
                 hashing.close()
             local_error = writer.local_error if writer is not None else None
@@ -961,7 +975,7 @@ class Executor:
             with contextlib.suppress(OSError):
                 self.tree.fs.unlink(tmp)
         version, when = self.provider.replaced_version(self._full(a.remote_path), a.remote)
-        read_at, entry = self._upload_file(a.path, a.remote_path, Expect.entry(a.remote))
+        read_at, entry = self._upload_file(a.path, a.remote_path, Expect.entry(a.remote), a.local)
         self._put(a.path, read_at, entry, a.remote_path)
         self._log("conflict", a.path, revisions.kept_message(version, when))
 
@@ -978,7 +992,7 @@ class Executor:
         # The remote version is now safe locally; remember it as seen, so a crash here cannot make a second copy.
         self._remember_seen(a.path, a.remote, a.remote_path)
         self._upload_copy(copy, a)
-        read_at, entry = self._upload_file(a.path, a.remote_path, Expect.entry(a.remote))
+        read_at, entry = self._upload_file(a.path, a.remote_path, Expect.entry(a.remote), a.local)
         self._put(a.path, read_at, entry, a.remote_path)
         self._log("conflict", a.path, f"changed on both sides; the remote version is kept as {copy}")
 
@@ -1009,7 +1023,7 @@ class Executor:
             StateRow(a.path, False, -1, -1, a.remote.size, a.remote.revision, a.remote.mtime, a.remote.hash,
                      a.remote_path if a.remote_path != a.path else None),
         )
-        read_at, entry = self._upload_file(a.path, a.remote_path, Expect.entry(a.remote))
+        read_at, entry = self._upload_file(a.path, a.remote_path, Expect.entry(a.remote), a.local)
         self._put(a.path, read_at, entry, a.remote_path)
         self._log("conflict", a.path, f"changed on both sides; the remote version is kept remotely as {copy}")
 

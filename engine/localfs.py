@@ -96,6 +96,25 @@ class OutsideRoot(PermissionError):
     """A path that would resolve outside the folder being synced."""
 
 
+class NotARegularFile(OSError):
+    """A name that held a file when it was walked holds something else now: a link, a FIFO, a device."""
+
+
+def open_regular(path: str, dir_fd: int | None = None) -> int:
+    """A descriptor of the regular file at `path`, opened for reading without following a link at its name and
+    without blocking (a FIFO put in a file's place since the walk would wait for a writer forever)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotARegularFile(errno.ELOOP, "a symbolic link now has this name", path) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotARegularFile(errno.EINVAL, "not a regular file any more", path)
+    return fd
+
+
 class FileSystem:
     """Plain os calls; subclass to inject faults."""
 
@@ -109,7 +128,11 @@ class FileSystem:
     # Buffered files of a given buffer size: left to choose, `open` asks whether the file is a terminal (one
     # ioctl per file opened, two per small file copied).
     def open_read(self, path: str) -> BinaryIO:
-        return open(path, "rb", buffering=BUFFER)
+        return os.fdopen(open_regular(path), "rb", buffering=BUFFER)
+
+    def fstat(self, f: BinaryIO) -> os.stat_result:
+        """The open file's own status: which file was really opened, whatever its name holds since."""
+        return os.fstat(f.fileno())
 
     def open_new(self, path: str) -> BinaryIO:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -202,7 +225,23 @@ class LocalTree:
         self.root = os.path.realpath(os.path.abspath(root))
         self._prefix = self.root if self.root.endswith("/") else self.root + "/"
         self.fs = fs or FileSystem()
-        self._inside: set[str] = set()
+        # Folders already found inside the root, with the identity (device, inode) they had then: a folder
+        # swapped for a link mid-pass has another, and the check is made again.
+        self._inside: dict[str, tuple[int, int]] = {}
+        self._pinned: tuple[int, int] | None = None
+        self.pin()
+
+    def pin(self) -> None:
+        """Take the root folder as it is now (device, inode) as the one every write must land in until the next
+        `pin` (a walk pins it as it starts). A disk unmounted mid-pass leaves its bare mount point, and a folder
+        moved away mid-pass may leave a new one under its name: nothing is written there, since a next pass would
+        find it not empty and take everything missing from it for deletions."""
+        try:
+            st = os.stat(self.root)
+        except OSError:
+            self._pinned = None
+        else:
+            self._pinned = (st.st_dev, st.st_ino)
 
     def abspath(self, rel: str) -> str:
         if not rel:
@@ -223,15 +262,64 @@ class LocalTree:
             raise OutsideRoot(f"refusing unsafe path {rel!r}")
         target = self._prefix + rel
         parent = target[: target.rfind("/")] or "/"
-        if parent in self._inside:
+        try:
+            st = os.stat(parent)
+        except FileNotFoundError:
+            return target  # nothing can be written there; a write that makes the folder checks it (ensure_folder)
+        known = self._inside.get(parent)
+        if known is not None and known == (st.st_dev, st.st_ino):
             return target
-        real_root = self.root
-        real_parent = os.path.realpath(parent)
-        if real_parent != real_root and not real_parent.startswith(real_root + os.sep):
-            raise OutsideRoot(f"refusing to write {rel!r}: it would land outside {self.root}")
-        if len(self._inside) < 10_000:  # folders already resolved inside the root; cleared at every flush
-            self._inside.add(parent)
+        self._check_folder(parent, st, rel)
+        if len(self._inside) < 10_000:  # cleared at every flush
+            self._inside[parent] = (st.st_dev, st.st_ino)
         return target
+
+    def _check_folder(self, folder: str, st: os.stat_result, rel: str) -> None:
+        """Refuse a folder that is really outside the root, or on another device than the root was pinned on."""
+        real_root = self.root
+        real = os.path.realpath(folder)
+        if real != real_root and not real.startswith(self._prefix):
+            raise OutsideRoot(f"refusing to write {rel!r}: it would land outside {self.root}")
+        if self._pinned is None:
+            self.pin()
+        try:
+            root = st if folder == real_root else os.stat(real_root)
+        except FileNotFoundError:
+            raise FileNotFoundError(errno.ENOENT, "the folder is gone", real_root) from None
+        if (root.st_dev, root.st_ino) != self._pinned:
+            raise OutsideRoot(f"refusing to write {rel!r}: {self.root} is not the folder it was when the pass "
+                              "began (unmounted, moved or replaced?)")
+        if st.st_dev != root.st_dev:
+            raise OutsideRoot(f"refusing to write {rel!r}: {folder} is on another disk than {self.root}")
+
+    def ensure_folder(self, folder: str) -> None:
+        """Make the absolute `folder` and whatever is missing above it, but only below a folder that exists
+        inside the root, on its device: a root that is gone (deleted, or a disk unmounted mid-pass) is never
+        made again by a write into it."""
+        try:
+            st = os.stat(folder)
+        except FileNotFoundError:
+            pass
+        else:
+            if self._inside.get(folder) != (st.st_dev, st.st_ino):
+                self._check_folder(folder, st, os.path.relpath(folder, self.root))
+            if not stat.S_ISDIR(st.st_mode):
+                raise NotADirectoryError(errno.ENOTDIR, "not a folder", folder)
+            return
+        top = folder
+        while not os.path.lexists(top):
+            above = os.path.dirname(top)
+            if above == top:
+                break
+            top = above
+        if top != self.root and not top.startswith(self._prefix):
+            raise FileNotFoundError(errno.ENOENT, f"the folder {self.root} is gone", folder)
+        try:
+            st = os.stat(top)
+        except FileNotFoundError:
+            raise FileNotFoundError(errno.ENOENT, "the folder was removed", folder) from None
+        self._check_folder(top, st, os.path.relpath(folder, self.root))
+        self.fs.mkdir(folder)
 
     def exists(self) -> bool:
         return os.path.isdir(self.root)
@@ -333,8 +421,11 @@ class LocalTree:
                 stack.pop()
 
     def devices(self) -> tuple[int, frozenset[str]]:
-        """The root's device and the mount points below it: what a walk does not enter."""
-        return self.fs.stat(self.root).st_dev, self.fs.mount_points_below(self.root)
+        """The root's device and the mount points below it: what a walk does not enter. The device is pinned:
+        writes until the next walk land on it or nowhere."""
+        st = self.fs.stat(self.root)
+        self._pinned = (st.st_dev, st.st_ino)
+        return st.st_dev, self.fs.mount_points_below(self.root)
 
     def look(
         self,
@@ -404,8 +495,16 @@ class LocalTree:
             return LocalEntry(rel, False, st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns)
         return None
 
-    def temp_path_for(self, rel: str) -> str:
-        return _beside(self.abspath(rel), _temp_name())
+    def open_temp(self, target: str) -> tuple[str, BinaryIO]:
+        """A new temporary file beside `target` (a `checked_path`), and its path. Its folder is made only when
+        it is missing (rare: the executor makes folders first; os.makedirs costs three system calls even when
+        the folder exists), and only inside the root (`ensure_folder`)."""
+        tmp = _beside(target, _temp_name())
+        try:
+            return tmp, self.fs.open_new(tmp)
+        except FileNotFoundError:
+            self.ensure_folder(os.path.dirname(target))
+            return tmp, self.fs.open_new(tmp)
 
     def write_atomic(
         self,
@@ -423,14 +522,7 @@ class LocalTree:
         rename (a conditional write checks the target there) and may raise to leave the target untouched.
         """
         target = self.checked_path(rel)
-        tmp = _beside(target, _temp_name())
-        try:
-            f = self.fs.open_new(tmp)
-        except FileNotFoundError:
-            # The folder is missing (rare: the executor makes folders first). Made only then, not before every
-            # file: os.makedirs costs three system calls even when the folder exists.
-            self.fs.mkdir(os.path.dirname(target))
-            f = self.fs.open_new(tmp)
+        tmp, f = self.open_temp(target)
         try:
             with f:
                 fill(f)
@@ -456,7 +548,7 @@ class LocalTree:
 
     def move_into_place(self, tmp: str, rel: str) -> LocalEntry:
         target = self.checked_path(rel)
-        self.fs.mkdir(os.path.dirname(target))
+        self.ensure_folder(os.path.dirname(target))
         self.fs.replace(tmp, target)
         entry = self.stat_entry(rel)
         assert entry is not None
@@ -481,7 +573,7 @@ class LocalTree:
         return True
 
     def make_dir(self, rel: str) -> None:
-        self.fs.mkdir(self.checked_path(rel))
+        self.ensure_folder(self.checked_path(rel))
 
     def open_read(self, rel: str) -> BinaryIO:
         return self.fs.open_read(self.abspath(rel))

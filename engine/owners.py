@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
 from engine.errors import GuardError, UsageError
-from engine.localfs import FileSystem, OutsideRoot
+from engine.localfs import FileSystem, OutsideRoot, open_regular
 from engine.names import shown
 
 if TYPE_CHECKING:
@@ -182,7 +182,7 @@ class OwnedFileSystem(FileSystem):
 
     def open_read(self, path: str) -> BinaryIO:
         with self._parent(path) as (dir_fd, name):
-            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+            fd = open_regular(name, dir_fd)
         try:
             why = file_refusal(os.fstat(fd), self.owner)
             if why:

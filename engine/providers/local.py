@@ -123,6 +123,7 @@ class LocalProvider(Provider):
         sub = LocalTree(self.tree.abspath(folder), self.tree.fs)
         if not sub.exists():
             raise ContainerNotFound(f"the remote folder /{folder} does not exist")
+        self.tree.pin()  # the pass's writes land on the disk it listed, or nowhere
         return self._scan(folder, sub, on_skip, report_errors)
 
     def _scan(self, folder: str, sub: LocalTree, on_skip: Callable[[str, str], None],

@@ -166,6 +166,14 @@ class ReusedInodeFS(FileSystem):
     def stat(self, path: str) -> Any:
         return self._fix(path, super().stat(path))
 
+    def open_read(self, path: str) -> Any:
+        f = super().open_read(path)
+        f.opened_as = path  # type: ignore[attr-defined]
+        return f
+
+    def fstat(self, f: Any) -> Any:
+        return self._fix(getattr(f, "opened_as", ""), super().fstat(f))
+
     def scandir(self, path: str) -> list[Any]:
         out = []
         for e in super().scandir(path):
