@@ -218,6 +218,12 @@ def validate_task(home: Home, task: Task, replacing: str | None = None) -> Task:
         _check_document_export(home, task)
     if task.consistency_check:
         _check_consistency(home, task)
+    # An empty path would be taken as the current folder (or the connection's root): an unset shell variable
+    # in a script must not pair whatever folder the command ran in with the cloud.
+    if not task.local.strip():
+        raise UsageError("--local is empty; give the folder to sync")
+    if not task.remote.strip():
+        raise UsageError("--remote is empty; give a folder of the connection ('/' for all of it)")
     local = os.path.abspath(os.path.expanduser(task.local))
     if not os.path.isdir(local):
         raise UsageError(f"local folder {shown(task.local)} does not exist or is not a folder")

@@ -65,6 +65,12 @@ def test_refusals_are_one_line_and_exit_2(cli, setup):
             "--direction", "upload", match="does not exist")
     refused(cli, "task", "add", "w", "--connection", "demo", "--local", str(t / "local2"), "--remote", "/w",
             "--direction", "sideways", match="invalid choice")
+    # An unset shell variable must not pair the folder the command ran in (or the whole connection).
+    refused(cli, "task", "add", "e", "--connection", "demo", "--local", "", "--remote", "/e",
+            "--direction", "upload", match="--local is empty")
+    refused(cli, "task", "add", "e", "--connection", "demo", "--local", str(t / "local2"), "--remote", " ",
+            "--direction", "upload", match="--remote is empty")
+    refused(cli, "task", "edit", "t", "--local", "", match="--local is empty")
     refused(cli, "task", "add", "same", "--connection", "demo", "--local", str(t / "local"), "--remote", "/s",
             "--direction", "upload", match="overlaps")
     (t / "local" / "inner").mkdir()
