@@ -330,6 +330,15 @@ def plan(
             kind = RECORD  # remember the new ctime
         remote_path = rent.path if rent is not None else (srow.rname if srow and srow.rname else path)
         action = Action(kind or "", path, lent, rent, srow, remote_path, ON_DIFFER[direction])
+        if kind == COMPARE and table != "bidirectional" and lent is not None and rent is not None and (
+            lent.is_dir != rent.is_dir
+        ):
+            # A file on one side where the other has a folder: the two-way answer moves the file aside under a
+            # conflict name on both sides, which would change the side a one-way task only reads.
+            out.skipped[path] = _one_way_clash(direction, lent.is_dir)
+            action.kind = SKIP
+            kind = None
+            skipped_dir = path
 
         verdict = _policy_verdict(policy, action) if kind not in (None, RECORD, FORGET) else None
         if verdict is not None and verdict.action == "skip":
@@ -379,6 +388,13 @@ def plan(
     close_frames(None)
     _pair_moves(out)
     return out
+
+
+def _one_way_clash(direction: str, local_is_dir: bool) -> str:
+    here, there = ("a folder", "a file") if local_is_dir else ("a file", "a folder")
+    source = "cloud" if direction == "download" else "local"
+    return (f"{here} here and {there} in the cloud have this name; a {direction}-only task never changes the "
+            f"{source} side, which settling it would: rename one of them")
 
 
 def _pair_moves(p: Plan) -> None:
