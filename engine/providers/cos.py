@@ -43,6 +43,7 @@ from engine.providers.base import (
     TransientError,
     retry_after_seconds,
 )
+from engine.providers.paging import PageTrail
 
 MIB = 1 << 20
 MIN_PART_MIB = 1  # COS's smallest part (all but the last)
@@ -287,13 +288,17 @@ class COSProvider(Provider):
         return self.http_date(next((v for k, v in headers.items() if k.lower() == "date"), None))
 
     def _objects(self, prefix: str) -> Iterator[dict[str, Any]]:
-        marker = ""
+        marker: str | None = ""
+        trail = PageTrail(f"listing /{prefix}")
         while True:
             page = self._call(f"listing /{prefix}", "list_objects", Prefix=prefix, Marker=marker, MaxKeys=1000)
-            yield from page.get("Contents", ())
-            if str(page.get("IsTruncated", "false")).lower() != "true" or not page.get("NextMarker"):
+            contents = page.get("Contents", ())
+            yield from contents
+            # Without NextMarker, the last key is the marker (the v1 listing's rule).
+            last = str(contents[-1]["Key"]) if contents else None
+            marker = trail.next(str(page.get("IsTruncated", "false")).lower() == "true", page.get("NextMarker") or last)
+            if marker is None:
                 return
-            marker = page["NextMarker"]
 
     def list(self, folder: str) -> Iterator[RemoteEntry]:
         return self.list_reporting(folder, lambda path, reason: None)
@@ -333,15 +338,16 @@ class COSProvider(Provider):
         prefix = folder + "/" if folder else ""
         files: list[tuple[str, Any]] = []
         folders: list[str] = []
-        marker = ""
+        marker: str | None = ""
+        trail = PageTrail(f"listing /{folder}")
         while True:
             page = self._call(f"listing /{folder}", "list_objects", Prefix=prefix, Delimiter="/", Marker=marker,
                               MaxKeys=1000)
             files.extend((str(obj["Key"]), obj) for obj in page.get("Contents", ()))
             folders.extend(str(common["Prefix"]) for common in page.get("CommonPrefixes", ()))
-            if str(page.get("IsTruncated", "false")).lower() != "true" or not page.get("NextMarker"):
+            marker = trail.next(str(page.get("IsTruncated", "false")).lower() == "true", page.get("NextMarker"))
+            if marker is None:
                 break
-            marker = page["NextMarker"]
         if folder and not files and not folders:
             raise ContainerNotFound(f"the remote folder /{folder} does not exist in bucket '{self.bucket}'")
         for name, is_dir, obj in objectstore.one_level(files, folders, prefix):

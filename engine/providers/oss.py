@@ -42,6 +42,7 @@ from engine.providers.base import (
     TransientError,
     retry_after_seconds,
 )
+from engine.providers.paging import PageTrail
 
 MIB = 1 << 20
 MIN_PART_MIB = 1  # OSS accepts parts down to 100 KiB; whole MiB keep the setting simple
@@ -260,13 +261,14 @@ class OSSProvider(Provider):
         return self.http_date((headers or {}).get("date"))
 
     def _objects(self, prefix: str) -> Iterator[Any]:
-        marker = ""
+        marker: str | None = ""
+        trail = PageTrail(f"listing /{prefix}")
         while True:
             page = self._call(f"listing /{prefix}", "list_objects", prefix=prefix, marker=marker, max_keys=1000)
             yield from page.object_list
-            if not page.is_truncated or not page.next_marker:
+            marker = trail.next(bool(page.is_truncated), page.next_marker)
+            if marker is None:
                 return
-            marker = page.next_marker
 
     def list(self, folder: str) -> Iterator[RemoteEntry]:
         return self.list_reporting(folder, lambda path, reason: None)
@@ -297,15 +299,16 @@ class OSSProvider(Provider):
         prefix = folder + "/" if folder else ""
         files: list[tuple[str, Any]] = []
         folders: list[str] = []
-        marker = ""
+        marker: str | None = ""
+        trail = PageTrail(f"listing /{folder}")
         while True:
             page = self._call(f"listing /{folder}", "list_objects", prefix=prefix, delimiter="/", marker=marker,
                               max_keys=1000)
             files.extend((obj.key, obj) for obj in page.object_list)
             folders.extend(page.prefix_list)
-            if not page.is_truncated or not page.next_marker:
+            marker = trail.next(bool(page.is_truncated), page.next_marker)
+            if marker is None:
                 break
-            marker = page.next_marker
         if folder and not files and not folders:
             raise ContainerNotFound(f"the remote folder /{folder} does not exist in bucket '{self.bucket_name}'")
         for name, is_dir, obj in objectstore.one_level(files, folders, prefix):

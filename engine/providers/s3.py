@@ -69,6 +69,7 @@ from engine.providers.base import (
     TransientError,
     retry_after_seconds,
 )
+from engine.providers.paging import PageTrail
 
 MIB = 1 << 20
 TIB = 1 << 40
@@ -559,6 +560,7 @@ class S3Provider(Provider):
 
     def _keys(self, prefix: str) -> Iterator[tuple[str, dict[str, Any]]]:
         token: str | None = None
+        trail = PageTrail(f"listing /{prefix}")
         while True:
             kwargs: dict[str, Any] = {"Prefix": prefix, "MaxKeys": 1000}
             if token:
@@ -566,8 +568,8 @@ class S3Provider(Provider):
             page = self._call(f"listing /{prefix}", "list_objects_v2", **kwargs)
             for item in page.get("Contents", ()):
                 yield item["Key"], item
-            token = page.get("NextContinuationToken")
-            if not page.get("IsTruncated") or not token:
+            token = trail.next(bool(page.get("IsTruncated")), page.get("NextContinuationToken"))
+            if token is None:
                 return
 
     def list(self, folder: str) -> Iterator[RemoteEntry]:
@@ -611,6 +613,7 @@ class S3Provider(Provider):
         files: list[tuple[str, dict[str, Any]]] = []
         folders: list[str] = []
         token: str | None = None
+        trail = PageTrail(f"listing /{folder}")
         while True:
             kwargs: dict[str, Any] = {"Prefix": prefix, "Delimiter": "/", "MaxKeys": 1000}
             if token:
@@ -618,8 +621,8 @@ class S3Provider(Provider):
             page = self._call(f"listing /{folder}", "list_objects_v2", **kwargs)
             files.extend((item["Key"], item) for item in page.get("Contents", ()))
             folders.extend(common["Prefix"] for common in page.get("CommonPrefixes", ()))
-            token = page.get("NextContinuationToken")
-            if not page.get("IsTruncated") or not token:
+            token = trail.next(bool(page.get("IsTruncated")), page.get("NextContinuationToken"))
+            if token is None:
                 break
         if folder and not files and not folders:  # not even its marker
             raise ContainerNotFound(f"the remote folder /{folder} does not exist in bucket '{self.bucket}'")

@@ -21,6 +21,10 @@ them in. `set_rate(0)` (or `clean()`) turns faults off; `counts` tells which fau
 `inject(fault, method, query)` makes the next request with that method and query parameter fail that way,
 whatever the rate: targeted tests of one failure at one step.
 
+`rewrite_target(method, target)` and `rewrite_answer(method, target, body)`, when set, change a request's target
+before it is forwarded and an answer's body before it is sent back: a server that answers wrongly (a listing
+page that says more follow but not where, the same page over and over).
+
 What it does not cover: slow or stalled answers (timeouts), bodies corrupted in place (S3 clients catch those
 with Content-MD5 and ETags), faults on the request body's way in (a cut upload), TLS, redirects, clock skew,
 and errors the real services send with other codes or shapes. Request bodies are read whole before anything
@@ -35,7 +39,7 @@ import random
 import socket
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
@@ -89,6 +93,8 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
     def _forward(self, body: bytes) -> tuple[int, str, list[tuple[str, str]], bytes]:
+        proxy = self.server.proxy
+        target = self.path if proxy.rewrite_target is None else proxy.rewrite_target(self.command, self.path)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "host"}
         headers["Host"] = f"{self.server.upstream_host}:{self.server.upstream_port}"
         if body or self.command in ("PUT", "POST"):
@@ -96,9 +102,11 @@ class _Handler(BaseHTTPRequestHandler):
         for attempt in (1, 2):  # a kept-alive upstream connection may have been closed by the server meanwhile
             conn = self._upstream()
             try:
-                conn.request(self.command, self.path, body=body, headers=headers)
+                conn.request(self.command, target, body=body, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
+                if proxy.rewrite_answer is not None:
+                    data = proxy.rewrite_answer(self.command, self.path, data)
             except (OSError, http.client.HTTPException):
                 conn.close()
                 self._conn = None
@@ -183,6 +191,7 @@ class _Server(QuietServer):
         self.upstream_host = split.hostname or "127.0.0.1"
         self.upstream_port = split.port or 80
         self.decide = proxy.decide
+        self.proxy = proxy
         super().__init__(("127.0.0.1", 0), _Handler)
 
 
@@ -204,6 +213,8 @@ class FaultyProxy:
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.rewrite_target: Callable[[str, str], str] | None = None
+        self.rewrite_answer: Callable[[str, str, bytes], bytes] | None = None
 
     # -- life cycle ----------------------------------------------------------------------------------------------
     def start(self) -> FaultyProxy:

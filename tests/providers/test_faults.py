@@ -341,3 +341,39 @@ def test_a_failed_multipart_upload_is_aborted(flaky: Any) -> None:
         provider.upload("g/big.bin", io.BytesIO(data), len(data), 1_700_000_000.0)
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
     assert "Contents" not in client.list_objects_v2(Bucket=bucket)
+
+
+# -- a listing the service does not end properly ---------------------------------------------------------------
+
+
+def test_a_page_that_says_more_follow_but_not_where_fails_the_listing(flaky: Any) -> None:
+    """Taken as the whole listing, the first page would read as every later key deleted in the cloud."""
+    import re
+
+    from engine.providers.paging import BrokenListing
+
+    provider, proxy, client, bucket = flaky
+    for i in range(3):
+        client.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
+    proxy.rewrite_target = lambda method, target: re.sub(r"max-keys=\d+", "max-keys=1", target)
+    proxy.rewrite_answer = lambda method, target, body: re.sub(
+        rb"<NextContinuationToken>.*?</NextContinuationToken>", b"", body)
+    with pytest.raises(BrokenListing, match="more entries follow but not where"):
+        list(provider.list(""))
+
+
+def test_a_page_sent_again_and_again_fails_the_listing_instead_of_looping(flaky: Any) -> None:
+    import re
+
+    from engine.providers.paging import BrokenListing
+
+    provider, proxy, client, bucket = flaky
+    for i in range(3):
+        client.put_object(Bucket=bucket, Key=f"k{i}", Body=b"x")
+    # Every page request is answered with the first page again (and its token).
+    proxy.rewrite_target = lambda method, target: re.sub(
+        r"&?continuation-token=[^&]*", "", re.sub(r"max-keys=\d+", "max-keys=1", target))
+    with pytest.raises(BrokenListing, match="already read"):
+        list(provider.list(""))
+    with pytest.raises(BrokenListing, match="already read"):
+        list(provider.list_dir(""))
