@@ -331,6 +331,7 @@ class S3Provider(Provider):
             # No ids: an object is its key, and a rename is a copy to a new key.
         )
         self._unconditional = False  # the service refused If-Match / If-None-Match: re-read instead
+        self._unconditional_deletes = False  # the same for DeleteObject's If-Match (older services lack it)
         self._client: Any = None
         self._client_lock = threading.Lock()
         self._bucket_checked = self.options.get("create_bucket", "false") != "true"
@@ -829,8 +830,33 @@ class S3Provider(Provider):
 
     def delete(self, path: str, *, expect: Expect | None = None) -> None:
         what = f"deleting /{path}"
-        if objectstore.still_there_as_expected(expect, lambda: self._head(path, what), what):
+        seen = expect.seen if expect is not None else None
+        if seen is not None and seen.revision and not self._unconditional_deletes:
+            self._delete_if(path, seen.revision, what, expect)  # type: ignore[arg-type]
+        elif objectstore.still_there_as_expected(expect, lambda: self._head(path, what), what):
             self._call(what, "delete_object", Key=path)  # S3 deletes are idempotent
+
+    def _delete_if(self, key: str, revision: str, what: str, expect: Expect) -> None:
+        """DeleteObject made only while `key` still has the ETag `revision` (If-Match): another client's version
+        written since is never the one deleted. A service that does not take the condition (501, NotImplemented)
+        gets a HEAD first from then on, leaving the one round trip between the two."""
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key, IfMatch=f'"{revision}"')
+            return
+        except Exception as exc:
+            answer = getattr(exc, "response", None) or {}
+            refused = answer.get("Error", {}).get("Code") == "NotImplemented" or answer.get(
+                "ResponseMetadata", {}).get("HTTPStatusCode") == 501
+            if not refused:
+                error = self._translate(exc, what)
+                if isinstance(error, NotFound):
+                    return  # gone already (a retry of a delete whose answer was lost, or another client's)
+                if isinstance(error, PreconditionFailed):
+                    raise expect.failed(what) from None
+                raise error from None
+        self._unconditional_deletes = True
+        if objectstore.still_there_as_expected(expect, lambda: self._head(key, what), what):
+            self._call(what, "delete_object", Key=key)
 
     def mkdir(self, path: str) -> RemoteEntry:
         path = path.strip("/")
@@ -884,7 +910,12 @@ class S3Provider(Provider):
             size = listed.size
         else:
             size = int(self._call(what, "head_object", Key=dst).get("ContentLength", 0))
-        self._call(what, "delete_object", Key=src)
+        if listed is not None and listed.revision:
+            # Only the version just copied goes: one another client wrote meanwhile stays (and the next pass
+            # sees both names, and keeps both).
+            self.delete(src, expect=Expect.entry(listed))
+        else:
+            self._call(what, "delete_object", Key=src)
         etag = str(result.get("ETag", "")).strip('"')
         modified = result.get("LastModified")
         return RemoteEntry(dst, False, size, modified.timestamp() if modified is not None else None,

@@ -11,6 +11,7 @@ user did, with no temporary files, no unfinished multipart uploads and no confli
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
@@ -377,3 +378,38 @@ def test_a_page_sent_again_and_again_fails_the_listing_instead_of_looping(flaky:
         list(provider.list(""))
     with pytest.raises(BrokenListing, match="already read"):
         list(provider.list_dir(""))
+
+
+def _write_when(proxy: Any, method: str, client: Any, bucket: str, key: str, body: bytes) -> None:
+    """Another client writes `key` right before our next `method` request reaches the server."""
+
+    def rewrite(m: str, target: str) -> str:
+        if m == method and proxy.rewrite_target is rewrite:
+            proxy.rewrite_target = None
+            client.put_object(Bucket=bucket, Key=key, Body=body)
+        return target
+
+    proxy.rewrite_target = rewrite
+
+
+def test_a_version_written_just_before_our_delete_is_not_deleted(flaky: Any) -> None:
+    from engine.providers.base import Expect, PreconditionFailed
+
+    provider, proxy, client, bucket = flaky
+    client.put_object(Bucket=bucket, Key="a.txt", Body=b"listed")
+    seen = next(e for e in provider.list("") if e.path == "a.txt")
+    _write_when(proxy, "DELETE", client, bucket, "a.txt", b"theirs")
+    with pytest.raises(PreconditionFailed):
+        provider.delete("a.txt", expect=Expect.entry(seen))
+    assert client.get_object(Bucket=bucket, Key="a.txt")["Body"].read() == b"theirs"
+
+
+def test_a_move_leaves_a_version_written_while_it_copied(flaky: Any) -> None:
+    provider, proxy, client, bucket = flaky
+    client.put_object(Bucket=bucket, Key="old.txt", Body=b"listed")
+    seen = next(e for e in provider.list("") if e.path == "old.txt")
+    _write_when(proxy, "DELETE", client, bucket, "old.txt", b"theirs")
+    with contextlib.suppress(Exception):
+        provider.move("old.txt", "new.txt", seen)
+    assert client.get_object(Bucket=bucket, Key="old.txt")["Body"].read() == b"theirs"
+    assert client.get_object(Bucket=bucket, Key="new.txt")["Body"].read() == b"listed"
