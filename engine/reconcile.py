@@ -280,6 +280,7 @@ def plan(
         if skipped_dir is not None:
             if path.startswith(skipped_dir + "/"):
                 _note(frames, lent is not None or srow is not None, rent is not None)
+                _uncount(out, lent, rent)
                 continue
             skipped_dir = None
         if frames and not path.startswith(frames[-1].prefix):
@@ -343,6 +344,7 @@ def plan(
         verdict = _policy_verdict(policy, action) if kind not in (None, RECORD, FORGET) else None
         if verdict is not None and verdict.action == "skip":
             out.skipped[path] = verdict.reason
+            _uncount(out, lent, rent)
             action.kind = SKIP
             kind = None
             if action.is_dir:
@@ -388,6 +390,16 @@ def plan(
     close_frames(None)
     _pair_moves(out)
     return out
+
+
+def _uncount(out: Plan, lent: LocalEntry | None, rent: RemoteEntry | None) -> None:
+    """A file a rule keeps out (`.DS_Store`, `@eaDir/...`, an excluded extension) is not a synced file: a side
+    holding only such files counts as empty for the empty-side guard (what a NAS indexer or a Mac leaves in a
+    bare mount point must not let a pass delete everything on the other side)."""
+    if lent is not None and not lent.is_dir:
+        out.local_files -= 1
+    if rent is not None and not rent.is_dir:
+        out.remote_files -= 1
 
 
 def _one_way_clash(direction: str, local_is_dir: bool) -> str:

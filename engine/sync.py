@@ -354,8 +354,9 @@ def _run(
         return result
 
     if pairing.is_new:
-        emit(LogRecord(clock(), task.name, "info", "", f"new pairing: {pairing.describe()}; the task's earlier "
-                       "sync state was forgotten, and this pass compares both sides and deletes nothing"))
+        why = "a folder is on another disk than at the last pass, so " if pairing.moved_disk else ""
+        emit(LogRecord(clock(), task.name, "info", "", f"new pairing: {pairing.describe()}; {why}the task's "
+                       "earlier sync state was forgotten, and this pass compares both sides and deletes nothing"))
     for tmp in temps:  # left behind by a killed pass; never user data
         with contextlib.suppress(OSError):
             tree.fs.unlink(tree.abspath(tmp))  # through the tree's file system: confined for a system engine
@@ -716,6 +717,7 @@ class Pairing:
     local: str
     remote: str
     is_new: bool = False
+    moved_disk: bool = False  # new because a folder is on another disk than at the last pass
 
     @classmethod
     def of(cls, home: Home, task: Task) -> Pairing:
@@ -748,9 +750,22 @@ class Pairing:
         stored = db.pairing(task_id)
         # A state written before pairings were recorded is taken to be this pairing's (nothing else to go by).
         self.is_new = stored is not None and stored != self.identity
+        device = device_of(tree.root)
+        rdevice = None if cloud_folder is None else device_of(cloud_folder)
+        if stored is not None and not self.is_new and _moved_disk(db.pairing_devices(task_id), (device, rdevice)):
+            # The folder is on another disk than at the last pass: a disk unmounted (its bare mount point, with
+            # a file left in it, shows through) or the files moved to a new disk. Only the first is dangerous,
+            # and nothing tells them apart: read against the old state, every file not on this disk would look
+            # deleted and be deleted on the other side. A first pass instead copies differences, deletes nothing.
+            self.is_new = True
+            self.moved_disk = True
         if not dry_run:
-            rdevice = None if cloud_folder is None else device_of(cloud_folder)
-            db.set_pairing(task_id, self.identity, device_of(tree.root), forget=self.is_new, rdevice=rdevice)
+            db.set_pairing(task_id, self.identity, device, forget=self.is_new, rdevice=rdevice)
+
+
+def _moved_disk(recorded: tuple[str | None, str | None], now: tuple[str | None, str | None]) -> bool:
+    """Whether either folder is on another device than the one recorded (unknown on either hand: not moved)."""
+    return any(was is not None and here is not None and was != here for was, here in zip(recorded, now, strict=True))
 
 
 def computer_name(home: Home) -> str:
@@ -960,14 +975,15 @@ def _guard_empty(task: Task, p: Plan) -> None:
     # Only a plan that would delete on the other side is dangerous; forgetting state is not.
     if p.tracked_files and not p.local_files and p.count(DELETE_REMOTE):
         raise GuardError(
-            f"the local folder {task.local} is empty but {p.tracked_files} synced files were in it "
-            "(unmounted disk?); nothing was changed, --force or not. If you really deleted everything, delete the "
+            f"the local folder {task.local} is empty (of files it syncs) but {p.tracked_files} synced files were in "
+            "it (unmounted disk?); nothing was changed, --force or not. If you really deleted everything, delete the "
             "synced files in the cloud too"
         )
     if p.tracked_files and not p.remote_files and p.count(DELETE_LOCAL):
         raise GuardError(
-            f"the remote folder {task.remote} is empty but {p.tracked_files} synced files were in it; "
-            "nothing was changed, --force or not. If everything was really deleted there, delete the local files too"
+            f"the remote folder {task.remote} is empty (of files it syncs) but {p.tracked_files} synced files were in "
+            "it; nothing was changed, --force or not. If everything was really deleted there, delete the local files "
+            "too"
         )
 
 

@@ -175,3 +175,23 @@ def test_a_cloud_disk_unmounted_mid_pass_gets_nothing_written_on_its_bare_mount_
         assert sorted(contents(env.local)) == [f"new/n{i}" for i in range(5)] + [f"o{i}" for i in range(3)]
     finally:
         subprocess.run(["umount", "-l", str(env.cloud)], check=False, capture_output=True)
+
+
+def test_a_disk_unmounted_between_passes_over_a_leftover_file_deletes_nothing(env: Env) -> None:
+    """The bare mount point holds a file (left there before the disk was first mounted): not empty, so the empty
+    folder guard does not hold; the other device makes it a new pairing, which deletes nothing, --force or not."""
+    write(env.local / "left-before-mounting.txt", "stale")
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(env.local)],
+                       capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"mount is not permitted here: {p.stderr.strip()}")
+    try:
+        for i in range(9):
+            write(env.local / f"f{i}", f"on the disk {i}")
+        assert env.sync().exit_code == 0
+        subprocess.run(["umount", "-l", str(env.local)], check=True)
+        r = env.sync(force=True)
+        assert r.summary.get("deleted-remote", 0) == 0, r.summary
+        assert sorted(contents(env.cloud)) == [f"f{i}" for i in range(9)] + ["left-before-mounting.txt"]
+    finally:
+        subprocess.run(["umount", "-l", str(env.local)], check=False, capture_output=True)
