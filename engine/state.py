@@ -250,8 +250,15 @@ class StateDB:
             row = self._db.execute("SELECT id FROM tasks WHERE name = ?", (name,)).fetchone()
             if row:
                 return int(row[0])
+            # A new id is above every id any row still carries: a removed task's pass that was still running
+            # wrote its rows after `forget_task` (under its old id), and a task added again under the same name
+            # must never read them as its own (SQLite would give the freed highest id again).
             # Another process (a `status` beside a `sync`) may add the same name between the two statements.
-            self._db.execute("INSERT OR IGNORE INTO tasks (name) VALUES (?)", (name,))
+            self._db.execute(
+                "INSERT OR IGNORE INTO tasks (id, name) VALUES (1 + MAX((SELECT IFNULL(MAX(id), 0) FROM tasks), "
+                "(SELECT IFNULL(MAX(task), 0) FROM entries), (SELECT IFNULL(MAX(task), 0) FROM pairings)), ?)",
+                (name,),
+            )
             return int(self._db.execute("SELECT id FROM tasks WHERE name = ?", (name,)).fetchone()[0])
 
     def forget_task(self, name: str) -> None:
