@@ -46,6 +46,11 @@ RETRY_MISSING_ROOT = 5.0
 EXHAUSTED_RESCAN = 30.0  # the full-rescan period of a tree with folders that have no watch
 EXHAUSTED_RECHECK = 60.0  # how often a watcher short of watches looks whether some are free again
 RESCAN_SHARE = 10  # ...but a rescan never runs more often than every RESCAN_SHARE times its own duration
+# A batch that deletes is held until deletions stop for this long (at most DELETION_HOLD_MAX): an `rm -rf` of a
+# large tree lasts longer than one batch, and a pass started in the middle of it would see a part of the
+# deletion, small enough to pass the mass-delete guard, then the next part, and so on.
+DELETION_QUIET = 1.0
+DELETION_HOLD_MAX = 30.0
 RUST_TIMEOUT_MS = 1000  # watchfiles hands control back this often, so the watcher can look at its limits
 INOTIFY_LIMIT_PATH = "/proc/sys/fs/inotify/max_user_watches"
 NAMESPACE_LIMIT_PATH = "/proc/sys/user/max_inotify_watches"  # a user namespace's own limit (containers)
@@ -171,6 +176,9 @@ class LocalWatcher:
         self.exhausted = False  # some folders may have no inotify watch: the tree is rescanned often
         self._rescan_cost = 0.0  # seconds the last full rescan took
         self._rescan_now_due = False
+        self._held: list[str] = []  # paths of batches held while deletions go on
+        self._held_since = 0.0
+        self._last_deletion = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -270,6 +278,7 @@ class LocalWatcher:
             for changes in changes_iter:
                 if changes and self._handle(changes):
                     check_room = True  # new folders: did they all get a watch?
+                self._release_held(time.monotonic())
                 if self._force_polling:
                     continue
                 now = time.monotonic()
@@ -289,6 +298,12 @@ class LocalWatcher:
         finally:
             changes_iter.close()  # releases this arming's watches
         return False
+
+    def _release_held(self, now: float) -> None:
+        """Report the held batches once deletions have stopped (or have gone on for too long)."""
+        if self._held and (now - self._last_deletion >= DELETION_QUIET or now - self._held_since >= DELETION_HOLD_MAX):
+            paths, self._held = sorted(set(self._held)), []
+            self._emit("local", paths)
 
     def _set_exhausted(self, exhausted: bool) -> None:
         if exhausted == self.exhausted:
@@ -319,7 +334,16 @@ class LocalWatcher:
         """Report a batch; True when it holds new folders."""
         paths = sorted({self._rel(p) for _, p in changes})
         new_dirs = [p for c, p in changes if c == watchfiles.Change.added and os.path.isdir(p)]
-        self._emit("local", paths)
+        deletes = any(c == watchfiles.Change.deleted for c, _ in changes)
+        if deletes or self._held:
+            now = time.monotonic()
+            if not self._held:
+                self._held_since = now
+            if deletes:
+                self._last_deletion = now
+            self._held.extend(paths)
+        else:
+            self._emit("local", paths)
         if new_dirs:
             due = time.monotonic() + self._recheck
             with self._cond:

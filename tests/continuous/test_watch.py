@@ -152,3 +152,28 @@ def test_tree_signature_follows_content_not_temp_files(tmp_path):
     (tmp_path / "b").mkdir()
     assert tree_signature(str(tmp_path)) != s1
     assert tree_signature(str(tmp_path / "nope")) == "missing"
+
+
+def test_deletions_spread_over_seconds_are_reported_once_they_stop(tmp_path):
+    """A tree deleted folder by folder (a file manager, `rm -rf` on a slow disk) comes as one report: a pass
+    started in the middle would see only a part, each part small enough to pass the mass-delete guard."""
+    from engine.runtime.watch import DELETION_QUIET
+
+    for d in range(20):
+        (tmp_path / f"d{d}").mkdir()
+        (tmp_path / f"d{d}" / "f").write_text("x")
+    rec = Recorder()
+    w = _watcher(tmp_path, rec)
+    try:
+        for d in range(20):
+            (tmp_path / f"d{d}" / "f").unlink()
+            (tmp_path / f"d{d}").rmdir()
+            time.sleep(0.1)  # two seconds in all: several watchfiles batches
+        last = time.monotonic()
+        assert wait_for(lambda: len(rec.paths()) >= 40, 5)
+        with rec.lock:
+            calls = [c for c in rec.calls if c[2]]
+        assert len(calls) == 1, [len(c[2]) for c in calls]
+        assert calls[0][0] - last >= DELETION_QUIET * 0.9
+    finally:
+        w.stop()
