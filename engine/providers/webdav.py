@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, urlsplit
@@ -59,6 +59,7 @@ PRESETS = {
     "yandex": "https://webdav.yandex.com",
 }
 CHUNK = 1 << 20
+UNLISTABLE_REASON = "the WebDAV server listed this folder in its parent but answered 404 when asked for its content"
 
 
 def _q(path: str) -> str:
@@ -248,6 +249,19 @@ class WebDAVProvider(Provider):
             return None
 
     def list(self, folder: str) -> Iterator[RemoteEntry]:
+        return self._walk(folder, None)
+
+    def list_reporting(self, folder: str, on_skip: Callable[[str, str], None]) -> Iterator[RemoteEntry]:
+        return self._walk(folder, on_skip)
+
+    def _walk(self, folder: str, on_skip: Callable[[str, str], None] | None) -> Iterator[RemoteEntry]:
+        """Every entry below `folder`, one PROPFIND (Depth 1) per folder.
+
+        A subfolder its parent reported that answers 404 to its own PROPFIND (removed since, or a server or
+        proxy that is briefly wrong) was not looked at: its content is unknown, not gone. It goes to `on_skip`
+        so the engine leaves its subtree alone this pass; `list()`, which has nobody to tell, fails instead of
+        passing it off as an empty folder (the engine would delete the local files below it).
+        """
         from webdav4.client import ResourceNotFound
 
         folder = folder.strip("/")
@@ -260,7 +274,11 @@ class WebDAVProvider(Provider):
             except ResourceNotFound:
                 if current == folder:
                     raise ContainerNotFound(f"the remote folder /{folder} does not exist") from None
-                continue  # removed while we walked
+                if on_skip is None:
+                    raise ProviderError(f"listing /{current}: the server reported the folder but could not list "
+                                        "it (not found)") from None
+                on_skip(current[len(base) :], UNLISTABLE_REASON)
+                continue
             except Exception as exc:
                 raise _translate(exc, f"listing /{current}") from None
             for info in members:

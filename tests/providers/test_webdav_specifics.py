@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import io
 import pathlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import pytest
 
+from engine import manage
+from engine.config import Home, Task
 from engine.providers.base import InvalidOption, ProviderError
-from engine.providers.webdav import PRESETS, WebDAVProvider
+from engine.providers.webdav import PRESETS, UNLISTABLE_REASON, WebDAVProvider
+from engine.state import StateDB
+from engine.sync import run_pass
 
 from .servers import webdav as server
 
@@ -77,3 +82,64 @@ def test_presets_fill_the_url() -> None:
         WebDAVProvider.validate_options({"user": "me", "password": "pw"})
     with pytest.raises(InvalidOption):
         WebDAVProvider.validate_options({"url": "ftp://host/", "user": "me", "password": "pw"})
+
+
+def missing_when_listed(path: str, on: dict[str, bool]) -> Callable[[Any], Any]:
+    """A middleware that answers 404 to a PROPFIND of `path` while `on["flaky"]`, though its parent lists it."""
+
+    def wrap(app: Any) -> Any:
+        def flaky(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            if on["flaky"] and environ["REQUEST_METHOD"] == "PROPFIND" and environ["PATH_INFO"].rstrip("/") == path:
+                start_response("404 Not Found", [("Content-Length", "0")])
+                return [b""]
+            return app(environ, start_response)
+
+        return flaky
+
+    return wrap
+
+
+def test_a_subfolder_that_cannot_be_listed_is_reported_not_taken_for_empty(tmp_path: pathlib.Path) -> None:
+    served = tmp_path / "dav"
+    (served / "data/sub/deeper").mkdir(parents=True)
+    for name in ("data/top", "data/sub/f0", "data/sub/f1", "data/sub/deeper/f2"):
+        (served / name).write_bytes(b"x")
+    on = {"flaky": True}
+    with server.running(server.config(str(served)), missing_when_listed("/data/sub", on)) as url:
+        p = WebDAVProvider({"url": url, "user": server.USER, "password": server.PASSWORD})
+        skipped: list[tuple[str, str]] = []
+        assert {e.path for e in p.list_reporting("data", lambda *s: skipped.append(s))} == {"top", "sub"}
+        assert skipped == [("sub", UNLISTABLE_REASON)]
+        with pytest.raises(ProviderError, match="/data/sub"):  # list() has nobody to tell: it fails
+            list(p.list("data"))
+        p.close()
+
+
+def test_a_pass_never_deletes_local_files_under_a_folder_it_could_not_list(tmp_path: pathlib.Path) -> None:
+    served = tmp_path / "dav"
+    (served / "data/sub").mkdir(parents=True)
+    for name in ("data/top", "data/sub/f0", "data/sub/f1"):
+        (served / name).write_bytes(b"x")
+    local = tmp_path / "local"
+    local.mkdir()
+    on = {"flaky": False}
+    with server.running(server.config(str(served)), missing_when_listed("/data/sub", on)) as url:
+        home = Home(str(tmp_path / "home"))
+        manage.add_connection(home, "c", "webdav", {"url": url, "user": server.USER, "password": server.PASSWORD})
+        manage.add_task(home, Task("t", "c", str(local), "/data", direction="bidirectional"))
+        home.save()
+        assert run_pass(Home(home.path), "t", hostname="testhost").exit_code == 0
+        assert sorted(p.name for p in (local / "sub").iterdir()) == ["f0", "f1"]
+        on["flaky"] = True
+        result = run_pass(Home(home.path), "t", hostname="testhost")
+        assert not result.error and not result.failed, result.as_dict()
+        assert sorted(p.name for p in (local / "sub").iterdir()) == ["f0", "f1"]
+        db = StateDB(home.setting("database-path"))
+        try:
+            assert db.skipped(db.task_id("t")) == {"sub": UNLISTABLE_REASON}
+        finally:
+            db.close()
+        on["flaky"] = False  # listed again: nothing changed on either side, nothing moves
+        again = run_pass(Home(home.path), "t", hostname="testhost")
+        assert again.exit_code == 0 and not again.summary.get("downloaded") and not again.summary.get("deleted")
+        assert sorted(p.name for p in (local / "sub").iterdir()) == ["f0", "f1"]

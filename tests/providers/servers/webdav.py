@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 KIND = "webdav"
@@ -50,13 +50,16 @@ def config(root: str, **overrides: Any) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def running(conf: dict[str, Any]) -> Iterator[str]:
-    """A wsgidav server for `conf` in a daemon thread; yields its base URL."""
+def running(conf: dict[str, Any], wrap: Callable[[Any], Any] | None = None) -> Iterator[str]:
+    """A wsgidav server for `conf` in a daemon thread; yields its base URL. `wrap` puts a WSGI middleware in
+    front of it (a test that plays a server answering some requests wrongly)."""
     from cheroot import wsgi
     from cheroot.workers.threadpool import WorkerThread
     from wsgidav.wsgidav_app import WsgiDAVApp
 
     app = WsgiDAVApp(conf)
+    if wrap is not None:
+        app = wrap(app)
     server = wsgi.Server(("127.0.0.1", 0), app, numthreads=8)
 
     def daemon_worker() -> WorkerThread:
