@@ -123,6 +123,27 @@ class OptionSpec:
     def title(self) -> str:
         return self.label or self.name.replace("_", " ").capitalize()
 
+    @property
+    def is_address(self) -> bool:
+        """The option is a service address (`endpoint`, `url`, `api_url`...): its value must parse as a URL or
+        a host name. Told by the name, the convention every provider follows, so a new address option is
+        checked without anyone remembering to."""
+        return self.name in ("endpoint", "url") or self.name.endswith("_url")
+
+
+def address_problem(value: str) -> str | None:
+    """Why `value` cannot be used as a URL or host name (an unclosed "[" of an IPv6 address, a port that is
+    no number or out of range), or None. Only what no HTTP client could ever connect to: the scheme a
+    provider allows is its own rule."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value if "://" in value else "//" + value)
+        parts.port  # noqa: B018 - reading it is the check: a bad port raises here, not at the first request
+    except ValueError as exc:
+        return str(exc) or "it cannot be parsed"
+    return None
+
 
 class RemoteEntry(NamedTuple):
     """One file or folder as the service reports it (a named tuple: listings make many of them).
@@ -405,6 +426,11 @@ class Provider(ABC):
                 raise InvalidOption(f"option '{spec.name}' is required for provider '{cls.kind}'")
             if value and spec.choices and value not in spec.choices:
                 raise InvalidOption(f"option '{spec.name}' must be one of: {', '.join(spec.choices)}")
+            problem = address_problem(value) if value and spec.is_address else None
+            if problem:
+                # Checked first for every provider: a malformed address would otherwise reach urllib or an SDK
+                # as a ValueError, which the CLI can only call a bug.
+                raise InvalidOption(f"option '{spec.name}' is not a valid URL ({problem})")
 
     @classmethod
     def identity(cls, options: Mapping[str, str]) -> str:

@@ -78,6 +78,7 @@ from engine.providers.base import (
     ProviderError,
     RemoteEntry,
     TransientError,
+    address_problem,
     join,
 )
 from engine.providers.graph import Graph, NameTaken, Resync, item_address
@@ -799,6 +800,10 @@ class SharePointProvider(OneDriveProvider):
         super().validate_options(options)
         if not options.get("site") and not options.get("drive_id"):
             raise InvalidOption("option 'site' is required for provider 'sharepoint' (the site's address or id)")
+        site = (options.get("site") or "").strip()
+        problem = address_problem(site) if site.startswith(("https://", "http://")) else None
+        if problem:  # an id is not an address; an address is split by urllib when the site is looked up
+            raise InvalidOption(f"option 'site' is not a valid URL ({problem})")
 
     def _site_address(self) -> str:
         """The Graph address of the site: an id as it is, an address as `host:/path`."""

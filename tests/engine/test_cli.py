@@ -87,6 +87,15 @@ def test_refusals_are_one_line_and_exit_2(cli, setup):
     refused(cli, "settings", "set", "log-max-records", "100001", match="5 to 100000")
     refused(cli, "settings", "set", "no-such-setting", "1", match="unknown setting")
     refused(cli, "frobnicate", match="invalid choice")
+    # A malformed address reached urllib as a ValueError, which the CLI called "a bug".
+    refused(cli, "connection", "add", "s", "--provider", "s3", "--option", "endpoint=http://[::1",
+            "--option", "bucket=abc", "--option", "region=us-east-1", "--option", "access_key_id=x",
+            "--option", "secret_access_key=y", match="option 'endpoint' is not a valid URL")
+    refused(cli, "connection", "add", "w", "--provider", "webdav", "--option", "url=http://[::1/dav",
+            "--option", "user=u", "--option", "password=p", match="option 'url' is not a valid URL")
+    refused(cli, "connection", "add", "sw", "--provider", "swift", "--option", "auth_url=http://h:99999/v3",
+            "--option", "user=u", "--option", "key=k", "--option", "container=c",
+            match="option 'auth_url' is not a valid URL")
 
 
 def test_a_task_in_another_connection_may_use_another_folder(cli, setup):

@@ -184,7 +184,8 @@ def test_sharepoint_lists_libraries_and_reads_back_rewritten_office_files(fake: 
 @pytest.mark.parametrize(("option", "value"), [("chunk_size", "1000"), ("chunk_size", "0"),
                                                ("chunk_size", str(320 * 193)), ("max_file_size_gb", "251"),
                                                ("max_file_size_gb", "x"), ("tenant", "a/b"),
-                                               ("api_url", "ftp://x")])  # fmt: skip
+                                               ("api_url", "ftp://x"), ("api_url", "https://[::1"),
+                                               ("auth_url", "https://h:70000")])  # fmt: skip
 def test_bad_options_are_refused_in_one_line(option: str, value: str) -> None:
     with pytest.raises(InvalidOption) as info:
         provider_class("onedrive").validate_options({"client_id": "c", option: value})
@@ -196,6 +197,9 @@ def test_sharepoint_needs_a_site_and_tops_at_15_gb() -> None:
         provider_class("sharepoint").validate_options({"client_id": "c"})
     with pytest.raises(InvalidOption):
         provider_class("sharepoint").validate_options({"client_id": "c", "site": "s", "max_file_size_gb": "16"})
+    with pytest.raises(InvalidOption, match="option 'site' is not a valid URL"):  # was a ValueError at sign-in
+        provider_class("sharepoint").validate_options({"client_id": "c", "site": "https://[contoso/sites/a"})
+    provider_class("sharepoint").validate_options({"client_id": "c", "site": "contoso.sharepoint.com,1,2"})
 
 
 def test_sign_in_addresses_follow_the_tenant_and_every_option_has_a_label() -> None:
