@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -95,12 +96,52 @@ def _local_failure(verb: str, path: str, exc: OSError) -> LocalFailure:
     return LocalFailure(f"{verb} {path}: {(exc.strerror or str(exc)).lower()}")
 
 
-def conflict_name(path: str, hostname: str, when: datetime) -> str:
-    """`<stem>_<hostname>_Conflict_<YYYYMMDD-HHMMSS><suffix>` in the same folder (design notes, section 1)."""
+# The longest file name a local file system holds (ext4, XFS, btrfs, NTFS through its UTF-16 units: 255 of
+# those are at least 255 bytes of UTF-8 in the ASCII case, and the policy skips names longer than this).
+MAX_NAME_BYTES = 255
+_STAMP = "%Y%m%d-%H%M%S"
+
+
+def conflict_name(
+    path: str, hostname: str, when: datetime, n: int = 1, *, max_bytes: int = MAX_NAME_BYTES,
+    max_chars: int | None = None,
+) -> str:
+    """`<stem>_<hostname>_Conflict_<YYYYMMDD-HHMMSS><suffix>` in the same folder (design notes, section 1);
+    `-<n>` after the time for the n-th name tried in one second (n > 1).
+
+    The stem is cut (on a character boundary) so that the name fits `max_bytes` of UTF-8 and, where the
+    service has one, its own limit of `max_chars` characters: a copy of a long name that the disk or the
+    service cannot hold would fail the conflict on every pass, forever. Only a suffix too long to leave a
+    single character of the stem is cut as well.
+    """
     folder, _, name = path.rpartition("/")
     stem, suffix = _stem_suffix(name)
-    new = f"{stem}_{hostname}_Conflict_{when:%Y%m%d-%H%M%S}{suffix}"
+    tail = f"_{hostname}_Conflict_{when:{_STAMP}}" + (f"-{n}" if n > 1 else "")
+    byte_room = max_bytes - _utf8_len(tail)
+    char_room = (max_chars - len(tail)) if max_chars is not None else None
+    if _utf8_len(stem + suffix) > byte_room or (char_room is not None and len(stem + suffix) > char_room):
+        first = stem[:1]
+        suffix = _prefix_within(suffix, byte_room - _utf8_len(first),
+                                None if char_room is None else char_room - len(first))
+        stem = _prefix_within(stem, byte_room - _utf8_len(suffix),
+                              None if char_room is None else char_room - len(suffix))
+    new = f"{stem}{tail}{suffix}"
     return f"{folder}/{new}" if folder else new
+
+
+def _utf8_len(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _prefix_within(text: str, max_bytes: int, max_chars: int | None) -> str:
+    """The longest start of `text` of at most `max_bytes` bytes of UTF-8 and `max_chars` characters, cut
+    between characters (never inside one's UTF-8 sequence)."""
+    if max_chars is not None:
+        text = text[: max(0, max_chars)]
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= max_bytes:
+        return text
+    return data[: max(0, max_bytes)].decode("utf-8", "ignore")  # "ignore" drops a character cut in two
 
 
 def _stem_suffix(name: str) -> tuple[str, str]:
@@ -108,10 +149,34 @@ def _stem_suffix(name: str) -> tuple[str, str]:
     return (name[:dot], name[dot:]) if dot > 0 else (name, "")
 
 
-def is_conflict_copy_of(name: str, original: str) -> bool:
-    """True when `name` is a conflict copy of `original` (same folder), made by any computer at any time."""
+_COPY_TAIL = re.compile(r"_Conflict_(\d{8}-\d{6})(?:-(\d+))?")
+
+
+def is_conflict_copy_of(name: str, original: str, *, max_bytes: int = MAX_NAME_BYTES,
+                        max_chars: int | None = None) -> bool:
+    """True when `name` is a conflict copy of `original` (same folder), made by any computer at any time.
+
+    A copy whose stem `conflict_name` had to cut (with these limits) is recognised by making its name again
+    from the host name, time and number it carries."""
     stem, suffix = _stem_suffix(original)
-    return name.startswith(stem + "_") and "_Conflict_" in name[len(stem):] and name.endswith(suffix)
+    if name.startswith(stem + "_") and "_Conflict_" in name[len(stem):] and name.endswith(suffix):
+        return True
+    matches = list(_COPY_TAIL.finditer(name))
+    if not matches:
+        return False
+    match = matches[-1]  # the last one: a stem may hold "_Conflict_" itself
+    try:
+        when = datetime.strptime(match[1], _STAMP)
+    except ValueError:
+        return False
+    n = int(match[2] or 1)
+    head = name[: match.start()]
+    for cut in range(1, len(head)):
+        if head[cut] == "_" and stem.startswith(head[:cut]):
+            again = conflict_name(original, head[cut + 1 :], when, n, max_bytes=max_bytes, max_chars=max_chars)
+            if again == name:
+                return True
+    return False
 
 
 @dataclass
@@ -142,6 +207,7 @@ class Executor:
         pacer: Pacer | None = None,
         taken_names: set[str] | None = None,
         conflict_mode: str = revisions.COPY,
+        name_chars: int | None = None,
     ) -> None:
         self.task = task
         self.task_id = task_id
@@ -168,6 +234,9 @@ class Executor:
         # The connection's conflict_mode setting; what it means for this bucket or account is asked of the
         # provider at the first conflict of the pass (one call, where a bucket setting has to be read).
         self.conflict_setting = conflict_mode
+        # The service's own limit on a file name's length in characters (engine.policy), which conflict copy
+        # names are cut to fit as well as the local disk's 255 bytes; None: the disk's limit alone.
+        self.name_chars = name_chars
         self._conflict_mode: tuple[str, str] | None = None
         self._mode_lock = threading.Lock()
         # State rows of finished transfers wait until their data is durable on both sides (engine.groupcommit).
@@ -875,7 +944,9 @@ class Executor:
         except OSError:
             return None
         for sib in sorted(siblings, key=lambda e: e.name):
-            if not is_conflict_copy_of(sib.name, name) or not sib.is_file(follow_symlinks=False):
+            if not is_conflict_copy_of(sib.name, name, max_chars=self.name_chars) or not sib.is_file(
+                follow_symlinks=False
+            ):
                 continue
             with contextlib.suppress(OSError):
                 if sib.stat(follow_symlinks=False).st_size == size and _same_file(tmp, sib.path):
@@ -947,13 +1018,12 @@ class Executor:
         pass, and not given to another copy in this pass. (A remote copy made since the listing is caught by
         the conditional write that creates it.)"""
         when = datetime.fromtimestamp(self.clock())
-        first = conflict_name(path, self.hostname, when)
-        name = first
-        n = 2
+        n = 1
         with self._lock:
-            while name in self.taken_names or self.tree.stat_entry(name) is not None:
-                stem, dot, suffix = first.rpartition(".")
-                name = f"{stem}-{n}.{suffix}" if dot and "/" not in suffix else f"{first}-{n}"
+            while True:
+                name = conflict_name(path, self.hostname, when, n, max_chars=self.name_chars)
+                if name not in self.taken_names and self.tree.stat_entry(name) is None:
+                    break
                 n += 1
             self.taken_names.add(name)
         return name

@@ -380,6 +380,7 @@ def _run(
         clock=clock,
         taken_names=conflict_names,
         conflict_mode=home.connection(task.connection).conflict_mode,
+        name_chars=_policy_for(task, provider).file_name_chars,  # conflict copies are cut to fit it
     )
     flusher_stop = threading.Event()
 

@@ -28,7 +28,7 @@ from engine.policy import general, tailchar
 from engine.policy.buckets import validate_bucket
 from engine.policy.encoding import NameEncoder
 from engine.policy.filters import Filters
-from engine.policy.services import ServiceRules, known_kinds, row_reason, rows_for
+from engine.policy.services import ServiceRules, file_name_chars, known_kinds, row_reason, rows_for
 
 __all__ = [
     "SYNC",
@@ -137,6 +137,11 @@ class PathPolicy:
         self._rename_clock = rename_clock
         # local folder path -> the remote name of its last component, for folders renamed by the tail rule
         self._folder_names: dict[str, str] = {}
+
+    @property
+    def file_name_chars(self) -> int | None:
+        """The service's own limit on a file name, in characters (None: only the local disk's 255 bytes)."""
+        return file_name_chars(self.rows)
 
     def is_excluded_folder(self, path: str) -> bool:
         """Selective sync: the folder and everything under it is left alone on both sides."""

@@ -65,6 +65,10 @@ MAX_PATH_CHARS = 2048
 # Note 6: "The file name is longer than 255 characters." (Applied to folder names too: no local file system
 # of the product can hold a longer one.)
 MAX_NAME_CHARS = 255
+# Not in the spec: Linux file systems (ext4, XFS, btrfs) count those 255 in bytes, and a name of 255 characters
+# or fewer can take more bytes in UTF-8 ("é" * 200 is 400): a remote name like that would fail its download on
+# every pass, so it is skipped with this reason instead.
+MAX_NAME_BYTES = 255
 
 
 def is_nfd(text: str) -> bool:
@@ -93,6 +97,9 @@ def name_reason(name: str, encodable: frozenset[str] = frozenset()) -> str | Non
         return f"{name!r} is a system file or folder that is never synced"
     if len(name) > MAX_NAME_CHARS:
         return f"the name is longer than {MAX_NAME_CHARS} characters ({len(name)})"
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > MAX_NAME_BYTES:
+        return f"the name is longer than a local file system holds: {MAX_NAME_BYTES} bytes in UTF-8 ({size})"
     return None
 
 

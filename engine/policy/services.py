@@ -345,6 +345,13 @@ def rows_for(kind: str, options: Mapping[str, str] | None = None) -> tuple[Servi
     return rows
 
 
+def file_name_chars(rows: tuple[ServiceRules, ...]) -> int | None:
+    """The longest file name, in characters, that every row allows (None: no row limits it): names the engine
+    makes itself, such as conflict copies, are cut to fit it rather than be skipped."""
+    limits = [n for r in rows for n in (r.max_name, r.max_file_name) if n is not None]
+    return min(limits) if limits else None
+
+
 def onedrive_limit(value: str) -> int:
     try:
         gb = int(value)

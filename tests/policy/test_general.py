@@ -85,6 +85,9 @@ GENERAL_CASES = [
     ("n" * 255, False, "sync"),
     ("n" * 256, False, "skip"),
     ("a/" + "n" * 256, False, "skip"),
+    # (not in the spec) Linux file systems count the 255 in bytes: 127 "é" are 254 bytes, 128 are 256.
+    ("é" * 127, False, "sync"),
+    ("é" * 128, False, "skip"),
 ]
 
 
