@@ -142,6 +142,10 @@ def address_problem(value: str) -> str | None:
         parts.port  # noqa: B018 - reading it is the check: a bad port raises here, not at the first request
     except ValueError as exc:
         return str(exc) or "it cannot be parsed"
+    if parts.password is not None:
+        # The options are written to the main config and shown by `connection show`: a password belongs in
+        # the connection's secret option, which goes to the secrets file.
+        return "it holds a password; give the password in its own option instead"
     return None
 
 

@@ -96,6 +96,11 @@ def test_refusals_are_one_line_and_exit_2(cli, setup):
     refused(cli, "connection", "add", "sw", "--provider", "swift", "--option", "auth_url=http://h:99999/v3",
             "--option", "user=u", "--option", "key=k", "--option", "container=c",
             match="option 'auth_url' is not a valid URL")
+    # A password in an address would sit in the main config and show in `connection show`.
+    p = cli("connection", "add", "w2", "--provider", "webdav", "--option", "url=http://u:hunter2@127.0.0.1:1/dav",
+            "--option", "user=u", "--option", "password=p", check=2)
+    assert "holds a password" in p.stderr and "hunter2" not in p.stderr + p.stdout
+    assert "hunter2" not in (cli.home / "config.toml").read_text()
 
 
 def test_a_task_in_another_connection_may_use_another_folder(cli, setup):
