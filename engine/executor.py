@@ -22,7 +22,7 @@ from engine import revisions
 from engine.events import Event, LogRecord, TransferProgress
 from engine.groupcommit import GroupCommit
 from engine.hashing import HashingReader, HashingWriter, hash_file, same_hash
-from engine.localfs import LocalEntry, LocalTree, NotARegularFile
+from engine.localfs import LocalEntry, LocalTree, NotARegularFile, is_temp_name
 from engine.pacer import Pacer, WaitTooLong, pacer_of
 from engine.providers.base import (
     ContentUnavailable,
@@ -1151,5 +1151,5 @@ def _transfer_size(a: Action) -> int:
 def _os_message(exc: OSError) -> str:
     text = exc.strerror or str(exc)
     name = os.path.basename(exc.filename) if isinstance(exc.filename, str) else ""
-    return f"{text} ({name})" if name and not name.startswith(".skysync-tmp-") else text
+    return f"{text} ({name})" if name and not is_temp_name(name) else text
 

@@ -29,8 +29,15 @@ FILE_MOUNT = "mount point (a file mounted from elsewhere)"
 BUFFER = 64 * 1024  # bytes buffered per open file (reads and writes of a chunk or more bypass it)
 
 
+# Exactly what `_temp_name` makes (a tag of 8 hex digits, then a hex counter), or what skysync made before the tag
+# (12 random hex digits): only those are removed as a killed pass's leftovers. Any other name that starts with the
+# prefix ("notes" after it, say) is a user's file and syncs like any other.
+_temp_match = re.compile(r"\.skysync-tmp-[0-9a-f]{9,24}\Z").match
+
+
 def is_temp_name(name: str) -> bool:
-    return name.startswith(TEMP_PREFIX)
+    # The prefix test first: the walk asks this of every name, and only a name with the prefix pays for the regex.
+    return name.startswith(TEMP_PREFIX) and _temp_match(name) is not None
 
 
 # Temporary names: a random tag drawn once per process and a counter, instead of 48 random bits per file (a
@@ -381,7 +388,7 @@ class LocalTree:
             for child in children:
                 name = child.name
                 rel = prefix + name
-                if name.startswith(TEMP_PREFIX):
+                if name.startswith(TEMP_PREFIX) and _temp_match(name):
                     if on_temp:
                         on_temp(rel)
                     continue
@@ -439,7 +446,7 @@ class LocalTree:
         (absent, or told to a callback: a link, a mount point, a temporary file...). Its folders are assumed to be
         entered by the walk: the caller checks them with `look` too."""
         name = rel.rpartition("/")[2]
-        if name.startswith(TEMP_PREFIX):
+        if is_temp_name(name):
             if on_temp and os.path.lexists(self.abspath(rel)):
                 on_temp(rel)
             return None

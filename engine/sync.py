@@ -357,12 +357,17 @@ def _run(
         why = "a folder is on another disk than at the last pass, so " if pairing.moved_disk else ""
         emit(LogRecord(clock(), task.name, "info", "", f"new pairing: {pairing.describe()}; {why}the task's "
                        "earlier sync state was forgotten, and this pass compares both sides and deletes nothing"))
-    for tmp in temps:  # left behind by a killed pass; never user data
+    for tmp in temps:  # left behind by a killed pass: only names of skysync's own format (localfs.is_temp_name)
         with contextlib.suppress(OSError):
             tree.fs.unlink(tree.abspath(tmp))  # through the tree's file system: confined for a system engine
+            # Every removal has a record, as every other deletion has: the log tells what left the disk.
+            emit(LogRecord(clock(), task.name, "info", shown(tmp), "removed a temporary file that an interrupted "
+                           "pass left behind"))
     if scope is None:  # a scoped pass leaves the service's leftovers to the next full pass
         with contextlib.suppress(ProviderError):
-            provider.clean_interrupted(task.remote_folder)
+            if removed := provider.clean_interrupted(task.remote_folder):
+                emit(LogRecord(clock(), task.name, "info", "", f"removed {removed} leftover(s) of interrupted "
+                               "uploads in the cloud"))
     _log_skips(db, task_id, task.name, the_plan, clock, emit, scope)
 
     executor = Executor(

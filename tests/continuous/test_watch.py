@@ -57,8 +57,8 @@ def test_engine_temp_files_do_not_count_as_changes(tmp_path):
     rec = Recorder()
     w = _watcher(tmp_path, rec)
     try:
-        (tmp_path / ".skysync-tmp-0123abcd").write_bytes(b"x" * 100)
-        os.unlink(tmp_path / ".skysync-tmp-0123abcd")
+        (tmp_path / ".skysync-tmp-0123abcd0").write_bytes(b"x" * 100)
+        os.unlink(tmp_path / ".skysync-tmp-0123abcd0")
         time.sleep(0.6)
         assert rec.calls == []
         (tmp_path / "real").write_text("1")
@@ -147,7 +147,7 @@ def test_stop_is_prompt(tmp_path):
 def test_tree_signature_follows_content_not_temp_files(tmp_path):
     (tmp_path / "a").write_text("1")
     s1 = tree_signature(str(tmp_path))
-    (tmp_path / ".skysync-tmp-ff").write_text("partial")
+    (tmp_path / ".skysync-tmp-0123abcdff").write_text("partial")
     assert tree_signature(str(tmp_path)) == s1
     (tmp_path / "b").mkdir()
     assert tree_signature(str(tmp_path)) != s1

@@ -14,7 +14,7 @@ import pytest
 
 from engine.config import Home
 from engine.errors import ConnectionFailed, GuardError, LockedError
-from engine.localfs import TEMP_PREFIX, FileSystem
+from engine.localfs import TEMP_PREFIX, FileSystem, _temp_name, is_temp_name
 from engine.providers.base import HashKind, RemoteEntry, TransientError
 from engine.providers.local import LocalProvider
 from engine.state import StateDB
@@ -378,11 +378,30 @@ def test_failed_download_leaves_no_partial_file(env):
 
 
 def test_engine_temporary_files_are_cleaned_and_never_synced(env):
-    write(env.local / f"{TEMP_PREFIX}abc", "partial from a killed pass")
+    assert all(is_temp_name(_temp_name()) for _ in range(20))  # the name the check knows is the name made
+    write(env.local / f"{TEMP_PREFIX}0123abcd1f", "partial from a killed pass")  # the format _temp_name makes
+    write(env.cloud / f"{TEMP_PREFIX}0123abcd20", "partial upload from a killed pass")
+    os.utime(env.cloud / f"{TEMP_PREFIX}0123abcd20", (1_000_000_000, 1_000_000_000))  # long abandoned
     write(env.local / "real.txt", "r")
     env.sync()
     assert os.listdir(env.cloud) == ["real.txt"]
     assert sorted(os.listdir(env.local)) == ["real.txt"]
+    db = StateDB(Home(env.home.path).setting("database-path"))
+    infos = [(r.path, r.message) for r in db.read_log("t", 50) if r.kind == "info"]
+    assert (f"{TEMP_PREFIX}0123abcd1f", "removed a temporary file that an interrupted pass left behind") in infos
+    assert ("", "removed 1 leftover(s) of interrupted uploads in the cloud") in infos
+
+
+@pytest.mark.parametrize("name", [f"{TEMP_PREFIX}notes.txt", f"{TEMP_PREFIX}0123abcd", f"{TEMP_PREFIX}0123ABCD1",
+                                  f"{TEMP_PREFIX}0123abcd1.txt"])
+def test_user_files_that_only_look_like_temporary_files_sync(env, name):
+    """Only skysync's own temporary names are leftovers: a user's file with the prefix syncs, on both sides."""
+    write(env.local / "docs" / name, "my notes")
+    write(env.cloud / "plans" / name, "cloud notes")
+    for _ in range(2):
+        assert env.sync().exit_code == 0
+    assert env.local_tree()[f"docs/{name}"] == env.cloud_tree()[f"docs/{name}"] == b"my notes"
+    assert env.local_tree()[f"plans/{name}"] == env.cloud_tree()[f"plans/{name}"] == b"cloud notes"
 
 
 def test_log_is_capped(env):
