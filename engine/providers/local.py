@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import BinaryIO
 
@@ -38,6 +39,17 @@ from engine.providers.base import (
 )
 
 CHUNK = 1 << 20
+# A temporary file nobody has written for this long is a killed pass's; a younger one may be another computer's
+# upload in progress into the same shared folder (a NAS, a USB disk). The S3 provider waits as long before it
+# aborts an unfinished multipart upload.
+STALE_TEMP_AGE = 24 * 3600
+
+
+def abandoned(st: os.stat_result, now: float) -> bool:
+    """Whether a temporary file was left, not being written: neither its data nor its metadata changed for a day.
+    The change time counts too: a writer sets the temporary file's mtime to the source's (often years old) right
+    before its rename, and that sets the change time to now."""
+    return now - max(st.st_mtime, st.st_ctime) >= STALE_TEMP_AGE
 
 
 def _entry(e: LocalEntry) -> RemoteEntry:
@@ -81,6 +93,8 @@ class LocalProvider(Provider):
         # No ids (an inode is not kept across the rename-into-place of every write). Case-sensitive as the
         # Linux file systems the demo and the tests use; a case-insensitive disk would need its own check.
     )
+
+    clock: Callable[[], float] = staticmethod(time.time)  # what tells a temporary file's age; tests move it on
 
     def __init__(self, options: Mapping[str, str], fs: FileSystem | None = None) -> None:
         super().__init__(options)
@@ -261,11 +275,17 @@ class LocalProvider(Provider):
             raise _translate(exc, "flushing the folder to disk") from None
 
     def clean_interrupted(self, folder: str) -> int:
+        """Remove the temporary files the last listing of `folder` saw, once they are a day old (`abandoned`):
+        other computers may sync with this folder, and a fresh one may be the upload one of them is writing."""
         removed = 0
+        now = self.clock()
+        base = self.tree.abspath(folder)
         for rel in self._temps.pop(folder, []):
+            path = os.path.join(base, *rel.split("/"))
             try:
-                os.unlink(os.path.join(self.tree.abspath(folder), *rel.split("/")))
-                removed += 1
+                if abandoned(self.tree.fs.stat(path), now):
+                    self.tree.fs.unlink(path)
+                    removed += 1
             except OSError:
                 pass
         return removed

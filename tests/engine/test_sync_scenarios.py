@@ -8,19 +8,23 @@ import os
 import pathlib
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from engine.config import Home
+from engine import manage
+from engine.config import Home, Task
 from engine.errors import ConnectionFailed, GuardError, LockedError
 from engine.localfs import TEMP_PREFIX, FileSystem, _temp_name, is_temp_name
 from engine.providers.base import HashKind, RemoteEntry, TransientError
 from engine.providers.local import LocalProvider
 from engine.state import StateDB
-from engine.sync import TaskLock
+from engine.sync import TaskLock, run_pass
 
 from .conftest import write
+
+DAY = 24 * 3600  # how old a temporary file in the cloud must be before a pass removes it
 
 
 def transfers(result) -> int:
@@ -381,15 +385,77 @@ def test_engine_temporary_files_are_cleaned_and_never_synced(env):
     assert all(is_temp_name(_temp_name()) for _ in range(20))  # the name the check knows is the name made
     write(env.local / f"{TEMP_PREFIX}0123abcd1f", "partial from a killed pass")  # the format _temp_name makes
     write(env.cloud / f"{TEMP_PREFIX}0123abcd20", "partial upload from a killed pass")
-    os.utime(env.cloud / f"{TEMP_PREFIX}0123abcd20", (1_000_000_000, 1_000_000_000))  # long abandoned
     write(env.local / "real.txt", "r")
-    env.sync()
+    later = LocalProvider({"root": str(env.cloud)})
+    later.clock = lambda: time.time() + DAY + 60  # the cloud's leftover is a day old: not an upload in progress
+    env.sync(provider=later)
     assert os.listdir(env.cloud) == ["real.txt"]
     assert sorted(os.listdir(env.local)) == ["real.txt"]
     db = StateDB(Home(env.home.path).setting("database-path"))
     infos = [(r.path, r.message) for r in db.read_log("t", 50) if r.kind == "info"]
     assert (f"{TEMP_PREFIX}0123abcd1f", "removed a temporary file that an interrupted pass left behind") in infos
     assert ("", "removed 1 leftover(s) of interrupted uploads in the cloud") in infos
+
+
+class SlowUpload(LocalProvider):
+    """A local folder whose upload calls `midway` once its temporary file holds the first bytes."""
+
+    def __init__(self, options, midway):
+        super().__init__(options)
+        self.midway = midway
+
+    def upload(self, path, src, size, mtime, *, expect=None):
+        class Src:
+            def __init__(self, inner, midway):
+                self.inner, self.midway = inner, midway
+
+            def read(self, n=-1):
+                data = self.inner.read(n)
+                if self.midway:
+                    self.midway, midway = None, self.midway
+                    midway()
+                return data
+
+        return super().upload(path, Src(src, self.midway), size, mtime, expect=expect)
+
+
+def test_a_pass_leaves_another_computers_upload_in_progress_alone(make_env, tmp_path):
+    """Two computers sync their own folders with one shared `local` cloud folder: a pass of the second while the
+    first is writing its upload's temporary file leaves that file alone (it is fresh), so the upload completes."""
+    first = make_env()
+    second_local = tmp_path / "local2"
+    write(second_local / "mine.txt", "from computer 2")
+    second_home = Home(str(tmp_path / "home2"))
+    manage.add_connection(second_home, "c", "local", {"root": str(first.cloud)})
+    manage.add_task(second_home, Task("t", "c", str(second_local), "/"))
+    second_home.save()
+    second_passes = []
+
+    def second_pass():
+        temps = [n for n in os.listdir(first.cloud) if n.startswith(TEMP_PREFIX)]
+        assert temps, "the first computer's upload is under way"
+        second_passes.append(run_pass(Home(second_home.path), "t", hostname="other"))
+        assert [n for n in os.listdir(first.cloud) if n.startswith(TEMP_PREFIX)] == temps
+
+    write(first.local / "big.bin", os.urandom(3 << 20))
+    result = first.sync(provider=SlowUpload({"root": str(first.cloud)}, second_pass))
+    assert second_passes and second_passes[0].exit_code == 0
+    assert result.exit_code == 0 and result.summary.get("uploaded") == 1, result.summary
+    assert (first.cloud / "big.bin").read_bytes() == (first.local / "big.bin").read_bytes()
+    assert (first.cloud / "mine.txt").read_text() == "from computer 2"
+
+
+def test_only_a_day_old_temporary_file_in_the_cloud_is_removed(env):
+    fresh, old = env.cloud / f"{TEMP_PREFIX}0123abcd0", env.cloud / f"{TEMP_PREFIX}0123abcd1"
+    write(fresh, "being written")
+    write(old, "left by a killed pass", mtime=1_000_000_000)
+    provider = LocalProvider({"root": str(env.cloud)})
+    assert env.sync(provider=provider).exit_code == 0
+    assert fresh.exists() and old.exists()  # an old mtime alone is not enough: a writer sets it before its rename
+    provider.clock = lambda: time.time() + DAY + 60
+    assert env.sync(provider=provider).exit_code == 0
+    assert not fresh.exists() and not old.exists()
+    assert sorted(os.listdir(env.local)) == []  # neither was ever synced
 
 
 @pytest.mark.parametrize("name", [f"{TEMP_PREFIX}notes.txt", f"{TEMP_PREFIX}0123abcd", f"{TEMP_PREFIX}0123ABCD1",
