@@ -481,14 +481,21 @@ class StateDB:
             return
         with self._lock:
             self._db.execute("BEGIN")
-            cur = self._db.executemany(
-                "INSERT INTO log (time, task, kind, path, message) VALUES (?, ?, ?, ?, ?)",
-                [(r.time, r.task, r.kind, shown(r.path), shown(r.message)) for r in records],
-            )
-            del cur
-            last = self._db.execute("SELECT MAX(id) FROM log").fetchone()[0] or 0
-            self._db.execute("DELETE FROM log WHERE id <= ?", (last - cap,))
-            self._db.execute("COMMIT")
+            try:
+                cur = self._db.executemany(
+                    "INSERT INTO log (time, task, kind, path, message) VALUES (?, ?, ?, ?, ?)",
+                    [(r.time, r.task, r.kind, shown(r.path), shown(r.message)) for r in records],
+                )
+                del cur
+                last = self._db.execute("SELECT MAX(id) FROM log").fetchone()[0] or 0
+                self._db.execute("DELETE FROM log WHERE id <= ?", (last - cap,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                # (A failure, such as a full disk, must not leave the shared connection inside a transaction: the
+                # next write, from any thread, would fail with "cannot start a transaction within a transaction".)
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise
 
     def read_log(self, task: str | None = None, limit: int = 50, kinds: tuple[str, ...] = ()) -> list[LogRecord]:
         sql = "SELECT time, task, kind, path, message FROM log"

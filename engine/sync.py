@@ -12,6 +12,7 @@ import hashlib
 import os
 import secrets
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -283,7 +284,12 @@ def _run(
             batch = records[:]
             records.clear()
         if not dry_run:
-            db.log(batch, log_cap)
+            try:
+                db.log(batch, log_cap)
+            except sqlite3.Error:
+                with records_lock:  # kept, in order, for the next flush: a failed write loses no record
+                    records[:0] = batch
+                raise
 
     emit(PassStarted(task.name, dry_run))
     if not dry_run:
@@ -390,8 +396,14 @@ def _run(
     flusher_stop = threading.Event()
 
     def flusher() -> None:
+        # A failed write (the state disk full) is the pass's to tell, in one line: raised here, threading's
+        # excepthook would print a traceback besides. The records stay queued; the flush after the run, on the
+        # pass's own thread, writes them or raises the error there.
         while not flusher_stop.wait(0.5):
-            flush_log()
+            try:
+                flush_log()
+            except sqlite3.Error:
+                return
 
     t = threading.Thread(target=flusher, name="skysync-log", daemon=True)
     t.start()
