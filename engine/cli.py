@@ -453,24 +453,37 @@ class Terminated(KeyboardInterrupt):
     transfer's temporary file removed, the task's lock let go -- instead of dying mid-write."""
 
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
 @contextlib.contextmanager
-def _sigterm_stops() -> Iterator[None]:
+def _signals_stop() -> Iterator[None]:
+    """Ctrl+C (SIGINT) or SIGTERM stops the pass once; any later one is ignored. Raised again while the pass
+    lets go (its transfers stopping, their temporary files removed, the workers joined, the lock released), it
+    would cut that short and end in a traceback: an impatient user presses Ctrl+C two or three times."""
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set a handler (tests call main() from others)
         return
+    stopped = False
 
-    def stop(_signum: int, _frame: object) -> None:
-        raise Terminated
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopped
+        stopped = True
+        for s in _STOP_SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = {s: signal.signal(s, stop) for s in _STOP_SIGNALS}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if not stopped:  # once stopped, the process is on its way out: a late signal must not raise either
+            for s, handler in previous.items():
+                signal.signal(s, handler)
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    with _sigterm_stops():
+    with _signals_stop():
         return _sync(args)
 
 

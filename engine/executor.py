@@ -329,16 +329,23 @@ class Executor:
         in_flight: set[Future[None]] = set()
         limit = self.concurrency * 4
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="skysync-xfer") as pool:
-            for a in actions:
-                if self.cancel.is_set():
-                    break
-                if len(in_flight) >= limit:
-                    done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                    for f in done:
-                        f.result()
-                in_flight.add(pool.submit(self._guarded, a, fn))
-            for f in in_flight:
-                f.result()
+            try:
+                for a in actions:
+                    if self.cancel.is_set():
+                        break
+                    if len(in_flight) >= limit:
+                        done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                        for f in done:
+                            f.result()
+                    in_flight.add(pool.submit(self._guarded, a, fn))
+                for f in in_flight:
+                    f.result()
+            except KeyboardInterrupt:  # Ctrl+C or SIGTERM (cli.Terminated), raised in this thread
+                # The running transfers stop at their next chunk (their temporary files removed) and the queued
+                # ones never start: the pool's exit waits for a few chunks, not for every transfer in flight.
+                self.cancel.set()
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
 
     def _guarded(self, action: Action, fn: Callable[[Action], None]) -> bool:
         """Run one action with retries; one failing item never stops the pass. True when it was done.

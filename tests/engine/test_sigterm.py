@@ -79,3 +79,35 @@ def test_sigterm_while_many_small_files_are_copied(tmp_path: pathlib.Path) -> No
     assert cli("connection", "edit", "c", "--option", "upload_limit=0").returncode == 0
     assert cli("sync", "t").returncode == 0
     assert {os.path.relpath(os.path.join(d, n), cloud) for d, _, names in os.walk(cloud) for n in names} == set(files)
+
+
+def test_ctrl_c_pressed_three_times_is_one_line(tmp_path: pathlib.Path) -> None:
+    """An impatient user presses Ctrl+C three times while big files download in worker threads: the first stops
+    the pass (the transfers stop, their temporary files removed), the later ones are ignored; one line, no
+    traceback from the cleanup they would otherwise cut short."""
+    local, cloud = tmp_path / "local", tmp_path / "cloud"
+    local.mkdir()
+    cloud.mkdir()
+    env = {**os.environ, "SKYSYNC_HOME": str(tmp_path / "home")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([SKYSYNC, *args], env=env, capture_output=True, text=True, timeout=60)
+
+    # 1 MiB/s shared by the downloads of 12 MiB: twelve seconds, far longer than the three presses.
+    assert cli("connection", "add", "c", "--provider", "local", "--option", f"root={cloud}",
+               "--option", "download_limit=1024").returncode == 0
+    assert cli("task", "add", "t", "--connection", "c", "--local", str(local), "--remote", "/",
+               "--direction", "bidirectional").returncode == 0
+    for i in range(6):
+        (cloud / f"big{i}.bin").write_bytes(os.urandom(2 * 1024 * 1024))
+    p = subprocess.Popen([SKYSYNC, "sync", "t"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(n.startswith(".skysync-tmp-") for n in os.listdir(local)):
+        time.sleep(0.02)
+    for _ in range(3):
+        p.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 130, err
+    assert err.strip() == "skysync: error: interrupted", err
+    assert os.listdir(local) == []  # every temporary file removed, nothing half-written in place
