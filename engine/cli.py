@@ -207,14 +207,27 @@ def _err(message: str) -> None:
 # -- commands ----------------------------------------------------------------------------------------------
 
 
+# The actions that change the configuration: each holds the home's configuration lock from its read to its write.
+CHANGES = {
+    "connection": {"add", "edit", "remove", "login", "import-rclone"},
+    "task": {"add", "edit", "remove"},
+    "settings": {"set"},
+}
+
+
 def _home(args: argparse.Namespace, *, check_permissions: bool = True):
     """The home of this command, its config checked against the schema and (unless told otherwise) its
-    permissions checked; remembers where its state database is, for a one-line message if that fails."""
+    permissions checked; remembers where its state database is, for a one-line message if that fails. A command
+    that changes the config reads it under the home's configuration lock, held until the command ends (main)."""
     from engine.config import Home, check_home_permissions
 
     path = resolve_home(args.home)
     if check_permissions:
         check_home_permissions(path)
+    if getattr(args, "action", None) in CHANGES.get(args.command, ()):
+        from engine.configlock import config_lock
+
+        args.held.enter_context(config_lock(path))
     home = Home(path)
     args.database_path = home.setting("database-path")
     return home
@@ -862,7 +875,8 @@ def main(argv: Sequence[str] | None = None, interactive: Callable[[str], int] | 
             path = resolve_home(args.home)
             if system_cli.serves_caller(path):  # a user of a system engine's home: through its socket
                 return system_cli.run(args, path, _option_values, _task_changes)
-        return COMMANDS[args.command](args)
+        with contextlib.ExitStack() as args.held:  # what the command holds until it ends (engine.configlock)
+            return COMMANDS[args.command](args)
     except SkysyncError as exc:
         _err(shown(str(exc)))
         return exc.exit_code

@@ -507,6 +507,7 @@ class Home:
         # The whole-file check's validated tables, handed out while the file is as it was read; forgotten at the
         # first change, after which each table is validated on its own again as it is read.
         self._checked: ConfigFile | None = self._check_doc()
+        self._secrets_text: str | None = None  # what secrets.toml held when read (save writes over only that)
         self._secrets = self._load_secrets()
 
     # -- files ---------------------------------------------------------------------------------------------
@@ -581,7 +582,7 @@ class Home:
         return config
 
     def _load_secrets(self) -> dict[str, dict[str, str]]:
-        text = self._read(self.secrets_path)
+        text = self._secrets_text = self._read(self.secrets_path)
         if text is None:
             return {}
         try:
@@ -606,9 +607,17 @@ class Home:
         # another encoding) cannot be stored, and half a save would part the config from its secrets.
         _utf8_only(config_text, "")
         _utf8_only(secrets_text, "a secret value is not valid UTF-8")
-        os.makedirs(self.path, mode=0o700, exist_ok=True)
-        _atomic_write(self.config_path, config_text, 0o644)
-        _atomic_write(self.secrets_path, secrets_text, 0o600)
+        from engine.configlock import config_lock
+
+        # Under the home's lock, and only over the files this Home read: a change made by another command since
+        # (one that did not hold the lock from its read to its write, as the CLI's do) is never written over.
+        with config_lock(self.path):
+            if (self._read(self.config_path), self._read(self.secrets_path)) != (self._text, self._secrets_text):
+                raise UsageError(f"the configuration in {shown(self.path)} was changed by another command while "
+                                 "this one ran; nothing was saved: run it again")
+            _atomic_write(self.config_path, config_text, 0o644)
+            _atomic_write(self.secrets_path, secrets_text, 0o600)
+        self._text, self._secrets_text = config_text, secrets_text
 
     def _table(self, key: str) -> Any:
         import tomlkit

@@ -23,6 +23,7 @@ import threading
 from typing import Any
 
 from engine.config import Home, Task
+from engine.configlock import config_lock
 from engine.errors import SkysyncError, UsageError
 from engine.owners import ROOT_UID, check_folder, check_option_paths, may_manage, owner_of, user_name
 from engine.runtime.control import Peer
@@ -46,7 +47,9 @@ class SystemGate:
     def __init__(self, engine: Any, home_path: str) -> None:
         self.engine = engine
         self.home_path = home_path
-        self._edit = threading.Lock()  # one change of config.toml at a time, whoever asks
+        # One change of config.toml at a time, whoever asks: the thread lock among this engine's threads, the home's
+        # configuration lock (engine.configlock) against commands run as root beside it.
+        self._edit = threading.Lock()
 
     # -- ownership -----------------------------------------------------------------------------------------
     def _owners(self, home: Home) -> dict[str, int | None]:
@@ -157,7 +160,7 @@ class SystemGate:
         options = {str(k): str(v) for k, v in options.items()}
         if owner.uid != ROOT_UID:
             check_option_paths(options, owner)
-        with self._edit:
+        with self._edit, config_lock(self.home_path):
             home = Home(self.home_path)
             conn = manage.add_connection(home, name, kind, options, None)  # no terminal here: a token is given
             conn.owner = owner.uid
@@ -171,7 +174,7 @@ class SystemGate:
     def _connection_remove(self, uid: int, name: object) -> list[str]:
         from engine import manage
 
-        with self._edit:
+        with self._edit, config_lock(self.home_path):
             home = Home(self.home_path)
             conn = self._own_connection(home, uid, name)
             removed = manage.remove_connection(home, conn)
@@ -187,7 +190,7 @@ class SystemGate:
             extra = sorted(set(fields) - TASK_FIELDS) if isinstance(fields, dict) else []
             raise UsageError(f"task-add takes the fields {', '.join(sorted(TASK_FIELDS))}"
                              + (f", not {', '.join(extra)}" if extra else ""))
-        with self._edit:
+        with self._edit, config_lock(self.home_path):
             home = Home(self.home_path)
             conn = home.connection(self._own_connection(home, uid, fields.get("connection")))
             try:
@@ -204,7 +207,7 @@ class SystemGate:
     def _task_remove(self, uid: int, name: object) -> None:
         from engine import manage
 
-        with self._edit:
+        with self._edit, config_lock(self.home_path):
             home = Home(self.home_path)
             task = self._own_task(home, uid, name)
             manage.remove_task(home, task)
