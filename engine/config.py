@@ -71,6 +71,28 @@ def _database_path(value: str) -> str:
     return path
 
 
+def path_parts(path: str) -> list[str] | None:
+    """The parts of a path inside a task's or a connection's folder, or None when one is '.', '..' or holds a NUL:
+    such a path could name something outside that folder. One rule for `task add` (engine.manage) and for a value
+    edited by hand into config.toml."""
+    parts = [p for p in path.split("/") if p]
+    if any(p in (".", "..") or "\x00" in p for p in parts):
+        return None
+    return parts
+
+
+def _remote_path(value: str) -> str:
+    if path_parts(value.replace("\\", "/")) is None:  # a backslash separates as a slash does (manage.normalize_remote)
+        raise ValueError("a path inside the connection without '.' or '..' parts, such as \"/photos\"")
+    return value
+
+
+def _relative_folder(value: str) -> str:
+    if not path_parts(value):
+        raise ValueError("a folder path relative to the task folder, without '.' or '..' parts")
+    return value
+
+
 def _known_kind(value: str) -> str:
     from engine.providers import kinds
 
@@ -126,13 +148,17 @@ class ConnectionTable(CommonTable):
 class TaskTable(_Table):
     connection: Annotated[str, Field(description="the name of a connection")]
     local: Annotated[str, AfterValidator(_absolute), Field(description="an absolute path")]
-    remote: Annotated[str, Field(description='a path inside the connection, such as "/photos"')]
+    remote: Annotated[str, AfterValidator(_remote_path), Field(
+        description='a path inside the connection, such as "/photos"'
+    )]
     direction: Annotated[Literal["bidirectional", "upload", "download"], Field(
         description='one of "bidirectional", "upload", "download"'
     )] = "bidirectional"
     no_delete: Bool = False
     consistency_check: Bool = False
-    exclude_folders: Strings = []
+    exclude_folders: Annotated[list[Annotated[str, AfterValidator(_relative_folder)]], Field(
+        description=Strings.__metadata__[0].description
+    )] = []
     exclude_names: Strings = []
     exclude_exts: Strings = []
     max_size: Annotated[int, Field(

@@ -28,6 +28,7 @@ from engine.config import (
     parse_limit,
     parse_polling,
     parse_schedule,
+    path_parts,
 )
 from engine.connect import cloud_overlap, provider_kind
 from engine.errors import UsageError
@@ -186,15 +187,15 @@ def remove_connection(home: Home, name: str) -> list[str]:
 
 
 def normalize_remote(remote: str) -> str:
-    parts = [p for p in remote.replace("\\", "/").split("/") if p]
-    if any(p in (".", "..") or "\x00" in p for p in parts):
+    parts = path_parts(remote.replace("\\", "/"))
+    if parts is None:
         raise UsageError(f"remote path '{shown(remote)}' must not contain '.' or '..' parts")
     return "/" + "/".join(parts)
 
 
 def normalize_relative(path: str, what: str) -> str:
-    parts = [p for p in path.strip().split("/") if p]
-    if not parts or any(p in (".", "..") for p in parts):
+    parts = path_parts(path.strip())
+    if not parts:
         raise UsageError(f"{what} '{shown(path)}' must be a path relative to the task folder, without '..'")
     return "/".join(parts)
 

@@ -85,6 +85,31 @@ def test_a_bad_task_value_is_one_line_naming_key_value_and_expectation(home, lin
         assert f"got {value}" in message, message  # the value as it is written in the file
 
 
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ('remote = "/photos"', 'remote = "/../outside"',
+     """tasks.photos.remote: expected a path inside the connection without '.' or '..' parts"""),
+    ('remote = "/photos"', 'remote = "photos/./../../outside"', "tasks.photos.remote: expected a path inside"),
+    ('remote = "/photos"', 'remote = "\\\\..\\\\outside"', "tasks.photos.remote: expected a path inside"),
+    ('direction = "upload"', 'direction = "upload"\nexclude_folders = ["cache", "a/../.."]',
+     "tasks.photos.exclude_folders: expected a folder path relative to the task folder, without '.' or '..'"),
+    ('direction = "upload"', 'direction = "upload"\nexclude_folders = [""]',
+     "tasks.photos.exclude_folders: expected a folder path relative to the task folder"),
+])
+def test_a_hand_edited_path_out_of_its_folder_is_refused_as_task_add_refuses_it(home, tmp_path, old, new, expected):
+    """`task add --remote /../outside` is refused; the same value edited into config.toml must be too, or a pass
+    lists, downloads and writes files outside the connection's folder."""
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "private.txt").write_text("not part of the cloud root")
+    write_config(home)
+    path = home / "config.toml"
+    path.write_text(path.read_text().replace(old, new))
+    for args in (("task", "list"), ("sync",), ("run",)):
+        message = refused_line(home, *args)
+        assert expected in message, message
+    assert sorted(p.name for p in (tmp_path / "local").iterdir()) == ["keep.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cloud", "home", "local", "outside"]
+
+
 def test_the_same_line_from_every_command_and_from_run(home, tmp_path):
     write_config(home, task_lines='exclude_folders = "ab"')
     lines = {refused_line(home, *args) for args in (
