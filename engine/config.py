@@ -498,27 +498,6 @@ def _atomic_write(path: str, text: str, mode: int) -> None:
         raise
 
 
-def _inside(path: str, folder: str) -> bool:
-    """`path` is `folder` or lies inside it (both real paths)."""
-    return path == folder or path.startswith(folder.rstrip("/") + "/")
-
-
-def database_inside_task(database_path: str, tasks: list[Task]) -> Task | None:
-    """The task whose local folder holds the state database (it would be synced on every pass), if any."""
-    db = os.path.realpath(database_path)
-    for task in tasks:
-        if _inside(db, os.path.realpath(task.local)):
-            return task
-    return None
-
-
-def database_inside_message(database_path: str, task: Task, advice: str) -> str:
-    return (
-        f"the state database {shown(database_path)} would be inside the local folder of task '{task.name}' "
-        f"({shown(task.local)}) and be synced on every pass; {advice}"
-    )
-
-
 class Home:
     """One skysync home: load, change and save its config and secrets."""
 
@@ -677,9 +656,11 @@ class Home:
         parsed = _check_field(SettingsTable, key, value.strip() if isinstance(value, str) else value)
         if key == "database-path":
             path = parsed or os.path.join(self.path, "state.db")
-            inside = database_inside_task(path, self.tasks())
-            if inside is not None:
-                raise UsageError(database_inside_message(path, inside, "choose a path outside every task's folder"))
+            from engine import ownfiles
+
+            why = ownfiles.problem(self, self.tasks(), path, "choose a path outside every task's folders")
+            if why is not None:
+                raise UsageError(why)
         self._table("settings")[key] = parsed
         return parsed
 

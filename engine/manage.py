@@ -10,6 +10,7 @@ import os
 import re
 from collections.abc import Mapping
 
+from engine import ownfiles
 from engine.auth import accounts
 from engine.auth.accounts import SignIn
 from engine.auth.tokens import Token, TokenStore
@@ -22,8 +23,6 @@ from engine.config import (
     Connection,
     Home,
     Task,
-    database_inside_message,
-    database_inside_task,
     parse_conflict_mode,
     parse_limit,
     parse_polling,
@@ -153,6 +152,10 @@ def add_connection(
     return conn
 
 
+OWN_FILES_ADVICE = ("choose folders apart from it, or move the database first (skysync settings set database-path "
+                    "/ABSOLUTE/PATH) or the home (--home DIR)")
+
+
 def edit_connection(home: Home, name: str, options: Mapping[str, str]) -> Connection:
     conn = home.connection(name)
     cls = provider_kind(conn.provider)
@@ -170,6 +173,10 @@ def edit_connection(home: Home, name: str, options: Mapping[str, str]) -> Connec
     conn.options = new_plain
     _apply_common(conn, common)
     home.put_connection(conn, new_secret)
+    # A `local` connection's new root moves its tasks' cloud folders: none may come to hold the home or database.
+    why = ownfiles.problem(home, home.tasks(name), home.setting("database-path"), OWN_FILES_ADVICE)
+    if why is not None:
+        raise UsageError(why)
     if token is not None:
         TokenStore(home.path, name).save(token)
     return conn
@@ -252,12 +259,9 @@ def validate_task(home: Home, task: Task, replacing: str | None = None) -> Task:
     overlap = cloud_overlap(home, task)
     if overlap is not None:
         raise UsageError(overlap)
-    database = home.setting("database-path")
-    if database_inside_task(database, [task]):
-        raise UsageError(database_inside_message(
-            database, task, "move the database out first (skysync settings set database-path /ABSOLUTE/PATH) or "
-            "choose another local folder"
-        ))
+    why = ownfiles.problem(home, [task], home.setting("database-path"), OWN_FILES_ADVICE)
+    if why is not None:
+        raise UsageError(why)
     return task
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from engine.localfs import LocalEntry
 from engine.policy import PathPolicy, Verdict
+from engine.policy.filters import OWN_REASON
 from engine.providers.base import RemoteEntry, order_key
 from engine.state import StateRow
 
@@ -531,7 +532,7 @@ def _status(srow: StateRow | None, entry: LocalEntry | RemoteEntry | None, local
 
 def _policy_verdict(policy: PathPolicy, action: Action) -> Verdict:
     if policy.is_excluded_folder(action.path):
-        return Verdict("skip", "excluded by selective sync")
+        return Verdict("skip", OWN_REASON if policy.is_own_file(action.path) else "excluded by selective sync")
     entry = action.local if action.kind in (UPLOAD, COMPARE, DELETE_REMOTE) and action.local else None
     entry = entry or action.remote or action.local
     size = entry.size if entry is not None and not entry.is_dir else None

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from engine import ownfiles
 from engine.case_names import CaseMatch, apply_case_renames, case_renames
 from engine.config import Home, Task
 from engine.connect import cloud_overlap, open_provider, provider_kind
@@ -299,8 +300,8 @@ def _run(
         pairing = Pairing.of(home, task)
         watch = None
         if scope_paths is None and not force and not dry_run:
-            watch = Watch.begin(home, task, db, provider, fs, _policy_for(task, provider).is_excluded_folder,
-                                clock(), early)
+            excluded = _policy_for(task, provider, pairing.own).is_excluded_folder
+            watch = Watch.begin(home, task, db, provider, fs, excluded, clock(), early)
             if watch is not None and watch.unmoved and db.pairing(watch.task_id) == pairing.identity:
                 return _settled_pass(task, db, watch.task_id, result, emit)
         conflict_names: set[str] = set()
@@ -467,7 +468,7 @@ def _prepare(
         _guard_other_disk(task, db, task_id, tree.root, cloud_folder)  # before the pairing records the devices
     pairing.settle(db, task_id, tree, dry_run, cloud_folder)
     tracked_files, tracked_dirs = (0, 0) if pairing.is_new else db.counts(task_id)
-    home_policy = _policy_for(task, provider)
+    home_policy = _policy_for(task, provider, pairing.own)
     remote_root = task.remote_folder
 
     skipped: dict[str, str] = {}
@@ -645,7 +646,7 @@ def _prepare_scoped(
     task_id = db.task_id(task.name)
     if db.pairing(task_id) != pairing.identity:
         raise FullPassNeeded("a new pairing")
-    policy = _policy_for(task, provider)
+    policy = _policy_for(task, provider, pairing.own)
     remote_root = task.remote_folder
     if feed_capable(provider):
         source = RemoteSource(db, task_id, FeedKey(remote_root, pairing.identity), provider, full=False,
@@ -736,6 +737,8 @@ class Pairing:
     remote: str
     is_new: bool = False
     moved_disk: bool = False  # new because a folder is on another disk than at the last pass
+    # The task-relative paths of skysync's own files (home, database) inside the paired folders: never synced.
+    own: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, home: Home, task: Task) -> Pairing:
@@ -756,7 +759,7 @@ class Pairing:
             parts += ("convert-google-docs",)
         digest = hashlib.sha256("\0".join(parts).encode("utf-8", "surrogateescape"))
         return cls(digest.hexdigest(), local if real == local else f"{local} (at {real})",
-                   f"{conn.name}:/{task.remote_folder}")
+                   f"{conn.name}:/{task.remote_folder}", own=_own_paths(home, task))
 
     def describe(self) -> str:
         return f"{self.local} <-> {self.remote}"
@@ -784,6 +787,21 @@ class Pairing:
 def _moved_disk(recorded: tuple[str | None, str | None], now: tuple[str | None, str | None]) -> bool:
     """Whether either folder is on another device than the one recorded (unknown on either hand: not moved)."""
     return any(was is not None and here is not None and was != here for was, here in zip(recorded, now, strict=True))
+
+
+def _own_paths(home: Home, task: Task) -> tuple[str, ...]:
+    """Where skysync's own files lie in the task's folders (task-relative), to be left alone on both sides: a
+    home or database that got there (a --home given later, a hand edit) is never copied into the user's folders,
+    secrets.toml least of all. A folder that is one of them stops the pass."""
+    files = ownfiles.own_files(home.path, _database_path(home))
+    out: list[str] = []
+    for where, folder in ownfiles.task_folders(home, task):
+        for what, rel in ownfiles.inside(files, folder):
+            if rel == ".":
+                raise GuardError(f"the {where} of task '{task.name}' ({shown(folder)}) is {what}; nothing was "
+                                 "changed: choose another folder")
+            out.append(rel)
+    return tuple(dict.fromkeys(out))
 
 
 def computer_name(home: Home) -> str:
@@ -846,7 +864,7 @@ def _ancestors_of(paths: Iterable[str]) -> set[str]:
     return out
 
 
-def _policy_for(task: Task, provider: Provider) -> PathPolicy:
+def _policy_for(task: Task, provider: Provider, own: tuple[str, ...] = ()) -> PathPolicy:
     return PathPolicy(
         provider.kind,
         provider.options,
@@ -857,6 +875,7 @@ def _policy_for(task: Task, provider: Provider) -> PathPolicy:
         max_size=task.max_size,
         case_insensitive=task.case_insensitive,
         max_object_size=provider.capabilities.max_file_size,  # skipped with a reason, never failed at its end
+        own_files=own,
     )
 
 

@@ -101,6 +101,7 @@ class PathPolicy:
     Raises UsageError for an unknown provider kind or a connection option value it cannot use.
     `remote_root` (the task's folder on the service) only counts towards the services' path-length limits.
     `max_object_size` is the provider's largest file (its capability), checked like the spec's size limits.
+    `own_files` are the task-relative paths of skysync's own files that lie in the task's folders: skipped.
     `rename_clock` dates the tail-character rename of a folder (the local time of the rename); None leaves
     the date as YYYYMMDD-HHMMSS, for answers about a name alone (`skysync policy check`).
 
@@ -120,6 +121,7 @@ class PathPolicy:
         remote_root: str = "",
         rename_clock: Callable[[], float] | None = time.time,
         max_object_size: int | None = None,
+        own_files: tuple[str, ...] = (),
     ) -> None:
         options = dict(connection_options or {})
         self.provider_kind = provider_kind
@@ -129,7 +131,8 @@ class PathPolicy:
             # words win where both apply: a larger file is skipped before its first byte is sent, never failed
             # at the end of a long upload (issue 18).
             self.rows += (ServiceRules(LARGEST_OBJECT, spec="", max_file_size=max_object_size),)
-        self.filters = Filters.build(exclude_folders, exclude_names, exclude_exts, max_size, case_insensitive)
+        self.filters = Filters.build(exclude_folders, exclude_names, exclude_exts, max_size, case_insensitive,
+                                     own_files)
         self.exclude_folders = self.filters.folders
         self.encoder = _encoder(self.rows) if _flag(options, ENCODE_OPTION) else None
         self._encodable = self.encoder.chars if self.encoder else frozenset()
@@ -146,6 +149,12 @@ class PathPolicy:
     def is_excluded_folder(self, path: str) -> bool:
         """Selective sync: the folder and everything under it is left alone on both sides."""
         return self.filters.excluded_folder(path) is not None
+
+    def is_own_file(self, path: str) -> bool:
+        """One of skysync's own files (its home, its state database) or under one: skipped like an excluded
+        folder, and told apart from one."""
+        folder = self.filters.excluded_folder(path)
+        return folder is not None and folder in self.filters.own
 
     def remote_folder_unlisted(self, name: str) -> str | None:
         """Note 25: why a remote folder (its own name) is not listed, or None when it is."""

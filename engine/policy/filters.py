@@ -29,6 +29,9 @@ def _clean_ext(ext: str) -> str:
     return ext.strip().lstrip(".")
 
 
+OWN_REASON = "skysync's own files (its home or its state database) are never synced"
+
+
 @dataclass(frozen=True, slots=True)
 class Filters:
     folders: tuple[str, ...] = ()
@@ -36,6 +39,9 @@ class Filters:
     exts: tuple[str, ...] = ()
     max_size: int = 0
     case_insensitive: bool = False
+    # skysync's own files inside the task's folders (engine.ownfiles): among `folders`, so they are left alone on
+    # both sides as an excluded folder is, with a reason of their own
+    own: tuple[str, ...] = ()
     # the same, folded when matching ignores case, and the globs compiled: reason() runs for every entry
     _folders: tuple[str, ...] = field(default=(), repr=False, compare=False)
     _globs: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
@@ -49,9 +55,11 @@ class Filters:
         exts: Iterable[str] = (),
         max_size: int = 0,
         case_insensitive: bool = False,
+        own: Iterable[str] = (),
     ) -> Filters:
         fold = str.casefold if case_insensitive else str
-        folders_ = tuple(f for f in (_clean_folder(f) for f in folders) if f)
+        own_ = tuple(f for f in (_clean_folder(f) for f in own) if f)
+        folders_ = own_ + tuple(f for f in (_clean_folder(f) for f in folders) if f)
         names_ = tuple(n for n in names if n)
         exts_ = tuple(e for e in (_clean_ext(e) for e in exts) if e)
         globs = re.compile("|".join(fnmatch.translate(fold(n)) for n in names_)) if names_ else None
@@ -61,6 +69,7 @@ class Filters:
             exts=exts_,
             max_size=max(0, int(max_size)),
             case_insensitive=case_insensitive,
+            own=own_,
             _folders=tuple(fold(f) for f in folders_),
             _globs=globs,
             _exts=tuple("." + fold(e) for e in exts_),
@@ -82,6 +91,8 @@ class Filters:
     def reason(self, parts: list[str], is_dir: bool, size: int | None) -> str | None:
         """Why the task's own filters leave this path alone, or None."""
         folder = self.excluded_folder("/".join(parts))
+        if folder is not None and folder in self.own:
+            return OWN_REASON
         if folder is not None:
             return f"the folder {folder!r} is excluded from this task (selective sync)"
         if self._globs is not None:

@@ -189,6 +189,70 @@ def test_database_path_inside_a_task_folder_is_refused(cli, setup):
     assert json.loads(cli("task", "show", "ok", "--json").stdout)["local"] == str(t / "elsewhere")
 
 
+def test_database_path_inside_a_local_connections_cloud_folder_is_refused(cli, setup):
+    """A `local` connection's folder is synced as much as a task's local folder: every pass would copy the live
+    database (and its -wal, -shm) into the user's folder."""
+    t = setup
+    message = refused(cli, "settings", "set", "database-path", str(t / "cloud" / "sub" / "s.db"))
+    assert "the state database" in message and "inside the cloud folder of task 't'" in message
+    assert cli("settings", "get", "database-path").stdout.strip() == str(cli.home / "state.db")
+    # a task whose cloud folder, or a connection whose new root, would hold the current database
+    (t / "db").mkdir()
+    cli("settings", "set", "database-path", str(t / "db" / "state.db"))
+    (t / "other").mkdir()
+    cli("connection", "add", "second", "--provider", "local", "--option", f"root={t}")
+    message = refused(cli, "task", "add", "wide", "--connection", "second", "--local", str(t / "other"),
+                      "--remote", "/db", "--direction", "upload")
+    assert "inside the cloud folder of task 'wide'" in message and "settings set database-path" in message
+    cli("task", "add", "ok", "--connection", "second", "--local", str(t / "other"), "--remote", "/x",
+        "--direction", "upload")
+    (t / "x").mkdir()
+    message = refused(cli, "connection", "edit", "demo", "--option", f"root={t / 'db'}")
+    assert "inside the cloud folder of task 't'" in message
+    assert json.loads(cli("connection", "show", "demo", "--json").stdout)["options"]["root"] == str(t / "cloud")
+
+
+def test_a_home_inside_a_task_folder_is_refused_and_never_synced(tmp_path):
+    """The home holds secrets.toml (every secret): a task whose folders would hold it is refused, and a home that
+    got there anyway (a --home given later) is skipped by the pass, on both sides, with the reason."""
+    for d in ("local", "cloud", "db"):
+        (tmp_path / d).mkdir()
+    (tmp_path / "local" / "a.txt").write_text("a")
+
+    def run(home: Path, *args: str, check: int = 0) -> subprocess.CompletedProcess:
+        p = subprocess.run([SKYSYNC, "--home", str(home), *args], capture_output=True, text=True, timeout=60)
+        assert "Traceback" not in p.stderr and p.returncode == check, (args, p.stdout, p.stderr)
+        return p
+
+    inside = tmp_path / "cloud" / ".skyhome"
+    run(inside, "connection", "add", "c", "--provider", "local", "--option", f"root={tmp_path / 'cloud'}")
+    run(inside, "connection", "add", "s3c", "--provider", "s3", "--no-test", "--option", "bucket=mybucket", "--option",
+        "access_key_id=AK", "--option", "secret_access_key=SUPERSECRET123", "--option", "endpoint=http://127.0.0.1:9")
+    message = one_line(run(inside, "task", "add", "t", "--connection", "c", "--local", str(tmp_path / "local"),
+                           "--remote", "/", "--direction", "bidirectional", check=2))
+    assert "the skysync home" in message and "inside the cloud folder of task 't'" in message
+    # the same home made elsewhere, then used from inside both folders, its database too
+    home = tmp_path / "home"
+    run(home, "connection", "add", "c", "--provider", "local", "--option", f"root={tmp_path / 'cloud'}")
+    run(home, "connection", "add", "s3c", "--provider", "s3", "--no-test", "--option", "bucket=mybucket", "--option",
+        "access_key_id=AK", "--option", "secret_access_key=SUPERSECRET123", "--option", "endpoint=http://127.0.0.1:9")
+    run(home, "task", "add", "t", "--connection", "c", "--local", str(tmp_path / "local"), "--remote", "/",
+        "--direction", "bidirectional")
+    shutil.rmtree(inside)
+    for side, other in (("cloud", "local"), ("local", "cloud")):
+        used = tmp_path / side / ".skyhome"
+        shutil.copytree(home, used)
+        for _ in range(2):
+            run(used, "sync")
+        log = run(used, "log", "--task", "t").stdout
+        assert "skysync's own files (its home or its state database) are never synced" in log
+        assert not (tmp_path / other / ".skyhome").exists()
+        assert (tmp_path / "cloud" / "a.txt").read_text() == "a"
+        shutil.rmtree(used)
+        assert not any(b"SUPERSECRET123" in p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()
+                       and home not in p.parents)
+
+
 # -- the log cannot be forged ----------------------------------------------------------------------------------
 
 
