@@ -72,15 +72,16 @@ def test_sighup_stops_it_cleanly_unless_ignored_as_under_nohup(tmp_path, capsys)
     """A dropped SSH session hangs up the terminal of a foreground `skysync run`: a clean stop, not SIGHUP's
     default (the process just ending). nohup's ignore is kept: then only SIGTERM stops it."""
     setup = make_home(str(tmp_path))
-
-    threading.Timer(1.0, os.kill, args=(os.getpid(), signal.SIGHUP)).start()
-    assert run_forever(setup.path, engine_factory=quiet_engine) == 0
-    err = capsys.readouterr().err
-    assert "engine stopping reason=SIGHUP" in err and "engine stopped" in err
-    assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
-
-    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    # SIGHUP's disposition as in a terminal, whatever the suite was started under (nohup ignores it).
+    previous = signal.signal(signal.SIGHUP, signal.SIG_DFL)
     try:
+        threading.Timer(1.0, os.kill, args=(os.getpid(), signal.SIGHUP)).start()
+        assert run_forever(setup.path, engine_factory=quiet_engine) == 0
+        err = capsys.readouterr().err
+        assert "engine stopping reason=SIGHUP" in err and "engine stopped" in err
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         threading.Timer(0.5, os.kill, args=(os.getpid(), signal.SIGHUP)).start()
         threading.Timer(2.0, os.kill, args=(os.getpid(), signal.SIGTERM)).start()
         assert run_forever(setup.path, engine_factory=quiet_engine) == 0

@@ -539,6 +539,8 @@ class MainScreen(Screen[None]):
         return True
 
     def _select_connection(self, name: str) -> None:
+        if not self.is_attached or not self.query("#connections"):
+            return  # the app is closing (a save that finished after the user quit): nothing left to show
         self.refresh_view()
         listing = self.query_one("#connections", ConnectionList)
         try:
