@@ -1034,12 +1034,21 @@ def _guard_mass_delete(p: Plan, percent: int, min_files: int, task: str) -> None
     kinds: list[str] = []
     what: list[str] = []
     held = 0
+    counts = {kind: p.count(kind, files_only=True) for kind in (DELETE_REMOTE, DELETE_LOCAL)}
     for kind, side in ((DELETE_REMOTE, "remote"), (DELETE_LOCAL, "local")):
-        n = p.count(kind, files_only=True)
+        n = counts[kind]
         if n * 100 > p.tracked_files * percent:
             kinds.append(kind)
             what.append(f"{n} of {p.tracked_files} files on the {side} side")
             held += n
+    both = counts[DELETE_REMOTE] + counts[DELETE_LOCAL]
+    if not kinds and both * 100 > p.tracked_files * percent:
+        # Each side under the threshold, the pairing as a whole over it: deleted here and there in one pass,
+        # most of the synced files would be gone from both sides.
+        kinds = [DELETE_REMOTE, DELETE_LOCAL]
+        what = [f"{both} of {p.tracked_files} files ({counts[DELETE_REMOTE]} on the remote side and "
+                f"{counts[DELETE_LOCAL]} on the local side)"]
+        held = both
     if kinds:
         p.hold(tuple(kinds), (
             f"{held} deletions held back: this pass would delete {' and '.join(what)} (more than {percent} %); "

@@ -84,6 +84,25 @@ def test_remote_deletions_are_held_too(env):
     assert env.sync(dry_run=True).summary.get("held-deletions") == 9
 
 
+def test_deletions_on_both_sides_that_together_pass_the_threshold_are_held(env):
+    """45 % deleted here and 45 % in the cloud: neither side alone is a mass deletion, the pass as a whole is."""
+    for i in range(20):
+        write(env.local / f"f{i}.txt", f"{i}")
+    env.sync()
+    for i in range(9):
+        os.remove(env.local / f"f{i}.txt")
+    for i in range(9, 18):
+        os.remove(env.cloud / f"f{i}.txt")
+    r = env.sync()
+    assert r.held_deletions == 18 and r.exit_code == 1, r.summary
+    assert len(list(env.local.glob("f[0-9]*.txt"))) == 11 and len(list(env.cloud.glob("f[0-9]*.txt"))) == 11
+    assert _held_records(env)[0].message.startswith("18 deletions held back: this pass would delete 18 of 20 files")
+    forced = env.sync(force=True)
+    assert forced.held_deletions == 0 and forced.exit_code == 0
+    assert sorted(p.name for p in env.local.glob("f*.txt")) == sorted(p.name for p in env.cloud.glob("f*.txt"))
+    assert len(list(env.local.glob("f[0-9]*.txt"))) == 2
+
+
 def test_the_empty_folder_guard_still_stops_the_pass(env):
     for i in range(5):
         write(env.local / f"f{i}.txt", f"{i}")
