@@ -772,7 +772,7 @@ class Pairing:
         # A state written before pairings were recorded is taken to be this pairing's (nothing else to go by).
         self.is_new = stored is not None and stored != self.identity
         device = device_of(tree.root)
-        rdevice = None if cloud_folder is None else device_of(cloud_folder)
+        rdevice = None if cloud_folder is None else _device_nearest(cloud_folder)
         if stored is not None and not self.is_new and _moved_disk(db.pairing_devices(task_id), (device, rdevice)):
             # The folder is on another disk than at the last pass: a disk unmounted (its bare mount point, with
             # a file left in it, shows through) or the files moved to a new disk. Only the first is dangerous,
@@ -782,6 +782,18 @@ class Pairing:
             self.moved_disk = True
         if not dry_run:
             db.set_pairing(task_id, self.identity, device, forget=self.is_new, rdevice=rdevice)
+
+
+def _device_nearest(folder: str) -> str | None:
+    """The device of `folder`, or of its nearest folder that exists: a cloud folder a first pass is about to make
+    is on its parent's disk, and that disk must be known from the first pass on (else an unmounted cloud disk
+    would go unnoticed at the second)."""
+    while True:
+        device = device_of(folder)
+        parent = os.path.dirname(folder)
+        if device is not None or parent == folder:
+            return device
+        folder = parent
 
 
 def _moved_disk(recorded: tuple[str | None, str | None], now: tuple[str | None, str | None]) -> bool:
@@ -1025,36 +1037,26 @@ def _guard_empty(task: Task, p: Plan) -> None:
 
 
 def _guard_mass_delete(p: Plan, percent: int, min_files: int, task: str) -> None:
-    """A pass that would delete more than `percent` % of a side's files keeps those deletions back (files and
-    folders of that side); uploads, downloads, moves and the other side's deletions still run. The held paths
-    keep their state, so every pass plans them again until `sync --force` lets them through, or the files come
-    back. Moves are not deletions: a renamed folder holds nothing back."""
+    """A pass whose deletions, on one side or on both together, would take more than `percent` % of the synced
+    files keeps every deletion back (files and folders, both sides: deleting more on one side must not leave the
+    other less protected); uploads, downloads and moves still run. The held paths keep their state, so every pass
+    plans them again until `sync --force` lets them through, or the files come back. Moves are not deletions: a
+    renamed folder holds nothing back."""
     if p.tracked_files < max(min_files, 1):
         return
-    kinds: list[str] = []
-    what: list[str] = []
-    held = 0
-    counts = {kind: p.count(kind, files_only=True) for kind in (DELETE_REMOTE, DELETE_LOCAL)}
-    for kind, side in ((DELETE_REMOTE, "remote"), (DELETE_LOCAL, "local")):
-        n = counts[kind]
-        if n * 100 > p.tracked_files * percent:
-            kinds.append(kind)
-            what.append(f"{n} of {p.tracked_files} files on the {side} side")
-            held += n
-    both = counts[DELETE_REMOTE] + counts[DELETE_LOCAL]
-    if not kinds and both * 100 > p.tracked_files * percent:
-        # Each side under the threshold, the pairing as a whole over it: deleted here and there in one pass,
-        # most of the synced files would be gone from both sides.
-        kinds = [DELETE_REMOTE, DELETE_LOCAL]
-        what = [f"{both} of {p.tracked_files} files ({counts[DELETE_REMOTE]} on the remote side and "
-                f"{counts[DELETE_LOCAL]} on the local side)"]
-        held = both
-    if kinds:
-        p.hold(tuple(kinds), (
-            f"{held} deletions held back: this pass would delete {' and '.join(what)} (more than {percent} %); "
-            "they are left as they are and the rest of the pass goes on. Check, then allow them once with: "
-            f"skysync sync --force {task}"
-        ))
+    counts = {DELETE_REMOTE: p.count(DELETE_REMOTE, files_only=True),
+              DELETE_LOCAL: p.count(DELETE_LOCAL, files_only=True)}
+    held = counts[DELETE_REMOTE] + counts[DELETE_LOCAL]
+    if held * 100 <= p.tracked_files * percent:
+        return
+    kinds = tuple(kind for kind, n in counts.items() if n)
+    sides = [f"{n} on the {'remote' if kind == DELETE_REMOTE else 'local'} side" for kind, n in counts.items() if n]
+    what = sides[0] if len(sides) == 1 else f"{' and '.join(sides)}, together"
+    p.hold(kinds, (
+        f"{held} deletions held back: this pass would delete {held} of {p.tracked_files} files ({what}; more than "
+        f"{percent} %); they are left as they are and the rest of the pass goes on. Check, then allow them once "
+        f"with: skysync sync --force {task}"
+    ))
 
 
 def _hashes_tell(provider: Provider) -> bool:

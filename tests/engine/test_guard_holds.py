@@ -59,7 +59,8 @@ def test_local_deletions_are_held_and_everything_else_syncs(env):
     assert len(list(env.cloud.glob("f[0-9]*.txt"))) == 20 and (env.cloud / "gone/x.txt").exists()
     held = _held_records(env)
     assert len(held) == 1 and "skysync sync --force t" in held[0].message, held
-    assert held[0].message.startswith("17 deletions held back: this pass would delete 17 of 23 files on the remote")
+    assert held[0].message.startswith("17 deletions held back: this pass would delete 17 of 23 files (17 on the "
+                                      "remote side; more than 50 %)")
 
     again = env.sync()  # still planned, still held; the log line is not repeated
     assert again.held_deletions == 17 and again.exit_code == 1
@@ -101,6 +102,19 @@ def test_deletions_on_both_sides_that_together_pass_the_threshold_are_held(env):
     assert forced.held_deletions == 0 and forced.exit_code == 0
     assert sorted(p.name for p in env.local.glob("f*.txt")) == sorted(p.name for p in env.cloud.glob("f*.txt"))
     assert len(list(env.local.glob("f[0-9]*.txt"))) == 2
+
+
+def test_more_deleted_on_one_side_never_leaves_the_other_sides_deletions_unheld(env):
+    for i in range(20):
+        write(env.local / f"f{i}.txt", f"{i}")
+    env.sync()
+    for i in range(11):  # 55 % here
+        os.remove(env.local / f"f{i}.txt")
+    for i in range(11, 20):  # 45 % in the cloud
+        os.remove(env.cloud / f"f{i}.txt")
+    r = env.sync()
+    assert r.held_deletions == 20 and r.exit_code == 1, r.summary
+    assert len(list(env.local.glob("f*.txt"))) == 9 and len(list(env.cloud.glob("f*.txt"))) == 11
 
 
 def test_the_empty_folder_guard_still_stops_the_pass(env):

@@ -195,3 +195,35 @@ def test_a_disk_unmounted_between_passes_over_a_leftover_file_deletes_nothing(en
         assert sorted(contents(env.cloud)) == [f"f{i}" for i in range(9)] + ["left-before-mounting.txt"]
     finally:
         subprocess.run(["umount", "-l", str(env.local)], check=False, capture_output=True)
+
+
+def test_a_cloud_disk_unmounted_after_a_first_pass_that_made_the_cloud_folder_deletes_nothing(
+    tmp_path: pathlib.Path,
+) -> None:
+    """The first pass makes the task's cloud folder on a mounted disk: the disk is known from that pass on (the
+    folder's parent's), so once it is unmounted and a stray file shows at the same path, nothing local goes."""
+    from engine import manage
+    from engine.config import Home, Task
+    from engine.sync import run_pass
+
+    cloud, local = tmp_path / "cloud", tmp_path / "local"
+    cloud.mkdir()
+    local.mkdir()
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(cloud)], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"mount is not permitted here: {p.stderr.strip()}")
+    try:
+        home = Home(str(tmp_path / "home"))
+        manage.add_connection(home, "c", "local", {"root": str(cloud)})
+        manage.add_task(home, Task("t", "c", str(local), "/t", direction="bidirectional"))
+        home.save()
+        for i in range(5):
+            write(local / f"f{i}", f"precious {i}")
+        assert run_pass(Home(home.path), "t", hostname="h").exit_code == 0
+        subprocess.run(["umount", "-l", str(cloud)], check=True)
+        write(cloud / "t" / "stray", "left on the bare mount point")
+        r = run_pass(Home(home.path), "t", hostname="h", force=True)
+        assert r.summary.get("deleted-local", 0) == 0, r.summary
+        assert sorted(p.name for p in local.iterdir()) == [f"f{i}" for i in range(5)] + ["stray"]
+    finally:
+        subprocess.run(["umount", "-l", str(cloud)], check=False, capture_output=True)
