@@ -230,6 +230,14 @@ def _sse_problem(options: Mapping[str, str]) -> str | None:
     return None
 
 
+def _condition_refused(exc: Exception) -> bool:
+    """Whether the service refused a conditional header itself (501 NotImplemented: an S3-compatible service
+    without If-Match / If-None-Match), rather than the condition failing."""
+    answer = getattr(exc, "response", None) or {}
+    return answer.get("Error", {}).get("Code") == "NotImplemented" or answer.get(
+        "ResponseMetadata", {}).get("HTTPStatusCode") == 501
+
+
 class S3Provider(Provider):
     kind = "s3"
     location_options = ("bucket",)
@@ -795,10 +803,7 @@ class S3Provider(Provider):
         try:
             return getattr(self.client, method)(Bucket=self.bucket, **kwargs, **condition)
         except Exception as exc:
-            answer = getattr(exc, "response", None) or {}
-            refused = answer.get("Error", {}).get("Code") == "NotImplemented" or answer.get(
-                "ResponseMetadata", {}).get("HTTPStatusCode") == 501
-            if not refused:
+            if not _condition_refused(exc):
                 error = self._translate(exc, what)
                 # If-Match on a key that is gone: S3 answers NoSuchKey.
                 if isinstance(error, PreconditionFailed) or (isinstance(error, NotFound) and revision
@@ -844,10 +849,7 @@ class S3Provider(Provider):
             self.client.delete_object(Bucket=self.bucket, Key=key, IfMatch=f'"{revision}"')
             return
         except Exception as exc:
-            answer = getattr(exc, "response", None) or {}
-            refused = answer.get("Error", {}).get("Code") == "NotImplemented" or answer.get(
-                "ResponseMetadata", {}).get("HTTPStatusCode") == 501
-            if not refused:
+            if not _condition_refused(exc):
                 error = self._translate(exc, what)
                 if isinstance(error, NotFound):
                     return  # gone already (a retry of a delete whose answer was lost, or another client's)

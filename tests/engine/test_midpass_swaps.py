@@ -8,6 +8,7 @@ The changes are made at the I/O adapter, right when the pass opens a file, so ea
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import subprocess
@@ -45,6 +46,18 @@ class ChangesOnce(FileSystem):
         f = super().open_new(path)
         self._now(path)
         return f
+
+
+@contextlib.contextmanager
+def tmpfs_at(folder: pathlib.Path) -> Iterator[pathlib.Path]:
+    """A small tmpfs mounted at `folder` (skipped where mount is not permitted), unmounted after, if still there."""
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)], capture_output=True, text=True)
+    if p.returncode != 0:
+        pytest.skip(f"mount is not permitted here: {p.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False, capture_output=True)
 
 
 def contents(folder: pathlib.Path) -> dict[str, bytes]:
@@ -135,12 +148,8 @@ def test_the_task_folder_moved_away_mid_pass_is_not_made_again(env: Env, tmp_pat
 
 @pytest.fixture
 def mounted_local(env: Env) -> Iterator[pathlib.Path]:
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(env.local)],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.skip(f"mount is not permitted here: {p.stderr.strip()}")
-    yield env.local
-    subprocess.run(["umount", "-l", str(env.local)], check=False, capture_output=True)
+    with tmpfs_at(env.local) as folder:
+        yield folder
 
 
 def test_a_disk_unmounted_mid_pass_gets_nothing_written_on_its_bare_mount_point(
@@ -157,11 +166,7 @@ def test_a_disk_unmounted_mid_pass_gets_nothing_written_on_its_bare_mount_point(
 
 def test_a_cloud_disk_unmounted_mid_pass_gets_nothing_written_on_its_bare_mount_point(env: Env) -> None:
     """The same the other way round: a `local` connection's folder on a USB disk that goes away mid-upload."""
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(env.cloud)],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.skip(f"mount is not permitted here: {p.stderr.strip()}")
-    try:
+    with tmpfs_at(env.cloud):
         for i in range(3):
             write(env.cloud / f"o{i}", f"theirs {i}")
         assert env.sync().exit_code == 0
@@ -173,19 +178,13 @@ def test_a_cloud_disk_unmounted_mid_pass_gets_nothing_written_on_its_bare_mount_
         with pytest.raises(GuardError, match="another disk"):
             env.sync()
         assert sorted(contents(env.local)) == [f"new/n{i}" for i in range(5)] + [f"o{i}" for i in range(3)]
-    finally:
-        subprocess.run(["umount", "-l", str(env.cloud)], check=False, capture_output=True)
 
 
 def test_a_disk_unmounted_between_passes_over_a_leftover_file_deletes_nothing(env: Env) -> None:
     """The bare mount point holds a file (left there before the disk was first mounted): not empty, so the empty
     folder guard does not hold; the other device makes it a new pairing, which deletes nothing, --force or not."""
     write(env.local / "left-before-mounting.txt", "stale")
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(env.local)],
-                       capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.skip(f"mount is not permitted here: {p.stderr.strip()}")
-    try:
+    with tmpfs_at(env.local):
         for i in range(9):
             write(env.local / f"f{i}", f"on the disk {i}")
         assert env.sync().exit_code == 0
@@ -193,8 +192,6 @@ def test_a_disk_unmounted_between_passes_over_a_leftover_file_deletes_nothing(en
         r = env.sync(force=True)
         assert r.summary.get("deleted-remote", 0) == 0, r.summary
         assert sorted(contents(env.cloud)) == [f"f{i}" for i in range(9)] + ["left-before-mounting.txt"]
-    finally:
-        subprocess.run(["umount", "-l", str(env.local)], check=False, capture_output=True)
 
 
 def test_a_cloud_disk_unmounted_after_a_first_pass_that_made_the_cloud_folder_deletes_nothing(
@@ -209,10 +206,7 @@ def test_a_cloud_disk_unmounted_after_a_first_pass_that_made_the_cloud_folder_de
     cloud, local = tmp_path / "cloud", tmp_path / "local"
     cloud.mkdir()
     local.mkdir()
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(cloud)], capture_output=True, text=True)
-    if p.returncode != 0:
-        pytest.skip(f"mount is not permitted here: {p.stderr.strip()}")
-    try:
+    with tmpfs_at(cloud):
         home = Home(str(tmp_path / "home"))
         manage.add_connection(home, "c", "local", {"root": str(cloud)})
         manage.add_task(home, Task("t", "c", str(local), "/t", direction="bidirectional"))
@@ -225,5 +219,3 @@ def test_a_cloud_disk_unmounted_after_a_first_pass_that_made_the_cloud_folder_de
         r = run_pass(Home(home.path), "t", hostname="h", force=True)
         assert r.summary.get("deleted-local", 0) == 0, r.summary
         assert sorted(p.name for p in local.iterdir()) == [f"f{i}" for i in range(5)] + ["stray"]
-    finally:
-        subprocess.run(["umount", "-l", str(cloud)], check=False, capture_output=True)
